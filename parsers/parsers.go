@@ -1,0 +1,245 @@
+// Package parsers turns the bytes of an object into typed batches of rows.
+//
+// It sniffs compression (magic bytes first, file extension second) and format
+// (CSV/TSV, newline-delimited JSON or a JSON array, Parquet), infers a schema
+// from a bounded sample, and then streams the object in batches of typed
+// columns (see package schema). It knows bytes and rows only: no AWS, no
+// Redis, no asynq. The worker adapts S3 objects to the Object interface.
+package parsers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/s3ingest/s3ingest/parsers/schema"
+)
+
+// Object is a named, sized byte source. The S3 source implements it with
+// ranged GetObject requests pinned to one ETag; local files implement it with
+// os.File. If an Object also implements io.ReaderAt, Parquet reads use that
+// directly.
+type Object interface {
+	// Name identifies the object in errors, e.g. "s3://bucket/key".
+	Name() string
+	// Size is the object's size in bytes, or -1 if unknown.
+	Size() int64
+	// Open streams the bytes [off, off+n); n < 0 means to the end.
+	Open(ctx context.Context, off, n int64) (io.ReadCloser, error)
+}
+
+// Format is a file format.
+type Format string
+
+// Formats.
+const (
+	FormatAuto    Format = ""
+	FormatCSV     Format = "csv"
+	FormatJSON    Format = "json"
+	FormatParquet Format = "parquet"
+)
+
+// Compression is a compression codec applied to a whole object.
+type Compression string
+
+// Compressions.
+const (
+	CompressionAuto  Compression = ""
+	CompressionNone  Compression = "none"
+	CompressionGzip  Compression = "gzip"
+	CompressionZstd  Compression = "zstd"
+	CompressionBzip2 Compression = "bzip2"
+)
+
+// HeaderMode says whether a CSV file starts with a header row.
+type HeaderMode string
+
+// Header modes.
+const (
+	HeaderAuto    HeaderMode = ""        // detect
+	HeaderPresent HeaderMode = "present" // the first row names the columns
+	HeaderAbsent  HeaderMode = "absent"  // columns are named c1, c2, ...
+)
+
+// RaggedPolicy says what happens to a CSV row whose field count differs from
+// the header's.
+type RaggedPolicy string
+
+// Ragged row policies.
+const (
+	RaggedReject RaggedPolicy = ""    // the row is rejected (counts against the error budget)
+	RaggedPad    RaggedPolicy = "pad" // missing fields become null, extra fields are dropped
+)
+
+// CSVOptions configure the CSV/TSV reader. The zero value sniffs everything.
+type CSVOptions struct {
+	// Delimiter is the field separator; 0 sniffs among ',', ';', '\t' and '|'.
+	Delimiter rune `json:"delimiter,omitempty"`
+	// Header says whether the first row is a header; "" detects it.
+	Header HeaderMode `json:"header,omitempty"`
+	// Encoding is "utf-8", "utf-16le", "utf-16be", "latin-1" or
+	// "windows-1252"; "" means UTF-8, UTF-16 by BOM, and Windows-1252 when the
+	// sample is not valid UTF-8.
+	Encoding string `json:"encoding,omitempty"`
+	// Ragged is the policy for rows with the wrong number of fields.
+	Ragged RaggedPolicy `json:"ragged,omitempty"`
+}
+
+// JSONOptions configure the JSON reader.
+type JSONOptions struct {
+	// MaxDepth is how many levels of nested objects are flattened into
+	// dotted column names; deeper values and arrays are kept as JSON text.
+	// 0 means DefaultJSONDepth.
+	MaxDepth int `json:"max_depth,omitempty"`
+}
+
+// Defaults used when the corresponding Options field is zero.
+const (
+	DefaultSampleRows           = 1000
+	DefaultSampleBytes          = 1 << 20
+	DefaultBatchRows            = 8192
+	DefaultMaxLineBytes         = 8 << 20
+	DefaultMaxDecompressedBytes = 64 << 30
+	DefaultJSONDepth            = 3
+	DefaultPreviewRows          = 100
+	DefaultPreviewHeadBytes     = 4 << 20
+)
+
+// Options configure Open and Preview. The zero value sniffs and infers
+// everything with the documented defaults.
+type Options struct {
+	// Format forces a format; "" sniffs it.
+	Format Format `json:"format,omitempty"`
+	// Compression forces a codec; "" sniffs it.
+	Compression Compression `json:"compression,omitempty"`
+	// CSV configures CSV/TSV.
+	CSV CSVOptions `json:"csv,omitempty"`
+	// JSON configures JSON.
+	JSON JSONOptions `json:"json,omitempty"`
+	// Schema, when set, skips inference: columns are matched by name and
+	// converted to these types (missing columns are null).
+	Schema *schema.Schema `json:"-"`
+	// SampleRows and SampleBytes bound the inference sample (defaults
+	// DefaultSampleRows, DefaultSampleBytes).
+	SampleRows  int `json:"sample_rows,omitempty"`
+	SampleBytes int `json:"sample_bytes,omitempty"`
+	// BatchRows is the number of rows per batch (DefaultBatchRows).
+	BatchRows int `json:"batch_rows,omitempty"`
+	// MaxLineBytes bounds one CSV record or JSON document (DefaultMaxLineBytes).
+	MaxLineBytes int `json:"max_line_bytes,omitempty"`
+	// MaxDecompressedBytes stops decompression bombs
+	// (DefaultMaxDecompressedBytes).
+	MaxDecompressedBytes int64 `json:"max_decompressed_bytes,omitempty"`
+	// OnReject is called for each row that cannot be converted (a wrong
+	// type, a ragged row, an invalid JSON line). If it returns nil the row is
+	// skipped and reading goes on; an error it returns is returned by Next.
+	// A nil OnReject rejects nothing: the first bad row fails the read.
+	OnReject func(*ParseError) error `json:"-"`
+}
+
+// Reader streams an object's rows in batches.
+type Reader interface {
+	// Schema is the schema of every batch Next fills.
+	Schema() *schema.Schema
+	// Info describes what was sniffed.
+	Info() Info
+	// Next resets b and fills it with up to Options.BatchRows rows. It
+	// returns io.EOF (and an empty batch) when the object is exhausted. A
+	// batch from NewBatch(Schema()) must be used.
+	Next(ctx context.Context, b *schema.Batch) error
+	// Close releases the underlying stream.
+	Close() error
+}
+
+// Info is what sniffing found out about an object.
+type Info struct {
+	Format      Format      `json:"format"`
+	Compression Compression `json:"compression"`
+	// Delimiter, Header and Encoding describe a CSV dialect.
+	Delimiter string `json:"delimiter,omitempty"`
+	Header    bool   `json:"header,omitempty"`
+	Encoding  string `json:"encoding,omitempty"`
+	// JSONLayout is "ndjson" or "array" for JSON.
+	JSONLayout string `json:"json_layout,omitempty"`
+	// RowCount is known up front for Parquet; -1 otherwise.
+	RowCount int64 `json:"row_count"`
+}
+
+// PreviewResult is what Preview returns.
+type PreviewResult struct {
+	Info
+	// Schema is the inferred schema with a reason per column.
+	Schema *schema.Schema `json:"schema"`
+	// Rows are the first rows, each in schema order (see schema.Vector.Value).
+	Rows [][]any `json:"rows"`
+	// Truncated reports that only the head of the object was read.
+	Truncated bool `json:"truncated"`
+	// Warnings lists things the user should know (rows rejected in the
+	// sample, a dropped partial last line, an unknown encoding...).
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Sentinel causes carried by ParseError.Err; test with errors.Is.
+var (
+	// ErrUnsupported marks input that is well-formed but uses something
+	// s3ingest cannot read (e.g. an encrypted Parquet file).
+	ErrUnsupported = errors.New("unsupported")
+	// ErrCorrupt marks input that is not valid for its format.
+	ErrCorrupt = errors.New("corrupt")
+	// ErrTooLarge marks a line, record or decompressed stream over its limit.
+	ErrTooLarge = errors.New("too large")
+	// ErrType marks a value that does not convert to its column's type.
+	ErrType = errors.New("wrong type")
+)
+
+// ParseError is a problem with the content of an object. It says where
+// (object, line or row group and row, column) and what (the raw value and
+// the cause). Errors from the underlying stream (network, cancellation) are
+// never ParseErrors, so callers can tell bad data from a failed read.
+type ParseError struct {
+	Object string // object name, e.g. "s3://bucket/key"
+	Line   int64  // 1-based line (CSV/JSON); 0 when unknown or for Parquet
+	// RowGroup and Row locate Parquet rows (Row is 0-based within the file);
+	// RowGroup is -1 for other formats.
+	RowGroup int
+	Row      int64
+	Column   string // column name, "" when the error is not about one column
+	Value    string // the raw value, shortened to at most 64 bytes
+	Err      error  // the cause; wraps one of the sentinels above
+	// Hint says what to fix, e.g. `set csv.delimiter` or `use a string column`.
+	Hint string
+}
+
+// Error formats the position, the value, the cause and the hint.
+func (e *ParseError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Object)
+	switch {
+	case e.RowGroup >= 0 && (e.Row > 0 || e.RowGroup > 0):
+		fmt.Fprintf(&b, ": row group %d, row %d", e.RowGroup, e.Row)
+	case e.Line > 0:
+		fmt.Fprintf(&b, ": line %d", e.Line)
+	}
+	if e.Column != "" {
+		fmt.Fprintf(&b, ", column %q", e.Column)
+	}
+	if e.Value != "" {
+		fmt.Fprintf(&b, ": value %q", e.Value)
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	if e.Hint != "" {
+		b.WriteString(" (")
+		b.WriteString(e.Hint)
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// Unwrap returns the cause.
+func (e *ParseError) Unwrap() error { return e.Err }
+
