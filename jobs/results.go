@@ -1,0 +1,153 @@
+package jobs
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/s3ingest/s3ingest/parsers"
+)
+
+// Listing summarises the objects a source matched.
+type Listing struct {
+	// Objects is how many objects matched.
+	Objects int64 `json:"objects"`
+	// Bytes is their total size.
+	Bytes int64 `json:"bytes"`
+	// FirstKeys are the first few matching keys in listing order.
+	FirstKeys []string `json:"first_keys"`
+	// Truncated is set when the preview stopped listing early.
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// PreviewResult is the result of a TypePreview task.
+type PreviewResult struct {
+	// Listing summarises the matched objects.
+	Listing Listing `json:"listing"`
+	// Object is the object that was sampled (s3://bucket/key).
+	Object string `json:"object"`
+	// PreviewResult holds compression, format, dialect, schema with
+	// reasons, rows and warnings.
+	*parsers.PreviewResult
+}
+
+// ObjectError records one object that failed.
+type ObjectError struct {
+	Object string `json:"object"`
+	Error  string `json:"error"`
+}
+
+// RejectSample is one rejected row as reported in a result.
+type RejectSample struct {
+	Object string `json:"object"`
+	Line   int64  `json:"line,omitempty"`
+	Row    int64  `json:"row,omitempty"`
+	Column string `json:"column,omitempty"`
+	Value  string `json:"value,omitempty"`
+	Error  string `json:"error"`
+}
+
+// MaxRejectSamples is how many rejected rows a result lists; all of them are
+// written beside the dataset by the sink.
+const MaxRejectSamples = 20
+
+// IngestResult is the result (and, while running, the progress) of a
+// TypeIngest task.
+type IngestResult struct {
+	// Dataset is the target dataset.
+	Dataset string `json:"dataset"`
+	// Done is false while the task is running (progress reports).
+	Done bool `json:"done"`
+	// Objects is how many objects were committed by this run.
+	Objects int64 `json:"objects"`
+	// Skipped is how many matching objects the ledger already had.
+	Skipped int64 `json:"skipped"`
+	// Failed is how many objects failed permanently.
+	Failed int64 `json:"failed"`
+	// Rows is how many rows were committed.
+	Rows int64 `json:"rows"`
+	// Bytes is how many object bytes were read.
+	Bytes int64 `json:"bytes"`
+	// Rejected is how many rows were rejected within the error budget.
+	Rejected int64 `json:"rejected"`
+	// Duration is the run's wall time.
+	Duration Duration `json:"duration"`
+	// Rejects are the first rejected rows.
+	Rejects []RejectSample `json:"rejects,omitempty"`
+	// Errors lists objects that failed.
+	Errors []ObjectError `json:"errors,omitempty"`
+}
+
+// String summarises the result on one line.
+func (r *IngestResult) String() string {
+	return fmt.Sprintf("dataset %s: %d objects (%d skipped, %d failed), %d rows, %d bytes, %d rejected in %s",
+		r.Dataset, r.Objects, r.Skipped, r.Failed, r.Rows, r.Bytes, r.Rejected, time.Duration(r.Duration))
+}
+
+// Check is one step of a verification.
+type Check struct {
+	// Step names the check, e.g. "assume-role".
+	Step string `json:"step"`
+	// Status is pass, fail, warn or skip.
+	Status CheckStatus `json:"status"`
+	// Detail says what was found.
+	Detail string `json:"detail"`
+	// Fix says what to change when Status is fail or warn.
+	Fix string `json:"fix,omitempty"`
+}
+
+// CheckStatus is the outcome of one verification step.
+type CheckStatus string
+
+// Check outcomes.
+const (
+	CheckPass CheckStatus = "pass"
+	CheckFail CheckStatus = "fail"
+	CheckWarn CheckStatus = "warn"
+	CheckSkip CheckStatus = "skip"
+)
+
+// VerifyReport is the result of a TypeVerify task.
+type VerifyReport struct {
+	WorkspaceID string  `json:"workspace_id"`
+	RoleARN     string  `json:"role_arn"`
+	Bucket      string  `json:"bucket"`
+	Prefix      string  `json:"prefix,omitempty"`
+	Checks      []Check `json:"checks"`
+}
+
+// OK reports whether no check failed.
+func (r *VerifyReport) OK() bool {
+	for _, c := range r.Checks {
+		if c.Status == CheckFail {
+			return false
+		}
+	}
+	return true
+}
+
+// Duration is a time.Duration that marshals as a string ("1.5s") and
+// unmarshals from a string or nanoseconds.
+type Duration time.Duration
+
+// MarshalJSON implements json.Marshaler.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		var n int64
+		if err2 := json.Unmarshal(b, &n); err2 != nil {
+			return fmt.Errorf("duration: %w", err)
+		}
+		*d = Duration(n)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
