@@ -85,13 +85,25 @@ type CSVOptions struct {
 	Encoding string `json:"encoding,omitempty"`
 	// Ragged is the policy for rows with the wrong number of fields.
 	Ragged RaggedPolicy `json:"ragged,omitempty"`
+	// Nulls are the field values read as null. nil means DefaultNullTokens;
+	// an empty unquoted field is always null. A quoted value is never null
+	// in a string column ("" is then the empty string).
+	Nulls []string `json:"nulls,omitempty"`
 }
+
+// DefaultNullTokens are the CSV values read as null when CSVOptions.Nulls is
+// nil. "N/A", "NA", "-" and "NaN" are deliberately not in the set: they are
+// too often real values (a column holding them infers as string, and the
+// field's Reason names the value).
+var DefaultNullTokens = []string{"", "NULL", "null", "Null", `\N`}
 
 // JSONOptions configure the JSON reader.
 type JSONOptions struct {
 	// MaxDepth is how many levels of nested objects are flattened into
 	// dotted column names; deeper values and arrays are kept as JSON text.
-	// 0 means DefaultJSONDepth.
+	// With MaxDepth 1, {"a":{"b":{"c":1}}} gives the column "a.b" holding
+	// {"c":1}; a column name thus has at most MaxDepth+1 segments.
+	// 0 means DefaultJSONDepth; a negative value disables flattening.
 	MaxDepth int `json:"max_depth,omitempty"`
 }
 
@@ -137,6 +149,11 @@ type Options struct {
 	// skipped and reading goes on; an error it returns is returned by Next.
 	// A nil OnReject rejects nothing: the first bad row fails the read.
 	OnReject func(*ParseError) error `json:"-"`
+	// OnWarning, if set, receives things the user should know that do not
+	// reject a row: keys outside the sampled columns (once per key, capped),
+	// an encoding fallback, a compression extension that does not match the
+	// data. Preview returns them as PreviewResult.Warnings.
+	OnWarning func(msg string) `json:"-"`
 }
 
 // Reader streams an object's rows in batches.
@@ -161,7 +178,8 @@ type Info struct {
 	Delimiter string `json:"delimiter,omitempty"`
 	Header    bool   `json:"header,omitempty"`
 	Encoding  string `json:"encoding,omitempty"`
-	// JSONLayout is "ndjson" or "array" for JSON.
+	// JSONLayout is "ndjson" (one document per line) or "array" (a
+	// top-level array of objects) for JSON.
 	JSONLayout string `json:"json_layout,omitempty"`
 	// RowCount is known up front for Parquet; -1 otherwise.
 	RowCount int64 `json:"row_count"`
@@ -206,10 +224,17 @@ type ParseError struct {
 	RowGroup int
 	Row      int64
 	Column   string // column name, "" when the error is not about one column
-	Value    string // the raw value, shortened to at most 64 bytes
-	Err      error  // the cause; wraps one of the sentinels above
+	// Byte is the 1-based byte offset of the problem within its line (JSON
+	// syntax errors); 0 when unknown.
+	Byte  int64
+	Value string // the raw value, shortened to at most 64 bytes
+	Err   error  // the cause; wraps one of the sentinels above
 	// Hint says what to fix, e.g. `set csv.delimiter` or `use a string column`.
 	Hint string
+
+	// rowLvl marks an error about one row of a text format: it is passed to
+	// OnReject and reading goes on after it.
+	rowLvl bool
 }
 
 // Error formats the position, the value, the cause and the hint.
@@ -221,6 +246,9 @@ func (e *ParseError) Error() string {
 		fmt.Fprintf(&b, ": row group %d, row %d", e.RowGroup, e.Row)
 	case e.Line > 0:
 		fmt.Fprintf(&b, ": line %d", e.Line)
+		if e.Byte > 0 {
+			fmt.Fprintf(&b, ", byte %d", e.Byte)
+		}
 	}
 	if e.Column != "" {
 		fmt.Fprintf(&b, ", column %q", e.Column)

@@ -1,0 +1,647 @@
+package parsers
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/s3ingest/s3ingest/parsers/schema"
+)
+
+// CSV/TSV reading.
+//
+// The dialect: fields are separated by one delimiter byte; a field that
+// starts with '"' is quoted and may hold delimiters, newlines and escaped
+// quotes (""); text after a closing quote up to the next delimiter is kept
+// (lenient, like encoding/csv's LazyQuotes); a quote inside an unquoted
+// field is an ordinary character. Records end with LF or CRLF. Blank lines
+// are skipped. A UTF-8 byte order mark is removed.
+//
+// Delimiter sniffing: each of ',' ';' '\t' '|' splits the first records of
+// the head (quote-aware); the delimiter whose records most consistently
+// have the same number of fields (at least 2) wins; ties go to the first in
+// that order (tab first for a .tsv name).
+//
+// Header detection (CSVOptions.Header == HeaderAuto): the first record is a
+// header when every non-empty field of it is text (not a number, boolean,
+// date or timestamp), at least one is non-empty, and either
+//   - there is no other record, or
+//   - some column of the following sampled records has a non-string type, or
+//   - all columns are strings, the first record's non-empty values are
+//     distinct and none of them reappears in its column further down.
+// With an explicit schema, a first record naming one of its fields is a
+// header.
+// Header names are trimmed; an empty name becomes c<position> and a repeated
+// one gets a suffix (a, a_2, a_3).
+
+var delimCandidates = []byte{',', ';', '\t', '|'}
+
+// csvScanner splits a UTF-8 byte stream into records with bounded memory.
+type csvScanner struct {
+	r      io.Reader
+	buf    []byte
+	pos    int // start of unread data
+	end    int // end of valid data
+	eof    bool
+	rerr   error
+	line   int64 // line number of buf[pos]
+	delim  byte
+	maxRec int
+	name   string
+
+	unq    []byte   // unescaped quoted fields of the current record
+	unqRef []unqRef // cells pointing into unq
+	// cut reports, at EOF, that the stream was truncated on purpose (preview
+	// of a head): a last record without a newline is then dropped.
+	cut     func() bool
+	dropped bool
+}
+
+type unqRef struct{ cell, off, n int }
+
+const csvInitialBuf = 256 << 10
+
+func newCSVScanner(r io.Reader, name string, delim byte, maxRec int) *csvScanner {
+	size := csvInitialBuf
+	if maxRec+2 < size {
+		size = max(maxRec+2, 16)
+	}
+	return &csvScanner{r: r, buf: make([]byte, size), line: 1, delim: delim, maxRec: maxRec, name: name}
+}
+
+// fill reads more data, compacting and growing the buffer as needed.
+func (s *csvScanner) fill() error {
+	if s.rerr != nil {
+		return s.rerr
+	}
+	if s.pos > 0 {
+		copy(s.buf, s.buf[s.pos:s.end])
+		s.end -= s.pos
+		s.pos = 0
+	}
+	if s.end == len(s.buf) {
+		limit := s.maxRec + 2
+		if len(s.buf) >= limit {
+			return s.tooLarge()
+		}
+		nb := make([]byte, min(2*len(s.buf), limit))
+		copy(nb, s.buf[:s.end])
+		s.buf = nb
+	}
+	for tries := 0; tries < 100; tries++ {
+		n, err := s.r.Read(s.buf[s.end:])
+		s.end += n
+		if err != nil {
+			if err == io.EOF {
+				s.eof = true
+				return nil
+			}
+			s.rerr = err
+			if n > 0 {
+				return nil
+			}
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+	}
+	s.rerr = io.ErrNoProgress
+	return s.rerr
+}
+
+func (s *csvScanner) tooLarge() error {
+	return &ParseError{Object: s.name, Line: s.line, RowGroup: -1,
+		Err:  fmt.Errorf("%w: the record starting on line %d is longer than max_line_bytes (%d bytes)", ErrTooLarge, s.line, s.maxRec),
+		Hint: "raise max_line_bytes, or look for an unbalanced quote that starts there"}
+}
+
+// peek makes at least n bytes available (fewer at EOF) and returns them.
+func (s *csvScanner) peek(n int) ([]byte, error) {
+	for s.end-s.pos < n && !s.eof {
+		if s.end == len(s.buf) && s.pos == 0 && len(s.buf) >= n {
+			break
+		}
+		if err := s.fill(); err != nil {
+			return nil, err
+		}
+	}
+	return s.buf[s.pos:min(s.end, s.pos+n)], nil
+}
+
+// read fills row with the next record; io.EOF at the end.
+func (s *csvScanner) read(row *rowBuf) error {
+	for {
+		status, err := s.scan(row)
+		switch status {
+		case scanOK:
+			return nil
+		case scanEOF:
+			return io.EOF
+		case scanErr:
+			return err
+		}
+		if s.eof {
+			// scan already treated the data as final
+			return io.EOF
+		}
+		if s.end-s.pos >= s.maxRec+1 {
+			return s.tooLarge()
+		}
+		if err := s.fill(); err != nil {
+			return err
+		}
+	}
+}
+
+type scanStatus uint8
+
+const (
+	scanOK scanStatus = iota
+	scanMore
+	scanEOF
+	scanErr
+)
+
+// scan parses one record from buf[pos:end]. It consumes nothing unless a
+// whole record is there (or the stream ended).
+func (s *csvScanner) scan(row *rowBuf) (scanStatus, error) {
+	buf := s.buf[:s.end]
+	delim := s.delim
+	for {
+		p := s.pos
+		if p >= len(buf) {
+			if s.eof {
+				return scanEOF, nil
+			}
+			return scanMore, nil
+		}
+		nl := bytes.IndexByte(buf[p:], '\n')
+		var line []byte
+		next := 0
+		if nl < 0 {
+			if !s.eof {
+				return scanMore, nil
+			}
+			line = buf[p:]
+			next = len(buf)
+		} else {
+			line = buf[p : p+nl]
+			next = p + nl + 1
+		}
+		if bytes.IndexByte(line, '"') >= 0 {
+			return s.scanQuoted(row)
+		}
+		if nl < 0 && s.cut != nil && s.cut() {
+			// partial last line of a truncated head
+			s.pos = next
+			s.dropped = true
+			return scanEOF, nil
+		}
+		if len(line) > 0 && line[len(line)-1] == '\r' {
+			line = line[:len(line)-1]
+		}
+		if len(line) > s.maxRec {
+			return scanErr, s.tooLarge()
+		}
+		if len(line) == 0 {
+			// blank line
+			s.pos = next
+			s.line++
+			continue
+		}
+		cells := row.cells[:0]
+		for {
+			i := bytes.IndexByte(line, delim)
+			if i < 0 {
+				cells = append(cells, cell{b: line, kind: kText})
+				break
+			}
+			cells = append(cells, cell{b: line[:i:i], kind: kText})
+			line = line[i+1:]
+		}
+		row.cells = cells
+		row.line = s.line
+		row.nbytes = next - p
+		s.pos = next
+		s.line++
+		return scanOK, nil
+	}
+}
+
+// scanQuoted is the general record parser (quotes, embedded newlines).
+func (s *csvScanner) scanQuoted(row *rowBuf) (scanStatus, error) {
+	buf := s.buf[:s.end]
+	delim := s.delim
+	p := s.pos
+	i := p
+	newlines := int64(0)
+	cells := row.cells[:0]
+	s.unq = s.unq[:0]
+	s.unqRef = s.unqRef[:0]
+	more := func() (scanStatus, error) {
+		if !s.eof {
+			return scanMore, nil
+		}
+		if s.cut != nil && s.cut() {
+			s.pos = len(buf)
+			s.dropped = true
+			return scanEOF, nil
+		}
+		return scanErr, &ParseError{Object: s.name, Line: s.line, RowGroup: -1,
+			Err:  fmt.Errorf("%w: the quoted field starting on line %d is never closed", ErrCorrupt, s.line),
+			Hint: "close the quote, or double the quotes inside the field (\"\")"}
+	}
+	for {
+		// start of a field at i
+		if i < len(buf) && buf[i] == '"' {
+			i++
+			seg := i
+			escaped := false
+			uoff := len(s.unq)
+			for {
+				j := bytes.IndexByte(buf[i:], '"')
+				if j < 0 {
+					return more()
+				}
+				newlines += int64(bytes.Count(buf[i:i+j], nlSep))
+				q := i + j
+				if q+1 >= len(buf) && !s.eof {
+					return scanMore, nil // cannot tell "" from a closing quote yet
+				}
+				if q+1 < len(buf) && buf[q+1] == '"' {
+					s.unq = append(s.unq, buf[seg:q+1]...)
+					escaped = true
+					i = q + 2
+					seg = i
+					continue
+				}
+				// closing quote
+				i = q + 1
+				// lenient: text after the closing quote up to the delimiter
+				k := i
+				for k < len(buf) && buf[k] != delim && buf[k] != '\n' {
+					k++
+				}
+				if k == len(buf) && !s.eof {
+					return scanMore, nil
+				}
+				tail := buf[i:k]
+				if len(tail) > 0 && tail[len(tail)-1] == '\r' && k < len(buf) {
+					tail = tail[:len(tail)-1]
+				}
+				if escaped || len(tail) > 0 {
+					s.unq = append(s.unq, buf[seg:q]...)
+					s.unq = append(s.unq, tail...)
+					s.unqRef = append(s.unqRef, unqRef{cell: len(cells), off: uoff, n: len(s.unq) - uoff})
+					cells = append(cells, cell{kind: kText, quoted: true})
+				} else {
+					cells = append(cells, cell{b: buf[seg:q:q], kind: kText, quoted: true})
+				}
+				i = k
+				break
+			}
+		} else {
+			k := i
+			for k < len(buf) && buf[k] != delim && buf[k] != '\n' {
+				k++
+			}
+			if k == len(buf) && !s.eof {
+				return scanMore, nil
+			}
+			f := buf[i:k]
+			if k < len(buf) && buf[k] == '\n' && len(f) > 0 && f[len(f)-1] == '\r' {
+				f = f[:len(f)-1]
+			}
+			cells = append(cells, cell{b: f[:len(f):len(f)], kind: kText})
+			i = k
+		}
+		if i-p > s.maxRec {
+			return scanErr, s.tooLarge()
+		}
+		if i < len(buf) && buf[i] == delim {
+			i++
+			continue
+		}
+		// end of record: newline or EOF
+		if i >= len(buf) && s.cut != nil && s.cut() {
+			s.pos = len(buf)
+			s.dropped = true
+			return scanEOF, nil
+		}
+		if i < len(buf) {
+			i++ // the newline
+		}
+		break
+	}
+	for _, u := range s.unqRef {
+		cells[u.cell].b = s.unq[u.off : u.off+u.n : u.off+u.n]
+	}
+	row.cells = cells
+	row.line = s.line
+	row.nbytes = i - p
+	s.pos = i
+	s.line += 1 + newlines
+	return scanOK, nil
+}
+
+var nlSep = []byte{'\n'}
+
+// csvSource adapts the scanner to the reader.
+type csvSource struct {
+	sc     *csvScanner
+	stream *stream
+}
+
+func (c *csvSource) read(row *rowBuf) error { return c.sc.read(row) }
+func (c *csvSource) rowErr() *ParseError    { return nil }
+func (c *csvSource) close() error           { return c.stream.Close() }
+
+// sniffDelimiter picks the delimiter that splits the head most
+// consistently. head may end in a partial record unless atEOF.
+func sniffDelimiter(head []byte, atEOF bool, tsv bool) (byte, bool) {
+	cands := delimCandidates
+	if tsv {
+		cands = []byte{'\t', ',', ';', '|'}
+	}
+	best, bestScore, bestMode := cands[0], 0.0, 0
+	for _, d := range cands {
+		sc := newCSVScanner(bytes.NewReader(head), "", d, len(head)+2)
+		var row rowBuf
+		counts := map[int]int{}
+		total := 0
+		for total < 200 {
+			err := sc.read(&row)
+			if err != nil {
+				break
+			}
+			if !atEOF && sc.eof && sc.pos >= sc.end {
+				break // the last record of a cut head may be partial
+			}
+			counts[len(row.cells)]++
+			total++
+		}
+		mode, modeN := 0, 0
+		for n, c := range counts {
+			if c > modeN || (c == modeN && n > mode) {
+				mode, modeN = n, c
+			}
+		}
+		if mode < 2 || total == 0 {
+			continue
+		}
+		score := float64(modeN) / float64(total)
+		if score > bestScore+1e-9 {
+			best, bestScore, bestMode = d, score, mode
+		}
+	}
+	return best, bestMode >= 2
+}
+
+// newCSVReader sniffs the dialect, reads the sample, infers the schema and
+// returns the reader.
+func newCSVReader(ctx context.Context, s *stream, opts Options) (Reader, error) {
+	text, encName, err := textReader(s, opts.CSV.Encoding, &opts)
+	if err != nil {
+		return nil, err
+	}
+	info := Info{Format: FormatCSV, Compression: s.comp, Encoding: encName, RowCount: -1}
+	sc := newCSVScanner(text, s.name, ',', opts.MaxLineBytes)
+	sc.cut = func() bool { return s.cut }
+	head, err := sc.peek(sniffBytes)
+	if err != nil {
+		return nil, err
+	}
+	_, tsv := formatExt(s.name)
+	switch d := opts.CSV.Delimiter; {
+	case d == 0:
+		sc.delim, _ = sniffDelimiter(head, sc.eof && sc.end-sc.pos <= sniffBytes, tsv)
+		if tsv && !bytes.ContainsRune(head, rune(sc.delim)) {
+			sc.delim = '\t'
+		}
+	case d > 0 && d < 0x80 && d != '"' && d != '\n' && d != '\r':
+		sc.delim = byte(d)
+	default:
+		return nil, &ParseError{Object: s.name, RowGroup: -1, Err: fmt.Errorf("%w: delimiter %q", ErrUnsupported, d),
+			Hint: "set csv.delimiter to a single ASCII character other than a quote or a newline"}
+	}
+	info.Delimiter = string(rune(sc.delim))
+
+	// the sample
+	smp := &sample{}
+	var row rowBuf
+	nulls := newNullSet(opts.CSV.Nulls)
+	limitRows := opts.SampleRows + 1 // + a possible header
+	for len(smp.rows) < limitRows && len(smp.arena) < opts.SampleBytes {
+		if len(smp.rows)&255 == 255 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		err := sc.read(&row)
+		if err == io.EOF {
+			smp.exhaustive = true
+			break
+		}
+		if err != nil {
+			if _, ok := err.(*ParseError); ok && len(smp.rows) > 0 {
+				smp.fatal = err // rows before it are still read
+				break
+			}
+			return nil, err
+		}
+		smp.add(&row, false)
+	}
+	if sc.dropped {
+		opts.warn(fmt.Sprintf("%s: the last line of the head was cut by the preview's byte limit and was left out", s.name))
+	}
+
+	// field counts
+	counts := map[int]int{}
+	maxN := 0
+	for _, r := range smp.rows {
+		counts[r.n]++
+		maxN = max(maxN, r.n)
+	}
+	mode, modeN := 0, 0
+	for n, c := range counts {
+		if c > modeN || (c == modeN && n > mode) {
+			mode, modeN = n, c
+		}
+	}
+
+	header := false
+	switch opts.CSV.Header {
+	case HeaderPresent:
+		header = len(smp.rows) > 0
+	case HeaderAbsent:
+	case HeaderAuto:
+		header = detectHeader(smp, nulls, opts.Schema)
+	default:
+		return nil, &ParseError{Object: s.name, RowGroup: -1, Err: fmt.Errorf("%w: csv.header %q", ErrUnsupported, opts.CSV.Header),
+			Hint: `set csv.header to "present", "absent" or leave it empty to detect`}
+	}
+	info.Header = header
+
+	var names []string
+	if header {
+		var hr rowBuf
+		smp.load(0, &hr, 0)
+		names = headerNames(hr.cells)
+	} else {
+		n := mode
+		if opts.CSV.Ragged == RaggedPad {
+			n = maxN
+		}
+		for i := 1; i <= n; i++ {
+			names = append(names, "c"+strconv.Itoa(i))
+		}
+	}
+	width := len(names)
+	if width == 0 {
+		width = 1
+		names = []string{"c1"}
+	}
+
+	r := &reader{name: s.name, info: info, src: &csvSource{sc: sc, stream: s}, opts: opts, nulls: nulls,
+		width: width, sample: smp}
+	if header {
+		r.replay = 1
+	}
+	if opts.Schema != nil {
+		r.schema = opts.Schema
+		r.colMap = make([]int, len(opts.Schema.Fields))
+		for i, f := range opts.Schema.Fields {
+			r.colMap[i] = indexOf(names, f.Name)
+		}
+	} else {
+		r.inferred = true
+		inf := make([]colInfer, width)
+		for k := r.replay; k < len(smp.rows); k++ {
+			sr := &smp.rows[k]
+			if sr.n != width && opts.CSV.Ragged != RaggedPad {
+				continue
+			}
+			for j := 0; j < min(sr.n, width); j++ {
+				sc := &smp.cells[sr.first+j]
+				c := cell{b: smp.arena[sc.off : sc.off+sc.n], kind: sc.kind, quoted: sc.quoted}
+				inf[j].add(&c, sr.line, nulls)
+			}
+			for j := sr.n; j < width; j++ {
+				inf[j].nulls++
+			}
+		}
+		sch := &schema.Schema{Fields: make([]schema.Field, width)}
+		for j := range inf {
+			sch.Fields[j] = inf[j].field(names[j], smp.exhaustive && smp.fatal == nil)
+		}
+		r.schema = sch
+		r.colMap = make([]int, width)
+		for j := range r.colMap {
+			r.colMap[j] = j
+		}
+	}
+	return r, nil
+}
+
+func indexOf(names []string, n string) int {
+	for i, x := range names {
+		if x == n {
+			return i
+		}
+	}
+	return -1
+}
+
+// headerNames makes unique, non-empty column names from a header record.
+func headerNames(cells []cell) []string {
+	names := make([]string, len(cells))
+	seen := map[string]bool{}
+	for i := range cells {
+		n := strings.TrimSpace(string(cells[i].b))
+		if n == "" {
+			n = "c" + strconv.Itoa(i+1)
+		}
+		names[i] = n
+	}
+	// explicit names take precedence over generated suffixes
+	for _, n := range names {
+		seen[n] = false
+	}
+	used := map[string]bool{}
+	for i, n := range names {
+		if !used[n] {
+			used[n] = true
+			continue
+		}
+		for k := 2; ; k++ {
+			c := n + "_" + strconv.Itoa(k)
+			if _, taken := seen[c]; !taken && !used[c] {
+				names[i] = c
+				used[c] = true
+				break
+			}
+		}
+	}
+	return names
+}
+
+// detectHeader applies the rule documented at the top of this file.
+func detectHeader(smp *sample, nulls *nullSet, sch *schema.Schema) bool {
+	if len(smp.rows) == 0 || smp.rows[0].rej != nil {
+		return false
+	}
+	var first rowBuf
+	smp.load(0, &first, 0)
+	nonEmpty := 0
+	distinct := true
+	seen := map[string]bool{}
+	for i := range first.cells {
+		c := &first.cells[i]
+		if len(trimSpace(c.b)) == 0 {
+			continue
+		}
+		if sch != nil && sch.Index(strings.TrimSpace(string(c.b))) >= 0 {
+			return true
+		}
+		class, t, _ := classify(c, nulls)
+		if class != classTyped || t != schema.String {
+			return false
+		}
+		if seen[string(c.b)] {
+			distinct = false
+		}
+		seen[string(c.b)] = true
+		nonEmpty++
+	}
+	if nonEmpty == 0 {
+		return false
+	}
+	if len(smp.rows) == 1 {
+		return true
+	}
+	width := len(first.cells)
+	inf := make([]colInfer, width)
+	reappears := false
+	var row rowBuf
+	for k := 1; k < len(smp.rows); k++ {
+		if smp.load(k, &row, 0) != nil {
+			continue
+		}
+		for j := 0; j < min(width, len(row.cells)); j++ {
+			inf[j].add(&row.cells[j], row.line, nulls)
+			if !reappears && len(first.cells[j].b) > 0 && bytes.Equal(row.cells[j].b, first.cells[j].b) {
+				reappears = true
+			}
+		}
+	}
+	for j := range inf {
+		if inf[j].any && inf[j].typ != schema.String {
+			return true
+		}
+	}
+	return distinct && !reappears
+}

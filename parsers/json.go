@@ -1,0 +1,954 @@
+package parsers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/s3ingest/s3ingest/parsers/schema"
+)
+
+// JSON reading.
+//
+// Layouts: "ndjson" (one document per line; blank lines are skipped; an
+// invalid line is a row-level ParseError with its line and byte, and reading
+// goes on at the next line) and "array" (a top-level array of objects, read
+// element by element; a syntax error in it is fatal). Each document must be
+// an object; its nested objects are flattened into dotted column names up to
+// JSONOptions.MaxDepth levels, and arrays and deeper objects are kept as
+// JSON text. The columns are the union of the sampled documents' keys in the
+// order first seen; a key first seen after the sample is ignored, with one
+// warning per key (OnWarning). Documents are scanned in place: no per-value
+// allocation.
+
+const maxNesting = 10000
+
+// arena hands out byte slices that stay valid until reset (unescaped
+// strings point into it).
+type arena struct {
+	chunks [][]byte
+	cur    int
+}
+
+func (a *arena) reset() {
+	for i := 0; i <= a.cur && i < len(a.chunks); i++ {
+		a.chunks[i] = a.chunks[i][:0]
+	}
+	a.cur = 0
+}
+
+// alloc returns an empty slice with room for n bytes.
+func (a *arena) alloc(n int) []byte {
+	for ; a.cur < len(a.chunks); a.cur++ {
+		c := a.chunks[a.cur]
+		if cap(c)-len(c) >= n {
+			return c[len(c):len(c):cap(c)]
+		}
+	}
+	c := make([]byte, 0, max(n, 64<<10))
+	a.chunks = append(a.chunks, c)
+	a.cur = len(a.chunks) - 1
+	return c
+}
+
+// commit records that b (from alloc) is in use.
+func (a *arena) commit(b []byte) {
+	c := a.chunks[a.cur]
+	a.chunks[a.cur] = c[:len(c)+len(b)]
+}
+
+// jsonCols maps flattened key paths to column indexes.
+type jsonCols struct {
+	names  []string
+	index  map[string]int
+	frozen bool
+	guess  int
+	// rawPaths are columns of an explicit schema that take a nested object
+	// as JSON text instead of flattening it.
+	rawPaths map[string]bool
+	// unknown keys met after the sample (warned once each)
+	unknown map[string]bool
+	warn    func(string)
+	obj     string
+}
+
+func (c *jsonCols) lookup(path []byte) int {
+	if g := c.guess; g < len(c.names) && c.names[g] == string(path) {
+		c.guess++
+		return g
+	}
+	if i, ok := c.index[string(path)]; ok {
+		c.guess = i + 1
+		return i
+	}
+	if c.frozen {
+		if len(c.unknown) < 20 && !c.unknown[string(path)] {
+			if c.unknown == nil {
+				c.unknown = map[string]bool{}
+			}
+			k := string(path)
+			c.unknown[k] = true
+			msg := fmt.Sprintf("%s: key %q is not among the sampled columns and is ignored (raise sample_rows or pass a schema to read it)", c.obj, k)
+			if len(c.unknown) == 20 {
+				msg += "; further unknown keys are ignored without warning"
+			}
+			c.warn(msg)
+		}
+		return -1
+	}
+	i := len(c.names)
+	k := string(path)
+	c.names = append(c.names, k)
+	c.index[k] = i
+	return i
+}
+
+// jsonParser parses one document from a window of bytes into row cells.
+type jsonParser struct {
+	buf      []byte
+	cols     *jsonCols
+	cells    []cell
+	path     []byte
+	maxDepth int
+	strs     arena
+	// errOff and errMsg describe a syntax error; more is set when the window
+	// ended before the document did.
+	errOff int
+	errMsg string
+	more   bool
+	nested int
+	// final says the window holds the whole input: a number may end at its
+	// end.
+	final bool
+}
+
+var errJSON = errors.New("json syntax")
+
+func (p *jsonParser) fail(off int, msg string) error {
+	if off >= len(p.buf) {
+		p.more = true
+		msg = "unexpected end of input"
+	}
+	p.errOff, p.errMsg = off, msg
+	return errJSON
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func (p *jsonParser) ws(i int) int {
+	for i < len(p.buf) && isSpace(p.buf[i]) {
+		i++
+	}
+	return i
+}
+
+// document parses an object starting at i and returns the offset after it.
+// cells must have been reset by the caller.
+func (p *jsonParser) document(i int) (int, error) {
+	p.more = false
+	p.path = p.path[:0]
+	p.nested = 0
+	p.strs.reset()
+	if i >= len(p.buf) {
+		return i, p.fail(i, "")
+	}
+	if p.buf[i] != '{' {
+		end, err := p.skip(i)
+		if err != nil {
+			return end, err
+		}
+		return end, p.fail(i, "the document is not a JSON object")
+	}
+	return p.object(i, 0)
+}
+
+func (p *jsonParser) setCell(c cell) {
+	col := p.cols.lookup(p.path)
+	if col < 0 {
+		return
+	}
+	if col >= len(p.cells) {
+		for len(p.cells) <= col {
+			p.cells = append(p.cells, cell{})
+		}
+	}
+	p.cells[col] = c
+}
+
+// object parses {...} at i whose keys extend p.path.
+func (p *jsonParser) object(i int, depth int) (int, error) {
+	buf := p.buf
+	p.nested++
+	if p.nested > maxNesting {
+		return i, p.fail(i, "nested too deeply")
+	}
+	defer func() { p.nested-- }()
+	base := len(p.path)
+	i = p.ws(i + 1)
+	if i < len(buf) && buf[i] == '}' {
+		return i + 1, nil
+	}
+	for {
+		if i >= len(buf) || buf[i] != '"' {
+			return i, p.fail(i, "expected a key (a string in double quotes)")
+		}
+		// key
+		p.path = p.path[:base]
+		if base > 0 {
+			p.path = append(p.path, '.')
+		}
+		var err error
+		i, err = p.key(i)
+		if err != nil {
+			return i, err
+		}
+		i = p.ws(i)
+		if i >= len(buf) || buf[i] != ':' {
+			return i, p.fail(i, "expected ':' after the key")
+		}
+		i = p.ws(i + 1)
+		if i >= len(buf) {
+			return i, p.fail(i, "")
+		}
+		start := i
+		switch c := buf[i]; {
+		case c == '"':
+			var s []byte
+			i, s, err = p.str(i)
+			if err != nil {
+				return i, err
+			}
+			p.setCell(cell{b: s, kind: kStr})
+		case c == '{':
+			if depth < p.maxDepth && !(p.cols.rawPaths != nil && p.cols.rawPaths[string(p.path)]) {
+				i, err = p.object(i, depth+1)
+				if err != nil {
+					return i, err
+				}
+			} else {
+				i, err = p.skip(i)
+				if err != nil {
+					return i, err
+				}
+				p.setCell(cell{b: buf[start:i:i], kind: kRaw})
+			}
+		case c == '[':
+			i, err = p.skip(i)
+			if err != nil {
+				return i, err
+			}
+			p.setCell(cell{b: buf[start:i:i], kind: kRaw})
+		case c == 't' || c == 'f':
+			i, err = p.literal(i)
+			if err != nil {
+				return i, err
+			}
+			p.setCell(cell{b: buf[start:i:i], kind: kBool})
+		case c == 'n':
+			i, err = p.literal(i)
+			if err != nil {
+				return i, err
+			}
+			p.setCell(cell{kind: kNull})
+		default:
+			i, err = p.number(i)
+			if err != nil {
+				return i, err
+			}
+			p.setCell(cell{b: buf[start:i:i], kind: kNum})
+		}
+		i = p.ws(i)
+		if i >= len(buf) {
+			return i, p.fail(i, "")
+		}
+		switch buf[i] {
+		case ',':
+			i = p.ws(i + 1)
+		case '}':
+			p.path = p.path[:base]
+			return i + 1, nil
+		default:
+			return i, p.fail(i, "expected ',' or '}' after a value")
+		}
+	}
+}
+
+// key appends the key at i (a string) to p.path.
+func (p *jsonParser) key(i int) (int, error) {
+	buf := p.buf
+	j := bytes.IndexByte(buf[i+1:], '"')
+	if j < 0 {
+		return len(buf), p.fail(len(buf), "")
+	}
+	seg := buf[i+1 : i+1+j]
+	if bytes.IndexByte(seg, '\\') < 0 {
+		p.path = append(p.path, seg...)
+		return i + 2 + j, nil
+	}
+	end, s, err := p.str(i)
+	if err != nil {
+		return end, err
+	}
+	p.path = append(p.path, s...)
+	return end, nil
+}
+
+// str parses the string at i; s aliases the buffer or the arena.
+func (p *jsonParser) str(i int) (int, []byte, error) {
+	buf := p.buf
+	start := i + 1
+	j := bytes.IndexByte(buf[start:], '"')
+	if j < 0 {
+		return len(buf), nil, p.fail(len(buf), "")
+	}
+	seg := buf[start : start+j]
+	if bytes.IndexByte(seg, '\\') < 0 {
+		return start + j + 1, seg[:len(seg):len(seg)], nil
+	}
+	// slow path: unescape
+	out := p.strs.alloc(len(buf) - start)
+	k := start
+	for {
+		if k >= len(buf) {
+			return k, nil, p.fail(k, "")
+		}
+		c := buf[k]
+		switch {
+		case c == '"':
+			p.strs.commit(out)
+			return k + 1, out[:len(out):len(out)], nil
+		case c != '\\':
+			// copy a run of plain bytes
+			n := k + 1
+			for n < len(buf) && buf[n] != '"' && buf[n] != '\\' {
+				n++
+			}
+			out = append(out, buf[k:n]...)
+			k = n
+			continue
+		}
+		if k+1 >= len(buf) {
+			return k, nil, p.fail(len(buf), "")
+		}
+		switch e := buf[k+1]; e {
+		case '"', '\\', '/':
+			out = append(out, e)
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, ok := hex4(buf, k+2)
+			if !ok {
+				return k, nil, p.fail(min(k+6, len(buf)), "invalid \\u escape")
+			}
+			k += 6
+			if utf16.IsSurrogate(r) {
+				if r2, ok := hex4(buf, k+2); ok && k+1 < len(buf) && buf[k] == '\\' && buf[k+1] == 'u' {
+					if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+						out = utf8.AppendRune(out, d)
+						k += 6
+						continue
+					}
+				}
+				r = utf8.RuneError
+			}
+			out = utf8.AppendRune(out, r)
+			continue
+		default:
+			return k, nil, p.fail(k+1, "invalid escape in a string")
+		}
+		k += 2
+	}
+}
+
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}
+
+func (p *jsonParser) literal(i int) (int, error) {
+	buf := p.buf
+	var want string
+	switch buf[i] {
+	case 't':
+		want = "true"
+	case 'f':
+		want = "false"
+	default:
+		want = "null"
+	}
+	for k := 0; k < len(want); k++ {
+		if i+k >= len(buf) {
+			return i + k, p.fail(i+k, "")
+		}
+		if buf[i+k] != want[k] {
+			return i + k, p.fail(i+k, "invalid literal (want true, false or null)")
+		}
+	}
+	return i + len(want), nil
+}
+
+// number validates a JSON number at i.
+func (p *jsonParser) number(i int) (int, error) {
+	buf := p.buf
+	k := i
+	if k < len(buf) && buf[k] == '-' {
+		k++
+	}
+	if k >= len(buf) {
+		return k, p.fail(k, "")
+	}
+	switch {
+	case buf[k] == '0':
+		k++
+	case buf[k] >= '1' && buf[k] <= '9':
+		for k < len(buf) && buf[k] >= '0' && buf[k] <= '9' {
+			k++
+		}
+	default:
+		return k, p.fail(k, "invalid value (want a string, number, object, array, true, false or null)")
+	}
+	if k < len(buf) && buf[k] == '.' {
+		k++
+		d := k
+		for k < len(buf) && buf[k] >= '0' && buf[k] <= '9' {
+			k++
+		}
+		if k == d {
+			return k, p.fail(k, "invalid number: no digit after '.'")
+		}
+	}
+	if k < len(buf) && (buf[k] == 'e' || buf[k] == 'E') {
+		k++
+		if k < len(buf) && (buf[k] == '+' || buf[k] == '-') {
+			k++
+		}
+		d := k
+		for k < len(buf) && buf[k] >= '0' && buf[k] <= '9' {
+			k++
+		}
+		if k == d {
+			return k, p.fail(k, "invalid number: no digit in the exponent")
+		}
+	}
+	if k >= len(buf) && !p.final {
+		// a number may go on in the next chunk
+		return k, p.fail(k, "")
+	}
+	return k, nil
+}
+
+// skip validates and skips any value at i.
+func (p *jsonParser) skip(i int) (int, error) {
+	buf := p.buf
+	if i >= len(buf) {
+		return i, p.fail(i, "")
+	}
+	switch c := buf[i]; {
+	case c == '"':
+		j := i + 1
+		for {
+			k := bytes.IndexByte(buf[j:], '"')
+			if k < 0 {
+				return len(buf), p.fail(len(buf), "")
+			}
+			// count the backslashes before the quote
+			q := j + k
+			n := 0
+			for q-1-n >= i+1 && buf[q-1-n] == '\\' {
+				n++
+			}
+			if n%2 == 0 {
+				return q + 1, nil
+			}
+			j = q + 1
+		}
+	case c == '{' || c == '[':
+		p.nested++
+		if p.nested > maxNesting {
+			return i, p.fail(i, "nested too deeply")
+		}
+		defer func() { p.nested-- }()
+		closer := byte('}')
+		if c == '[' {
+			closer = ']'
+		}
+		i = p.ws(i + 1)
+		if i < len(buf) && buf[i] == closer {
+			return i + 1, nil
+		}
+		for {
+			var err error
+			if c == '{' {
+				if i >= len(buf) || buf[i] != '"' {
+					return i, p.fail(i, "expected a key (a string in double quotes)")
+				}
+				if i, err = p.skip(i); err != nil {
+					return i, err
+				}
+				i = p.ws(i)
+				if i >= len(buf) || buf[i] != ':' {
+					return i, p.fail(i, "expected ':' after the key")
+				}
+				i = p.ws(i + 1)
+			}
+			if i, err = p.skip(i); err != nil {
+				return i, err
+			}
+			i = p.ws(i)
+			if i >= len(buf) {
+				return i, p.fail(i, "")
+			}
+			if buf[i] == ',' {
+				i = p.ws(i + 1)
+				continue
+			}
+			if buf[i] == closer {
+				return i + 1, nil
+			}
+			return i, p.fail(i, fmt.Sprintf("expected ',' or '%c'", closer))
+		}
+	case c == 't' || c == 'f' || c == 'n':
+		return p.literal(i)
+	default:
+		return p.number(i)
+	}
+}
+
+// jsonSource reads documents from the stream.
+type jsonSource struct {
+	stream *stream
+	r      io.Reader
+	name   string
+	buf    []byte
+	pos    int
+	end    int
+	eof    bool
+	line   int64
+	maxDoc int
+	array  bool
+	// bufOff is the stream offset of buf[0]; lineOff that of the start of
+	// line s.line (array layout positions).
+	bufOff  int64
+	lineOff int64
+	state   int // array: 0 before '[', 1 first element, 2 after an element, 3 after ']'
+	p       jsonParser
+	rerr    *ParseError
+	cut     func() bool
+	// dropped is set when a partial last document of a preview head was left out.
+	dropped bool
+	// tolerateCut makes a cut array end quietly (preview).
+}
+
+func (s *jsonSource) rowErr() *ParseError { return s.rerr }
+func (s *jsonSource) close() error        { return s.stream.Close() }
+
+func (s *jsonSource) fill() error {
+	if s.pos > 0 {
+		s.bufOff += int64(s.pos)
+		copy(s.buf, s.buf[s.pos:s.end])
+		s.end -= s.pos
+		s.pos = 0
+	}
+	if s.end == len(s.buf) {
+		nb := make([]byte, min(2*len(s.buf), s.maxDoc+2))
+		if len(nb) <= len(s.buf) {
+			return s.tooLarge()
+		}
+		copy(nb, s.buf[:s.end])
+		s.buf = nb
+	}
+	for tries := 0; tries < 100; tries++ {
+		n, err := s.r.Read(s.buf[s.end:])
+		s.end += n
+		if err == io.EOF {
+			s.eof = true
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+	}
+	return io.ErrNoProgress
+}
+
+func (s *jsonSource) tooLarge() error {
+	return &ParseError{Object: s.name, Line: s.line, RowGroup: -1,
+		Err:  fmt.Errorf("%w: the JSON document starting on line %d is longer than max_line_bytes (%d bytes)", ErrTooLarge, s.line, s.maxDoc),
+		Hint: "raise max_line_bytes"}
+}
+
+func (s *jsonSource) resetCells(row *rowBuf) {
+	n := len(s.p.cols.names)
+	row.cells = resizeCells(row.cells, n)
+	clear(row.cells)
+	s.p.cells = row.cells
+}
+
+func (s *jsonSource) read(row *rowBuf) error {
+	if s.array {
+		return s.readArray(row)
+	}
+	return s.readLine(row)
+}
+
+// readLine reads one NDJSON line.
+func (s *jsonSource) readLine(row *rowBuf) error {
+	skipping := false
+	for {
+		nl := bytes.IndexByte(s.buf[s.pos:s.end], '\n')
+		if nl < 0 && !s.eof {
+			if s.end-s.pos > s.maxDoc {
+				// a line over the limit: drop it and reject it as a row
+				skipping = true
+				s.pos = s.end
+			}
+			if err := s.fill(); err != nil {
+				return err
+			}
+			continue
+		}
+		var line []byte
+		next := s.end
+		if nl >= 0 {
+			line = s.buf[s.pos : s.pos+nl]
+			next = s.pos + nl + 1
+		} else {
+			line = s.buf[s.pos:s.end]
+			if len(line) == 0 {
+				return io.EOF
+			}
+			if s.cut != nil && s.cut() {
+				s.pos = s.end
+				s.dropped = true
+				return io.EOF
+			}
+		}
+		lineNo := s.line
+		s.pos = next
+		s.line++
+		if skipping {
+			s.rerr = &ParseError{Object: s.name, Line: lineNo, RowGroup: -1, rowLvl: true,
+				Err:  fmt.Errorf("%w: line %d is longer than max_line_bytes (%d bytes)", ErrTooLarge, lineNo, s.maxDoc),
+				Hint: "raise max_line_bytes"}
+			return errRowRejected
+		}
+		start := s.p.wsIn(line, 0)
+		if start == len(line) {
+			continue // blank line
+		}
+		s.resetCells(row)
+		s.p.buf = line
+		s.p.final = true
+		end, err := s.p.document(start)
+		if err == nil {
+			if e := s.p.wsIn(line, end); e < len(line) {
+				err = s.p.fail(e, "unexpected data after the document (one JSON object per line expected)")
+			}
+		}
+		row.cells = s.p.cells
+		row.line = lineNo
+		row.nbytes = len(line)
+		if err != nil {
+			msg := s.p.errMsg
+			if s.p.more {
+				msg = "unexpected end of line inside the document (one JSON object per line expected)"
+			}
+			s.rerr = &ParseError{Object: s.name, Line: lineNo, Byte: int64(s.p.errOff) + 1, RowGroup: -1, rowLvl: true,
+				Value: shorten(line), Err: fmt.Errorf("%w: invalid JSON: %s", ErrCorrupt, msg),
+				Hint: "fix the line; every line must hold one complete JSON object"}
+			return errRowRejected
+		}
+		return nil
+	}
+}
+
+func (p *jsonParser) wsIn(b []byte, i int) int {
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+// advance consumes buf[pos:i], counting lines.
+func (s *jsonSource) advance(i int) {
+	seg := s.buf[s.pos:i]
+	if n := bytes.Count(seg, nlSep); n > 0 {
+		s.line += int64(n)
+		s.lineOff = s.bufOff + int64(s.pos+bytes.LastIndexByte(seg, '\n')+1)
+	}
+	s.pos = i
+}
+
+// skipWS skips white space, reading more as needed; false at EOF.
+func (s *jsonSource) skipWS() (bool, error) {
+	for {
+		i := s.pos
+		for i < s.end && isSpace(s.buf[i]) {
+			i++
+		}
+		s.advance(i)
+		if i < s.end {
+			return true, nil
+		}
+		if s.eof {
+			return false, nil
+		}
+		if err := s.fill(); err != nil {
+			return false, err
+		}
+	}
+}
+
+// position returns the line and 1-based byte in line of buffer offset off.
+func (s *jsonSource) position(off int) (int64, int64) {
+	off = min(off, s.end)
+	seg := s.buf[s.pos:off]
+	if n := bytes.Count(seg, nlSep); n > 0 {
+		return s.line + int64(n), int64(len(seg) - bytes.LastIndexByte(seg, '\n'))
+	}
+	return s.line, s.bufOff + int64(off) - s.lineOff + 1
+}
+
+func (s *jsonSource) syntaxError(off int, msg string) error {
+	line, col := s.position(off)
+	val := s.buf[off:min(off+32, s.end)]
+	return &ParseError{Object: s.name, Line: line, Byte: col, RowGroup: -1, Value: shorten(val),
+		Err: fmt.Errorf("%w: invalid JSON array: %s", ErrCorrupt, msg), Hint: "fix the JSON syntax at that position, or write one JSON object per line (NDJSON)"}
+}
+
+// readArray reads the next element of a top-level array.
+func (s *jsonSource) readArray(row *rowBuf) error {
+	for {
+		ok, err := s.skipWS()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if s.state == 3 || (s.state == 0) {
+				return io.EOF
+			}
+			if s.cut != nil && s.cut() {
+				s.dropped = true
+				return io.EOF
+			}
+			return s.syntaxError(s.end, "unexpected end of input: the array is not closed with ']'")
+		}
+		c := s.buf[s.pos]
+		switch s.state {
+		case 0:
+			if c != '[' {
+				return s.syntaxError(s.pos, "expected '[' to start the array")
+			}
+			s.advance(s.pos + 1)
+			s.state = 1
+			continue
+		case 1:
+			if c == ']' {
+				s.advance(s.pos + 1)
+				s.state = 3
+				continue
+			}
+		case 2:
+			switch c {
+			case ',':
+				s.advance(s.pos + 1)
+				s.state = 1
+				if ok, err := s.skipWS(); err != nil {
+					return err
+				} else if !ok {
+					continue
+				}
+				if s.buf[s.pos] == ']' {
+					return s.syntaxError(s.pos, "a ',' before ']'")
+				}
+			case ']':
+				s.advance(s.pos + 1)
+				s.state = 3
+				continue
+			default:
+				return s.syntaxError(s.pos, "expected ',' or ']' after an element")
+			}
+		case 3:
+			return s.syntaxError(s.pos, "unexpected data after the end of the array")
+		}
+		// an element at s.pos
+		for {
+			s.resetCells(row)
+			s.p.buf = s.buf[:s.end]
+			s.p.final = s.eof
+			end, err := s.p.document(s.pos)
+			row.cells = s.p.cells
+			if err == nil || !s.p.more || s.eof {
+				if err != nil && s.p.more && s.cut != nil && s.cut() {
+					s.dropped = true
+					s.state = 3
+					s.pos = s.end
+					return io.EOF
+				}
+				if err != nil && s.p.errMsg == "the document is not a JSON object" {
+					lineNo, col := s.position(s.pos)
+					s.advance(end)
+					s.state = 2
+					s.rerr = &ParseError{Object: s.name, Line: lineNo, Byte: col, RowGroup: -1, rowLvl: true,
+						Err: fmt.Errorf("%w: the array element is not a JSON object", ErrCorrupt), Hint: "the array must hold objects, one per row"}
+					return errRowRejected
+				}
+				if err != nil {
+					return s.syntaxError(s.p.errOff, s.p.errMsg)
+				}
+				lineNo, _ := s.position(s.pos)
+				row.line = lineNo
+				row.nbytes = end - s.pos
+				s.advance(end)
+				s.state = 2
+				return nil
+			}
+			// need more data for this element
+			if s.end-s.pos > s.maxDoc {
+				return s.tooLarge()
+			}
+			if err := s.fill(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// newJSONReader sniffs the layout, samples, infers and returns the reader.
+func newJSONReader(ctx context.Context, s *stream, opts Options) (Reader, error) {
+	text, encName, err := textReader(s, "", &opts)
+	if err != nil {
+		return nil, err
+	}
+	info := Info{Format: FormatJSON, Compression: s.comp, Encoding: encName, RowCount: -1}
+	src := &jsonSource{stream: s, r: text, name: s.name, line: 1, maxDoc: opts.MaxLineBytes,
+		buf: make([]byte, min(256<<10, opts.MaxLineBytes+2)), cut: func() bool { return s.cut }}
+	cols := &jsonCols{index: map[string]int{}, warn: opts.warn, obj: s.name}
+	src.p = jsonParser{cols: cols, maxDepth: opts.JSON.MaxDepth}
+	if opts.Schema != nil {
+		for _, f := range opts.Schema.Fields {
+			cols.index[f.Name] = len(cols.names)
+			cols.names = append(cols.names, f.Name)
+			if f.Type == schema.JSON || f.Type == schema.String {
+				if cols.rawPaths == nil {
+					cols.rawPaths = map[string]bool{}
+				}
+				cols.rawPaths[f.Name] = true
+			}
+		}
+		cols.frozen = true
+	}
+	// layout
+	if ok, err := src.skipWS(); err != nil {
+		return nil, err
+	} else if ok && src.buf[src.pos] == '[' {
+		src.array = true
+		info.JSONLayout = "array"
+	} else {
+		info.JSONLayout = "ndjson"
+	}
+
+	smp := &sample{}
+	var row rowBuf
+	for len(smp.rows) < opts.SampleRows && len(smp.arena) < opts.SampleBytes {
+		if len(smp.rows)&255 == 255 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		err := src.read(&row)
+		if err == io.EOF {
+			smp.exhaustive = true
+			break
+		}
+		if err == errRowRejected {
+			smp.addReject(src.rerr.Line, src.rerr)
+			continue
+		}
+		if err != nil {
+			if _, ok := err.(*ParseError); ok {
+				smp.fatal = err
+				break
+			}
+			return nil, err
+		}
+		smp.add(&row, true)
+	}
+	if src.dropped {
+		opts.warn(fmt.Sprintf("%s: the last document of the head was cut by the preview's byte limit and was left out", s.name))
+	}
+	cols.frozen = true
+	r := &reader{name: s.name, info: info, src: src, opts: opts, nulls: newNullSet(nil), sample: smp,
+		sparse: max(len(cols.names), 1)}
+	if opts.Schema != nil {
+		r.schema = opts.Schema
+	} else {
+		r.inferred = true
+		inf := make([]colInfer, len(cols.names))
+		for k := range smp.rows {
+			sr := &smp.rows[k]
+			if sr.rej != nil {
+				continue
+			}
+			seen := 0
+			for j := 0; j < sr.n; j++ {
+				sc := &smp.cells[sr.first+j]
+				c := cell{b: smp.arena[sc.off : sc.off+sc.n], kind: sc.kind}
+				inf[sc.col].add(&c, sr.line, r.nulls)
+				seen++
+			}
+			// missing keys are nulls
+			if seen < len(cols.names) {
+				present := make(map[int]bool, sr.n)
+				for j := 0; j < sr.n; j++ {
+					present[smp.cells[sr.first+j].col] = true
+				}
+				for c := range inf {
+					if !present[c] {
+						inf[c].nulls++
+					}
+				}
+			}
+		}
+		sch := &schema.Schema{Fields: make([]schema.Field, len(cols.names))}
+		for j := range inf {
+			sch.Fields[j] = inf[j].field(cols.names[j], smp.exhaustive && smp.fatal == nil)
+		}
+		r.schema = sch
+	}
+	r.colMap = make([]int, len(r.schema.Fields))
+	for j := range r.colMap {
+		r.colMap[j] = j
+	}
+	return r, nil
+}

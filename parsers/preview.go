@@ -1,0 +1,108 @@
+package parsers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/s3ingest/s3ingest/parsers/schema"
+)
+
+// maxPreviewRejects caps the rejected rows listed in a preview's warnings.
+const maxPreviewRejects = 50
+
+// Preview sniffs obj, infers its schema and returns its first rows (rows;
+// 0 means DefaultPreviewRows). For CSV and JSON it reads only the first
+// headBytes bytes of the object (0 means DefaultPreviewHeadBytes) with one
+// ranged read; a compressed head is decompressed as far as it goes, and a
+// last line cut by the limit is left out (with a warning). Rows that do not
+// convert are listed in Warnings with their line and column instead of
+// failing the preview. Parquet objects are previewed from their footer and
+// first row group.
+func Preview(ctx context.Context, obj Object, opts Options, rows, headBytes int) (*PreviewResult, error) {
+	if rows <= 0 {
+		rows = DefaultPreviewRows
+	}
+	if headBytes <= 0 {
+		headBytes = DefaultPreviewHeadBytes
+	}
+	opts = opts.withDefaults()
+	if opts.Format == FormatParquet {
+		return previewParquetHook(ctx, obj, opts, rows)
+	}
+	res := &PreviewResult{}
+	userWarn := opts.OnWarning
+	opts.OnWarning = func(m string) {
+		res.Warnings = append(res.Warnings, m)
+		if userWarn != nil {
+			userWarn(m)
+		}
+	}
+	rejects := 0
+	opts.OnReject = func(pe *ParseError) error {
+		rejects++
+		switch {
+		case rejects <= maxPreviewRejects:
+			res.Warnings = append(res.Warnings, "rejected row: "+pe.Error())
+		case rejects == maxPreviewRejects+1:
+			res.Warnings = append(res.Warnings, fmt.Sprintf("more than %d rows rejected; not listing the others", maxPreviewRejects))
+		}
+		return nil
+	}
+	opts.BatchRows = rows
+
+	rc, err := obj.Open(ctx, 0, int64(headBytes))
+	if err != nil {
+		return nil, err
+	}
+	s, err := newStream(ctx, obj.Name(), rc, opts, int64(headBytes))
+	if err != nil {
+		rc.Close()
+		return nil, err
+	}
+	defer s.Close()
+	s.size = obj.Size()
+	format, err := s.sniffFormat(opts)
+	if err != nil {
+		return nil, err
+	}
+	if format == FormatParquet && s.comp == CompressionNone {
+		s.Close()
+		return previewParquetHook(ctx, obj, opts, rows)
+	}
+	rd, err := openStream(ctx, obj, s, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	b := schema.NewBatch(rd.Schema(), rows)
+	for b.Len() == 0 {
+		err = rd.Next(ctx, b)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if b.Len() == 0 {
+			continue
+		}
+	}
+	if tr, ok := rd.(*reader); ok && tr.err != nil {
+		var pe *ParseError
+		if errors.As(tr.err, &pe) {
+			res.Warnings = append(res.Warnings, "reading stops here: "+pe.Error())
+		} else {
+			return nil, tr.err
+		}
+	}
+	res.Info = rd.Info()
+	res.Schema = rd.Schema()
+	res.Rows = make([][]any, b.Len())
+	for i := range res.Rows {
+		res.Rows[i] = b.Row(i)
+	}
+	res.Truncated = s.headTruncated()
+	return res, nil
+}

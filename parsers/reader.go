@@ -1,0 +1,445 @@
+package parsers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"unicode/utf8"
+
+	"github.com/s3ingest/s3ingest/parsers/schema"
+)
+
+// maxBatchBytes bounds the text held by one batch: a batch is handed over
+// early once its rows' raw size passes it (keeps memory flat with wide rows
+// and keeps schema.Vector offsets far from int32 overflow).
+const maxBatchBytes = 32 << 20
+
+// errRowRejected is returned by a source for a row-level problem; the
+// source's rowErr() describes it and reading can go on.
+var errRowRejected = errors.New("row rejected")
+
+// source produces the raw rows of a text format.
+type source interface {
+	// read fills row with the next record. It returns io.EOF at the end,
+	// errRowRejected for a bad row (see rowErr), or a fatal error.
+	read(row *rowBuf) error
+	rowErr() *ParseError
+	close() error
+}
+
+// rowBuf is one raw row. For CSV cells are the fields in file order; for
+// JSON they are indexed by column.
+type rowBuf struct {
+	line   int64
+	cells  []cell
+	nbytes int
+}
+
+// sample holds the rows read for inference, copied out of the source's
+// buffer, so they can be replayed into the first batches.
+type sample struct {
+	arena []byte
+	rows  []sampleRow
+	cells []sampleCell
+	// exhaustive is set when the sample reached the end of the object.
+	exhaustive bool
+	// fatal is a fatal error met while sampling, returned after the replay.
+	fatal error
+}
+
+type sampleRow struct {
+	line   int64
+	first  int
+	n      int
+	nbytes int
+	rej    *ParseError
+}
+
+type sampleCell struct {
+	off, n int
+	col    int
+	kind   cellKind
+	quoted bool
+}
+
+// add copies a row (only its non-null cells when sparse).
+func (s *sample) add(row *rowBuf, sparse bool) {
+	sr := sampleRow{line: row.line, first: len(s.cells), nbytes: row.nbytes}
+	for i := range row.cells {
+		c := &row.cells[i]
+		if sparse && c.kind == kNull {
+			continue
+		}
+		s.cells = append(s.cells, sampleCell{off: len(s.arena), n: len(c.b), col: i, kind: c.kind, quoted: c.quoted})
+		s.arena = append(s.arena, c.b...)
+	}
+	sr.n = len(s.cells) - sr.first
+	s.rows = append(s.rows, sr)
+}
+
+func (s *sample) addReject(line int64, pe *ParseError) {
+	s.rows = append(s.rows, sampleRow{line: line, first: len(s.cells), rej: pe})
+}
+
+// load fills row with sample row i; width > 0 means sparse cells over width
+// columns.
+func (s *sample) load(i int, row *rowBuf, width int) *ParseError {
+	sr := &s.rows[i]
+	row.line, row.nbytes = sr.line, sr.nbytes
+	if sr.rej != nil {
+		return sr.rej
+	}
+	if width > 0 {
+		row.cells = resizeCells(row.cells, width)
+		for j := range row.cells {
+			row.cells[j] = cell{}
+		}
+	} else {
+		row.cells = resizeCells(row.cells, sr.n)
+	}
+	for k := 0; k < sr.n; k++ {
+		sc := &s.cells[sr.first+k]
+		c := cell{b: s.arena[sc.off : sc.off+sc.n : sc.off+sc.n], kind: sc.kind, quoted: sc.quoted}
+		if width > 0 {
+			if sc.col < width {
+				row.cells[sc.col] = c
+			}
+		} else {
+			row.cells[k] = c
+		}
+	}
+	return nil
+}
+
+func resizeCells(c []cell, n int) []cell {
+	if cap(c) < n {
+		return make([]cell, n, n+n/2+4)
+	}
+	return c[:n]
+}
+
+// reader is the Reader of the text formats: it replays the sample, then
+// reads the source, and converts each row into the typed batch.
+type reader struct {
+	name     string
+	info     Info
+	schema   *schema.Schema
+	src      source
+	opts     Options
+	nulls    *nullSet
+	colMap   []int // schema column -> cell index (-1: always null)
+	width    int   // CSV: expected field count; 0 for JSON
+	sparse   int   // JSON: number of columns of a sparse row
+	inferred bool
+
+	sample *sample
+	replay int
+
+	row     rowBuf
+	eof     bool
+	err     error // sticky fatal error
+	jsonBuf []byte
+}
+
+func (r *reader) Schema() *schema.Schema { return r.schema }
+func (r *reader) Info() Info             { return r.info }
+
+func (r *reader) Close() error {
+	if r.src == nil {
+		return nil
+	}
+	err := r.src.close()
+	r.src = nil
+	return err
+}
+
+// nextRow fills r.row from the sample replay or the source.
+func (r *reader) nextRow() error {
+	if s := r.sample; s != nil {
+		if r.replay < len(s.rows) {
+			i := r.replay
+			r.replay++
+			if pe := s.load(i, &r.row, r.sparse); pe != nil {
+				return pe
+			}
+			return nil
+		}
+		fatal, exhaustive := s.fatal, s.exhaustive
+		r.sample = nil // release the arena
+		if fatal != nil {
+			return fatal
+		}
+		if exhaustive {
+			return io.EOF
+		}
+	}
+	if r.src == nil {
+		return io.EOF
+	}
+	err := r.src.read(&r.row)
+	if err == errRowRejected {
+		return r.src.rowErr()
+	}
+	return err
+}
+
+// Next implements Reader.
+func (r *reader) Next(ctx context.Context, b *schema.Batch) error {
+	b.Reset()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if r.err != nil {
+		return r.err
+	}
+	if r.eof {
+		return io.EOF
+	}
+	if len(b.Cols) != len(r.schema.Fields) {
+		return fmt.Errorf("parsers: batch has %d columns, schema has %d: use schema.NewBatch(reader.Schema(), n)", len(b.Cols), len(r.schema.Fields))
+	}
+	size := 0
+	for n := 1; b.Len() < r.opts.BatchRows && size < maxBatchBytes; n++ {
+		if n&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		err := r.nextRow()
+		if err != nil {
+			var pe *ParseError
+			switch {
+			case err == io.EOF:
+				r.eof = true
+			case errors.As(err, &pe) && pe.rowLevel():
+				if e := r.reject(pe); e != nil {
+					return e
+				}
+				continue
+			default:
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				r.err = err
+				if b.Len() > 0 {
+					return nil // hand over the good rows first
+				}
+				return err
+			}
+			break
+		}
+		if pe := r.convert(b); pe != nil {
+			b.Truncate(b.Len())
+			if e := r.reject(pe); e != nil {
+				return e
+			}
+			continue
+		}
+		size += r.row.nbytes
+	}
+	if b.Len() == 0 && r.eof {
+		return io.EOF
+	}
+	return nil
+}
+
+// rowLevel reports whether the error concerns a single row (and reading can
+// go on past it).
+func (e *ParseError) rowLevel() bool { return e.Line > 0 && e.rowLvl }
+
+func (r *reader) reject(pe *ParseError) error {
+	if r.opts.OnReject == nil {
+		return pe
+	}
+	return r.opts.OnReject(pe)
+}
+
+// convert appends r.row to b, or returns why it cannot.
+func (r *reader) convert(b *schema.Batch) *ParseError {
+	row := &r.row
+	cells := row.cells
+	if r.width > 0 && len(cells) != r.width {
+		if r.opts.CSV.Ragged != RaggedPad {
+			return &ParseError{Object: r.name, Line: row.line, RowGroup: -1, rowLvl: true,
+				Err:  fmt.Errorf("%w: the row has %d fields, the header has %d", ErrCorrupt, len(cells), r.width),
+				Hint: `fix the row, or set csv.ragged to "pad" to fill missing fields with nulls and drop extra ones`}
+		}
+	}
+	fields := r.schema.Fields
+	for i := range b.Cols {
+		v := &b.Cols[i]
+		ci := r.colMap[i]
+		var c *cell
+		if ci >= 0 && ci < len(cells) {
+			c = &cells[ci]
+		}
+		if msg := r.appendCell(v, c, fields[i].Nullable); msg != "" {
+			return r.typeError(i, c, msg)
+		}
+	}
+	b.Lines = append(b.Lines, row.line)
+	return nil
+}
+
+func (r *reader) typeError(col int, c *cell, msg string) *ParseError {
+	f := &r.schema.Fields[col]
+	pe := &ParseError{Object: r.name, Line: r.row.line, RowGroup: -1, rowLvl: true, Column: f.Name,
+		Err: fmt.Errorf("%w: %s", ErrType, msg)}
+	if c != nil {
+		pe.Value = shorten(c.b)
+	}
+	switch {
+	case msg == msgNull && r.inferred:
+		pe.Hint = "the sample had no nulls in this column: pass a schema with the column nullable"
+	case msg == msgNull:
+		pe.Hint = "fill the value, or mark the column nullable in the schema"
+	case msg == msgUTF8:
+		pe.Hint = "set csv.encoding to the object's encoding (e.g. windows-1252)"
+	case r.inferred:
+		pe.Hint = fmt.Sprintf("the column was inferred as %s from the sample; fix the value, raise sample_rows, or pass a schema with a wider type (e.g. string)", f.Type)
+	default:
+		pe.Hint = fmt.Sprintf("fix the value, or change the column's type from %s in the schema", f.Type)
+	}
+	return pe
+}
+
+const (
+	msgNull = "null in a column that is not nullable"
+	msgUTF8 = "invalid UTF-8"
+)
+
+// appendCell converts one cell; it returns "" or what is wrong.
+func (r *reader) appendCell(v *schema.Vector, c *cell, nullable bool) string {
+	if c == nil || c.kind == kNull || (c.kind == kText && r.nulls.is(c.b) && !(c.quoted && v.Type == schema.String)) {
+		if !nullable {
+			return msgNull
+		}
+		v.AppendNull()
+		return ""
+	}
+	b := c.b
+	switch v.Type {
+	case schema.String:
+		if !utf8.Valid(b) {
+			return msgUTF8
+		}
+		v.AppendBytes(b)
+		return ""
+	case schema.Int64:
+		switch c.kind {
+		case kBool:
+			v.AppendInt(boolInt(b[0] == 't'))
+			return ""
+		case kRaw:
+			return "not an integer"
+		}
+		t := trimSpace(b)
+		if x, ok := parseInt(t); ok {
+			v.AppendInt(x)
+			return ""
+		}
+		if x, ok := parseBool(t); ok && c.kind == kText {
+			v.AppendInt(boolInt(x))
+			return ""
+		}
+		return "not an integer"
+	case schema.Float64:
+		switch c.kind {
+		case kBool:
+			v.AppendFloat(float64(boolInt(b[0] == 't')))
+			return ""
+		case kRaw:
+			return "not a number"
+		}
+		t := trimSpace(b)
+		if x, ok := parseFloat(t); ok {
+			v.AppendFloat(x)
+			return ""
+		}
+		if x, ok := parseBool(t); ok && c.kind == kText {
+			v.AppendFloat(float64(boolInt(x)))
+			return ""
+		}
+		return "not a number"
+	case schema.Bool:
+		switch c.kind {
+		case kBool:
+			v.AppendBool(b[0] == 't')
+			return ""
+		case kRaw:
+			return "not true/false"
+		}
+		t := trimSpace(b)
+		if x, ok := parseBool(t); ok {
+			v.AppendBool(x)
+			return ""
+		}
+		if len(t) == 1 && (t[0] == '0' || t[0] == '1') {
+			v.AppendBool(t[0] == '1')
+			return ""
+		}
+		return "not true/false"
+	case schema.Date:
+		if c.kind == kText || c.kind == kStr {
+			if d, ok := parseDate(trimSpace(b)); ok {
+				v.AppendInt(d)
+				return ""
+			}
+		}
+		return "not a date (YYYY-MM-DD)"
+	case schema.Timestamp:
+		if c.kind == kText || c.kind == kStr {
+			t := trimSpace(b)
+			if ts, ok := parseTimestamp(t); ok {
+				v.AppendInt(ts)
+				return ""
+			}
+			if d, ok := parseDate(t); ok {
+				v.AppendInt(d * 86400e6)
+				return ""
+			}
+		}
+		return "not an ISO-8601 timestamp (e.g. 2024-01-02T03:04:05Z)"
+	case schema.JSON:
+		switch c.kind {
+		case kText:
+			if !json.Valid(b) {
+				return "not valid JSON"
+			}
+			v.AppendBytes(b)
+		case kStr:
+			r.jsonBuf = appendJSONString(r.jsonBuf[:0], b)
+			v.AppendBytes(r.jsonBuf)
+		default:
+			v.AppendBytes(b)
+		}
+		return ""
+	}
+	return "unsupported column type " + v.Type.String()
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// appendJSONString appends s as a JSON string literal.
+func appendJSONString(dst, s []byte) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for _, c := range s {
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
+}
