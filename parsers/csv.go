@@ -122,7 +122,7 @@ func (s *csvScanner) tooLarge() error {
 // peek makes at least n bytes available (fewer at EOF) and returns them.
 func (s *csvScanner) peek(n int) ([]byte, error) {
 	for s.end-s.pos < n && !s.eof {
-		if s.end == len(s.buf) && s.pos == 0 && len(s.buf) >= n {
+		if s.end == len(s.buf) && s.pos == 0 && len(s.buf) >= min(n, s.maxRec+2) {
 			break
 		}
 		if err := s.fill(); err != nil {
