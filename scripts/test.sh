@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The test command of s3ingest.
+#
+# On a fresh Debian machine with Go it installs what the tests need, then runs
+# go vet and the whole test suite against real servers:
+#   - redis-server and PostgreSQL (apt-get, only if missing);
+#   - SeaweedFS (S3 + STS + IAM), built from source once into
+#     ~/.cache/s3ingest/weed-$V (about 17 minutes on 2 cores; reused afterwards).
+# internal/testenv starts private server instances on free ports for each test
+# binary; nothing listens on fixed ports.
+#
+# Usage: scripts/test.sh [packages] [go test flags]
+#   scripts/test.sh                       # everything
+#   scripts/test.sh -run TestIngest       # extra flags go to go test
+#   scripts/test.sh ./worker/... -v       # only some packages
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# SeaweedFS version: keep in sync with WeedVersion in internal/testenv/s3.go.
+V=v0.0.0-20261109003541-7506e5f91cd6
+CACHE="$HOME/.cache/s3ingest"
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'scripts/test.sh: %s\n' "$*" >&2; exit 1; }
+
+command -v go >/dev/null 2>&1 || die "go is not installed (Go 1.26 or newer is required)"
+
+as_root() {
+	if [[ $(id -u) -eq 0 ]]; then
+		"$@"
+	elif command -v sudo >/dev/null 2>&1; then
+		sudo "$@"
+	else
+		die "need root to run: $* (install the packages yourself or run as root)"
+	fi
+}
+
+have_pg_bin() {
+	command -v "$1" >/dev/null 2>&1 && return 0
+	compgen -G "/usr/lib/postgresql/*/bin/$1" >/dev/null
+}
+
+# 1. Debian packages, only if something is missing.
+pkgs=()
+command -v redis-server >/dev/null 2>&1 || pkgs+=(redis-server)
+if ! have_pg_bin initdb || ! have_pg_bin pg_ctl || ! have_pg_bin postgres; then
+	pkgs+=(postgresql)
+fi
+if ((${#pkgs[@]})); then
+	log "installing ${pkgs[*]}"
+	as_root apt-get update
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${pkgs[@]}"
+fi
+
+# 2. SeaweedFS, built once into the cache. A lock keeps concurrent runs from
+#    building twice: the second waits for the first.
+build_weed() {
+	local weed=$1 work src tmp
+	work=$(mktemp -d)
+	# Download outside this module so go.mod/go.sum stay untouched.
+	src=$(cd "$work" && GOWORK=off GOFLAGS=-mod=mod go mod download -json "github.com/seaweedfs/seaweedfs@$V" |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	rmdir "$work"
+	[[ -n $src && -d $src ]] || die "go mod download github.com/seaweedfs/seaweedfs@$V gave no source directory"
+	tmp="$weed.tmp.$$"
+	log "building SeaweedFS $V into $weed (about 17 min on 2 cores, only once; log: $CACHE/build.log)"
+	if ! (cd "$src" && GOWORK=off go build -o "$tmp" ./weed) >"$CACHE/build.log" 2>&1; then
+		rm -f "$tmp"
+		tail -n 50 "$CACHE/build.log" >&2
+		die "building SeaweedFS failed (full log: $CACHE/build.log)"
+	fi
+	mv -f "$tmp" "$weed"
+}
+
+if [[ -n ${S3INGEST_WEED_BIN:-} ]]; then
+	[[ -x $S3INGEST_WEED_BIN ]] || die "S3INGEST_WEED_BIN=$S3INGEST_WEED_BIN is not an executable"
+else
+	weed="$CACHE/weed-$V"
+	if [[ ! -x $weed ]]; then
+		mkdir -p "$CACHE"
+		exec 9>"$CACHE/.build.lock"
+		if ! flock -n 9; then
+			log "another SeaweedFS build is in progress (lock $CACHE/.build.lock); waiting for it"
+			flock 9
+		fi
+		[[ -x $weed ]] || build_weed "$weed"
+		flock -u 9
+		exec 9>&-
+	fi
+	export S3INGEST_WEED_BIN="$weed"
+fi
+
+# 3. vet and test. Arguments that look like package patterns replace ./...;
+#    everything else is passed to go test.
+pkgargs=()
+flagargs=()
+for a in "$@"; do
+	case $a in
+	./* | ../* | . | github.com/*) pkgargs+=("$a") ;;
+	*) flagargs+=("$a") ;;
+	esac
+done
+((${#pkgargs[@]})) || pkgargs=(./...)
+
+log "go vet ${pkgargs[*]}"
+go vet "${pkgargs[@]}"
+log "go test -race -count=1 -timeout 25m ${pkgargs[*]} ${flagargs[*]}"
+go test -race -count=1 -timeout 25m "${pkgargs[@]}" "${flagargs[@]}"
