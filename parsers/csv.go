@@ -58,6 +58,7 @@ type csvScanner struct {
 	// of a head): a last record without a newline is then dropped.
 	cut     func() bool
 	dropped bool
+	utf8 utf8Check
 }
 
 type unqRef struct{ cell, off, n int }
@@ -80,8 +81,10 @@ func (s *csvScanner) fill() error {
 	if s.pos > 0 {
 		copy(s.buf, s.buf[s.pos:s.end])
 		s.end -= s.pos
+		s.utf8.shift(s.pos)
 		s.pos = 0
 	}
+	defer func() { s.utf8.check(s.buf[:s.end], s.eof) }()
 	if s.end == len(s.buf) {
 		limit := s.maxRec + 2
 		if len(s.buf) >= limit {
@@ -238,6 +241,7 @@ func (s *csvScanner) scanQuoted(row *rowBuf) (scanStatus, error) {
 	delim := s.delim
 	p := s.pos
 	i := p
+	lineEnd := -1 // position of the next newline at or after i, when known
 	newlines := int64(0)
 	cells := row.cells[:0]
 	s.unq = s.unq[:0]
@@ -305,9 +309,15 @@ func (s *csvScanner) scanQuoted(row *rowBuf) (scanStatus, error) {
 				break
 			}
 		} else {
-			k := i
-			for k < len(buf) && buf[k] != delim && buf[k] != '\n' {
-				k++
+			if lineEnd < i {
+				lineEnd = len(buf)
+				if j := bytes.IndexByte(buf[i:], '\n'); j >= 0 {
+					lineEnd = i + j
+				}
+			}
+			k := lineEnd
+			if j := bytes.IndexByte(buf[i:lineEnd], delim); j >= 0 {
+				k = i + j
 			}
 			if k == len(buf) && !s.eof {
 				return scanMore, nil
@@ -359,6 +369,7 @@ type csvSource struct {
 func (c *csvSource) read(row *rowBuf) error { return c.sc.read(row) }
 func (c *csvSource) rowErr() *ParseError    { return nil }
 func (c *csvSource) close() error           { return c.stream.Close() }
+func (c *csvSource) validUTF8() bool        { return !c.sc.utf8.invalid }
 
 // sniffDelimiter picks the delimiter that splits the head most
 // consistently. head may end in a partial record unless atEOF.

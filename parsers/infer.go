@@ -63,6 +63,7 @@ type cell struct {
 type nullSet struct {
 	tokens [][]byte
 	maxLen int
+	first  [256]bool // first bytes of the non-empty tokens
 }
 
 func newNullSet(tokens []string) *nullSet {
@@ -72,6 +73,9 @@ func newNullSet(tokens []string) *nullSet {
 	n := &nullSet{}
 	for _, t := range tokens {
 		n.tokens = append(n.tokens, []byte(t))
+		if t != "" {
+			n.first[t[0]] = true
+		}
 		if len(t) > n.maxLen {
 			n.maxLen = len(t)
 		}
@@ -84,7 +88,7 @@ func (n *nullSet) is(b []byte) bool {
 	if len(b) == 0 {
 		return true
 	}
-	if len(b) > n.maxLen {
+	if len(b) > n.maxLen || !n.first[b[0]] {
 		return false
 	}
 	for _, t := range n.tokens {

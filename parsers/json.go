@@ -557,6 +557,7 @@ type jsonSource struct {
 	// line s.line (array layout positions).
 	bufOff  int64
 	lineOff int64
+	utf8    utf8Check
 	state   int // array: 0 before '[', 1 first element, 2 after an element, 3 after ']'
 	p       jsonParser
 	rerr    *ParseError
@@ -568,14 +569,17 @@ type jsonSource struct {
 
 func (s *jsonSource) rowErr() *ParseError { return s.rerr }
 func (s *jsonSource) close() error        { return s.stream.Close() }
+func (s *jsonSource) validUTF8() bool     { return !s.utf8.invalid }
 
 func (s *jsonSource) fill() error {
 	if s.pos > 0 {
 		s.bufOff += int64(s.pos)
+		s.utf8.shift(s.pos)
 		copy(s.buf, s.buf[s.pos:s.end])
 		s.end -= s.pos
 		s.pos = 0
 	}
+	defer func() { s.utf8.check(s.buf[:s.end], s.eof) }()
 	if s.end == len(s.buf) {
 		nb := make([]byte, min(2*len(s.buf), s.maxDoc+2))
 		if len(nb) <= len(s.buf) {

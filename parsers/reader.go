@@ -27,6 +27,9 @@ type source interface {
 	read(row *rowBuf) error
 	rowErr() *ParseError
 	close() error
+	// validUTF8 reports that all bytes read so far are valid UTF-8, so
+	// string values need no check of their own.
+	validUTF8() bool
 }
 
 // rowBuf is one raw row. For CSV cells are the fields in file order; for
@@ -322,7 +325,7 @@ func (r *reader) appendCell(v *schema.Vector, c *cell, nullable bool) string {
 	b := c.b
 	switch v.Type {
 	case schema.String:
-		if !utf8.Valid(b) {
+		if !r.src.validUTF8() && !utf8.Valid(b) {
 			return msgUTF8
 		}
 		v.AppendBytes(b)
@@ -443,3 +446,37 @@ func appendJSONString(dst, s []byte) []byte {
 	}
 	return append(dst, '"')
 }
+
+// utf8Check validates a scanner's buffer chunk by chunk as it is filled, so
+// that string values need no check of their own while all input is valid.
+type utf8Check struct {
+	invalid bool
+	end     int // buf[:end] has been checked
+}
+
+// check validates buf[u.end:], leaving an incomplete rune at the end for the
+// next call unless eof.
+func (u *utf8Check) check(buf []byte, eof bool) {
+	u.end = max(u.end, 0)
+	if u.invalid || u.end >= len(buf) {
+		return
+	}
+	end := len(buf)
+	if !eof {
+		for i := 1; i <= utf8.UTFMax && end-i >= u.end; i++ {
+			if utf8.RuneStart(buf[end-i]) {
+				if !utf8.FullRune(buf[end-i:]) {
+					end -= i
+				}
+				break
+			}
+		}
+	}
+	if !utf8.Valid(buf[u.end:end]) {
+		u.invalid = true
+	}
+	u.end = end
+}
+
+// shift accounts for the buffer being compacted by n bytes.
+func (u *utf8Check) shift(n int) { u.end -= n }
