@@ -58,7 +58,7 @@ type csvScanner struct {
 	// of a head): a last record without a newline is then dropped.
 	cut     func() bool
 	dropped bool
-	utf8 utf8Check
+	utf8    utf8Check
 }
 
 type unqRef struct{ cell, off, n int }
