@@ -454,7 +454,7 @@ func newCSVReader(ctx context.Context, s *stream, opts Options) (Reader, error) 
 		}
 		err := sc.read(&row)
 		if err == io.EOF {
-			smp.exhaustive = true
+			smp.exhaustive = !s.headTruncated()
 			break
 		}
 		if err != nil {

@@ -892,7 +892,7 @@ func newJSONReader(ctx context.Context, s *stream, opts Options) (Reader, error)
 		}
 		err := src.read(&row)
 		if err == io.EOF {
-			smp.exhaustive = true
+			smp.exhaustive = !s.headTruncated()
 			break
 		}
 		if err == errRowRejected {

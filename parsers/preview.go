@@ -104,5 +104,8 @@ func Preview(ctx context.Context, obj Object, opts Options, rows, headBytes int)
 		res.Rows[i] = b.Row(i)
 	}
 	res.Truncated = s.headTruncated()
+	if res.Truncated && len(res.Rows) == 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("the first %d bytes of the object hold no complete row (a %s block may be larger); preview more bytes", headBytes, s.comp))
+	}
 	return res, nil
 }

@@ -169,13 +169,10 @@ func (r *reader) nextRow() error {
 			}
 			return nil
 		}
-		fatal, exhaustive := s.fatal, s.exhaustive
+		fatal := s.fatal
 		r.sample = nil // release the arena
 		if fatal != nil {
 			return fatal
-		}
-		if exhaustive {
-			return io.EOF
 		}
 	}
 	if r.src == nil {
