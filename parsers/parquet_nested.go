@@ -1,0 +1,312 @@
+package parsers
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/s3ingest/s3ingest/parsers/schema"
+)
+
+// Nested fields (groups, LIST, MAP, repeated fields) become one JSON column.
+// Their leaves are read page by page like flat columns, keeping each entry's
+// repetition and definition levels and the JSON text of its value; each row
+// is then assembled from the levels (record shredding in reverse):
+//
+//   - a group without annotation is an object whose keys are its fields in
+//     file order;
+//   - a LIST is an array of its elements; the legacy two-level forms
+//     (a repeated primitive, a repeated group with several fields, or one
+//     named "array" or "<list>_tuple") are read as the Parquet
+//     specification's backward-compatibility rules say;
+//   - a MAP is an object; keys are rendered as JSON strings (a non-string key
+//     becomes its text, e.g. "1"); a map without a value field has null
+//     values;
+//   - any other repeated field is an array of its values;
+//   - values are rendered as in flat columns; dates, timestamps, decimals
+//     (as JSON numbers with the exact digits), UUIDs and binary values
+//     (UTF-8 text or base64) as JSON strings; NaN and infinities as the
+//     strings "NaN", "Infinity", "-Infinity".
+
+// pqLevels holds the entries of one leaf for a range of rows.
+type pqLevels struct {
+	reps []byte
+	defs []byte
+	text []byte
+	offs []int32 // entry e's JSON text is text[offs[e]:offs[e+1]]
+	rows []int32 // entry index where each row starts, plus a sentinel
+}
+
+func (lv *pqLevels) reset() {
+	lv.reps, lv.defs, lv.text = lv.reps[:0], lv.defs[:0], lv.text[:0]
+	lv.offs = append(lv.offs[:0], 0)
+	lv.rows = lv.rows[:0]
+}
+
+// gather reads the entries of the next n rows of a leaf into lv. A value
+// that does not convert is reported in errs (row relative to base) and
+// rendered as null.
+func (c *pqChunk) gather(lv *pqLevels, n, col, base int, errs *[]pqRowErr) error {
+	lv.reset()
+	l := c.leaf
+	rows := 0
+	for {
+		if c.pos >= c.n {
+			err := c.nextPage()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		var rep byte
+		if c.reps != nil {
+			rep = c.reps[c.pos]
+		}
+		if rep == 0 {
+			if rows == n {
+				break
+			}
+			rows++
+			lv.rows = append(lv.rows, int32(len(lv.defs)))
+		} else if rows == 0 {
+			return fmt.Errorf("%w: a row starts with repetition level %d instead of 0", ErrCorrupt, rep)
+		}
+		def := l.maxDef
+		if c.defs != nil {
+			def = c.defs[c.pos]
+		}
+		lv.reps = append(lv.reps, rep)
+		lv.defs = append(lv.defs, def)
+		if def == l.maxDef && l.conv != cvNull {
+			i := c.vi(c.vpos)
+			c.vpos++
+			text, msg := c.render(lv.text, i, true)
+			if msg != "" {
+				*errs = append(*errs, pqRowErr{row: base + rows - 1, col: col, value: c.rawText(i), msg: msg})
+				text = append(lv.text, "null"...)
+			}
+			lv.text = text
+		} else if def == l.maxDef {
+			lv.text = append(lv.text, "null"...)
+		}
+		if len(lv.text) > 1<<31-1 {
+			return fmt.Errorf("%w: more than 2 GiB of nested values in one batch", ErrTooLarge)
+		}
+		lv.offs = append(lv.offs, int32(len(lv.text)))
+		c.pos++
+	}
+	if rows < n {
+		return fmt.Errorf("%w: %v", ErrCorrupt, errPQShortChunk)
+	}
+	lv.rows = append(lv.rows, int32(len(lv.defs)))
+	return nil
+}
+
+// pqSpan is a range [a, b) of a leaf's entries.
+type pqSpan struct{ a, b int32 }
+
+// pqAsm assembles the JSON text of nested values.
+type pqAsm struct {
+	lv   []pqLevels // per leaf of the column, by leaf index - first
+	base int        // leaf index of the column's first leaf
+	out  []byte
+}
+
+// row appends row r of column node to dst (JSON, or null).
+func (a *pqAsm) row(dst *schema.Vector, node *pqNode, r int) error {
+	spans := make([]pqSpan, node.nleaves)
+	for j := range spans {
+		rows := a.lv[j].rows
+		spans[j] = pqSpan{rows[r], rows[r+1]}
+		if spans[j].a >= spans[j].b {
+			return fmt.Errorf("%w: row without entries", ErrCorrupt)
+		}
+	}
+	a.out = a.out[:0]
+	if !node.repeated && a.def(node.first, spans[0].a) < node.defLevel {
+		dst.AppendNull()
+		return nil
+	}
+	if err := a.field(node, spans); err != nil {
+		return err
+	}
+	dst.AppendBytes(a.out)
+	return nil
+}
+
+func (a *pqAsm) def(leaf int, e int32) int { return int(a.lv[leaf-a.base].defs[e]) }
+
+// field writes a field: an array if it repeats, else its value.
+func (a *pqAsm) field(n *pqNode, spans []pqSpan) error {
+	if n.repeated {
+		return a.repeated(n, spans, false)
+	}
+	return a.value(n, spans)
+}
+
+// value writes one occurrence of n (null if absent).
+func (a *pqAsm) value(n *pqNode, spans []pqSpan) error {
+	if a.def(n.first, spans[0].a) < n.defLevel {
+		a.out = append(a.out, "null"...)
+		return nil
+	}
+	if n.leaf != nil {
+		lv := &a.lv[n.first-a.base]
+		e := spans[0].a
+		a.out = append(a.out, lv.text[lv.offs[e]:lv.offs[e+1]]...)
+		return nil
+	}
+	switch n.group {
+	case gkList:
+		if r := pqListChild(n); r != nil {
+			// two-level form: the repeated child's occurrences are the
+			// elements; three-level: the repeated group's only field.
+			return a.repeated(r, spans, r.leaf == nil && !pqListSelf(n, r))
+		}
+	case gkMap:
+		if kv := pqMapChild(n); kv != nil {
+			return a.mapValue(kv, spans)
+		}
+	}
+	return a.object(n, spans)
+}
+
+// object writes a group as a JSON object.
+func (a *pqAsm) object(n *pqNode, spans []pqSpan) error {
+	a.out = append(a.out, '{')
+	for i, c := range n.children {
+		if i > 0 {
+			a.out = append(a.out, ',')
+		}
+		a.out = pqAppendJSONString(a.out, []byte(c.name))
+		a.out = append(a.out, ':')
+		if err := a.field(c, spans[c.first-n.first:c.first-n.first+c.nleaves]); err != nil {
+			return err
+		}
+	}
+	a.out = append(a.out, '}')
+	return nil
+}
+
+// pqListChild returns the repeated child of a LIST group, or nil if the
+// group does not have the shape of a list.
+func pqListChild(n *pqNode) *pqNode {
+	if len(n.children) != 1 || !n.children[0].repeated {
+		return nil
+	}
+	return n.children[0]
+}
+
+// pqListSelf reports whether the repeated group r of list n is itself the
+// element (legacy two-level lists) rather than a wrapper of one element.
+func pqListSelf(n, r *pqNode) bool {
+	return len(r.children) != 1 || r.name == "array" || r.name == n.name+"_tuple"
+}
+
+// pqMapChild returns the repeated key_value group of a MAP, or nil.
+func pqMapChild(n *pqNode) *pqNode {
+	if len(n.children) != 1 {
+		return nil
+	}
+	kv := n.children[0]
+	if !kv.repeated || kv.leaf != nil || len(kv.children) < 1 || len(kv.children) > 2 {
+		return nil
+	}
+	return kv
+}
+
+// each calls f for every occurrence of the repeated node r within spans,
+// with the spans of that occurrence; it returns the number of occurrences.
+func (a *pqAsm) each(r *pqNode, spans []pqSpan, f func(sub []pqSpan) error) (int, error) {
+	if a.def(r.first, spans[0].a) < r.defLevel {
+		return 0, nil // empty (or absent) list
+	}
+	cur := make([]int32, len(spans))
+	sub := make([]pqSpan, len(spans))
+	for j := range spans {
+		cur[j] = spans[j].a
+	}
+	count := 0
+	for cur[0] < spans[0].b {
+		for j := range spans {
+			lv := &a.lv[r.first-a.base+j]
+			s := cur[j]
+			if s >= spans[j].b {
+				return count, fmt.Errorf("%w: the leaves of a repeated field disagree on its length", ErrCorrupt)
+			}
+			e := s + 1
+			for e < spans[j].b && int(lv.reps[e]) > r.repLevel {
+				e++
+			}
+			sub[j] = pqSpan{s, e}
+			cur[j] = e
+		}
+		if err := f(sub); err != nil {
+			return count, err
+		}
+		count++
+	}
+	for j := range spans {
+		if cur[j] != spans[j].b {
+			return count, fmt.Errorf("%w: the leaves of a repeated field disagree on its length", ErrCorrupt)
+		}
+	}
+	return count, nil
+}
+
+// repeated writes the occurrences of r as a JSON array; with child set, each
+// element is r's only field rather than r itself.
+func (a *pqAsm) repeated(r *pqNode, spans []pqSpan, child bool) error {
+	a.out = append(a.out, '[')
+	first := true
+	_, err := a.each(r, spans, func(sub []pqSpan) error {
+		if !first {
+			a.out = append(a.out, ',')
+		}
+		first = false
+		if child {
+			return a.field(r.children[0], sub)
+		}
+		return a.value(r, sub)
+	})
+	if err != nil {
+		return err
+	}
+	a.out = append(a.out, ']')
+	return nil
+}
+
+// mapValue writes the occurrences of a MAP's key_value group as an object.
+func (a *pqAsm) mapValue(kv *pqNode, spans []pqSpan) error {
+	a.out = append(a.out, '{')
+	first := true
+	key := kv.children[0]
+	_, err := a.each(kv, spans, func(sub []pqSpan) error {
+		if !first {
+			a.out = append(a.out, ',')
+		}
+		first = false
+		start := len(a.out)
+		if err := a.field(key, sub[:key.nleaves]); err != nil {
+			return err
+		}
+		if k := a.out[start:]; len(k) == 0 || k[0] != '"' {
+			// a non-string key (a number, null, an object) becomes its text
+			text := string(k)
+			a.out = pqAppendJSONString(a.out[:start], []byte(text))
+		}
+		a.out = append(a.out, ':')
+		if len(kv.children) == 2 {
+			return a.field(kv.children[1], sub[key.nleaves:])
+		}
+		a.out = append(a.out, "null"...)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	a.out = append(a.out, '}')
+	return nil
+}
