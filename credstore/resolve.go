@@ -86,6 +86,10 @@ type ResolverConfig struct {
 	// workspace ID follows. Default "s3ingest-"; at most 32 characters of
 	// letters, digits and +=,.@_-.
 	SessionNamePrefix string
+	// DisableSourceIdentity stops passing sts:SourceIdentity (for roles
+	// whose trust policy does not allow sts:SetSourceIdentity). Default
+	// false: SourceIdentity is passed.
+	DisableSourceIdentity bool
 	// Logger receives resolution events (never secrets). Default: none.
 	Logger *zap.Logger
 	// Now returns the current time. Default time.Now.
@@ -239,6 +243,12 @@ func (r *Resolver) Resolve(ctx context.Context, workspaceID, credentialID string
 	}
 	p := newIntegrationProvider(r, e)
 	if _, err := p.Retrieve(ctx); err != nil {
+		// Drop the CredentialsCache's "failed to refresh cached
+		// credentials" wrapper: the AssumeRoleError says it all.
+		var are *AssumeRoleError
+		if errors.As(err, &are) {
+			return nil, are
+		}
 		return nil, err
 	}
 	return &Resolved{Provider: p, Source: "integration:" + e.roleARN, RoleARN: e.roleARN}, nil
@@ -549,7 +559,9 @@ func (r *Resolver) assumeRole(ctx context.Context, workspaceID, roleARN, externa
 		RoleArn:         aws.String(roleARN),
 		RoleSessionName: aws.String(r.SessionName(workspaceID)),
 		DurationSeconds: aws.Int32(int32(r.cfg.SessionDuration / time.Second)),
-		SourceIdentity:  aws.String(r.cfg.SourceIdentity),
+	}
+	if !r.cfg.DisableSourceIdentity {
+		in.SourceIdentity = aws.String(r.cfg.SourceIdentity)
 	}
 	if externalID != "" {
 		in.ExternalId = aws.String(externalID)
