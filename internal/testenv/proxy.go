@@ -117,12 +117,22 @@ func (s *S3Server) serveSTS(w http.ResponseWriter, r *http.Request, rp *httputil
 		form[k] = v
 	}
 	if r.Method == http.MethodPost && r.Body != nil {
-		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		r.Body.Close()
+		const maxForm = 1 << 20
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxForm+1))
 		if err != nil {
 			http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
 			return
 		}
+		if len(body) > maxForm {
+			// Not an STS form; forward it untouched.
+			r.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
+			rp.ServeHTTP(w, r)
+			return
+		}
+		r.Body.Close()
 		// Restore the body byte for byte: the SigV4 signature covers its hash.
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))

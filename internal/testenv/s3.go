@@ -436,14 +436,14 @@ func (s *S3Server) STSClientAt(t testing.TB, endpoint string, creds aws.Credenti
 	}, optFns...)
 }
 
-func ctxT(t testing.TB) (context.Context, context.CancelFunc) {
+func opCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 60*time.Second)
 }
 
 // CreateBucket creates a bucket with the admin credentials.
 func (s *S3Server) CreateBucket(t testing.TB, name string) {
 	t.Helper()
-	ctx, cancel := ctxT(t)
+	ctx, cancel := opCtx()
 	defer cancel()
 	if _, err := s.Client(t, nil).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
 		t.Fatalf("testenv: CreateBucket %s: %v", name, err)
@@ -453,7 +453,7 @@ func (s *S3Server) CreateBucket(t testing.TB, name string) {
 // EnableVersioning turns on versioning for a bucket (admin).
 func (s *S3Server) EnableVersioning(t testing.TB, bucket string) {
 	t.Helper()
-	ctx, cancel := ctxT(t)
+	ctx, cancel := opCtx()
 	defer cancel()
 	_, err := s.Client(t, nil).PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{
 		Bucket:                  aws.String(bucket),
@@ -469,7 +469,7 @@ func (s *S3Server) EnableVersioning(t testing.TB, bucket string) {
 // quoted).
 func (s *S3Server) Put(t testing.TB, bucket, key string, body []byte) (versionID, etag string) {
 	t.Helper()
-	ctx, cancel := ctxT(t)
+	ctx, cancel := opCtx()
 	defer cancel()
 	out, err := s.Client(t, nil).PutObject(ctx, &s3.PutObjectInput{
 		Bucket: aws.String(bucket),

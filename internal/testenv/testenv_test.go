@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -277,7 +278,7 @@ func TestAssumeRoleProviderThroughProxy(t *testing.T) {
 	s := testenv.S3(t)
 	bucket := s.UniqueBucket(t)
 	s.Put(t, bucket, "a", []byte("a"))
-	session := "testenv-provider-" + t.Name()[len(t.Name())-8:]
+	session := fmt.Sprintf("testenv-provider-%d", time.Now().UnixNano())
 	provider := aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(s.STSClient(t, nil), testenv.ReaderRoleARN, func(o *stscreds.AssumeRoleOptions) {
 		o.ExternalID = aws.String(testenv.ReaderRoleExternalID)
 		o.RoleSessionName = session
