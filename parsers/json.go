@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -945,8 +946,9 @@ func newJSONReader(ctx context.Context, s *stream, opts Options) (Reader, error)
 			}
 		}
 		sch := &schema.Schema{Fields: make([]schema.Field, len(cols.names))}
+		names := columnNames(cols.names)
 		for j := range inf {
-			sch.Fields[j] = inf[j].field(cols.names[j], smp.exhaustive && smp.fatal == nil)
+			sch.Fields[j] = inf[j].field(names[j], smp.exhaustive && smp.fatal == nil)
 		}
 		r.schema = sch
 	}
@@ -955,4 +957,34 @@ func newJSONReader(ctx context.Context, s *stream, opts Options) (Reader, error)
 		r.colMap[j] = j
 	}
 	return r, nil
+}
+
+// columnNames returns the key paths as column names: the empty key becomes
+// c<position>, made unique like CSV header names.
+func columnNames(paths []string) []string {
+	out := make([]string, len(paths))
+	empty := false
+	for i, p := range paths {
+		out[i] = p
+		empty = empty || p == ""
+	}
+	if !empty {
+		return out
+	}
+	taken := make(map[string]bool, len(paths))
+	for _, p := range paths {
+		taken[p] = true
+	}
+	for i, p := range paths {
+		if p != "" {
+			continue
+		}
+		n := "c" + strconv.Itoa(i+1)
+		for k := 2; taken[n]; k++ {
+			n = "c" + strconv.Itoa(i+1) + "_" + strconv.Itoa(k)
+		}
+		taken[n] = true
+		out[i] = n
+	}
+	return out
 }

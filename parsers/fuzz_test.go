@@ -1,0 +1,154 @@
+package parsers
+
+import (
+	"context"
+	"errors"
+	"io"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/s3ingest/s3ingest/parsers/schema"
+)
+
+// checkRead reads every batch of an object and checks the invariants that
+// hold for any input: no panic, every row has a value per schema column,
+// lines increase, strings are valid UTF-8, and errors are ParseErrors.
+func checkRead(t *testing.T, obj Object, opts Options) {
+	t.Helper()
+	ctx := context.Background()
+	rejects := 0
+	opts.OnReject = func(pe *ParseError) error {
+		if pe.Object == "" || pe.Err == nil {
+			t.Fatalf("reject without object or cause: %#v", pe)
+		}
+		rejects++
+		if rejects > 3 && rejects%2 == 0 {
+			return pe // exercise OnReject returning an error
+		}
+		return nil
+	}
+	r, err := Open(ctx, obj, opts)
+	if err != nil {
+		checkFuzzErr(t, err)
+		return
+	}
+	defer r.Close()
+	sch := r.Schema()
+	for _, f := range sch.Fields {
+		if f.Name == "" {
+			t.Fatalf("empty column name in %s", sch)
+		}
+	}
+	b := schema.NewBatch(sch, 4)
+	last := int64(0)
+	for {
+		err := r.Next(ctx, b)
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			checkFuzzErr(t, err)
+			return
+		}
+		if len(b.Cols) != len(sch.Fields) {
+			t.Fatalf("%d columns, schema has %d", len(b.Cols), len(sch.Fields))
+		}
+		for i := 0; i < b.Len(); i++ {
+			if b.Lines[i] < last || b.Lines[i] < 1 {
+				t.Fatalf("line %d after %d", b.Lines[i], last)
+			}
+			last = b.Lines[i]
+			row := b.Row(i)
+			if len(row) != len(sch.Fields) {
+				t.Fatalf("row of %d values, schema has %d", len(row), len(sch.Fields))
+			}
+			for c := range b.Cols {
+				v := &b.Cols[c]
+				if v.Len() != b.Len() {
+					t.Fatalf("column %d has %d values, batch %d rows", c, v.Len(), b.Len())
+				}
+				if v.Type == schema.String && !v.Nulls[i] && !utf8.Valid(v.BytesAt(i)) {
+					t.Fatalf("invalid UTF-8 in column %s", sch.Fields[c].Name)
+				}
+			}
+		}
+	}
+}
+
+func checkFuzzErr(t *testing.T, err error) {
+	t.Helper()
+	var pe *ParseError
+	if !errors.As(err, &pe) {
+		t.Fatalf("error is not a ParseError: %v", err)
+	}
+	if pe.Object == "" || pe.Err == nil {
+		t.Fatalf("incomplete ParseError %#v", pe)
+	}
+	_ = pe.Error()
+}
+
+func fuzzSeeds(f *testing.F, format Format) {
+	for _, c := range conformanceCases {
+		if c.Format == format && c.Text {
+			f.Add(c.Data(f), uint8(0))
+		}
+	}
+}
+
+func FuzzCSV(f *testing.F) {
+	fuzzSeeds(f, FormatCSV)
+	f.Add([]byte("a;b\n\"x\"\"y\";2\r\n"), uint8(1))
+	f.Add([]byte("\xff\xfea\x00,\x00b\x00\n\x001\x00,\x002\x00"), uint8(2))
+	f.Fuzz(func(t *testing.T, data []byte, mode uint8) {
+		opts := Options{Format: FormatCSV, MaxLineBytes: 256, SampleRows: int(mode%5) + 1, BatchRows: int(mode%3) + 1}
+		if mode&8 != 0 {
+			opts.CSV.Ragged = RaggedPad
+		}
+		if mode&16 != 0 {
+			opts.CSV.Header = HeaderPresent
+		}
+		checkRead(t, BytesObject("fuzz.csv", data), opts)
+		checkRead(t, microObject{Object: BytesObject("fuzz.csv", data), n: 3}, opts)
+	})
+}
+
+func FuzzJSON(f *testing.F) {
+	fuzzSeeds(f, FormatJSON)
+	f.Add([]byte(`[{"a":{"b":[1,{"c":2}]},"d":"\ud800x"}, 1, {"a":null}]`), uint8(1))
+	f.Fuzz(func(t *testing.T, data []byte, mode uint8) {
+		opts := Options{Format: FormatJSON, MaxLineBytes: 256, SampleRows: int(mode%5) + 1, BatchRows: int(mode%3) + 1,
+			JSON: JSONOptions{MaxDepth: int(mode>>4)%4 - 1}}
+		checkRead(t, BytesObject("fuzz.json", data), opts)
+		checkRead(t, microObject{Object: BytesObject("fuzz.json", data), n: 2}, opts)
+	})
+}
+
+func FuzzSniff(f *testing.F) {
+	for _, c := range conformanceCases {
+		if c.Text {
+			d := c.Data(f)
+			f.Add(d)
+			f.Add(compressGzip(f, d))
+		}
+	}
+	f.Add([]byte("PAR1"))
+	f.Add([]byte("BZh9"))
+	f.Add([]byte{0x28, 0xb5, 0x2f, 0xfd})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 4 && string(data[:4]) == "PAR1" {
+			return // the Parquet reader has its own fuzzing
+		}
+		obj := BytesObject("fuzz", data)
+		checkRead(t, obj, Options{MaxDecompressedBytes: 1 << 20})
+		res, err := Preview(context.Background(), obj, Options{MaxDecompressedBytes: 1 << 20}, 5, len(data)/2+1)
+		if err != nil {
+			checkFuzzErr(t, err)
+			return
+		}
+		for _, row := range res.Rows {
+			if len(row) != len(res.Schema.Fields) {
+				t.Fatalf("preview row of %d values, schema has %d", len(row), len(res.Schema.Fields))
+			}
+		}
+	})
+}
