@@ -1,16 +1,13 @@
 package parsers
 
-import (
-	"context"
-	"fmt"
-)
+import "context"
 
-// openParquetHook and previewParquetHook call the Parquet reader
-// (parquet.go) once it is part of the package.
+// openParquetHook and previewParquetHook are where the text formats' code
+// hands over to the Parquet reader (parquet.go).
 func openParquetHook(ctx context.Context, obj Object, opts Options) (Reader, error) {
-	return nil, &ParseError{Object: obj.Name(), RowGroup: -1, Err: fmt.Errorf("%w: the Parquet reader is not built in yet", ErrUnsupported)}
+	return openParquet(ctx, obj, opts)
 }
 
 func previewParquetHook(ctx context.Context, obj Object, opts Options, rows int) (*PreviewResult, error) {
-	return nil, &ParseError{Object: obj.Name(), RowGroup: -1, Err: fmt.Errorf("%w: the Parquet reader is not built in yet", ErrUnsupported)}
+	return previewParquet(ctx, obj, opts, rows)
 }
