@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parquet-go/parquet-go"
+
 	"github.com/s3ingest/s3ingest/parsers/schema"
 )
 
@@ -159,5 +161,35 @@ func TestFileObject(t *testing.T) {
 	}
 	if _, err := FileObject(dir); err == nil {
 		t.Fatal("directory opened")
+	}
+}
+
+func TestSniffParquet(t *testing.T) {
+	type row struct {
+		ID   int64  `parquet:"id"`
+		Name string `parquet:"name"`
+	}
+	var buf bytes.Buffer
+	if err := parquet.Write(&buf, []row{{1, "a"}, {2, "b"}}); err != nil {
+		t.Fatal(err)
+	}
+	obj := BytesObject("no-extension", buf.Bytes())
+	r, err := Open(context.Background(), obj, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Info().Format != FormatParquet {
+		t.Fatalf("info %+v", r.Info())
+	}
+	if n := readAll(t, obj, Options{}); n != 2 {
+		t.Fatalf("%d rows", n)
+	}
+	res, err := Preview(context.Background(), obj, Options{}, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Format != FormatParquet || len(res.Rows) != 1 {
+		t.Fatalf("preview %+v", res)
 	}
 }
