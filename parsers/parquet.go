@@ -446,7 +446,7 @@ func pqCodecName(c format.CompressionCodec) string {
 
 func (r *pqReader) schemaError(err error) error {
 	if errors.Is(err, ErrUnsupported) {
-		return &ParseError{Object: r.name, Err: err, Hint: "read the other columns by passing a schema without this one"}
+		return &ParseError{Object: r.name, Err: err, Hint: "s3ingest cannot read this column; rewrite the file without it"}
 	}
 	return pqCorrupt(r.name, -1, 0, "", err)
 }
@@ -664,7 +664,7 @@ func (r *pqReader) nextRowGroup() error {
 			if !ok {
 				return pqCorrupt(r.name, r.rg, r.row, l.path, fmt.Errorf("unexpected column chunk type %T", chunks[i]))
 			}
-			guard := newPQGuard(r.src, &g.Columns[i])
+			guard := newPQGuard(r.src, l, &g.Columns[i])
 			r.chunks[i].open(l, fc.PagesFrom(guard))
 			r.chunks[i].guard = guard
 		}

@@ -123,9 +123,14 @@ func (v *pqValues) bytesAt(i int) []byte {
 	return v.fl[i*v.size : (i+1)*v.size]
 }
 
-// validUTF8 reports whether bytes value i is UTF-8, caching the answer when
-// the values are a dictionary's.
-func (v *pqValues) validUTF8(i int, cache bool) bool {
+// validUTF8 reports whether bytes value i is UTF-8 (text, with binary
+// set: UTF-8 without control characters other than tab, newline and
+// carriage return), caching the answer when the values are a dictionary's.
+func (v *pqValues) validUTF8(i int, cache, binary bool) bool {
+	check := utf8.Valid
+	if binary {
+		check = pqIsText
+	}
 	if cache && len(v.utf8) == v.n {
 		switch v.utf8[i] {
 		case 1:
@@ -133,14 +138,38 @@ func (v *pqValues) validUTF8(i int, cache bool) bool {
 		case 2:
 			return false
 		}
-		ok := utf8.Valid(v.bytesAt(i))
+		ok := check(v.bytesAt(i))
 		v.utf8[i] = 2
 		if ok {
 			v.utf8[i] = 1
 		}
 		return ok
 	}
-	return utf8.Valid(v.bytesAt(i))
+	return check(v.bytesAt(i))
+}
+
+// pqIsText reports whether b is UTF-8 text: valid UTF-8 without NUL, DEL
+// or control characters other than tab, newline and carriage return. Bytes
+// without a logical type that are not text are base64-encoded.
+func pqIsText(b []byte) bool {
+	for i, c := range b {
+		if c >= 0x80 {
+			return utf8.Valid(b[i:]) && pqNoControls(b[i:])
+		}
+		if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func pqNoControls(b []byte) bool {
+	for _, c := range b {
+		if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // pqRowErr is a value of one row that does not convert.
@@ -532,7 +561,7 @@ func (c *pqChunk) appendValues(dst *schema.Vector, m, col int, text bool, errs *
 			i := c.vi(k)
 			b := v.bytesAt(i)
 			switch {
-			case v.validUTF8(i, dict):
+			case v.validUTF8(i, dict, c.leaf.conv == cvBytes):
 				dst.Bytes = append(dst.Bytes, b...)
 			case c.leaf.conv == cvBytes:
 				dst.Bytes = pqAppendBase64(dst.Bytes, b)
@@ -737,7 +766,7 @@ func (c *pqChunk) render(dst []byte, i int, asJSON bool) ([]byte, string) {
 		return out, ""
 	case cvString:
 		b := v.bytesAt(i)
-		if !v.validUTF8(i, c.idx != nil) {
+		if !v.validUTF8(i, c.idx != nil, false) {
 			return dst, "invalid UTF-8 in a STRING value"
 		}
 		return quote(b), ""
@@ -752,7 +781,7 @@ func (c *pqChunk) render(dst []byte, i int, asJSON bool) ([]byte, string) {
 		return append(dst, b...), ""
 	case cvBytes:
 		b := v.bytesAt(i)
-		if v.validUTF8(i, c.idx != nil) {
+		if v.validUTF8(i, c.idx != nil, true) {
 			return quote(b), ""
 		}
 		return quoted(func(d []byte) []byte { return pqAppendBase64(d, b) }), ""

@@ -33,6 +33,7 @@ const (
 
 type pqGuard struct {
 	src   io.ReaderAt
+	leaf  *pqLeaf
 	codec format.CompressionCodec
 	start int64 // chunk [start, end)
 	end   int64
@@ -53,9 +54,25 @@ type pqGuard struct {
 	scratch  []byte
 }
 
-func newPQGuard(src io.ReaderAt, cc *format.ColumnChunk) *pqGuard {
+func newPQGuard(src io.ReaderAt, leaf *pqLeaf, cc *format.ColumnChunk) *pqGuard {
 	start, end := pqChunkRange(cc)
-	return &pqGuard{src: src, codec: cc.MetaData.Codec, start: start, end: end, pos: start, inHeader: true, hdrStart: start, bad: -1}
+	return &pqGuard{src: src, leaf: leaf, codec: cc.MetaData.Codec, start: start, end: end, pos: start, inHeader: true, hdrStart: start, bad: -1}
+}
+
+// pqPlainWidth is the size of a PLAIN-encoded value of a fixed-width
+// physical type, or 0.
+func pqPlainWidth(l *pqLeaf) int64 {
+	switch l.kind {
+	case format.Int32, format.Float:
+		return 4
+	case format.Int64, format.Double:
+		return 8
+	case format.Int96:
+		return 12
+	case format.FixedLenByteArray:
+		return int64(l.size)
+	}
+	return 0
 }
 
 // ReadAt implements io.ReaderAt for parquet-go's page reader.
@@ -181,7 +198,8 @@ func (g *pqGuard) check(h *format.PageHeader, bodyStart int64) error {
 	case comp > pqMaxPageBytes || uncomp > pqMaxPageBytes:
 		return fmt.Errorf("%w: a page of %d bytes (%d compressed); the limit is %d", ErrTooLarge, uncomp, comp, pqMaxPageBytes)
 	}
-	var values int64
+	var values, dense int64 // values, and values known to be non-null
+	plain := false
 	levels := int64(0)
 	compressed := g.codec != format.Uncompressed
 	switch h.Type {
@@ -190,12 +208,18 @@ func (g *pqGuard) check(h *format.PageHeader, bodyStart int64) error {
 			return fmt.Errorf("%w: a data page without its header", ErrCorrupt)
 		}
 		values = int64(h.DataPageHeader.V.NumValues)
+		plain = h.DataPageHeader.V.Encoding == format.Plain
+		if g.leaf.maxDef == 0 && g.leaf.maxRep == 0 {
+			dense = values
+		}
 	case format.DataPageV2:
 		if !h.DataPageHeaderV2.Valid {
 			return fmt.Errorf("%w: a v2 data page without its header", ErrCorrupt)
 		}
 		v := &h.DataPageHeaderV2.V
 		values = int64(v.NumValues)
+		plain = v.Encoding == format.Plain
+		dense = values - int64(v.NumNulls)
 		if v.NumNulls < 0 || v.NumRows < 0 || v.DefinitionLevelsByteLength < 0 || v.RepetitionLevelsByteLength < 0 {
 			return fmt.Errorf("%w: negative counts in a v2 data page header", ErrCorrupt)
 		}
@@ -223,6 +247,11 @@ func (g *pqGuard) check(h *format.PageHeader, bodyStart int64) error {
 	}
 	if values > pqMaxPageValues {
 		return fmt.Errorf("%w: a page of %d values; the limit is %d", ErrTooLarge, values, pqMaxPageValues)
+	}
+	// PLAIN values of a fixed width must all be there (parquet-go would read
+	// past the page otherwise).
+	if w := pqPlainWidth(g.leaf); plain && w > 0 && dense > 0 && dense*w > uncomp-levels {
+		return fmt.Errorf("%w: a page of %d bytes cannot hold %d PLAIN values of %d bytes", ErrCorrupt, uncomp-levels, dense, w)
 	}
 	g.need, g.body = 0, g.body[:0]
 	if !compressed {

@@ -150,7 +150,7 @@ func (s *pqSource) fetch(p []byte, off int64) (int, error) {
 	}
 	s.requests.Add(1)
 	if s.ra != nil {
-		n, err := s.ra.ReadAt(p, off)
+		n, err := s.objectReadAt(p, off)
 		s.bytes.Add(int64(n))
 		if n == len(p) {
 			return n, nil
@@ -173,7 +173,7 @@ func (s *pqSource) fetch(p []byte, off int64) (int, error) {
 		}
 		// A body that broke off after some bytes is resumed from where it
 		// stopped: the object is pinned (ETag), so the bytes are the same.
-		if m == 0 || attempt >= pqMaxResumes || errors.Is(err, errPQShortBody) {
+		if m == 0 || attempt >= pqMaxResumes {
 			return n, s.fail(fmt.Errorf("parquet: reading bytes [%d, %d) of %s: %w", off, off+int64(len(p)), s.name, err))
 		}
 		s.requests.Add(1)
@@ -182,19 +182,35 @@ func (s *pqSource) fetch(p []byte, off int64) (int, error) {
 
 var errPQShortBody = errors.New("object body shorter than its size")
 
+// objectReadAt is the object's own ReadAt; a panic in it is an error of the
+// object, not of the data.
+func (s *pqSource) objectReadAt(p []byte, off int64) (n int, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			n, err = 0, fmt.Errorf("panic in %T.ReadAt: %v", s.ra, v)
+		}
+	}()
+	return s.ra.ReadAt(p, off)
+}
+
 // fetchRange is one ranged read into p.
-func (s *pqSource) fetchRange(ctx context.Context, p []byte, off int64) (int, error) {
+func (s *pqSource) fetchRange(ctx context.Context, p []byte, off int64) (n int, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			n, err = 0, fmt.Errorf("panic in %T.Open: %v", s.obj, v)
+		}
+	}()
 	rc, err := s.obj.Open(ctx, off, int64(len(p)))
 	if err != nil {
 		return 0, err
 	}
-	n, err := io.ReadFull(rc, p)
+	n, err = io.ReadFull(rc, p)
 	cerr := rc.Close()
 	switch {
 	case err == io.ErrUnexpectedEOF || err == io.EOF:
-		// The body ended cleanly but early: the object is shorter than its
-		// announced size (or the store cut the response).
-		return n, fmt.Errorf("%w: got %d of %d bytes at offset %d", errPQShortBody, n, len(p), off)
+		// The body ended early: a cut connection (resumed by fetch) or an
+		// object shorter than its announced size.
+		return n, fmt.Errorf("%w: got %d of %d bytes at offset %d (%w)", errPQShortBody, n, len(p), off, err)
 	case err != nil:
 		return n, err
 	case cerr != nil && n < len(p):

@@ -36,8 +36,9 @@ import (
 //	STRING, ENUM                              -> string (invalid UTF-8: row error)
 //	UUID                                      -> string "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
 //	JSON                                      -> json (invalid JSON: row error)
-//	BYTE_ARRAY, FIXED_LEN_BYTE_ARRAY (no      -> string: a valid UTF-8 value as is,
-//	logical type)                                any other value base64 (std) encoded
+//	BYTE_ARRAY, FIXED_LEN_BYTE_ARRAY (no      -> string: UTF-8 text (no control characters
+//	logical type)                                but tab, CR, LF) as is, any other value
+//	                                             base64 (std) encoded
 //	BSON, GEOMETRY, GEOGRAPHY                 -> string, base64 of the bytes (WKB)
 //	INTERVAL                                  -> string "P<months>M<days>DT<s.mmm>S"
 //	UNKNOWN (NULL logical type)               -> string, always null
@@ -497,9 +498,9 @@ func pqMapLeaf(l *pqLeaf, el *format.SchemaElement) error {
 	case format.Double:
 		set(cvDouble, schema.Float64, "")
 	case format.ByteArray, format.FixedLenByteArray:
-		set(cvBytes, schema.String, "without logical type: UTF-8 values as text, other values base64-encoded")
+		set(cvBytes, schema.String, "without logical type: UTF-8 text as is, other (binary) values base64-encoded")
 	default:
-		return fmt.Errorf("%w: physical type %d", ErrUnsupported, l.kind)
+		return fmt.Errorf("%w: invalid physical type %d", ErrCorrupt, l.kind)
 	}
 	if ignored != "" {
 		l.reason += fmt.Sprintf(" (the annotation %s does not fit %s and is ignored)", ignored, phys)

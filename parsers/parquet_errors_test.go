@@ -1,0 +1,316 @@
+package parsers
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/s3ingest/s3ingest/parsers/schema"
+)
+
+// pqReadObject opens and reads obj to the end; it returns the rows read and
+// the first error.
+func pqReadObject(ctx context.Context, obj Object, opts Options) (int, error) {
+	r, err := openParquet(ctx, obj, opts)
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	rows, _, err := pqReadAll(ctx, r, 1000)
+	return len(rows), err
+}
+
+func TestParquetCorruptFiles(t *testing.T) {
+	good := pqWriteFile(t, pqBenchRows(2000), parquet.Compression(&parquet.Snappy))
+	footerLen := int(binary.LittleEndian.Uint32(good[len(good)-8:]))
+	edit := func(f func(b []byte) []byte) []byte { return f(bytes.Clone(good)) }
+	cases := []struct {
+		name string
+		data []byte
+		want error
+		msg  string // the cause starts with this
+	}{
+		{"empty", nil, ErrCorrupt, "corrupt: 0 bytes is too small"},
+		{"text", []byte("id,name\n1,alice\n2,bob\n"), ErrCorrupt, "corrupt: not a Parquet file"},
+		{"truncated tail", good[:len(good)-3], ErrCorrupt, "corrupt: the file does not end with"},
+		{"truncated half", good[:len(good)/2], ErrCorrupt, "corrupt: the file does not end with"},
+		{"footer length", edit(func(b []byte) []byte {
+			binary.LittleEndian.PutUint32(b[len(b)-8:], 1<<30)
+			return b
+		}), ErrCorrupt, "corrupt: footer length"},
+		{"footer garbage", edit(func(b []byte) []byte {
+			for i := len(b) - 8 - footerLen; i < len(b)-8; i++ {
+				b[i] = 0xff
+			}
+			return b
+		}), ErrCorrupt, "corrupt: footer"},
+		{"encrypted footer", edit(func(b []byte) []byte {
+			copy(b[len(b)-4:], "PARE")
+			return b
+		}), ErrUnsupported, "unsupported: encrypted Parquet file"},
+		{"page header garbage", edit(func(b []byte) []byte {
+			for i := 4; i < 40; i++ {
+				b[i] = 0xff
+			}
+			return b
+		}), ErrCorrupt, "corrupt: "},
+		{"page data garbage", edit(func(b []byte) []byte {
+			for i := 200; i < 4000; i++ {
+				b[i] ^= 0x5a
+			}
+			return b
+		}), ErrCorrupt, "corrupt: "},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, obj := range []Object{newPQRangeObject("s3://b/k.parquet", tc.data), pqAtObject{newPQRangeObject("s3://b/k.parquet", tc.data)}} {
+				_, err := pqReadObject(context.Background(), obj, Options{})
+				var pe *ParseError
+				if !errors.As(err, &pe) || !errors.Is(err, tc.want) {
+					t.Fatalf("error %v, want a ParseError wrapping %v", err, tc.want)
+				}
+				if pe.Object != "s3://b/k.parquet" || !strings.HasPrefix(pe.Err.Error(), tc.msg) {
+					t.Fatalf("error %q (object %q), want the cause to start with %q", pe.Error(), pe.Object, tc.msg)
+				}
+				if strings.Contains(pe.Error(), "decoder failed") {
+					t.Logf("recovered panic: %v", pe)
+				}
+			}
+		})
+	}
+}
+
+func TestParquetUnknownSize(t *testing.T) {
+	obj := newPQRangeObject("s3://b/k.parquet", pqWriteFile(t, pqBenchRows(3)))
+	obj.size = -1
+	_, err := openParquet(context.Background(), obj, Options{})
+	var pe *ParseError
+	if !errors.As(err, &pe) || !errors.Is(err, ErrUnsupported) || !strings.HasPrefix(pe.Err.Error(), "unsupported: Parquet needs the object's size") {
+		t.Fatalf("error %v", err)
+	}
+	if obj.requests.Load() != 0 {
+		t.Fatalf("%d requests for an object of unknown size", obj.requests.Load())
+	}
+}
+
+// TestParquetObjectErrors checks that errors of the object itself are
+// returned as they are (wrapped), never as a ParseError, and that the
+// reader stops there.
+func TestParquetObjectErrors(t *testing.T) {
+	data := pqWriteFile(t, pqBenchRows(200000), parquet.MaxRowsPerRowGroup(50000))
+	if len(data) <= pqTailBytes {
+		t.Fatalf("the file is too small (%d bytes) for the test", len(data))
+	}
+	boom := errors.New("503 SlowDown")
+	for _, after := range []int64{1, 2, 3, 4} {
+		obj := newPQRangeObject("s3://b/k.parquet", data)
+		obj.failAfter, obj.failErr = after, boom
+		_, err := pqReadObject(context.Background(), obj, Options{})
+		var pe *ParseError
+		if !errors.Is(err, boom) || errors.As(err, &pe) {
+			t.Fatalf("failing request %d: error %v, want the object's error, not a ParseError", after, err)
+		}
+	}
+
+	// a short object (its size says more than it has)
+	obj := newPQRangeObject("s3://b/k.parquet", data[:len(data)-100])
+	obj.size = int64(len(data))
+	_, err := pqReadObject(context.Background(), obj, Options{})
+	var pe *ParseError
+	if !errors.Is(err, errPQShortBody) || errors.As(err, &pe) {
+		t.Fatalf("short body: %v", err)
+	}
+
+	// a panicking object
+	obj = newPQRangeObject("s3://b/k.parquet", data)
+	obj.onOpen = func(n int64) {
+		if n == 3 {
+			panic("nil map")
+		}
+	}
+	_, err = pqReadObject(context.Background(), obj, Options{})
+	if err == nil || errors.As(err, &pe) || !strings.Contains(err.Error(), "panic") {
+		t.Fatalf("panicking object: %v", err)
+	}
+}
+
+// TestParquetBrokenBodies checks that a ranged read whose body breaks off
+// is resumed where it stopped, and micro-reads of 1 to 5 bytes.
+func TestParquetBrokenBodies(t *testing.T) {
+	data := pqWriteFile(t, pqBenchRows(50000), parquet.MaxRowsPerRowGroup(20000))
+	want, err := pqReadObject(context.Background(), newPQRangeObject("k", data), Options{})
+	if err != nil || want != 50000 {
+		t.Fatal(want, err)
+	}
+	obj := newPQRangeObject("k", data)
+	obj.breakBody = 100
+	obj.breakCount.Store(2) // the first request and its first resume break off
+	n, err := pqReadObject(context.Background(), obj, Options{})
+	if err != nil || n != want {
+		t.Fatalf("with broken bodies: %d rows, %v", n, err)
+	}
+	obj = newPQRangeObject("k", data)
+	obj.breakBody = 10
+	obj.breakCount.Store(1000)
+	_, err = pqReadObject(context.Background(), obj, Options{})
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("bodies that always break: %v", err)
+	}
+	for micro := 1; micro <= 5; micro++ {
+		obj := newPQRangeObject("k", data)
+		obj.micro = micro
+		if n, err := pqReadObject(context.Background(), obj, Options{}); err != nil || n != want {
+			t.Fatalf("micro-reads of up to %d bytes: %d rows, %v", micro, n, err)
+		}
+	}
+}
+
+func TestParquetCancel(t *testing.T) {
+	data := pqWriteFile(t, pqBenchRows(200000), parquet.MaxRowsPerRowGroup(20000))
+	ctx, cancel := context.WithCancel(context.Background())
+	obj := newPQRangeObject("k", data)
+	r, err := openParquet(ctx, obj, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b := schema.NewBatch(r.Schema(), DefaultBatchRows)
+	if err := r.Next(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	before := obj.requests.Load()
+	if err := r.Next(ctx, b); !errors.Is(err, context.Canceled) || b.Len() != 0 {
+		t.Fatalf("Next with a cancelled context: %v, %d rows", err, b.Len())
+	}
+	if obj.requests.Load() != before {
+		t.Fatal("a request was issued with a cancelled context")
+	}
+
+	// cancelled while a row group is being fetched
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	obj = newPQRangeObject("k", data)
+	obj.onOpen = func(n int64) {
+		if n == 5 {
+			cancel()
+		}
+	}
+	_, err = pqReadObject(ctx, obj, Options{})
+	var pe *ParseError
+	if !errors.Is(err, context.Canceled) || errors.As(err, &pe) {
+		t.Fatalf("cancelled mid-read: %v", err)
+	}
+
+	// a cancelled open issues no request
+	obj = newPQRangeObject("k", data)
+	if _, err := openParquet(ctx, obj, Options{}); !errors.Is(err, context.Canceled) || obj.requests.Load() != 0 {
+		t.Fatalf("open with a cancelled context: %v, %d requests", err, obj.requests.Load())
+	}
+}
+
+// TestParquetPanicBoundary checks that a panic inside Next (here: a reader
+// whose state was broken on purpose) comes out as a ParseError naming the
+// object, and that the reader then keeps failing.
+func TestParquetPanicBoundary(t *testing.T) {
+	r := pqOpenBytes(t, pqWriteFile(t, pqBenchRows(10)), Options{})
+	defer r.Close()
+	r.(*pqReader).chunks = nil // fill will index out of range
+	b := schema.NewBatch(r.Schema(), 10)
+	err := r.Next(context.Background(), b)
+	var pe *ParseError
+	if !errors.As(err, &pe) || !errors.Is(err, ErrCorrupt) || pe.Object != "mem.parquet" || !strings.Contains(pe.Error(), "decoder failed") {
+		t.Fatalf("error %v", err)
+	}
+	if err2 := r.Next(context.Background(), b); err2 != err {
+		t.Fatalf("second Next: %v", err2)
+	}
+}
+
+// TestParquetRequests checks the ranged reads: one request for the footer
+// of a small file, head+tail for a larger one, one more for a footer over
+// the prefetched tail, exact ranges, and nothing past the object's end.
+func TestParquetRequests(t *testing.T) {
+	small := pqWriteFile(t, pqBenchRows(100))
+	large := pqWriteFile(t, pqBenchRows(100000), parquet.MaxRowsPerRowGroup(50000))
+	manyGroups := pqWriteFile(t, pqBenchRows(20000), parquet.MaxRowsPerRowGroup(50))
+	for _, tc := range []struct {
+		name string
+		data []byte
+		open int64
+	}{{"small", small, 1}, {"large", large, 2}, {"large footer", manyGroups, 3}} {
+		t.Run(tc.name, func(t *testing.T) {
+			obj := newPQRangeObject("k", tc.data)
+			r, err := openParquet(context.Background(), obj, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if got := obj.requests.Load(); got != tc.open {
+				t.Fatalf("open issued %d requests (%v), want %d", got, obj.ranges, tc.open)
+			}
+			rows, _, err := pqReadAll(context.Background(), r, 8192)
+			if err != nil || int64(len(rows)) != r.Info().RowCount {
+				t.Fatalf("%d rows, %v", len(rows), err)
+			}
+			for _, rg := range obj.ranges {
+				if rg[0] < 0 || rg[1] > int64(len(tc.data)) || rg[0] >= rg[1] {
+					t.Fatalf("bad range %v", rg)
+				}
+			}
+			t.Logf("%d bytes: %d requests, %d bytes fetched", len(tc.data), obj.requests.Load(), obj.bytes.Load())
+		})
+	}
+}
+
+func TestPQSourceReadAt(t *testing.T) {
+	data := make([]byte, 1000)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	obj := newPQRangeObject("k", data)
+	src := newPQSource(obj, int64(len(data)))
+	p := make([]byte, 100)
+	if n, err := src.ReadAt(p, 50); n != 100 || err != nil || !bytes.Equal(p, data[50:150]) {
+		t.Fatalf("ReadAt: %d %v", n, err)
+	}
+	if n, err := src.ReadAt(p, 950); n != 50 || err != io.EOF || !bytes.Equal(p[:50], data[950:]) {
+		t.Fatalf("ReadAt past the end: %d %v", n, err)
+	}
+	if n, err := src.ReadAt(p, 1000); n != 0 || err != io.EOF {
+		t.Fatalf("ReadAt at the end: %d %v", n, err)
+	}
+	if got := obj.requests.Load(); got != 2 || obj.ranges[0] != [2]int64{50, 150} || obj.ranges[1] != [2]int64{950, 1000} {
+		t.Fatalf("requests %d, ranges %v", got, obj.ranges)
+	}
+	// concurrent reads (run with -race)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 37)
+			for off := int64(g); off < 900; off += 61 {
+				if _, err := src.ReadAt(buf, off); err != nil || !bytes.Equal(buf, data[off:off+37]) {
+					t.Errorf("concurrent ReadAt at %d: %v", off, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+
+	// an object that is an io.ReaderAt is read with ReadAt, not Open
+	at := pqAtObject{newPQRangeObject("k", data)}
+	src = newPQSource(at, int64(len(data)))
+	if n, err := src.ReadAt(p, 10); n != 100 || err != nil || !bytes.Equal(p, data[10:110]) || len(at.ranges) != 0 || at.requests.Load() != 1 {
+		t.Fatalf("ReaderAt object: %d %v, ranges %v", n, err, at.ranges)
+	}
+}

@@ -1,0 +1,206 @@
+package parsers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/s3ingest/s3ingest/parsers/schema"
+)
+
+// Test helpers of the Parquet reader (prefixed pq to stay clear of the other
+// parsers' tests).
+
+// pqRangeObject is an in-memory Object that does NOT implement io.ReaderAt,
+// so the reader goes through ranged Open calls as it does against S3. It
+// counts requests and can inject faults.
+type pqRangeObject struct {
+	name string
+	b    []byte
+	size int64 // reported size; -1 for unknown
+
+	requests atomic.Int64
+	bytes    atomic.Int64
+	mu       sync.Mutex
+	ranges   [][2]int64
+
+	// failAfter > 0 makes request number failAfter (1-based) and later fail
+	// with failErr.
+	failAfter int64
+	failErr   error
+	// breakBody > 0 makes every body break off with io.ErrUnexpectedEOF
+	// (a reset connection) after that many bytes, breakCount times.
+	breakBody  int
+	breakCount atomic.Int64
+	// onOpen is called on each request (e.g. to cancel a context).
+	onOpen func(n int64)
+	// micro > 0 makes bodies return 1 to micro bytes per Read.
+	micro int
+}
+
+// pqMicroReader returns 1, 2, ... max bytes per Read, cycling.
+type pqMicroReader struct {
+	r   io.Reader
+	max int
+	n   int
+}
+
+func (m *pqMicroReader) Read(p []byte) (int, error) {
+	m.n = m.n%m.max + 1
+	if len(p) > m.n {
+		p = p[:m.n]
+	}
+	return m.r.Read(p)
+}
+
+func newPQRangeObject(name string, b []byte) *pqRangeObject {
+	return &pqRangeObject{name: name, b: b, size: int64(len(b))}
+}
+
+func (o *pqRangeObject) Name() string { return o.name }
+func (o *pqRangeObject) Size() int64  { return o.size }
+
+func (o *pqRangeObject) Open(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	k := o.requests.Add(1)
+	if o.onOpen != nil {
+		o.onOpen(k)
+	}
+	if o.failAfter > 0 && k >= o.failAfter {
+		return nil, o.failErr
+	}
+	size := int64(len(o.b))
+	if off > size {
+		off = size
+	}
+	end := size
+	if n >= 0 && off+n < size {
+		end = off + n
+	}
+	o.mu.Lock()
+	o.ranges = append(o.ranges, [2]int64{off, end})
+	o.mu.Unlock()
+	o.bytes.Add(end - off)
+	var r io.Reader = bytes.NewReader(o.b[off:end])
+	if o.breakBody > 0 && o.breakCount.Add(-1) >= 0 {
+		r = io.MultiReader(io.LimitReader(r, int64(o.breakBody)), pqErrReader{io.ErrUnexpectedEOF})
+	}
+	if o.micro > 0 {
+		r = &pqMicroReader{r: r, max: o.micro}
+	}
+	return io.NopCloser(r), nil
+}
+
+type pqErrReader struct{ err error }
+
+func (e pqErrReader) Read([]byte) (int, error) { return 0, e.err }
+
+// pqAtObject is an in-memory Object that implements io.ReaderAt.
+type pqAtObject struct {
+	*pqRangeObject
+}
+
+func (o pqAtObject) ReadAt(p []byte, off int64) (int, error) {
+	o.requests.Add(1)
+	return bytes.NewReader(o.b).ReadAt(p, off)
+}
+
+// pqWriteFile writes rows with parquet-go's generic writer.
+func pqWriteFile[T any](t testing.TB, rows []T, opts ...parquet.WriterOption) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[T](&buf, opts...)
+	if _, err := w.Write(rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// pqReadAll reads every batch of r into rows of plain values; it returns
+// the rows read before an error, with the error.
+func pqReadAll(ctx context.Context, r Reader, batch int) ([][]any, []int64, error) {
+	b := schema.NewBatch(r.Schema(), batch)
+	var rows [][]any
+	var lines []int64
+	for {
+		err := r.Next(ctx, b)
+		for i := range b.Len() {
+			rows = append(rows, b.Row(i))
+			lines = append(lines, b.Lines[i])
+		}
+		if err == io.EOF {
+			return rows, lines, nil
+		}
+		if err != nil {
+			return rows, lines, err
+		}
+		if b.Len() == 0 {
+			return rows, lines, errors.New("Next returned an empty batch without io.EOF")
+		}
+	}
+}
+
+// pqOpenBytes opens b through ranged reads.
+func pqOpenBytes(t testing.TB, b []byte, opts Options) Reader {
+	t.Helper()
+	r, err := openParquet(context.Background(), newPQRangeObject("mem.parquet", b), opts)
+	if err != nil {
+		t.Fatalf("openParquet: %v", err)
+	}
+	return r
+}
+
+// pqCorpusDir is the parquet-testing corpus, beside the repository.
+const pqCorpusDir = "../../shared/corpus/parquet-testing"
+
+func pqCorpus(t testing.TB) string {
+	t.Helper()
+	if st, err := os.Stat(pqCorpusDir); err != nil || !st.IsDir() {
+		t.Fatalf("the parquet-testing corpus is missing at %s (relative to parsers/): %v", pqCorpusDir, err)
+	}
+	return pqCorpusDir
+}
+
+func pqFormatRows(rows [][]any) string {
+	var b bytes.Buffer
+	for _, r := range rows {
+		fmt.Fprintln(&b, pqFormatRow(r))
+	}
+	return b.String()
+}
+
+func pqFormatRow(r []any) string {
+	var b bytes.Buffer
+	for i, v := range r {
+		if i > 0 {
+			b.WriteString(" | ")
+		}
+		switch v := v.(type) {
+		case nil:
+			b.WriteString("NULL")
+		case json.RawMessage:
+			b.Write(v)
+		case []byte:
+			b.Write(v)
+		case fmt.Stringer:
+			b.WriteString(v.String())
+		default:
+			fmt.Fprint(&b, v)
+		}
+	}
+	return b.String()
+}
