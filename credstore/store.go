@@ -55,8 +55,8 @@ type StoreConfig struct {
 	// if that is empty too, LookupPlatformARN is called.
 	PlatformARN string
 	// LookupPlatformARN finds the platform principal when PlatformARN is not
-	// configured. Default: sts:GetCallerIdentity with the default AWS
-	// credential chain (see CallerIdentityLookup). Its result passes through
+	// configured. Default: LookupCallerARN (sts:GetCallerIdentity with the
+	// default AWS credential chain). Its result passes through
 	// PrincipalFromCallerARN.
 	LookupPlatformARN func(ctx context.Context) (string, error)
 	// KeyPrefix prefixes every key and the invalidation channel. Default
@@ -108,7 +108,7 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 		s.platformARN = arn
 	}
 	if s.lookupARN == nil {
-		s.lookupARN = defaultLookupPlatformARN
+		s.lookupARN = LookupCallerARN
 	}
 	return s, nil
 }
@@ -188,7 +188,10 @@ func CallerIdentityLookup(client STSIdentityAPI) func(ctx context.Context) (stri
 	}
 }
 
-func defaultLookupPlatformARN(ctx context.Context) (string, error) {
+// LookupCallerARN is the default StoreConfig.LookupPlatformARN: it loads
+// the default AWS configuration (environment, shared files, instance or
+// task role) and asks sts:GetCallerIdentity who that is.
+func LookupCallerARN(ctx context.Context) (string, error) {
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return "", fmt.Errorf("load the default AWS configuration: %w", err)
