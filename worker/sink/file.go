@@ -1,0 +1,471 @@
+package sink
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress"
+
+	"github.com/s3ingest/s3ingest/parsers/schema"
+)
+
+// Parquet key/value metadata keys written into every dataset file.
+const (
+	// MetaLedger holds the file's LedgerEntry as JSON.
+	MetaLedger = "s3ingest.ledger"
+	// MetaSchema holds the schema.Schema (with inference reasons) as JSON.
+	MetaSchema = "s3ingest.schema"
+)
+
+// Layout of a FileSink root.
+const (
+	tmpDir     = ".tmp"
+	rejectsDir = "_rejects"
+)
+
+// Defaults for FileOptions.
+const (
+	DefaultRowGroupRows  = 1 << 20
+	DefaultRowGroupBytes = 64 << 20
+	DefaultStaleTempAge  = 24 * time.Hour
+)
+
+// FileOptions configure a FileSink. The zero value uses the defaults.
+type FileOptions struct {
+	// RowGroupRows and RowGroupBytes bound a row group (defaults
+	// DefaultRowGroupRows, DefaultRowGroupBytes of uncompressed values).
+	// Encoded pages of the open row group are held in memory, so these
+	// bound a Writer's memory.
+	RowGroupRows  int64
+	RowGroupBytes int64
+	// Compression is the Parquet codec (default Snappy).
+	Compression compress.Codec
+	// StaleTempAge is how old an orphaned temporary file (left by a
+	// crashed writer) must be before Begin removes it (default 24h).
+	StaleTempAge time.Duration
+}
+
+// LedgerEntry is what a sink records about a committed object version.
+type LedgerEntry struct {
+	Dataset     string    `json:"dataset"`
+	Object      ObjectRef `json:"object"`
+	Rows        int64     `json:"rows"`
+	Rejected    int64     `json:"rejected"`
+	Bytes       int64     `json:"bytes"`
+	CommittedAt time.Time `json:"committed_at"`
+}
+
+// FileSink stores each dataset as a directory of Parquet files under a root:
+//
+//	<root>/<dataset>/part-<hash>.parquet            one per committed object version
+//	<root>/<dataset>/_rejects/part-<hash>.ndjson    its rejected rows, if any
+//	<root>/<dataset>/.tmp/                          files being written
+//
+// <hash> is derived from the ledger identity (dataset, bucket, key, version
+// ID or ETag, size), so the data file's existence is the ledger entry: Seen
+// is a stat, and a retry after a crash writes the same name again. The file
+// carries its LedgerEntry and schema in Parquet key/value metadata
+// (MetaLedger, MetaSchema).
+//
+// Commit publishes in this order: the rejects file (renamed into
+// _rejects/), then the data file (renamed into place: the commit point),
+// then fsyncs the directories. A crash before the data rename leaves no
+// visible data file; a rejects file without its data file is ignored by
+// ReadDataset and replaced by the retry.
+//
+// Each file has the schema its object was read with; files of one dataset
+// may differ (readers such as ReadDataset, DuckDB or Spark union them by
+// column name).
+type FileSink struct {
+	root    string
+	opt     FileOptions
+	cleaned sync.Map // dataset -> struct{}: stale temp files swept
+}
+
+// OpenFile opens (creating if needed) a FileSink rooted at dir.
+func OpenFile(dir string, opt FileOptions) (*FileSink, error) {
+	if !filepath.IsAbs(dir) {
+		return nil, fmt.Errorf("file sink: root %q is not an absolute path", dir)
+	}
+	if opt.RowGroupRows <= 0 {
+		opt.RowGroupRows = DefaultRowGroupRows
+	}
+	if opt.RowGroupBytes <= 0 {
+		opt.RowGroupBytes = DefaultRowGroupBytes
+	}
+	if opt.Compression == nil {
+		opt.Compression = &parquet.Snappy
+	}
+	if opt.StaleTempAge <= 0 {
+		opt.StaleTempAge = DefaultStaleTempAge
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("file sink: create root: %w", err)
+	}
+	return &FileSink{root: filepath.Clean(dir), opt: opt}, nil
+}
+
+// Root returns the sink's root directory.
+func (s *FileSink) Root() string { return s.root }
+
+// DatasetDir returns the directory of a dataset (it may not exist yet).
+func (s *FileSink) DatasetDir(dataset string) (string, error) {
+	if err := ValidateDataset(dataset); err != nil {
+		return "", err
+	}
+	return filepath.Join(s.root, dataset), nil
+}
+
+// PartPath returns the path of the data file of obj in dataset.
+func (s *FileSink) PartPath(dataset string, obj ObjectRef) (string, error) {
+	dir, err := s.DatasetDir(dataset)
+	if err != nil {
+		return "", err
+	}
+	if err := obj.validate(); err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "part-"+ledgerHash(dataset, obj)+".parquet"), nil
+}
+
+// Seen reports whether obj's data file exists in dataset.
+func (s *FileSink) Seen(ctx context.Context, dataset string, obj ObjectRef) (bool, error) {
+	p, err := s.PartPath(dataset, obj)
+	if err != nil {
+		return false, err
+	}
+	_, err = os.Stat(p)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	default:
+		return false, fmt.Errorf("file sink: ledger lookup: %w", err)
+	}
+}
+
+// Close does nothing: a FileSink holds no resources between writers.
+func (s *FileSink) Close() error { return nil }
+
+// Begin creates a temporary Parquet file for obj in <dataset>/.tmp.
+func (s *FileSink) Begin(ctx context.Context, dataset string, obj ObjectRef, sch *schema.Schema) (Writer, error) {
+	final, err := s.PartPath(dataset, obj)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateSchema(sch); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(final)
+	tmp := filepath.Join(dir, tmpDir)
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return nil, fmt.Errorf("file sink: create dataset %q: %w", dataset, err)
+	}
+	if _, done := s.cleaned.LoadOrStore(dataset, struct{}{}); !done {
+		s.sweepTemp(tmp)
+	}
+	hash := ledgerHash(dataset, obj)
+	base := filepath.Join(tmp, "part-"+hash+"-"+randomSuffix())
+	f, err := os.OpenFile(base+".parquet", os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("file sink: create temporary file: %w", err)
+	}
+	schemaJSON, err := json.Marshal(sch)
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("file sink: encode schema: %w", err)
+	}
+	fields := append([]schema.Field(nil), sch.Fields...)
+	w := &fileWriter{
+		sink:    s,
+		dataset: dataset,
+		obj:     obj,
+		fields:  fields,
+		dir:     dir,
+		final:   final,
+		rejects: filepath.Join(dir, rejectsDir, "part-"+hash+".ndjson"),
+		tmpBase: base,
+		f:       f,
+	}
+	w.pw = parquet.NewWriter(f,
+		parquetSchema(&schema.Schema{Fields: fields}),
+		parquet.Compression(s.opt.Compression),
+		parquet.CreatedBy("s3ingest", "", ""),
+		parquet.KeyValueMetadata(MetaSchema, string(schemaJSON)),
+	)
+	return w, nil
+}
+
+// sweepTemp removes temporary files older than StaleTempAge (left by
+// crashed writers; live writers touch their files continuously).
+func (s *FileSink) sweepTemp(dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	cutoff := time.Now().Add(-s.opt.StaleTempAge)
+	for _, e := range ents {
+		if info, err := e.Info(); err == nil && info.ModTime().Before(cutoff) {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+func randomSuffix() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// fileWriter writes one object version into a temporary Parquet file.
+type fileWriter struct {
+	sink    *FileSink
+	dataset string
+	obj     ObjectRef
+	fields  []schema.Field
+	dir     string // dataset directory
+	final   string // data file path
+	rejects string // published rejects path
+	tmpBase string // temp path without extension
+
+	f  *os.File
+	pw *parquet.Writer
+
+	rf       *os.File // temp rejects file, created on the first Reject
+	rbuf     *bufio.Writer
+	nRejects int64
+
+	rows       int64 // rows written
+	groupRows  int64 // rows in the open row group
+	groupBytes int64 // approximate uncompressed bytes in the open row group
+	vals       []parquet.Value
+
+	err  error // sticky: a failed write leaves the file unusable
+	done bool  // committed or aborted
+}
+
+func (w *fileWriter) Write(ctx context.Context, b *schema.Batch) error {
+	if w.done {
+		return ErrClosed
+	}
+	if w.err != nil {
+		return w.err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkBatch(b, w.fields, parquetRules); err != nil {
+		return err
+	}
+	n := b.Len()
+	if n == 0 {
+		return nil
+	}
+	cols := w.pw.ColumnWriters()
+	for c := range b.Cols {
+		v := &b.Cols[c]
+		w.vals = appendColumnValues(w.vals, v, c, w.fields[c].Nullable)
+		if _, err := cols[c].WriteRowValues(w.vals); err != nil {
+			w.err = fmt.Errorf("file sink: write column %q: %w", w.fields[c].Name, err)
+			return w.err
+		}
+		w.groupBytes += vectorBytes(v)
+	}
+	clear(w.vals) // drop references to the batch's bytes
+	w.rows += int64(n)
+	w.groupRows += int64(n)
+	if w.groupRows >= w.sink.opt.RowGroupRows || w.groupBytes >= w.sink.opt.RowGroupBytes {
+		if err := w.pw.Flush(); err != nil {
+			w.err = fmt.Errorf("file sink: write row group: %w", err)
+			return w.err
+		}
+		w.groupRows, w.groupBytes = 0, 0
+	}
+	return nil
+}
+
+// vectorBytes approximates the uncompressed size of a vector's values.
+func vectorBytes(v *schema.Vector) int64 {
+	n := int64(v.Len())
+	switch v.Type {
+	case schema.Bool:
+		return n
+	case schema.Int64, schema.Date, schema.Timestamp, schema.Float64:
+		return 8 * n
+	default:
+		if n == 0 {
+			return 0
+		}
+		return int64(v.Offsets[n]-v.Offsets[0]) + 4*n
+	}
+}
+
+func (w *fileWriter) Reject(ctx context.Context, r Reject) error {
+	if w.done {
+		return ErrClosed
+	}
+	if w.err != nil {
+		return w.err
+	}
+	if w.rf == nil {
+		f, err := os.OpenFile(w.tmpBase+".ndjson", os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err != nil {
+			w.err = fmt.Errorf("file sink: create temporary rejects file: %w", err)
+			return w.err
+		}
+		w.rf, w.rbuf = f, bufio.NewWriterSize(f, 64<<10)
+	}
+	line, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("file sink: encode reject: %w", err)
+	}
+	line = append(line, '\n')
+	if _, err := w.rbuf.Write(line); err != nil {
+		w.err = fmt.Errorf("file sink: write reject: %w", err)
+		return w.err
+	}
+	w.nRejects++
+	return nil
+}
+
+func (w *fileWriter) Commit(ctx context.Context, st Stats) error {
+	if w.done {
+		return ErrClosed
+	}
+	if w.err != nil {
+		w.abort()
+		return w.err
+	}
+	if err := ctx.Err(); err != nil {
+		w.abort()
+		return err
+	}
+	err := w.commit(st)
+	if err != nil {
+		w.abort()
+		return err
+	}
+	w.done = true
+	return nil
+}
+
+func (w *fileWriter) commit(st Stats) error {
+	entry := LedgerEntry{
+		Dataset:     w.dataset,
+		Object:      w.obj,
+		Rows:        w.rows,
+		Rejected:    max(st.Rejected, w.nRejects),
+		Bytes:       st.Bytes,
+		CommittedAt: time.Now().UTC(),
+	}
+	ej, err := json.Marshal(entry)
+	if err != nil {
+		return fmt.Errorf("file sink: encode ledger entry: %w", err)
+	}
+	w.pw.SetKeyValueMetadata(MetaLedger, string(ej))
+	if err := w.pw.Close(); err != nil {
+		return fmt.Errorf("file sink: finish parquet file: %w", err)
+	}
+	if err := syncClose(w.f); err != nil {
+		return fmt.Errorf("file sink: write %s: %w", w.f.Name(), err)
+	}
+	w.f = nil
+	if w.rf != nil {
+		if err := w.rbuf.Flush(); err != nil {
+			return fmt.Errorf("file sink: write rejects: %w", err)
+		}
+		if err := syncClose(w.rf); err != nil {
+			return fmt.Errorf("file sink: write rejects: %w", err)
+		}
+		w.rf = nil
+	}
+
+	// Committed meanwhile by a concurrent retry: keep that one.
+	if _, err := os.Stat(w.final); err == nil {
+		w.removeTemps()
+		return nil
+	}
+
+	// 1. Rejects (or removal of a stale rejects file from a crashed attempt).
+	if w.nRejects > 0 {
+		if err := os.MkdirAll(filepath.Dir(w.rejects), 0o755); err != nil {
+			return fmt.Errorf("file sink: create rejects directory: %w", err)
+		}
+		if err := os.Rename(w.tmpBase+".ndjson", w.rejects); err != nil {
+			return fmt.Errorf("file sink: publish rejects: %w", err)
+		}
+		if err := syncDir(filepath.Dir(w.rejects)); err != nil {
+			return fmt.Errorf("file sink: publish rejects: %w", err)
+		}
+	} else if err := os.Remove(w.rejects); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("file sink: remove stale rejects: %w", err)
+	}
+	// 2. The data file: the commit point.
+	if err := os.Rename(w.tmpBase+".parquet", w.final); err != nil {
+		return fmt.Errorf("file sink: publish %s: %w", filepath.Base(w.final), err)
+	}
+	if err := syncDir(w.dir); err != nil {
+		return fmt.Errorf("file sink: publish %s: %w", filepath.Base(w.final), err)
+	}
+	return nil
+}
+
+func (w *fileWriter) Abort(ctx context.Context) error {
+	if w.done {
+		return nil
+	}
+	w.abort()
+	return nil
+}
+
+// abort closes and removes the temporary files and marks the writer done.
+func (w *fileWriter) abort() {
+	w.done = true
+	if w.f != nil {
+		w.f.Close()
+		w.f = nil
+	}
+	if w.rf != nil {
+		w.rf.Close()
+		w.rf = nil
+	}
+	w.removeTemps()
+}
+
+func (w *fileWriter) removeTemps() {
+	_ = os.Remove(w.tmpBase + ".parquet")
+	_ = os.Remove(w.tmpBase + ".ndjson")
+}
+
+func syncClose(f *os.File) error {
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

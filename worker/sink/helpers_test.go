@@ -1,0 +1,26 @@
+package sink_test
+
+import (
+	"os"
+	"slices"
+	"testing"
+
+	"github.com/parquet-go/parquet-go"
+)
+
+func slicesSortFunc[S ~[]E, E any](s S, cmp func(a, b E) int) { slices.SortFunc(s, cmp) }
+
+func parquetRowGroups(t *testing.T, path string) int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(pf.RowGroups())
+}

@@ -1,0 +1,302 @@
+// Package sink writes typed batches of rows into datasets, exactly once per
+// object version.
+//
+// A Sink keeps a ledger of the object versions it has committed. For each
+// object the worker asks Seen; if the ledger does not have it, it calls
+// Begin, hands the parser's batches to Writer.Write (and bad rows to
+// Writer.Reject), and finally calls Writer.Commit, which publishes the rows,
+// the rejects and the ledger entry atomically. A Writer that is abandoned
+// (a crash, a cancelled task, Abort) leaves nothing visible behind, and a
+// second Commit of the same object version (a retried task that raced the
+// first one) adds no rows.
+//
+// Two implementations are provided:
+//
+//   - FileSink ("file:///abs/path"): one directory per dataset holding one
+//     Parquet file per committed object version, the embedded default.
+//   - Postgres ("postgres://..."): one table per dataset loaded with binary
+//     COPY, and a s3ingest_ledger table.
+//
+// The package knows rows and datasets, not S3: ObjectRef is only the identity
+// of an object version.
+package sink
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/s3ingest/s3ingest/parsers/schema"
+)
+
+// ObjectRef is the identity of one object version, as listed by the source.
+type ObjectRef struct {
+	Bucket       string    `json:"bucket"`
+	Key          string    `json:"key"`
+	VersionID    string    `json:"version_id,omitempty"`
+	ETag         string    `json:"etag,omitempty"`
+	Size         int64     `json:"size"`
+	LastModified time.Time `json:"last_modified,omitzero"`
+}
+
+// Version returns the version component of the ledger identity: the version
+// ID when the bucket is versioned, otherwise the ETag.
+func (o ObjectRef) Version() string {
+	if o.VersionID != "" {
+		return o.VersionID
+	}
+	return o.ETag
+}
+
+// String renders the object as "s3://bucket/key" with its version.
+func (o ObjectRef) String() string {
+	return "s3://" + o.Bucket + "/" + o.Key + " (version " + o.Version() + ", " + strconv.FormatInt(o.Size, 10) + " bytes)"
+}
+
+// validate checks the fields that make up the ledger identity.
+func (o ObjectRef) validate() error {
+	switch {
+	case o.Bucket == "":
+		return fmt.Errorf("%w: object bucket is empty", ErrInvalidObject)
+	case o.Key == "":
+		return fmt.Errorf("%w: object key is empty (bucket %q)", ErrInvalidObject, o.Bucket)
+	case o.Version() == "":
+		return fmt.Errorf("%w: object s3://%s/%s has neither a version ID nor an ETag", ErrInvalidObject, o.Bucket, o.Key)
+	case o.Size < 0:
+		return fmt.Errorf("%w: object s3://%s/%s has a negative size %d", ErrInvalidObject, o.Bucket, o.Key, o.Size)
+	}
+	return nil
+}
+
+// ledgerHash returns the hex digest naming an object version in a dataset:
+// SHA-256 over (dataset, bucket, key, version, size), NUL-separated,
+// truncated to 128 bits.
+func ledgerHash(dataset string, o ObjectRef) string {
+	h := sha256.New()
+	for _, s := range []string{dataset, o.Bucket, o.Key, o.Version(), strconv.FormatInt(o.Size, 10)} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// Reject is a row that could not be converted, as reported by the parser.
+type Reject struct {
+	// Line is the 1-based line (CSV/JSON) or 0 when unknown.
+	Line int64 `json:"line,omitempty"`
+	// Row is the 0-based row index (Parquet) or 0 when unknown.
+	Row int64 `json:"row,omitempty"`
+	// Column is the column the problem is about, if any.
+	Column string `json:"column,omitempty"`
+	// Value is the raw value (shortened by the parser).
+	Value string `json:"value,omitempty"`
+	// Error says what was wrong.
+	Error string `json:"error"`
+}
+
+// Stats summarise one object's ingest; Commit records them in the ledger.
+type Stats struct {
+	// Rows is informational: the ledger records the rows the Writer
+	// actually received.
+	Rows int64 `json:"rows"`
+	// Rejected is the number of rejected rows (it may exceed the number of
+	// Reject calls if the worker stops recording rejects).
+	Rejected int64 `json:"rejected"`
+	// Bytes is the number of object bytes read.
+	Bytes int64 `json:"bytes"`
+}
+
+// Sink is a set of datasets with a ledger of committed object versions.
+// Implementations are safe for concurrent use.
+type Sink interface {
+	// Seen reports whether the ledger already has this object version.
+	Seen(ctx context.Context, dataset string, obj ObjectRef) (bool, error)
+	// Begin starts writing obj into dataset with schema s (the dataset is
+	// created or, for Postgres, evolved as needed).
+	Begin(ctx context.Context, dataset string, obj ObjectRef, s *schema.Schema) (Writer, error)
+	// Close releases the sink's resources. Writers must be finished first.
+	Close() error
+}
+
+// Writer writes one object version into one dataset. It is not safe for
+// concurrent use. The usual shape is:
+//
+//	w, err := s.Begin(ctx, dataset, obj, sch)
+//	if err != nil { ... }
+//	defer w.Abort(ctx) // no-op after a successful Commit
+//	for ... { w.Write(ctx, batch) }
+//	return w.Commit(ctx, stats)
+type Writer interface {
+	// Write appends the rows of b. The batch is validated first (its schema
+	// must match the one given to Begin, non-nullable columns must hold no
+	// nulls, strings must be UTF-8, JSON must be valid); on a *ValueError
+	// nothing of b was written and the Writer remains usable. b may be
+	// reused by the caller as soon as Write returns.
+	Write(ctx context.Context, b *schema.Batch) error
+	// Reject records a rejected row; rejects are published with the rows.
+	Reject(ctx context.Context, r Reject) error
+	// Commit publishes the rows, the rejects and the ledger entry
+	// atomically. If the same object version was committed in the meantime
+	// (a concurrent retry), Commit discards this Writer's rows and returns
+	// nil, so there are never duplicate rows.
+	Commit(ctx context.Context, st Stats) error
+	// Abort discards everything written; nothing is left behind. It is a
+	// no-op after Commit or a previous Abort.
+	Abort(ctx context.Context) error
+}
+
+// Sentinel errors; test with errors.Is. All of them are permanent: retrying
+// the same input gives the same error.
+var (
+	// ErrInvalidDataset marks a dataset name that is not allowed.
+	ErrInvalidDataset = errors.New("invalid dataset name")
+	// ErrInvalidObject marks an ObjectRef without a usable identity.
+	ErrInvalidObject = errors.New("invalid object reference")
+	// ErrInvalidSchema marks a schema the sink cannot store (duplicate or
+	// empty column names, names too long, unknown types).
+	ErrInvalidSchema = errors.New("invalid schema")
+	// ErrIncompatibleSchema marks a schema that conflicts with the
+	// dataset's existing columns.
+	ErrIncompatibleSchema = errors.New("incompatible schema")
+	// ErrInvalidValue marks a value the sink cannot store (see ValueError).
+	ErrInvalidValue = errors.New("invalid value")
+	// ErrInvalidURL marks a sink URL that Open does not understand.
+	ErrInvalidURL = errors.New("invalid sink URL")
+	// ErrClosed marks use of a Writer after Commit or Abort.
+	ErrClosed = errors.New("writer already committed or aborted")
+)
+
+// Permanent reports whether err is one of this package's permanent errors
+// (see the sentinels): retrying will not help.
+func Permanent(err error) bool {
+	for _, s := range []error{ErrInvalidDataset, ErrInvalidObject, ErrInvalidSchema, ErrIncompatibleSchema, ErrInvalidValue, ErrInvalidURL} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// ValueError is a value in a batch that the sink cannot store. It wraps
+// ErrInvalidValue.
+type ValueError struct {
+	// Column is the column's name.
+	Column string
+	// Line is the row's position in the source object (Batch.Lines).
+	Line int64
+	// Row is the row's index in the batch.
+	Row int
+	// Reason says what is wrong with the value.
+	Reason string
+}
+
+// Error names the column, the line and the reason.
+func (e *ValueError) Error() string {
+	return fmt.Sprintf("invalid value: column %q, line %d: %s", e.Column, e.Line, e.Reason)
+}
+
+// Unwrap returns ErrInvalidValue.
+func (e *ValueError) Unwrap() error { return ErrInvalidValue }
+
+// MaxDatasetName is the longest dataset name accepted.
+const MaxDatasetName = 128
+
+// ValidateDataset checks a dataset name: 1 to MaxDatasetName bytes of ASCII
+// letters, digits, '_', '-' and '.', not starting with '.' or '-' (so it can
+// never be ".", ".." or look like an option), which makes it safe as a
+// directory name and, quoted, as a table name.
+func ValidateDataset(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: dataset: must not be empty", ErrInvalidDataset)
+	case len(name) > MaxDatasetName:
+		return fmt.Errorf("%w: dataset %q: %d bytes long, at most %d allowed", ErrInvalidDataset, shorten(name), len(name), MaxDatasetName)
+	case name[0] == '.' || name[0] == '-':
+		return fmt.Errorf("%w: dataset %q: must start with a letter, digit or '_'", ErrInvalidDataset, name)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' {
+			continue
+		}
+		r, _ := utf8.DecodeRuneInString(name[i:])
+		return fmt.Errorf("%w: dataset %q: character %q at byte %d is not allowed (use letters, digits, '_', '-' and '.')", ErrInvalidDataset, name, r, i)
+	}
+	return nil
+}
+
+// validateSchema checks what both sinks need of a schema: non-empty, unique
+// column names of known types.
+func validateSchema(s *schema.Schema) error {
+	if s == nil {
+		return fmt.Errorf("%w: schema is nil", ErrInvalidSchema)
+	}
+	seen := make(map[string]struct{}, len(s.Fields))
+	for i, f := range s.Fields {
+		if f.Name == "" {
+			return fmt.Errorf("%w: column %d has an empty name", ErrInvalidSchema, i+1)
+		}
+		if !utf8.ValidString(f.Name) || strings.IndexByte(f.Name, 0) >= 0 {
+			return fmt.Errorf("%w: column %d name %q is not valid UTF-8 text", ErrInvalidSchema, i+1, f.Name)
+		}
+		if _, dup := seen[f.Name]; dup {
+			return fmt.Errorf("%w: column %q appears twice", ErrInvalidSchema, f.Name)
+		}
+		seen[f.Name] = struct{}{}
+		if f.Type > schema.JSON {
+			return fmt.Errorf("%w: column %q has unknown type %s", ErrInvalidSchema, f.Name, f.Type)
+		}
+	}
+	return nil
+}
+
+// Open opens the sink named by a URL:
+//
+//	file:///abs/path                 FileSink rooted at /abs/path (created if missing)
+//	postgres://user@host/db?...      PostgreSQL (also postgresql://)
+func Open(ctx context.Context, rawURL string) (Sink, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w %q: %v", ErrInvalidURL, redactURL(rawURL), err)
+	}
+	switch u.Scheme {
+	case "file":
+		if u.Host != "" && u.Host != "localhost" {
+			return nil, fmt.Errorf("%w %q: a file URL must have an empty host, like file:///var/lib/s3ingest", ErrInvalidURL, rawURL)
+		}
+		if u.Path == "" || u.Path[0] != '/' {
+			return nil, fmt.Errorf("%w %q: the path must be absolute, like file:///var/lib/s3ingest", ErrInvalidURL, rawURL)
+		}
+		return OpenFile(u.Path, FileOptions{})
+	case "postgres", "postgresql":
+		return OpenPostgres(ctx, rawURL, PostgresOptions{})
+	default:
+		return nil, fmt.Errorf("%w %q: want file:///abs/path or postgres://...", ErrInvalidURL, redactURL(rawURL))
+	}
+}
+
+// redactURL hides a password in a URL for error messages.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if i := strings.Index(raw, "@"); i >= 0 {
+			return "(unparsable URL with credentials)"
+		}
+		return raw
+	}
+	return u.Redacted()
+}
+
+func shorten(s string) string {
+	if len(s) <= 40 {
+		return s
+	}
+	return s[:40] + "..."
+}

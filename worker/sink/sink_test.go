@@ -1,0 +1,995 @@
+package sink_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/s3ingest/s3ingest/internal/testenv"
+	"github.com/s3ingest/s3ingest/parsers/schema"
+	"github.com/s3ingest/s3ingest/worker/sink"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// allTypes is a schema with every column type, nullable except id.
+func allTypes() *schema.Schema {
+	return &schema.Schema{Fields: []schema.Field{
+		{Name: "id", Type: schema.Int64},
+		{Name: "flag", Type: schema.Bool, Nullable: true},
+		{Name: "n", Type: schema.Int64, Nullable: true},
+		{Name: "x", Type: schema.Float64, Nullable: true},
+		{Name: "day", Type: schema.Date, Nullable: true},
+		{Name: "at", Type: schema.Timestamp, Nullable: true},
+		{Name: "Name With Space", Type: schema.String, Nullable: true},
+		{Name: "doc.nested", Type: schema.JSON, Nullable: true},
+	}}
+}
+
+type row struct {
+	flag *bool
+	n    *int64
+	x    *float64
+	day  *int64
+	at   *int64
+	s    *string
+	doc  *string
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// testRows covers edge values of every type and a null in every nullable
+// column.
+var testRows = []row{
+	{flag: ptr(true), n: ptr(int64(math.MaxInt64)), x: ptr(1.5), day: ptr(int64(0)), at: ptr(int64(0)), s: ptr("plain"), doc: ptr(`{"a":1}`)},
+	{flag: ptr(false), n: ptr(int64(math.MinInt64)), x: ptr(-2.25e-300), day: ptr(int64(-25567)), at: ptr(int64(-1)), s: ptr(""), doc: ptr(`[1,"two",null]`)},
+	{}, // all null
+	{flag: ptr(true), n: ptr(int64(42)), x: ptr(math.Inf(-1)), day: ptr(int64(2932896)), at: ptr(int64(1700000000123456)), s: ptr("héllo, \"wörld\"\n\ttab ✓ 日本"), doc: ptr(`"just a string"`)},
+	{n: ptr(int64(-7)), x: ptr(math.MaxFloat64), day: ptr(int64(19000)), at: ptr(int64(-2208988800000001)), s: ptr("O'Reilly; DROP TABLE x;--"), doc: ptr(`{"k":{"deep":[true,false]}}`)},
+}
+
+// fillBatch builds a batch of testRows (ids 0..n-1 plus offset).
+func fillBatch(s *schema.Schema, rows []row, idOffset int64) *schema.Batch {
+	b := schema.NewBatch(s, len(rows))
+	for i, r := range rows {
+		b.Cols[0].AppendInt(idOffset + int64(i))
+		appendOpt(&b.Cols[1], r.flag, func(v *schema.Vector, x bool) { v.AppendBool(x) })
+		appendOpt(&b.Cols[2], r.n, func(v *schema.Vector, x int64) { v.AppendInt(x) })
+		appendOpt(&b.Cols[3], r.x, func(v *schema.Vector, x float64) { v.AppendFloat(x) })
+		appendOpt(&b.Cols[4], r.day, func(v *schema.Vector, x int64) { v.AppendInt(x) })
+		appendOpt(&b.Cols[5], r.at, func(v *schema.Vector, x int64) { v.AppendInt(x) })
+		appendOpt(&b.Cols[6], r.s, func(v *schema.Vector, x string) { v.AppendString(x) })
+		appendOpt(&b.Cols[7], r.doc, func(v *schema.Vector, x string) { v.AppendString(x) })
+		b.Lines = append(b.Lines, int64(i+2))
+	}
+	return b
+}
+
+func appendOpt[T any](v *schema.Vector, p *T, f func(*schema.Vector, T)) {
+	if p == nil {
+		v.AppendNull()
+		return
+	}
+	f(v, *p)
+}
+
+// wantRows returns the batch's rows in schema.Vector.Value form.
+func wantRows(b *schema.Batch) [][]any {
+	out := make([][]any, b.Len())
+	for i := range out {
+		out[i] = b.Row(i)
+	}
+	return out
+}
+
+func obj(key string) sink.ObjectRef {
+	return sink.ObjectRef{Bucket: "bkt", Key: key, ETag: "etag-" + key, Size: 1234, LastModified: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+}
+
+// ---- sinks under test ---------------------------------------------------------
+
+type target struct {
+	name string
+	sink sink.Sink
+	// rows reads a dataset back, ordered by id, in Value form.
+	rows func(t *testing.T, dataset string) [][]any
+	// rejects reads back the dataset's rejects.
+	rejects func(t *testing.T, dataset string) []sink.Reject
+}
+
+func fileTarget(t *testing.T) target {
+	dir := t.TempDir()
+	s, err := sink.Open(ctxT(t), "file://"+dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return target{
+		name: "file",
+		sink: s,
+		rows: func(t *testing.T, dataset string) [][]any {
+			ds, err := sink.ReadDataset(filepath.Join(dir, dataset))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sortByID(ds.Rows)
+			return ds.Rows
+		},
+		rejects: func(t *testing.T, dataset string) []sink.Reject {
+			ds, err := sink.ReadDataset(filepath.Join(dir, dataset))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ds.Rejects
+		},
+	}
+}
+
+func pgTarget(t *testing.T) target {
+	dsn := testenv.Postgres(t)
+	s, err := sink.Open(ctxT(t), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	pg := s.(*sink.Postgres)
+	return target{
+		name: "postgres",
+		sink: s,
+		rows: func(t *testing.T, dataset string) [][]any {
+			return pgRows(t, pg, dataset, allTypes())
+		},
+		rejects: func(t *testing.T, dataset string) []sink.Reject {
+			rows, err := pg.Pool().Query(ctxT(t), `SELECT coalesce(line, 0), coalesce("row", 0), coalesce("column", ''), coalesce(value, ''), error FROM `+
+				pgx.Identifier{dataset + sink.RejectsSuffix}.Sanitize()+` ORDER BY line, "row"`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []sink.Reject
+			for rows.Next() {
+				var r sink.Reject
+				if err := rows.Scan(&r.Line, &r.Row, &r.Column, &r.Value, &r.Error); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, r)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			return out
+		},
+	}
+}
+
+func targets(t *testing.T) []func(*testing.T) target {
+	return []func(*testing.T) target{fileTarget, pgTarget}
+}
+
+func forEachSink(t *testing.T, f func(t *testing.T, tg target)) {
+	for _, mk := range targets(t) {
+		name := "file"
+		if reflect.ValueOf(mk).Pointer() == reflect.ValueOf(pgTarget).Pointer() {
+			name = "postgres"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f(t, mk(t))
+		})
+	}
+}
+
+func sortByID(rows [][]any) {
+	slicesSortFunc(rows, func(a, b []any) int {
+		x, y := a[0].(int64), b[0].(int64)
+		switch {
+		case x < y:
+			return -1
+		case x > y:
+			return 1
+		}
+		return 0
+	})
+}
+
+// pgRows reads a table in schema order (fields of s), ordered by id, in
+// schema.Vector.Value form. jsonb comes back normalised by PostgreSQL, so
+// JSON is compared after re-encoding both sides (see normJSON).
+func pgRows(t *testing.T, pg *sink.Postgres, table string, s *schema.Schema) [][]any {
+	t.Helper()
+	cols := make([]string, len(s.Fields))
+	for i, f := range s.Fields {
+		cols[i] = pgx.Identifier{f.Name}.Sanitize()
+	}
+	rows, err := pg.Pool().Query(ctxT(t), "SELECT "+strings.Join(cols, ", ")+" FROM "+pgx.Identifier{table}.Sanitize()+" ORDER BY 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out [][]any
+	for rows.Next() {
+		dst := make([]any, len(s.Fields))
+		holders := make([]any, len(s.Fields))
+		for i, f := range s.Fields {
+			switch f.Type {
+			case schema.Bool:
+				holders[i] = new(pgtype.Bool)
+			case schema.Int64:
+				holders[i] = new(pgtype.Int8)
+			case schema.Float64:
+				holders[i] = new(pgtype.Float8)
+			case schema.Date:
+				holders[i] = new(pgtype.Date)
+			case schema.Timestamp:
+				holders[i] = new(pgtype.Timestamptz)
+			default:
+				holders[i] = new(pgtype.Text)
+			}
+		}
+		if err := rows.Scan(holders...); err != nil {
+			t.Fatal(err)
+		}
+		for i, f := range s.Fields {
+			switch h := holders[i].(type) {
+			case *pgtype.Bool:
+				if h.Valid {
+					dst[i] = h.Bool
+				}
+			case *pgtype.Int8:
+				if h.Valid {
+					dst[i] = h.Int64
+				}
+			case *pgtype.Float8:
+				if h.Valid {
+					dst[i] = h.Float64
+				}
+			case *pgtype.Date:
+				if h.Valid {
+					dst[i] = schema.FormatDate(schema.DateFromTime(h.Time))
+				}
+			case *pgtype.Timestamptz:
+				if h.Valid {
+					dst[i] = schema.FormatTimestamp(h.Time.UnixMicro())
+				}
+			case *pgtype.Text:
+				if h.Valid {
+					if f.Type == schema.JSON {
+						dst[i] = json.RawMessage(h.String)
+					} else {
+						dst[i] = h.String
+					}
+				}
+			}
+		}
+		out = append(out, dst)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// normJSON re-encodes json.RawMessage values so that formatting differences
+// (PostgreSQL's jsonb normalises whitespace and key order) do not matter.
+func normJSON(rows [][]any) [][]any {
+	out := make([][]any, len(rows))
+	for i, r := range rows {
+		out[i] = make([]any, len(r))
+		for j, v := range r {
+			if m, ok := v.(json.RawMessage); ok {
+				var x any
+				if err := json.Unmarshal(m, &x); err != nil {
+					panic(err)
+				}
+				b, _ := json.Marshal(x)
+				v = string(b)
+			}
+			out[i][j] = v
+		}
+	}
+	return out
+}
+
+func equalRows(t *testing.T, got, want [][]any, exactJSON bool) {
+	t.Helper()
+	if !exactJSON {
+		got, want = normJSON(got), normJSON(want)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d rows, want %d:\ngot  %v\nwant %v", len(got), len(want), got, want)
+	}
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Errorf("row %d:\ngot  %#v\nwant %#v", i, got[i], want[i])
+		}
+	}
+}
+
+// ---- tests --------------------------------------------------------------------
+
+func TestRoundTripAllTypes(t *testing.T) {
+	forEachSink(t, func(t *testing.T, tg target) {
+		ctx := ctxT(t)
+		s := allTypes()
+		o := obj("all/types.csv")
+		if seen, err := tg.sink.Seen(ctx, "types", o); err != nil || seen {
+			t.Fatalf("Seen before commit = %v, %v", seen, err)
+		}
+		w, err := tg.sink.Begin(ctx, "types", o, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Abort(ctx)
+		// Two batches through one reused Batch, as parsers do.
+		b := fillBatch(s, testRows, 0)
+		want := wantRows(b)
+		if err := w.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		b.Reset()
+		b2 := fillBatch(s, testRows[:2], 100)
+		want = append(want, wantRows(b2)...)
+		if err := w.Write(ctx, b2); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Write(ctx, schema.NewBatch(s, 0)); err != nil { // empty batch
+			t.Fatal(err)
+		}
+		if err := w.Reject(ctx, sink.Reject{Line: 9, Column: "n", Value: "abc", Error: "wrong type: not an integer"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Commit(ctx, sink.Stats{Rows: int64(len(want)), Rejected: 1, Bytes: 1234}); err != nil {
+			t.Fatal(err)
+		}
+		if seen, err := tg.sink.Seen(ctx, "types", o); err != nil || !seen {
+			t.Fatalf("Seen after commit = %v, %v", seen, err)
+		}
+		// Another version of the same key is a different ledger identity.
+		o2 := o
+		o2.ETag = "other"
+		if seen, err := tg.sink.Seen(ctx, "types", o2); err != nil || seen {
+			t.Fatalf("Seen(other version) = %v, %v", seen, err)
+		}
+		equalRows(t, tg.rows(t, "types"), want, tg.name == "file")
+		rej := tg.rejects(t, "types")
+		if want := []sink.Reject{{Line: 9, Column: "n", Value: "abc", Error: "wrong type: not an integer"}}; !reflect.DeepEqual(rej, want) {
+			t.Errorf("rejects = %+v, want %+v", rej, want)
+		}
+		// Commit after Commit is an error; Abort after Commit a no-op.
+		if err := w.Commit(ctx, sink.Stats{}); !errors.Is(err, sink.ErrClosed) {
+			t.Errorf("second Commit = %v, want ErrClosed", err)
+		}
+		if err := w.Abort(ctx); err != nil {
+			t.Errorf("Abort after Commit = %v", err)
+		}
+		if err := w.Write(ctx, b2); !errors.Is(err, sink.ErrClosed) {
+			t.Errorf("Write after Commit = %v, want ErrClosed", err)
+		}
+	})
+}
+
+func TestAbortLeavesNothing(t *testing.T) {
+	forEachSink(t, func(t *testing.T, tg target) {
+		ctx := ctxT(t)
+		s := allTypes()
+		o := obj("aborted.csv")
+		w, err := tg.sink.Begin(ctx, "ab", o, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Write(ctx, fillBatch(s, testRows, 0)); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Reject(ctx, sink.Reject{Line: 3, Error: "bad"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Abort(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Commit(ctx, sink.Stats{}); !errors.Is(err, sink.ErrClosed) {
+			t.Errorf("Commit after Abort = %v, want ErrClosed", err)
+		}
+		if seen, err := tg.sink.Seen(ctx, "ab", o); err != nil || seen {
+			t.Fatalf("Seen after abort = %v, %v", seen, err)
+		}
+		if rows := tg.rows(t, "ab"); len(rows) != 0 {
+			t.Errorf("rows after abort: %v", rows)
+		}
+		if rej := tg.rejects(t, "ab"); len(rej) != 0 {
+			t.Errorf("rejects after abort: %v", rej)
+		}
+	})
+}
+
+func TestCommitTwiceNoDuplicates(t *testing.T) {
+	forEachSink(t, func(t *testing.T, tg target) {
+		ctx := ctxT(t)
+		s := allTypes()
+		o := obj("twice.csv")
+		// Sequential: a retry that did not check Seen.
+		for i := 0; i < 2; i++ {
+			w, err := tg.sink.Begin(ctx, "dup", o, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Write(ctx, fillBatch(s, testRows, 0)); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Reject(ctx, sink.Reject{Line: 77, Error: "bad"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Commit(ctx, sink.Stats{Rows: int64(len(testRows))}); err != nil {
+				t.Fatalf("commit %d: %v", i, err)
+			}
+		}
+		// Concurrent: two writers of the same object version interleaved.
+		o2 := obj("twice-concurrent.csv")
+		var ws []sink.Writer
+		for i := 0; i < 2; i++ {
+			w, err := tg.sink.Begin(ctx, "dup", o2, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Write(ctx, fillBatch(s, testRows, 1000)); err != nil {
+				t.Fatal(err)
+			}
+			ws = append(ws, w)
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, len(ws))
+		for i, w := range ws {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = w.Commit(ctx, sink.Stats{})
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("concurrent commit %d: %v", i, err)
+			}
+		}
+		rows := tg.rows(t, "dup")
+		if len(rows) != 2*len(testRows) {
+			t.Fatalf("got %d rows, want %d (one copy per object version)", len(rows), 2*len(testRows))
+		}
+		if rej := tg.rejects(t, "dup"); len(rej) != 1 {
+			t.Errorf("got %d rejects, want 1: %+v", len(rej), rej)
+		}
+	})
+}
+
+func TestWriteValidation(t *testing.T) {
+	forEachSink(t, func(t *testing.T, tg target) {
+		ctx := ctxT(t)
+		s := allTypes()
+		w, err := tg.sink.Begin(ctx, "val", obj("v.csv"), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Abort(ctx)
+
+		// A null in the non-nullable id column.
+		b := fillBatch(s, testRows[:2], 0)
+		b.Cols[0].Nulls[1] = true
+		err = w.Write(ctx, b)
+		var ve *sink.ValueError
+		if !errors.As(err, &ve) || ve.Column != "id" || ve.Line != 3 || !sink.Permanent(err) {
+			t.Fatalf("null id: err = %v, want a permanent *ValueError for column id, line 3", err)
+		}
+		// Invalid JSON.
+		b = fillBatch(s, testRows[:1], 0)
+		b.Cols[7].Truncate(0)
+		b.Cols[7].AppendString(`{"a":`)
+		if err := w.Write(ctx, b); !errors.As(err, &ve) || ve.Column != "doc.nested" {
+			t.Fatalf("bad JSON: err = %v", err)
+		}
+		// Invalid UTF-8 split across two rows (each row invalid, the
+		// concatenation valid).
+		b = fillBatch(s, testRows[:2], 0)
+		b.Cols[6].Truncate(0)
+		b.Cols[6].AppendBytes([]byte{'a', 0xc3})
+		b.Cols[6].AppendBytes([]byte{0xa9})
+		if err := w.Write(ctx, b); !errors.As(err, &ve) || ve.Column != "Name With Space" || ve.Row != 0 {
+			t.Fatalf("split UTF-8: err = %v", err)
+		}
+		// A batch of another schema.
+		other := &schema.Schema{Fields: []schema.Field{{Name: "id", Type: schema.String}}}
+		ob := schema.NewBatch(other, 1)
+		ob.Cols[0].AppendString("x")
+		ob.Lines = append(ob.Lines, 1)
+		if err := w.Write(ctx, ob); !errors.Is(err, sink.ErrInvalidSchema) {
+			t.Fatalf("wrong schema: err = %v", err)
+		}
+		// Nothing of the failed batches was written; the writer still works.
+		if err := w.Write(ctx, fillBatch(s, testRows, 0)); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Commit(ctx, sink.Stats{}); err != nil {
+			t.Fatal(err)
+		}
+		if got := tg.rows(t, "val"); len(got) != len(testRows) {
+			t.Errorf("got %d rows, want %d", len(got), len(testRows))
+		}
+	})
+}
+
+func TestPostgresRejectsNUL(t *testing.T) {
+	tg := pgTarget(t)
+	ctx := ctxT(t)
+	s := allTypes()
+	w, err := tg.sink.Begin(ctx, "nul", obj("n.csv"), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort(ctx)
+	b := fillBatch(s, testRows[:1], 0)
+	b.Cols[6].Truncate(0)
+	b.Cols[6].AppendString("a\x00b")
+	var ve *sink.ValueError
+	if err := w.Write(ctx, b); !errors.As(err, &ve) || !strings.Contains(ve.Reason, "NUL") {
+		t.Fatalf("NUL in text: err = %v", err)
+	}
+	b = fillBatch(s, testRows[:1], 0)
+	b.Cols[7].Truncate(0)
+	b.Cols[7].AppendString(`{"a":"x\u0000y"}`)
+	if err := w.Write(ctx, b); !errors.As(err, &ve) || !strings.Contains(ve.Reason, `\u0000`) {
+		t.Fatalf(`\u0000 in jsonb: err = %v`, err)
+	}
+	b = fillBatch(s, testRows[:1], 0)
+	b.Cols[7].Truncate(0)
+	b.Cols[7].AppendString(`{"a":"x\\u0000y"}`) // an escaped backslash: fine
+	if err := w.Write(ctx, b); err != nil {
+		t.Fatalf(`escaped backslash before u0000: %v`, err)
+	}
+}
+
+func TestFileSinkCrashLeavesNoVisibleFile(t *testing.T) {
+	dir := t.TempDir()
+	fs, err := sink.OpenFile(dir, sink.FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	s := allTypes()
+	o := obj("crash.csv")
+	// A "crashed" writer: written, never committed nor aborted.
+	w, err := fs.Begin(ctx, "crash", o, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(ctx, fillBatch(s, testRows, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Reject(ctx, sink.Reject{Line: 1, Error: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if seen, _ := fs.Seen(ctx, "crash", o); seen {
+		t.Fatal("uncommitted object is Seen")
+	}
+	visible, _ := filepath.Glob(filepath.Join(dir, "crash", "*.parquet"))
+	rejects, _ := filepath.Glob(filepath.Join(dir, "crash", "_rejects", "*"))
+	if len(visible)+len(rejects) != 0 {
+		t.Fatalf("uncommitted writer left visible files: %v %v", visible, rejects)
+	}
+	ds, err := sink.ReadDataset(filepath.Join(dir, "crash"))
+	if err != nil || len(ds.Rows) != 0 {
+		t.Fatalf("ReadDataset = %v rows, %v", len(ds.Rows), err)
+	}
+	// The retry commits under the deterministic name.
+	w2, err := fs.Begin(ctx, "crash", o, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.Write(ctx, fillBatch(s, testRows, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.Commit(ctx, sink.Stats{Bytes: 1234}); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := fs.PartPath("crash", o)
+	visible, _ = filepath.Glob(filepath.Join(dir, "crash", "*.parquet"))
+	if len(visible) != 1 || visible[0] != want {
+		t.Fatalf("visible files %v, want [%s]", visible, want)
+	}
+	entry, sch, err := sink.ReadPart(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if entry.Object.Key != o.Key || entry.Object.ETag != o.ETag || entry.Rows != int64(len(testRows)) || entry.Bytes != 1234 || entry.CommittedAt.IsZero() {
+		t.Errorf("ledger entry = %+v", entry)
+	}
+	if !sch.Equal(s) {
+		t.Errorf("schema in metadata = %s, want %s", sch, s)
+	}
+	// The stale temp file of the crashed writer is swept by a later sink
+	// once old enough.
+	tmps, _ := filepath.Glob(filepath.Join(dir, "crash", ".tmp", "*"))
+	if len(tmps) != 2 {
+		t.Fatalf("temp files = %v, want the crashed writer's 2", tmps)
+	}
+	old := time.Now().Add(-48 * time.Hour)
+	for _, p := range tmps {
+		os.Chtimes(p, old, old)
+	}
+	fs2, _ := sink.OpenFile(dir, sink.FileOptions{})
+	w3, err := fs2.Begin(ctx, "crash", obj("other.csv"), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w3.Abort(ctx)
+	if tmps, _ := filepath.Glob(filepath.Join(dir, "crash", ".tmp", "*")); len(tmps) != 0 {
+		t.Errorf("stale temp files not swept: %v", tmps)
+	}
+}
+
+func TestFileSinkColumnOrderAndRowGroups(t *testing.T) {
+	dir := t.TempDir()
+	fs, err := sink.OpenFile(dir, sink.FileOptions{RowGroupRows: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	// Names deliberately out of alphabetical order.
+	s := &schema.Schema{Fields: []schema.Field{
+		{Name: "zeta", Type: schema.Int64}, {Name: "alpha", Type: schema.String}, {Name: "mid", Type: schema.Bool, Nullable: true},
+	}}
+	w, err := fs.Begin(ctx, "order", obj("o.csv"), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := schema.NewBatch(s, 8)
+	var want [][]any
+	for i := 0; i < 8; i++ {
+		b.Cols[0].AppendInt(int64(i))
+		b.Cols[1].AppendString(strings.Repeat("x", i))
+		if i%2 == 0 {
+			b.Cols[2].AppendNull()
+		} else {
+			b.Cols[2].AppendBool(i%3 == 0)
+		}
+		b.Lines = append(b.Lines, int64(i+1))
+	}
+	want = wantRows(b)
+	if err := w.Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(ctx, b); err != nil { // second batch: flushes row groups
+		t.Fatal(err)
+	}
+	if err := w.Commit(ctx, sink.Stats{}); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := sink.ReadDataset(filepath.Join(dir, "order"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ds.Schema.Names(); !reflect.DeepEqual(got, []string{"zeta", "alpha", "mid"}) {
+		t.Errorf("column order = %v", got)
+	}
+	equalRows(t, ds.Rows, append(want, want...), true)
+	p, _ := fs.PartPath("order", obj("o.csv"))
+	if n := parquetRowGroups(t, p); n != 2 {
+		t.Errorf("row groups = %d, want 2 (8 rows per flush check, limit 3)", n)
+	}
+}
+
+func TestDatasetNames(t *testing.T) {
+	long := strings.Repeat("a", sink.MaxDatasetName)
+	cases := []struct {
+		name   string
+		ok     bool
+		pgOK   bool
+		errHas string
+	}{
+		{"orders", true, true, ""},
+		{"Orders_2026-01.v2", true, true, ""},
+		{"_private", true, true, ""},
+		{"", false, false, "must not be empty"},
+		{".", false, false, "must start with"},
+		{"..", false, false, "must start with"},
+		{".hidden", false, false, "must start with"},
+		{"-rf", false, false, "must start with"},
+		{"a/b", false, false, `'/'`},
+		{"../etc", false, false, "must start with"},
+		{"a\\b", false, false, `'\\'`},
+		{"tab\tname", false, false, `'\t'`},
+		{"naïve", false, false, `'ï'`},
+		{"with space", false, false, `' '`},
+		{long, true, false, "at most 55"},
+		{long + "b", false, false, "at most 128"},
+		{"x_rejects", true, false, "reserved"},
+		{"s3ingest_ledger", true, false, "reserved"},
+	}
+	dir := t.TempDir()
+	fs, err := sink.OpenFile(dir, sink.FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg, err := sink.OpenPostgres(ctxT(t), testenv.Postgres(t), sink.PostgresOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	ctx := ctxT(t)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := sink.ValidateDataset(c.name)
+			if (err == nil) != c.ok {
+				t.Fatalf("ValidateDataset(%q) = %v, want ok=%v", c.name, err, c.ok)
+			}
+			if err != nil {
+				if !errors.Is(err, sink.ErrInvalidDataset) || !strings.Contains(err.Error(), "dataset") || !strings.Contains(err.Error(), c.errHas) {
+					t.Errorf("error %q: want ErrInvalidDataset naming the dataset and %q", err, c.errHas)
+				}
+			}
+			_, err = fs.Begin(ctx, c.name, obj("k"), allTypes())
+			if (err == nil) != c.ok {
+				t.Errorf("FileSink.Begin(%q) = %v", c.name, err)
+			}
+			_, err = pg.Seen(ctx, c.name, obj("k"))
+			if (err == nil) != c.pgOK {
+				t.Errorf("Postgres.Seen(%q) = %v, want ok=%v", c.name, err, c.pgOK)
+			}
+			if err != nil && !strings.Contains(err.Error(), c.errHas) {
+				t.Errorf("Postgres error %q does not mention %q", err, c.errHas)
+			}
+		})
+	}
+	// Nothing escaped the root.
+	ents, _ := os.ReadDir(filepath.Dir(dir))
+	for _, e := range ents {
+		if e.Name() == "etc" {
+			t.Errorf("path traversal created %s", e.Name())
+		}
+	}
+}
+
+func TestObjectRefValidation(t *testing.T) {
+	ctx := ctxT(t)
+	fs, _ := sink.OpenFile(t.TempDir(), sink.FileOptions{})
+	for _, o := range []sink.ObjectRef{
+		{Key: "k", ETag: "e"},
+		{Bucket: "b", ETag: "e"},
+		{Bucket: "b", Key: "k"},
+		{Bucket: "b", Key: "k", ETag: "e", Size: -1},
+	} {
+		if _, err := fs.Seen(ctx, "ds", o); !errors.Is(err, sink.ErrInvalidObject) {
+			t.Errorf("Seen(%+v) = %v, want ErrInvalidObject", o, err)
+		}
+	}
+	// Version ID takes precedence over the ETag in the identity.
+	a := sink.ObjectRef{Bucket: "b", Key: "k", VersionID: "v1", ETag: "e1", Size: 1}
+	b := a
+	b.ETag = "e2"
+	pa, _ := fs.PartPath("ds", a)
+	pb, _ := fs.PartPath("ds", b)
+	if pa != pb {
+		t.Errorf("same version ID, different ETag: %s != %s", pa, pb)
+	}
+	c := a
+	c.Size = 2
+	if pc, _ := fs.PartPath("ds", c); pc == pa {
+		t.Errorf("different size gives the same part name")
+	}
+}
+
+func TestOpenURLs(t *testing.T) {
+	ctx := ctxT(t)
+	for _, u := range []string{"s3://bucket/x", "file://relative/path", "file:relative", "mysql://u@h/db", "", "://bad"} {
+		_, err := sink.Open(ctx, u)
+		if !errors.Is(err, sink.ErrInvalidURL) || !strings.Contains(err.Error(), u) {
+			t.Errorf("Open(%q) = %v, want ErrInvalidURL naming the URL", u, err)
+		}
+	}
+	_, err := sink.Open(ctx, "ftp://user:secret@host/x")
+	if err == nil || strings.Contains(err.Error(), "secret") {
+		t.Errorf("Open with a password: %v (must not print the password)", err)
+	}
+}
+
+func TestPostgresSchemaEvolution(t *testing.T) {
+	ctx := ctxT(t)
+	dsn := testenv.Postgres(t)
+	pg, err := sink.OpenPostgres(ctx, dsn, sink.PostgresOptions{LockTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+
+	v1 := &schema.Schema{Fields: []schema.Field{{Name: "id", Type: schema.Int64}, {Name: "name", Type: schema.String, Nullable: true}}}
+	commit := func(s *schema.Schema, key string, fill func(b *schema.Batch)) error {
+		w, err := pg.Begin(ctx, "evo", obj(key), s)
+		if err != nil {
+			return err
+		}
+		defer w.Abort(ctx)
+		b := schema.NewBatch(s, 4)
+		fill(b)
+		if err := w.Write(ctx, b); err != nil {
+			return err
+		}
+		return w.Commit(ctx, sink.Stats{})
+	}
+	if err := commit(v1, "1.csv", func(b *schema.Batch) {
+		b.Cols[0].AppendInt(1)
+		b.Cols[1].AppendString("one")
+		b.Lines = append(b.Lines, 2)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// v2 drops "name", reorders, and adds "score" and "seen_at".
+	v2 := &schema.Schema{Fields: []schema.Field{
+		{Name: "score", Type: schema.Float64}, {Name: "id", Type: schema.Int64}, {Name: "seen_at", Type: schema.Timestamp, Nullable: true},
+	}}
+	if err := commit(v2, "2.csv", func(b *schema.Batch) {
+		b.Cols[0].AppendFloat(0.5)
+		b.Cols[1].AppendInt(2)
+		b.Cols[2].AppendInt(1_000_000)
+		b.Lines = append(b.Lines, 2)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	all := &schema.Schema{Fields: []schema.Field{
+		{Name: "id", Type: schema.Int64}, {Name: "name", Type: schema.String}, {Name: "score", Type: schema.Float64}, {Name: "seen_at", Type: schema.Timestamp},
+	}}
+	got := pgRows(t, pg, "evo", all)
+	want := [][]any{{int64(1), "one", nil, nil}, {int64(2), nil, 0.5, "1970-01-01T00:00:01Z"}}
+	equalRows(t, got, want, true)
+	// New columns are nullable even if the object's column is not.
+	var nullable string
+	if err := pg.Pool().QueryRow(ctx, `SELECT is_nullable FROM information_schema.columns WHERE table_name = 'evo' AND column_name = 'score'`).Scan(&nullable); err != nil || nullable != "YES" {
+		t.Errorf("score is_nullable = %q, %v", nullable, err)
+	}
+
+	// An incompatible type fails Begin, naming the column and both types.
+	v3 := &schema.Schema{Fields: []schema.Field{{Name: "id", Type: schema.String}}}
+	_, err = pg.Begin(ctx, "evo", obj("3.csv"), v3)
+	if !errors.Is(err, sink.ErrIncompatibleSchema) || !sink.Permanent(err) {
+		t.Fatalf("incompatible: err = %v", err)
+	}
+	for _, s := range []string{`"id"`, "bigint", "string", "text", `"evo"`} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not mention %s", err, s)
+		}
+	}
+
+	// A NOT NULL column without default that the object lacks.
+	if _, err := pg.Pool().Exec(ctx, `ALTER TABLE evo ADD COLUMN must text NOT NULL DEFAULT 'x'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pg.Pool().Exec(ctx, `ALTER TABLE evo ALTER COLUMN must DROP DEFAULT`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pg.Begin(ctx, "evo", obj("4.csv"), v1); !errors.Is(err, sink.ErrIncompatibleSchema) || !strings.Contains(err.Error(), `"must"`) {
+		t.Fatalf("NOT NULL column missing from the object: err = %v", err)
+	}
+	if _, err := pg.Pool().Exec(ctx, `ALTER TABLE evo DROP COLUMN must`); err != nil {
+		t.Fatal(err)
+	}
+	// A nullable object column mapped to a NOT NULL table column: rows
+	// with nulls are refused before COPY.
+	if _, err := pg.Pool().Exec(ctx, `UPDATE evo SET name = '' WHERE name IS NULL; ALTER TABLE evo ALTER COLUMN name SET NOT NULL`); err != nil {
+		t.Fatal(err)
+	}
+	err = commit(v1, "5.csv", func(b *schema.Batch) {
+		b.Cols[0].AppendInt(5)
+		b.Cols[1].AppendNull()
+		b.Lines = append(b.Lines, 7)
+	})
+	var ve *sink.ValueError
+	if !errors.As(err, &ve) || ve.Column != "name" || ve.Line != 7 {
+		t.Fatalf("null into NOT NULL: err = %v", err)
+	}
+
+	if _, err := pg.Pool().Exec(ctx, `ALTER TABLE evo ALTER COLUMN name DROP NOT NULL`); err != nil {
+		t.Fatal(err)
+	}
+
+	// ALTER waits for running writers of the dataset; it times out as a
+	// transient error rather than blocking forever.
+	w, err := pg.Begin(ctx, "evo", obj("6.csv"), v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := schema.NewBatch(v1, 1)
+	b.Cols[0].AppendInt(6)
+	b.Cols[1].AppendString("six")
+	b.Lines = append(b.Lines, 2)
+	if err := w.Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	v4 := &schema.Schema{Fields: []schema.Field{{Name: "id", Type: schema.Int64}, {Name: "extra", Type: schema.Bool, Nullable: true}}}
+	start := time.Now()
+	_, err = pg.Begin(ctx, "evo", obj("7.csv"), v4)
+	if err == nil || sink.Permanent(err) || !strings.Contains(err.Error(), "lock") {
+		t.Errorf("ALTER behind a running writer: err = %v, want a transient lock timeout", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("lock wait took %v", d)
+	}
+	if err := w.Commit(ctx, sink.Stats{}); err != nil {
+		t.Fatal(err)
+	}
+	w2, err := pg.Begin(ctx, "evo", obj("7.csv"), v4)
+	if err != nil {
+		t.Fatalf("after the writer committed: %v", err)
+	}
+	w2.Abort(ctx)
+}
+
+func TestPostgresLedgerRow(t *testing.T) {
+	ctx := ctxT(t)
+	pg, err := sink.OpenPostgres(ctx, testenv.Postgres(t), sink.PostgresOptions{RejectBatch: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	s := allTypes()
+	o := sink.ObjectRef{Bucket: "b", Key: "dir/k.json", VersionID: "v-123", ETag: "abc", Size: 99, LastModified: time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)}
+	w, err := pg.Begin(ctx, "led", o, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(ctx, fillBatch(s, testRows, 0)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ { // more than RejectBatch: flushed in the middle
+		if err := w.Reject(ctx, sink.Reject{Line: int64(i + 1), Value: "bad\x00value \xff", Error: "e"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Commit(ctx, sink.Stats{Rows: 5, Rejected: 7, Bytes: 99}); err != nil {
+		t.Fatal(err)
+	}
+	var version, vid, etag string
+	var size, rows, rejected, bytes int64
+	var lm, at time.Time
+	err = pg.Pool().QueryRow(ctx, `SELECT version, version_id, etag, size, rows, rejected, bytes, last_modified, committed_at FROM s3ingest_ledger WHERE dataset = 'led' AND key = 'dir/k.json'`).
+		Scan(&version, &vid, &etag, &size, &rows, &rejected, &bytes, &lm, &at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if version != "v-123" || vid != "v-123" || etag != "abc" || size != 99 || rows != int64(len(testRows)) || rejected != 7 || bytes != 99 || !lm.Equal(o.LastModified) || time.Since(at) > time.Minute {
+		t.Errorf("ledger row: %s %s %s %d %d %d %d %v %v", version, vid, etag, size, rows, rejected, bytes, lm, at)
+	}
+	var n int
+	var val string
+	if err := pg.Pool().QueryRow(ctx, `SELECT count(*), min(value) FROM led_rejects WHERE version = 'v-123'`).Scan(&n, &val); err != nil || n != 5 || val != "badvalue \uFFFD" {
+		t.Errorf("rejects: %d %q %v", n, val, err)
+	}
+}
+
+func TestZeroColumns(t *testing.T) {
+	forEachSink(t, func(t *testing.T, tg target) {
+		ctx := ctxT(t)
+		s := &schema.Schema{}
+		w, err := tg.sink.Begin(ctx, "empty", obj("empty.csv"), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Commit(ctx, sink.Stats{}); err != nil {
+			t.Fatal(err)
+		}
+		if seen, err := tg.sink.Seen(ctx, "empty", obj("empty.csv")); !seen || err != nil {
+			t.Fatalf("Seen = %v, %v", seen, err)
+		}
+	})
+}
