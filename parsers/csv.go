@@ -3,6 +3,8 @@ package parsers
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"math/bits"
 	"fmt"
 	"io"
 	"strconv"
@@ -196,7 +198,7 @@ func (s *csvScanner) scan(row *rowBuf) (scanStatus, error) {
 			next = p + nl + 1
 		}
 		if bytes.IndexByte(line, '"') >= 0 {
-			return s.scanQuoted(row)
+			return s.scanQuoted(row, p+len(line))
 		}
 		if nl < 0 && s.cut != nil && s.cut() {
 			// partial last line of a truncated head
@@ -216,17 +218,7 @@ func (s *csvScanner) scan(row *rowBuf) (scanStatus, error) {
 			s.line++
 			continue
 		}
-		cells := row.cells[:0]
-		for {
-			i := bytes.IndexByte(line, delim)
-			if i < 0 {
-				cells = append(cells, cell{b: line, kind: kText})
-				break
-			}
-			cells = append(cells, cell{b: line[:i:i], kind: kText})
-			line = line[i+1:]
-		}
-		row.cells = cells
+		row.cells = splitLine(row.cells[:0], line, delim)
 		row.line = s.line
 		row.nbytes = next - p
 		s.pos = next
@@ -236,12 +228,12 @@ func (s *csvScanner) scan(row *rowBuf) (scanStatus, error) {
 }
 
 // scanQuoted is the general record parser (quotes, embedded newlines).
-func (s *csvScanner) scanQuoted(row *rowBuf) (scanStatus, error) {
+// lineEnd is the position of the first newline (or the end of the data).
+func (s *csvScanner) scanQuoted(row *rowBuf, lineEnd int) (scanStatus, error) {
 	buf := s.buf[:s.end]
 	delim := s.delim
 	p := s.pos
 	i := p
-	lineEnd := -1 // position of the next newline at or after i, when known
 	newlines := int64(0)
 	cells := row.cells[:0]
 	s.unq = s.unq[:0]
@@ -316,7 +308,7 @@ func (s *csvScanner) scanQuoted(row *rowBuf) (scanStatus, error) {
 				}
 			}
 			k := lineEnd
-			if j := bytes.IndexByte(buf[i:lineEnd], delim); j >= 0 {
+			if j := indexDelim(buf[i:lineEnd], delim); j >= 0 {
 				k = i + j
 			}
 			if k == len(buf) && !s.eof {
@@ -655,4 +647,57 @@ func detectHeader(smp *sample, nulls *nullSet, sch *schema.Schema) bool {
 		}
 	}
 	return distinct && !reappears
+}
+
+const (
+	swarOnes = 0x0101010101010101
+	swarHigh = 0x8080808080808080
+)
+
+// delimMask has the high bit set in each byte of w equal to d's pattern
+// (the lowest set bit is exact; higher ones may be false positives after a
+// match, so callers clear the lowest bit and recompute).
+func delimMask(w, pat uint64) uint64 {
+	x := w ^ pat
+	return (x - swarOnes) & ^x & swarHigh
+}
+
+// indexDelim is bytes.IndexByte for short slices: eight bytes at a time
+// without a function call per field.
+func indexDelim(b []byte, d byte) int {
+	pat := uint64(d) * swarOnes
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		if m := delimMask(binary.LittleEndian.Uint64(b[i:]), pat); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] == d {
+			return i
+		}
+	}
+	return -1
+}
+
+// splitLine appends the fields of a line without quotes.
+func splitLine(cells []cell, line []byte, d byte) []cell {
+	pat := uint64(d) * swarOnes
+	start, i := 0, 0
+	for ; i+8 <= len(line); i += 8 {
+		w := binary.LittleEndian.Uint64(line[i:])
+		for m := delimMask(w, pat); m != 0; m = delimMask(w, pat) {
+			k := i + bits.TrailingZeros64(m)>>3
+			cells = append(cells, cell{b: line[start:k:k], kind: kText})
+			start = k + 1
+			w ^= 0xff << ((k - i) << 3) // this byte no longer equals d
+		}
+	}
+	for ; i < len(line); i++ {
+		if line[i] == d {
+			cells = append(cells, cell{b: line[start:i:i], kind: kText})
+			start = i + 1
+		}
+	}
+	return append(cells, cell{b: line[start:], kind: kText})
 }

@@ -176,3 +176,24 @@ func TestCSVExplicitSchema(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestSplitLine(t *testing.T) {
+	for _, line := range []string{"", ",", "a", "a,b", ",,,,,,,,,,,,,,,,,", "abcdefgh,ijklmnop,q", "\x01,\x01,,\x01\x01,a,\x2d\x2c\x2b,é,ü,,x",
+		strings.Repeat("ab,", 30), strings.Repeat("\x2c\x01", 20)} {
+		got := splitLine(nil, []byte(line), ',')
+		want := strings.Split(line, ",")
+		if len(got) != len(want) {
+			t.Fatalf("%q: %d fields, want %d", line, len(got), len(want))
+		}
+		for i := range got {
+			if string(got[i].b) != want[i] {
+				t.Fatalf("%q: field %d = %q, want %q", line, i, got[i].b, want[i])
+			}
+		}
+		for k := 0; k <= len(line); k++ {
+			if g, w := indexDelim([]byte(line[k:]), ','), strings.IndexByte(line[k:], ','); g != w {
+				t.Fatalf("indexDelim(%q) = %d, want %d", line[k:], g, w)
+			}
+		}
+	}
+}

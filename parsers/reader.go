@@ -312,13 +312,74 @@ const (
 
 // appendCell converts one cell; it returns "" or what is wrong.
 func (r *reader) appendCell(v *schema.Vector, c *cell, nullable bool) string {
-	if c == nil || c.kind == kNull || (c.kind == kText && r.nulls.is(c.b) && !(c.quoted && v.Type == schema.String)) {
-		if !nullable {
-			return msgNull
+	if c == nil || c.kind == kNull {
+		return r.appendNull(v, nullable)
+	}
+	b := c.b
+	if c.kind == kText {
+		// CSV: the hot path. Try the value as is; trim spaces only when
+		// that fails.
+		if len(b) == 0 || (r.nulls.first[b[0]] && r.nulls.is(b)) {
+			if !(c.quoted && v.Type == schema.String) {
+				return r.appendNull(v, nullable)
+			}
 		}
-		v.AppendNull()
+		switch v.Type {
+		case schema.String:
+			if !r.src.validUTF8() && !utf8.Valid(b) {
+				return msgUTF8
+			}
+			v.AppendBytes(b)
+			return ""
+		case schema.Int64:
+			if x, ok := parseInt(b); ok {
+				v.AppendInt(x)
+				return ""
+			}
+		case schema.Float64:
+			if x, ok := parseFloat(b); ok {
+				v.AppendFloat(x)
+				return ""
+			}
+		case schema.Timestamp:
+			if ts, ok := parseTimestamp(b); ok {
+				v.AppendInt(ts)
+				return ""
+			}
+		case schema.Date:
+			if d, ok := parseDate(b); ok {
+				v.AppendInt(d)
+				return ""
+			}
+		case schema.Bool:
+			if x, ok := parseBool(b); ok {
+				v.AppendBool(x)
+				return ""
+			}
+		}
+		return r.appendSlow(v, c)
+	}
+	if v.Type == schema.String {
+		if c.kind == kStr && !r.src.validUTF8() && !utf8.Valid(b) {
+			return msgUTF8
+		}
+		v.AppendBytes(b)
 		return ""
 	}
+	return r.appendSlow(v, c)
+}
+
+func (r *reader) appendNull(v *schema.Vector, nullable bool) string {
+	if !nullable {
+		return msgNull
+	}
+	v.AppendNull()
+	return ""
+}
+
+// appendSlow converts everything the hot path does not: trimmed values,
+// booleans as numbers, JSON kinds.
+func (r *reader) appendSlow(v *schema.Vector, c *cell) string {
 	b := c.b
 	switch v.Type {
 	case schema.String:

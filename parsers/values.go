@@ -269,14 +269,18 @@ func parseDate(b []byte) (int64, bool) {
 }
 
 func parseDateParts(b []byte) (int64, bool) {
-	y1, ok1 := digits2(b[0:2])
-	y2, ok2 := digits2(b[2:4])
-	m, ok3 := digits2(b[5:7])
-	d, ok4 := digits2(b[8:10])
-	if !(ok1 && ok2 && ok3 && ok4) || m < 1 || m > 12 || d < 1 {
+	_ = b[9]
+	d0, d1, d2, d3 := b[0]-'0', b[1]-'0', b[2]-'0', b[3]-'0'
+	m0, m1, e0, e1 := b[5]-'0', b[6]-'0', b[8]-'0', b[9]-'0'
+	if d0 > 9 || d1 > 9 || d2 > 9 || d3 > 9 || m0 > 9 || m1 > 9 || e0 > 9 || e1 > 9 {
 		return 0, false
 	}
-	y := y1*100 + y2
+	y := int(d0)*1000 + int(d1)*100 + int(d2)*10 + int(d3)
+	m := int(m0)*10 + int(m1)
+	d := int(e0)*10 + int(e1)
+	if m < 1 || m > 12 || d < 1 {
+		return 0, false
+	}
 	md := monthDays[m]
 	if m == 2 && isLeap(y) {
 		md = 29
@@ -284,8 +288,23 @@ func parseDateParts(b []byte) (int64, bool) {
 	if d > md {
 		return 0, false
 	}
+	if y >= monthStartBase && y < monthStartBase+len(monthStart)/12 {
+		return int64(monthStart[(y-monthStartBase)*12+m-1]) + int64(d-1), true
+	}
 	return daysFromCivil(y, m, d), true
 }
+
+// monthStart caches the epoch day of the first of each month of common
+// years.
+const monthStartBase = 1900
+
+var monthStart = func() []int32 {
+	t := make([]int32, 250*12)
+	for i := range t {
+		t[i] = int32(daysFromCivil(monthStartBase+i/12, i%12+1, 1))
+	}
+	return t
+}()
 
 // parseTimestamp parses an ISO-8601 timestamp:
 //
@@ -301,9 +320,12 @@ func parseTimestamp(b []byte) (int64, bool) {
 	if !ok {
 		return 0, false
 	}
-	hh, ok1 := digits2(b[11:13])
-	mm, ok2 := digits2(b[14:16])
-	if !ok1 || !ok2 || hh > 23 || mm > 59 {
+	h0, h1, n0, n1 := b[11]-'0', b[12]-'0', b[14]-'0', b[15]-'0'
+	if h0 > 9 || h1 > 9 || n0 > 9 || n1 > 9 {
+		return 0, false
+	}
+	hh, mm := int(h0)*10+int(h1), int(n0)*10+int(n1)
+	if hh > 23 || mm > 59 {
 		return 0, false
 	}
 	ss, us := 0, 0
