@@ -36,7 +36,9 @@ var (
 // ValidationError reports an invalid input field. Field names the field as
 // the caller knows it (e.g. "access_key_id", "role_arn", "workspace").
 type ValidationError struct {
-	Field  string
+	// Field names the invalid field.
+	Field string
+	// Reason says what is wrong and what is expected.
 	Reason string
 }
 

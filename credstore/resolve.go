@@ -393,15 +393,28 @@ func (r *Resolver) revalidate(ctx context.Context, workspaceID, rev string, revE
 // cache entries when an integration changes anywhere (remove, set-role,
 // rotation); every RecheckInterval it also re-reads the revisions of all
 // cached integrations, covering messages missed while disconnected, and
-// evicts entries idle for IdleTTL. It returns nil when ctx ends.
+// evicts entries idle for IdleTTL. It keeps retrying while Redis is
+// unreachable and returns nil when ctx ends.
 func (r *Resolver) Run(ctx context.Context) error {
 	sub := r.store.rdb.Subscribe(ctx, r.store.InvalidationChannel())
 	defer sub.Close()
-	if _, err := sub.Receive(ctx); err != nil {
+	// Wait for the subscription; while Redis is unreachable keep trying
+	// (Resolve's revision check keeps removals effective meanwhile).
+	for {
+		_, err := sub.Receive(ctx)
+		if err == nil {
+			break
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("subscribe to %s: %w", r.store.InvalidationChannel(), err)
+		r.log.Warn("credstore: cannot subscribe to integration changes, retrying",
+			zap.String("channel", r.store.InvalidationChannel()), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
 	}
 	// Anything that changed before the subscription was confirmed.
 	r.sweep(ctx)
