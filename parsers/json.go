@@ -3,9 +3,11 @@ package parsers
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -114,6 +116,7 @@ type jsonParser struct {
 	cols     *jsonCols
 	cells    []cell
 	path     []byte
+	cur      []byte // the current key's full path (p.path or a slice of buf)
 	maxDepth int
 	strs     arena
 	// errOff and errMsg describe a syntax error; more is set when the window
@@ -168,7 +171,7 @@ func (p *jsonParser) document(i int) (int, error) {
 }
 
 func (p *jsonParser) setCell(c cell) {
-	col := p.cols.lookup(p.path)
+	col := p.cols.lookup(p.cur)
 	if col < 0 {
 		return
 	}
@@ -182,12 +185,18 @@ func (p *jsonParser) setCell(c cell) {
 
 // object parses {...} at i whose keys extend p.path.
 func (p *jsonParser) object(i int, depth int) (int, error) {
-	buf := p.buf
 	p.nested++
 	if p.nested > maxNesting {
+		p.nested--
 		return i, p.fail(i, "nested too deeply")
 	}
-	defer func() { p.nested-- }()
+	end, err := p.objectBody(i, depth)
+	p.nested--
+	return end, err
+}
+
+func (p *jsonParser) objectBody(i int, depth int) (int, error) {
+	buf := p.buf
 	base := len(p.path)
 	i = p.ws(i + 1)
 	if i < len(buf) && buf[i] == '}' {
@@ -197,15 +206,21 @@ func (p *jsonParser) object(i int, depth int) (int, error) {
 		if i >= len(buf) || buf[i] != '"' {
 			return i, p.fail(i, "expected a key (a string in double quotes)")
 		}
-		// key
+		// key: a top-level key without escapes is used in place; others
+		// are appended to the dotted path
 		p.path = p.path[:base]
-		if base > 0 {
-			p.path = append(p.path, '.')
-		}
 		var err error
-		i, err = p.key(i)
-		if err != nil {
-			return i, err
+		if q, esc := scanString(buf, i+1); base == 0 && q >= 0 && !esc {
+			p.cur = buf[i+1 : q]
+			i = q + 1
+		} else {
+			if base > 0 {
+				p.path = append(p.path, '.')
+			}
+			if i, err = p.key(i); err != nil {
+				return i, err
+			}
+			p.cur = p.path
 		}
 		i = p.ws(i)
 		if i >= len(buf) || buf[i] != ':' {
@@ -225,7 +240,10 @@ func (p *jsonParser) object(i int, depth int) (int, error) {
 			}
 			p.setCell(cell{b: s, kind: kStr})
 		case c == '{':
-			if depth < p.maxDepth && !(p.cols.rawPaths != nil && p.cols.rawPaths[string(p.path)]) {
+			if depth < p.maxDepth && !(p.cols.rawPaths != nil && p.cols.rawPaths[string(p.cur)]) {
+				if base == 0 {
+					p.path = append(p.path[:0], p.cur...)
+				}
 				i, err = p.object(i, depth+1)
 				if err != nil {
 					return i, err
@@ -281,14 +299,13 @@ func (p *jsonParser) object(i int, depth int) (int, error) {
 // key appends the key at i (a string) to p.path.
 func (p *jsonParser) key(i int) (int, error) {
 	buf := p.buf
-	j := bytes.IndexByte(buf[i+1:], '"')
-	if j < 0 {
+	q, esc := scanString(buf, i+1)
+	if q < 0 {
 		return len(buf), p.fail(len(buf), "")
 	}
-	seg := buf[i+1 : i+1+j]
-	if bytes.IndexByte(seg, '\\') < 0 {
-		p.path = append(p.path, seg...)
-		return i + 2 + j, nil
+	if !esc {
+		p.path = append(p.path, buf[i+1:q]...)
+		return q + 1, nil
 	}
 	end, s, err := p.str(i)
 	if err != nil {
@@ -302,13 +319,12 @@ func (p *jsonParser) key(i int) (int, error) {
 func (p *jsonParser) str(i int) (int, []byte, error) {
 	buf := p.buf
 	start := i + 1
-	j := bytes.IndexByte(buf[start:], '"')
-	if j < 0 {
+	q, esc := scanString(buf, start)
+	if q < 0 {
 		return len(buf), nil, p.fail(len(buf), "")
 	}
-	seg := buf[start : start+j]
-	if bytes.IndexByte(seg, '\\') < 0 {
-		return start + j + 1, seg[:len(seg):len(seg)], nil
+	if !esc {
+		return q + 1, buf[start:q:q], nil
 	}
 	// slow path: unescape
 	out := p.strs.alloc(len(buf) - start)
@@ -987,4 +1003,50 @@ func columnNames(paths []string) []string {
 		out[i] = n
 	}
 	return out
+}
+
+// scanString finds the closing quote of a string whose content starts at
+// i, eight bytes at a time. It reports whether the string has escapes (then
+// the returned position is that of the first backslash's string end, found
+// by the slow path). It returns -1 if the string does not end in buf.
+func scanString(buf []byte, i int) (int, bool) {
+	const quotes = '"' * swarOnes
+	const slashes = '\\' * swarOnes
+	for ; i+8 <= len(buf); i += 8 {
+		w := binary.LittleEndian.Uint64(buf[i:])
+		mq := delimMask(w, quotes)
+		ms := delimMask(w, slashes)
+		if mq|ms != 0 {
+			// the lowest set bit of each mask is exact
+			kq, ks := bits.TrailingZeros64(mq), bits.TrailingZeros64(ms)
+			if kq < ks {
+				return i + kq>>3, false
+			}
+			return endOfEscaped(buf, i+ks>>3), true
+		}
+	}
+	for ; i < len(buf); i++ {
+		switch buf[i] {
+		case '"':
+			return i, false
+		case '\\':
+			return endOfEscaped(buf, i), true
+		}
+	}
+	return -1, false
+}
+
+// endOfEscaped finds the closing quote of a string from a backslash at i.
+func endOfEscaped(buf []byte, i int) int {
+	for i < len(buf) {
+		switch buf[i] {
+		case '\\':
+			i += 2
+			continue
+		case '"':
+			return i
+		}
+		i++
+	}
+	return -1
 }

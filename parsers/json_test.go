@@ -113,3 +113,25 @@ func TestNDJSONLongLine(t *testing.T) {
 		t.Fatalf("rows %v rejects %v", rows, rejects)
 	}
 }
+
+func TestScanString(t *testing.T) {
+	for _, s := range []string{`"`, `abc"`, `abcdefghijklmnop"x`, `a\"b"`, `a\\"`, `\\\\\\\\\\"`, `abcdefgh\"ijklmnop"`, `abc`, `abc\`, `aaaaaaaaaaaaaaaaaaaaaaa\\aaaaa"`} {
+		want := -1
+		esc := false
+		for i := 0; i < len(s); i++ {
+			if s[i] == '\\' {
+				esc = true
+				i++
+				continue
+			}
+			if s[i] == '"' {
+				want = i
+				break
+			}
+		}
+		got, gotEsc := scanString([]byte(s), 0)
+		if got != want || (got >= 0 && gotEsc != esc) {
+			t.Errorf("scanString(%q) = %d, %v; want %d, %v", s, got, gotEsc, want, esc)
+		}
+	}
+}

@@ -359,12 +359,47 @@ func (r *reader) appendCell(v *schema.Vector, c *cell, nullable bool) string {
 		}
 		return r.appendSlow(v, c)
 	}
-	if v.Type == schema.String {
+	// JSON kinds
+	switch v.Type {
+	case schema.String:
 		if c.kind == kStr && !r.src.validUTF8() && !utf8.Valid(b) {
 			return msgUTF8
 		}
 		v.AppendBytes(b)
 		return ""
+	case schema.Int64:
+		if c.kind == kNum {
+			if x, ok := parseInt(b); ok {
+				v.AppendInt(x)
+				return ""
+			}
+		}
+	case schema.Float64:
+		if c.kind == kNum {
+			if x, ok := parseFloat(b); ok {
+				v.AppendFloat(x)
+				return ""
+			}
+		}
+	case schema.Bool:
+		if c.kind == kBool {
+			v.AppendBool(b[0] == 't')
+			return ""
+		}
+	case schema.Timestamp:
+		if c.kind == kStr {
+			if ts, ok := parseTimestamp(b); ok {
+				v.AppendInt(ts)
+				return ""
+			}
+		}
+	case schema.Date:
+		if c.kind == kStr {
+			if d, ok := parseDate(b); ok {
+				v.AppendInt(d)
+				return ""
+			}
+		}
 	}
 	return r.appendSlow(v, c)
 }
