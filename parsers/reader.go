@@ -185,8 +185,17 @@ func (r *reader) nextRow() error {
 	return err
 }
 
-// Next implements Reader.
+// Next implements Reader. When it returns an error other than io.EOF, b is
+// left empty.
 func (r *reader) Next(ctx context.Context, b *schema.Batch) error {
+	err := r.next(ctx, b)
+	if err != nil && err != io.EOF {
+		b.Reset()
+	}
+	return err
+}
+
+func (r *reader) next(ctx context.Context, b *schema.Batch) error {
 	b.Reset()
 	if err := ctx.Err(); err != nil {
 		return err
