@@ -1,0 +1,161 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// ErrChanged marks a read of an object that no longer is the version that
+// was listed (S3 answered 412 Precondition Failed to If-Match). The object
+// must be listed again; test with errors.Is.
+var ErrChanged = errors.New("object changed since it was listed")
+
+// Object is one object version, read with ranged GetObject requests pinned
+// to its ETag (If-Match) and, if known, its version ID. It has the method
+// set of parsers.Object plus io.ReaderAt.
+//
+// Open takes a context per call. ReadAt cannot, so it uses the context the
+// Object was created with (Client.Object), or the one bound by WithContext:
+// create Objects with the task's context so that cancellation reaches
+// Parquet's ranged reads.
+type Object struct {
+	c    *Client
+	info ObjectInfo
+	ctx  context.Context
+}
+
+// Object returns the object described by info (usually from List or
+// Head); ReadAt calls use ctx. Size must be known for ReadAt to report
+// io.EOF at the end; set it to -1 if it is not. No request is made.
+func (c *Client) Object(ctx context.Context, info ObjectInfo) *Object {
+	return &Object{c: c, info: info, ctx: ctx}
+}
+
+// WithContext returns a shallow copy of o whose ReadAt uses ctx.
+func (o *Object) WithContext(ctx context.Context) *Object {
+	o2 := *o
+	o2.ctx = ctx
+	return &o2
+}
+
+// Info returns the object's identity.
+func (o *Object) Info() ObjectInfo { return o.info }
+
+// Name returns "s3://bucket/key".
+func (o *Object) Name() string { return o.info.URL() }
+
+// Size returns the object's size in bytes (-1 if unknown).
+func (o *Object) Size() int64 { return o.info.Size }
+
+// Open streams the bytes [off, off+n) of the object; n < 0 means to the
+// end. The body streams from S3 and must be closed by the caller; errors
+// while reading it are wrapped with the object's name. A range starting at
+// or after the end of a known size yields an empty stream without a
+// request.
+func (o *Object) Open(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+	if off < 0 {
+		return nil, fmt.Errorf("open %s: negative offset %d", o.Name(), off)
+	}
+	if n == 0 || (o.info.Size >= 0 && off >= o.info.Size) {
+		return io.NopCloser(eofReader{}), nil
+	}
+	body, err := o.get(ctx, off, n)
+	if err != nil {
+		return nil, err
+	}
+	return &body2{rc: body, name: o.Name()}, nil
+}
+
+// get issues one GetObject for [off, off+n).
+func (o *Object) get(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+	region, err := o.c.regionOpt(ctx, "GetObject", o.info.Bucket, o.info.Key)
+	if err != nil {
+		return nil, err
+	}
+	in := &s3.GetObjectInput{Bucket: aws.String(o.info.Bucket), Key: aws.String(o.info.Key)}
+	if o.info.VersionID != "" {
+		in.VersionId = aws.String(o.info.VersionID)
+	}
+	if o.info.ETag != "" {
+		in.IfMatch = aws.String(quote(o.info.ETag))
+	}
+	if off > 0 || n >= 0 {
+		r := "bytes=" + strconv.FormatInt(off, 10) + "-"
+		if n >= 0 {
+			r += strconv.FormatInt(off+n-1, 10)
+		}
+		in.Range = aws.String(r)
+	}
+	out, err := o.c.s3.GetObject(ctx, in, region)
+	if err != nil {
+		if errorCode(err) == "PreconditionFailed" {
+			err = fmt.Errorf("%w (listed with ETag %s): %w", ErrChanged, o.info.ETag, err)
+		}
+		return nil, o.c.wrap("GetObject", o.info.Bucket, o.info.Key, o.info.VersionID, err)
+	}
+	return out.Body, nil
+}
+
+// ReadAt reads len(p) bytes at off with one ranged GetObject (If-Match on
+// the ETag), using the Object's context (see Object and WithContext). It returns io.EOF
+// when the read reaches past the end of the object.
+func (o *Object) ReadAt(p []byte, off int64) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if off < 0 {
+		return 0, fmt.Errorf("read %s: negative offset %d", o.Name(), off)
+	}
+	want := int64(len(p))
+	if o.info.Size >= 0 {
+		if off >= o.info.Size {
+			return 0, io.EOF
+		}
+		want = min(want, o.info.Size-off)
+	}
+	body, err := o.get(o.ctx, off, want)
+	if err != nil {
+		return 0, err
+	}
+	defer body.Close()
+	n, err := io.ReadFull(body, p[:want])
+	switch {
+	case err == nil && int64(n) < int64(len(p)):
+		return n, io.EOF
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		if o.info.Size >= 0 {
+			// Shorter than the listed size: the server cut the response.
+			return n, fmt.Errorf("read %s at %d: %w", o.Name(), off, io.ErrUnexpectedEOF)
+		}
+		return n, io.EOF
+	case err != nil:
+		return n, fmt.Errorf("read %s at %d: %w", o.Name(), off, err)
+	}
+	return n, nil
+}
+
+// body2 wraps a GetObject body so that read errors name the object.
+type body2 struct {
+	rc   io.ReadCloser
+	name string
+}
+
+func (b *body2) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("read %s: %w", b.name, err)
+	}
+	return n, err
+}
+
+func (b *body2) Close() error { return b.rc.Close() }
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
