@@ -1,12 +1,16 @@
 package credstore_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/s3ingest/s3ingest/credstore"
 )
@@ -308,5 +312,31 @@ func TestListNeverReturnsSecrets(t *testing.T) {
 	out := fmt.Sprintf("%+v %#v", list, list)
 	if strings.Contains(out, plainSecret) || strings.Contains(out, plainToken) || strings.Contains(out, "v1.") {
 		t.Fatalf("list exposes secrets or sealed values: %s", out)
+	}
+}
+
+func TestResolvedNeverPrintsKeys(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := testCtx(t)
+	c, err := s.AddCredential(ctx, "ws", credstore.CredentialInput{Name: "n", AccessKeyID: "AKIAPRINT", SecretAccessKey: plainSecret, SessionToken: plainToken, Endpoint: "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := credstore.NewResolver(credstore.ResolverConfig{Store: s})
+	res, err := r.Resolve(ctx, "ws", c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, _ := json.Marshal(res)
+	jv, _ := json.Marshal(*res)
+	core, logs := observer.New(zapcore.DebugLevel)
+	zap.New(core).Info("resolved", zap.Object("res", res), zap.Any("any", res), zap.Any("val", *res))
+	out := fmt.Sprintf("%v %+v %#v %s %v %+v", res, res, res, res, *res, *res) + string(j) + string(jv)
+	for _, e := range logs.All() {
+		out += fmt.Sprint(e.ContextMap())
+	}
+	if strings.Contains(out, plainSecret) || strings.Contains(out, plainToken) || !strings.Contains(out, "credential:"+c.ID) {
+		t.Fatalf("Resolved printed:\n%s", out)
 	}
 }

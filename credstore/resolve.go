@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // Defaults of ResolverConfig.
@@ -186,6 +188,46 @@ type Resolved struct {
 	CredentialID string
 	// RoleARN is the integration's role, "" for a credential instance.
 	RoleARN string
+}
+
+// String describes where the credentials come from, never the
+// credentials themselves.
+func (r Resolved) String() string {
+	s := "Resolved{Source:" + r.Source
+	if r.Region != "" {
+		s += " Region:" + r.Region
+	}
+	if r.Endpoint != "" {
+		s += " Endpoint:" + r.Endpoint
+	}
+	return s + "}"
+}
+
+// Format implements fmt.Formatter: every verb prints String, so %+v and
+// %#v cannot reach the provider's keys.
+func (r Resolved) Format(f fmt.State, _ rune) { fmt.Fprint(f, r.String()) }
+
+// MarshalJSON omits the provider.
+func (r Resolved) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Source       string `json:"source"`
+		Region       string `json:"region,omitempty"`
+		Endpoint     string `json:"endpoint,omitempty"`
+		CredentialID string `json:"credential_id,omitempty"`
+		RoleARN      string `json:"role_arn,omitempty"`
+	}{r.Source, r.Region, r.Endpoint, r.CredentialID, r.RoleARN})
+}
+
+// MarshalLogObject implements zapcore.ObjectMarshaler without secrets.
+func (r Resolved) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	enc.AddString("source", r.Source)
+	if r.Region != "" {
+		enc.AddString("region", r.Region)
+	}
+	if r.Endpoint != "" {
+		enc.AddString("endpoint", r.Endpoint)
+	}
+	return nil
 }
 
 // Resolver turns a job's (workspace, credential ID) into AWS credentials.

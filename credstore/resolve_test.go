@@ -555,3 +555,71 @@ func TestTransientSTSErrors(t *testing.T) {
 		t.Fatalf("after recovery: %v", err)
 	}
 }
+
+func TestRotationKeepsOldExternalIDUntilFinished(t *testing.T) {
+	t.Parallel()
+	srv := testenv.S3(t)
+	s, rdb := newStore(t)
+	ctx := testCtx(t)
+	ws := uniqueWorkspace(t)
+	integrationOnShared(t, s, rdb, ws)
+	r := newResolver(t, s, srv, nil)
+	runResolver(t, r)
+	held, err := r.Resolve(ctx, ws, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rot, err := s.RotateExternalID(ctx, ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// During the overlap jobs keep the External ID the role trusts today.
+	if _, err := r.Resolve(ctx, ws, ""); err != nil {
+		t.Fatalf("Resolve during rotation: %v", err)
+	}
+	// Verification of the new ID (not yet in this role's trust policy) fails.
+	if _, err := r.AssumeRoleOnce(ctx, rot, rot.NewestExternalID()); !credstore.IsSTSDenied(err) {
+		t.Fatalf("AssumeRoleOnce with the new ID: %v", err)
+	}
+	// Finishing switches jobs, and running providers, to the new ID: here
+	// the role does not trust it, so they fail with the External ID cause.
+	if _, err := s.FinishRotation(ctx, ws); err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Resolve(ctx, ws, "")
+	var are *credstore.AssumeRoleError
+	if !errors.As(err, &are) || are.Cause != credstore.CauseExternalIDMismatch {
+		t.Fatalf("Resolve after finish: %v", err)
+	}
+	if _, err := held.Provider.Retrieve(ctx); !credstore.IsSTSDenied(err) {
+		t.Fatalf("held provider after finish: %v", err)
+	}
+	var sent []string
+	for _, c := range srv.AssumeRoleLog() {
+		if c.SessionName == r.SessionName(ws) {
+			sent = append(sent, c.ExternalID)
+		}
+	}
+	if len(sent) < 3 || sent[0] != testenv.ReaderRoleExternalID || sent[len(sent)-1] != rot.NextExternalID {
+		t.Fatalf("External IDs sent: %v", sent)
+	}
+}
+
+func TestInvalidPlatformCredentialsAreTransient(t *testing.T) {
+	t.Parallel()
+	srv := testenv.S3(t)
+	s, rdb := newStore(t)
+	ctx := testCtx(t)
+	ws := uniqueWorkspace(t)
+	integrationOnShared(t, s, rdb, ws)
+	bad := testenv.Identity{Name: "platform", AccessKey: testenv.PlatformAccessKey, SecretKey: "wrong-secret-000000000000000000000000000"}
+	r := newResolver(t, s, srv, func(c *credstore.ResolverConfig) { c.STS = srv.STSClient(t, bad.Provider()) })
+	_, err := r.Resolve(ctx, ws, "")
+	var are *credstore.AssumeRoleError
+	if !errors.As(err, &are) || are.Cause != credstore.CausePlatformCredentials || !are.Transient() || credstore.IsPermanent(err) {
+		t.Fatalf("bad platform secret: %v", err)
+	}
+	if strings.Contains(err.Error(), bad.SecretKey) {
+		t.Fatal("error leaks the platform secret")
+	}
+}
