@@ -215,7 +215,7 @@ func startWeed(bin string, rc *renderedConfig) (*S3Server, error) {
 		"-master.port.grpc=" + itoa(ports.masterGrpc),
 		"-volume.port=" + itoa(ports.volume),
 		"-volume.port.grpc=" + itoa(ports.volumeGrpc),
-		"-volume.max=100", // sparse 256 MB volumes; every bucket is a collection
+		"-volume.max=2000", // volumes are sparse; every bucket is a collection with its own volume
 		"-volume.preStopSeconds=0",
 		"-filer.port=" + itoa(ports.filer),
 		"-filer.port.grpc=" + itoa(ports.filerGrpc),
@@ -236,8 +236,10 @@ func startWeed(bin string, rc *renderedConfig) (*S3Server, error) {
 			// grow one volume per collection (bucket) instead of 7
 			"WEED_MASTER_VOLUME_GROWTH_COPY_1=1",
 		},
+		// A graceful weed shutdown takes ~15 s (measured); the data dir is
+		// thrown away anyway, so SIGKILL follows SIGTERM after 2 s.
 		stopSignal: syscall.SIGTERM,
-		grace:      5 * time.Second,
+		grace:      2 * time.Second,
 	})
 	if err != nil {
 		return fail(err)
