@@ -19,8 +19,11 @@ import (
 //
 // Layouts: "ndjson" (one document per line; blank lines are skipped; an
 // invalid line is a row-level ParseError with its line and byte, and reading
-// goes on at the next line) and "array" (a top-level array of objects, read
-// element by element; a syntax error in it is fatal). Each document must be
+// goes on at the next line), "array" (a top-level array of objects, read
+// element by element; a syntax error in it is fatal) and "concatenated"
+// (chosen when the first document does not end on its first line: objects
+// separated by white space that may span lines, e.g. one pretty-printed
+// object; a syntax error is fatal). Each document must be
 // an object; its nested objects are flattened into dotted column names up to
 // JSONOptions.MaxDepth levels, and arrays and deeper objects are kept as
 // JSON text. The columns are the union of the sampled documents' keys in the
@@ -570,6 +573,7 @@ type jsonSource struct {
 	line   int64
 	maxDoc int
 	array  bool
+	concat bool // documents may span lines (whitespace-separated)
 	// bufOff is the stream offset of buf[0]; lineOff that of the start of
 	// line s.line (array layout positions).
 	bufOff  int64
@@ -636,10 +640,50 @@ func (s *jsonSource) resetCells(row *rowBuf) {
 }
 
 func (s *jsonSource) read(row *rowBuf) error {
-	if s.array {
+	switch {
+	case s.array:
 		return s.readArray(row)
+	case s.concat:
+		return s.readConcat(row)
 	}
 	return s.readLine(row)
+}
+
+func (s *jsonSource) layout() string {
+	switch {
+	case s.array:
+		return "array"
+	case s.concat:
+		return "concatenated"
+	}
+	return "ndjson"
+}
+
+func (s *jsonSource) docNoun() string {
+	if s.array {
+		return "array element"
+	}
+	return "document"
+}
+
+// multiLine reports whether the first document does not end on its first
+// line (a pretty-printed object, or concatenated multi-line documents).
+func (s *jsonSource) multiLine(maxDepth int) (bool, error) {
+	for {
+		if bytes.IndexByte(s.buf[s.pos:s.end], '\n') >= 0 || s.eof || s.end-s.pos > s.maxDoc {
+			break
+		}
+		if err := s.fill(); err != nil {
+			return false, err
+		}
+	}
+	line := s.buf[s.pos:s.end]
+	if nl := bytes.IndexByte(line, '\n'); nl >= 0 {
+		line = line[:nl]
+	}
+	tp := jsonParser{cols: &jsonCols{index: map[string]int{}}, maxDepth: maxDepth, final: true, buf: line}
+	_, err := tp.document(0)
+	return err != nil && tp.more && !(s.eof && s.pos+len(line) == s.end), nil
 }
 
 // readLine reads one NDJSON line.
@@ -764,7 +808,7 @@ func (s *jsonSource) syntaxError(off int, msg string) error {
 	line, col := s.position(off)
 	val := s.buf[off:min(off+32, s.end)]
 	return &ParseError{Object: s.name, Line: line, Byte: col, RowGroup: -1, Value: shorten(val),
-		Err: fmt.Errorf("%w: invalid JSON array: %s", ErrCorrupt, msg), Hint: "fix the JSON syntax at that position, or write one JSON object per line (NDJSON)"}
+		Err: fmt.Errorf("%w: invalid JSON %s: %s", ErrCorrupt, s.layout(), msg), Hint: "fix the JSON syntax at that position, or write one JSON object per line (NDJSON)"}
 }
 
 // readArray reads the next element of a top-level array.
@@ -822,7 +866,27 @@ func (s *jsonSource) readArray(row *rowBuf) error {
 		case 3:
 			return s.syntaxError(s.pos, "unexpected data after the end of the array")
 		}
-		// an element at s.pos
+		return s.readDoc(row)
+	}
+}
+
+// readConcat reads the next of a stream of whitespace-separated documents
+// that may span lines.
+func (s *jsonSource) readConcat(row *rowBuf) error {
+	ok, err := s.skipWS()
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return io.EOF
+	}
+	return s.readDoc(row)
+}
+
+// readDoc reads the document (array element) at s.pos, reading more data
+// as needed.
+func (s *jsonSource) readDoc(row *rowBuf) error {
+	{
 		for {
 			s.resetCells(row)
 			s.p.buf = s.buf[:s.end]
@@ -841,7 +905,7 @@ func (s *jsonSource) readArray(row *rowBuf) error {
 					s.advance(end)
 					s.state = 2
 					s.rerr = &ParseError{Object: s.name, Line: lineNo, Byte: col, RowGroup: -1, rowLvl: true,
-						Err: fmt.Errorf("%w: the array element is not a JSON object", ErrCorrupt), Hint: "the array must hold objects, one per row"}
+						Err: fmt.Errorf("%w: the %s is not a JSON object", ErrCorrupt, s.docNoun()), Hint: "each row must be a JSON object"}
 					return errRowRejected
 				}
 				if err != nil {
@@ -894,10 +958,12 @@ func newJSONReader(ctx context.Context, s *stream, opts Options) (Reader, error)
 		return nil, err
 	} else if ok && src.buf[src.pos] == '[' {
 		src.array = true
-		info.JSONLayout = "array"
-	} else {
-		info.JSONLayout = "ndjson"
+	} else if ok {
+		if src.concat, err = src.multiLine(opts.JSON.MaxDepth); err != nil {
+			return nil, err
+		}
 	}
+	info.JSONLayout = src.layout()
 
 	smp := &sample{}
 	var row rowBuf

@@ -135,3 +135,23 @@ func TestScanString(t *testing.T) {
 		}
 	}
 }
+
+func TestJSONConcatenated(t *testing.T) {
+	data := "{\n  \"a\": 1,\n  \"b\": {\"c\": \"x\"}\n}\n{\"a\": 2,\n \"b\": {\"c\": \"y\"}} {\"a\": 3}\n"
+	r, rows := readRows(t, "t.json", []byte(data), Options{})
+	if r.Info().JSONLayout != "concatenated" || r.Schema().String() != "a int64, b.c string?" || len(rows) != 3 {
+		t.Fatalf("%+v %s %v", r.Info(), r.Schema(), rows)
+	}
+	// a syntax error is fatal, with its position
+	r2, err := Open(context.Background(), BytesObject("t.json", []byte("{\n \"a\": 1\n}\n{\n \"a\" 2}")), Options{})
+	if err == nil {
+		b := schema.NewBatch(r2.Schema(), 4)
+		for err == nil {
+			err = r2.Next(context.Background(), b)
+		}
+	}
+	var pe *ParseError
+	if !errors.As(err, &pe) || pe.Line != 5 || pe.Byte != 6 || !strings.Contains(err.Error(), "concatenated") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -178,8 +178,9 @@ type Info struct {
 	Delimiter string `json:"delimiter,omitempty"`
 	Header    bool   `json:"header,omitempty"`
 	Encoding  string `json:"encoding,omitempty"`
-	// JSONLayout is "ndjson" (one document per line) or "array" (a
-	// top-level array of objects) for JSON.
+	// JSONLayout is "ndjson" (one document per line), "array" (a
+	// top-level array of objects) or "concatenated" (objects that span
+	// lines, e.g. one pretty-printed object) for JSON.
 	JSONLayout string `json:"json_layout,omitempty"`
 	// RowCount is known up front for Parquet; -1 otherwise.
 	RowCount int64 `json:"row_count"`
