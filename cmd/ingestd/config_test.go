@@ -1,0 +1,53 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+		check   func(t *testing.T, c config)
+	}{
+		{name: "defaults", check: func(t *testing.T, c config) {
+			if c.RedisURL != "redis://127.0.0.1:6379/0" || c.Sink != "file://./data" || !c.Scheduler || !c.MonitorReadOnly || c.AdminAddr != "127.0.0.1:9090" {
+				t.Fatalf("defaults = %+v", c)
+			}
+		}},
+		{name: "set", env: map[string]string{
+			"S3INGEST_REDIS_URL": "redis://r:6380/2", "S3INGEST_CONCURRENCY": "16", "S3INGEST_QUEUES": "interactive=5, ingest=2",
+			"S3INGEST_SHUTDOWN_TIMEOUT": "2m", "S3INGEST_SCHEDULER": "false",
+		}, check: func(t *testing.T, c config) {
+			if c.RedisURL != "redis://r:6380/2" || c.Concurrency != 16 || c.Queues["ingest"] != 2 || c.Queues["interactive"] != 5 ||
+				c.ShutdownTimeout != 2*time.Minute || c.Scheduler {
+				t.Fatalf("config = %+v", c)
+			}
+		}},
+		{name: "bad number", env: map[string]string{"S3INGEST_CONCURRENCY": "many"}, wantErr: "S3INGEST_CONCURRENCY"},
+		{name: "bad duration", env: map[string]string{"S3INGEST_SHUTDOWN_TIMEOUT": "soon"}, wantErr: "S3INGEST_SHUTDOWN_TIMEOUT"},
+		{name: "bad queues", env: map[string]string{"S3INGEST_QUEUES": "ingest"}, wantErr: "S3INGEST_QUEUES"},
+		{name: "zero weight", env: map[string]string{"S3INGEST_QUEUES": "ingest=0"}, wantErr: "S3INGEST_QUEUES"},
+		{name: "bad bool", env: map[string]string{"S3INGEST_SCHEDULER": "maybe"}, wantErr: "S3INGEST_SCHEDULER"},
+		{name: "bad log format", env: map[string]string{"S3INGEST_LOG_FORMAT": "xml"}, wantErr: "S3INGEST_LOG_FORMAT"},
+		{name: "role duration out of range", env: map[string]string{"S3INGEST_ASSUME_ROLE_DURATION": "5m"}, wantErr: "S3INGEST_ASSUME_ROLE_DURATION"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadConfig(func(k string) string { return tt.env[k] })
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}

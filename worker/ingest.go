@@ -1,0 +1,382 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/s3ingest/s3ingest/jobs"
+	"github.com/s3ingest/s3ingest/parsers"
+	"github.com/s3ingest/s3ingest/parsers/schema"
+	"github.com/s3ingest/s3ingest/worker/sink"
+	"github.com/s3ingest/s3ingest/worker/source"
+)
+
+// HandleIngest runs a jobs.TypeIngest task: it lists the source, skips
+// objects the dataset's ledger already has, and streams each remaining object
+// through its parser into the sink, committing rows and the ledger entry of
+// each object atomically. Progress and the final jobs.IngestResult are
+// written to the task's result.
+func (h *Handlers) HandleIngest(ctx context.Context, t *asynq.Task) error {
+	var p jobs.IngestPayload
+	if err := jobs.Decode(t.Payload(), &p); err != nil {
+		return err
+	}
+	log := h.log.With(zap.String("task_id", taskID(t)), zap.String("workspace", p.WorkspaceID),
+		zap.String("dataset", p.Dataset), zap.Stringer("source", p.Source))
+	c, res, err := h.client(ctx, p.WorkspaceID, p.CredentialID, p.Source.Bucket)
+	if err != nil {
+		log.Warn("ingest: credentials", zap.Error(err))
+		return err
+	}
+	log = log.With(zap.String("credentials", res.Source))
+	run := &ingestRun{h: h, p: p, src: c, log: log, w: t.ResultWriter(), start: time.Now()}
+	run.result.Dataset = p.Dataset
+	err = run.run(ctx)
+	if err != nil {
+		log.Warn("ingest: failed", zap.Error(err), zap.Int64("objects", run.objects.Load()), zap.Int64("rows", run.rows.Load()))
+	} else {
+		log.Info("ingest: done", zap.Int64("objects", run.objects.Load()), zap.Int64("skipped", run.skipped.Load()),
+			zap.Int64("rows", run.rows.Load()), zap.Int64("rejected", run.rejected.Load()), zap.Duration("took", time.Since(run.start)))
+	}
+	return err
+}
+
+// ingestRun is the state of one ingest task.
+type ingestRun struct {
+	h     *Handlers
+	p     jobs.IngestPayload
+	src   *source.Client
+	log   *zap.Logger
+	w     *asynq.ResultWriter
+	start time.Time
+
+	objects, skipped, failed, rows, bytes, rejected, read atomic.Int64
+
+	mu      sync.Mutex
+	result  jobs.IngestResult // Rejects and Errors, guarded by mu
+	schema  *schema.Schema    // the job's schema, from its first object
+	firstOK chan struct{}     // closed once schema is known
+}
+
+// run lists and ingests. The first object is read alone so its inferred
+// schema becomes the schema of every other object of the job; the rest are
+// read Concurrency at a time.
+func (r *ingestRun) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopProgress := r.reportProgress(ctx)
+	stopped := false
+	defer func() {
+		if !stopped {
+			stopProgress()
+		}
+	}()
+
+	conc := r.p.Concurrency
+	if conc == 0 {
+		conc = r.h.cfg.Concurrency
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(conc)
+	haveSchema := false
+
+	visit := func(info source.ObjectInfo) error {
+		ref := refOf(info)
+		seen, err := r.h.sink.Seen(gctx, r.p.Dataset, ref)
+		if err != nil {
+			return fmt.Errorf("ledger of dataset %s: %w", r.p.Dataset, err)
+		}
+		if seen {
+			r.skipped.Add(1)
+			r.h.metrics.objects.WithLabelValues("skipped").Inc()
+			return nil
+		}
+		if !haveSchema {
+			// Sequential until one object has given the job its schema.
+			if err := r.object(gctx, info); err != nil {
+				return err
+			}
+			haveSchema = r.jobSchema() != nil
+			return nil
+		}
+		g.Go(func() error { return r.object(gctx, info) })
+		return nil
+	}
+	listErr := r.list(gctx, visit)
+	werr := g.Wait()
+	err := errors.Join(listErr, werr)
+	stopProgress() // no progress report may overwrite the final result
+	stopped = true
+
+	r.mu.Lock()
+	res := r.result
+	r.mu.Unlock()
+	res.Objects, res.Skipped, res.Failed = r.objects.Load(), r.skipped.Load(), r.failed.Load()
+	res.Rows, res.Bytes, res.Rejected = r.rows.Load(), r.bytes.Load(), r.rejected.Load()
+	res.Duration = jobs.Duration(time.Since(r.start))
+	res.Done = err == nil
+	r.writeResult(&res)
+
+	if err != nil {
+		return err
+	}
+	if res.Failed > 0 {
+		return &Permanent{Err: fmt.Errorf("%d of %d objects failed (the others were committed; a retry reads only the failed ones): first: %s",
+			res.Failed, res.Failed+res.Objects, res.Errors[0].Error)}
+	}
+	return nil
+}
+
+// list calls visit for each object of the source: the explicit keys (one
+// HeadObject each) or the listing of prefix and glob.
+func (r *ingestRun) list(ctx context.Context, visit func(source.ObjectInfo) error) error {
+	s := r.p.Source
+	if len(s.Keys) > 0 {
+		for _, k := range s.Keys {
+			info, err := r.src.Head(ctx, s.Bucket, k, s.VersionID)
+			if err != nil {
+				return s3Error(err)
+			}
+			if err := visit(info); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := r.src.List(ctx, s.Bucket, s.Prefix, s.Glob, visit); err != nil {
+		if isPermanent(err) || ctx.Err() != nil {
+			return err
+		}
+		return s3Error(err)
+	}
+	return nil
+}
+
+func (r *ingestRun) jobSchema() *schema.Schema {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.schema
+}
+
+// object ingests one object. Permanent problems of the object (bad data, a
+// spent per-object budget, access denied to it) fail only this object;
+// transient ones and a spent job budget end the whole run.
+func (r *ingestRun) object(ctx context.Context, info source.ObjectInfo) error {
+	obj := r.src.Object(ctx, info)
+	err := r.ingestObject(ctx, info, obj)
+	switch {
+	case err == nil:
+		r.objects.Add(1)
+		r.bytes.Add(info.Size)
+		r.h.metrics.objects.WithLabelValues("committed").Inc()
+		r.h.metrics.bytes.Add(float64(info.Size))
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	var be *BudgetError
+	if errors.As(err, &be) && be.Scope == "job" {
+		return &Permanent{Err: err}
+	}
+	if !isPermanent(err) {
+		if err = s3Error(err); !isPermanent(err) {
+			return fmt.Errorf("%s: %w", obj.Name(), err)
+		}
+	}
+	r.failed.Add(1)
+	r.h.metrics.objects.WithLabelValues("failed").Inc()
+	r.log.Warn("ingest: object failed", zap.String("object", obj.Name()), zap.Error(err))
+	r.mu.Lock()
+	if len(r.result.Errors) < jobs.MaxRejectSamples {
+		r.result.Errors = append(r.result.Errors, jobs.ObjectError{Object: obj.Name(), Error: err.Error()})
+	}
+	r.mu.Unlock()
+	return nil
+}
+
+func refOf(info source.ObjectInfo) sink.ObjectRef {
+	return sink.ObjectRef{Bucket: info.Bucket, Key: info.Key, VersionID: info.VersionID, ETag: info.ETag,
+		Size: info.Size, LastModified: info.LastModified}
+}
+
+// ingestObject parses obj into a sink writer and commits it, or aborts the
+// writer so nothing of the object stays behind.
+func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, obj parsers.Object) (err error) {
+	opts := r.p.Parse
+	opts.Schema = r.jobSchema()
+	var (
+		w       sink.Writer
+		objRej  int64
+		objRead int64
+		first   []string
+	)
+	budget := r.p.ErrorBudget
+	opts.OnReject = func(pe *parsers.ParseError) error {
+		objRej++
+		jobRej := r.rejected.Add(1)
+		r.h.metrics.rejected.Inc()
+		if len(first) < 5 {
+			first = append(first, pe.Error())
+		}
+		r.sampleReject(pe)
+		if w != nil {
+			if err := w.Reject(ctx, sink.Reject{Line: pe.Line, Row: pe.Row, Column: pe.Column, Value: pe.Value, Error: pe.Error()}); err != nil {
+				return fmt.Errorf("record rejected row: %w", err)
+			}
+		}
+		return budgetCheck(budget, obj.Name(), objRej, objRead+objRej, jobRej, r.read.Load()+jobRej, first)
+	}
+
+	rd, err := parsers.Open(ctx, obj, opts)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	sch := rd.Schema()
+	r.mu.Lock()
+	if r.schema == nil {
+		r.schema = sch
+	}
+	r.mu.Unlock()
+
+	w, err = r.h.sink.Begin(ctx, r.p.Dataset, refOf(info), sch)
+	if err != nil {
+		return fmt.Errorf("dataset %s: %w", r.p.Dataset, err)
+	}
+	defer func() {
+		if err != nil {
+			if aerr := w.Abort(context.WithoutCancel(ctx)); aerr != nil {
+				r.log.Error("ingest: abort writer", zap.String("object", obj.Name()), zap.Error(aerr))
+			}
+		}
+	}()
+	b := schema.NewBatch(sch, batchRows(opts))
+	for {
+		err := rd.Next(ctx, b)
+		if n := int64(b.Len()); n > 0 {
+			if werr := w.Write(ctx, b); werr != nil {
+				return fmt.Errorf("dataset %s: write: %w", r.p.Dataset, werr)
+			}
+			objRead += n
+			r.read.Add(n)
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	// The fraction budget is checked again on the whole object.
+	if total := objRead + objRej; budget.ObjectMaxFraction > 0 && total > 0 && float64(objRej)/float64(total) > budget.ObjectMaxFraction {
+		return &BudgetError{Scope: "object", Object: obj.Name(), Rejected: objRej, Read: total,
+			Limit: fmt.Sprintf("object_max_fraction %g", budget.ObjectMaxFraction), First: first}
+	}
+	if err := w.Commit(ctx, sink.Stats{Rows: objRead, Rejected: objRej, Bytes: info.Size}); err != nil {
+		return fmt.Errorf("dataset %s: commit %s: %w", r.p.Dataset, obj.Name(), err)
+	}
+	r.rows.Add(objRead)
+	r.h.metrics.rows.Add(float64(objRead))
+	return nil
+}
+
+// budgetCheck returns a *BudgetError when the rejected rows exceed a limit
+// of the budget. A budget with no limit set tolerates no rejected row; a
+// zero limit is otherwise "not set". Fractions are checked once 100 rows
+// were read (and on the whole object at its end).
+func budgetCheck(b jobs.ErrorBudget, object string, objRej, objRead, jobRej, jobRead int64, first []string) error {
+	errAt := func(scope, limit string, rej, read int64) error {
+		e := &BudgetError{Scope: scope, Rejected: rej, Read: read, Limit: limit, First: first}
+		if scope == "object" {
+			e.Object = object
+		}
+		return e
+	}
+	switch {
+	case b == (jobs.ErrorBudget{}) && objRej > 0:
+		return errAt("object", "none: error_budget is not set", objRej, objRead)
+	case b.ObjectMaxRows > 0 && objRej > b.ObjectMaxRows:
+		return errAt("object", fmt.Sprintf("object_max_rows %d", b.ObjectMaxRows), objRej, objRead)
+	case b.ObjectMaxFraction > 0 && objRead >= 100 && float64(objRej)/float64(objRead) > b.ObjectMaxFraction:
+		return errAt("object", fmt.Sprintf("object_max_fraction %g", b.ObjectMaxFraction), objRej, objRead)
+	case b.JobMaxRows > 0 && jobRej > b.JobMaxRows:
+		return errAt("job", fmt.Sprintf("job_max_rows %d", b.JobMaxRows), jobRej, jobRead)
+	case b.JobMaxFraction > 0 && jobRead >= 100 && float64(jobRej)/float64(jobRead) > b.JobMaxFraction:
+		return errAt("job", fmt.Sprintf("job_max_fraction %g", b.JobMaxFraction), jobRej, jobRead)
+	}
+	return nil
+}
+
+func batchRows(o parsers.Options) int {
+	if o.BatchRows > 0 {
+		return o.BatchRows
+	}
+	return parsers.DefaultBatchRows
+}
+
+func (r *ingestRun) sampleReject(pe *parsers.ParseError) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.result.Rejects) >= jobs.MaxRejectSamples {
+		return
+	}
+	r.result.Rejects = append(r.result.Rejects, jobs.RejectSample{Object: pe.Object, Line: pe.Line, Row: pe.Row,
+		Column: pe.Column, Value: pe.Value, Error: pe.Error()})
+}
+
+// reportProgress writes the running totals to the task result every
+// ProgressInterval until the returned stop is called. The goroutine is owned
+// by the run and ends with stop or ctx.
+func (r *ingestRun) reportProgress(ctx context.Context) (stop func()) {
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(r.h.cfg.ProgressInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				res := jobs.IngestResult{Dataset: r.p.Dataset, Objects: r.objects.Load(), Skipped: r.skipped.Load(),
+					Failed: r.failed.Load(), Rows: r.rows.Load(), Bytes: r.bytes.Load(), Rejected: r.rejected.Load(),
+					Duration: jobs.Duration(time.Since(r.start))}
+				r.writeResult(&res)
+			}
+		}
+	}()
+	return func() { close(done); <-exited }
+}
+
+func (r *ingestRun) writeResult(res *jobs.IngestResult) {
+	if r.w == nil {
+		return
+	}
+	b, err := json.Marshal(res)
+	if err == nil {
+		_, err = r.w.Write(b)
+	}
+	if err != nil {
+		r.log.Warn("ingest: write result", zap.Error(err))
+	}
+}
+
+func taskID(t *asynq.Task) string {
+	if w := t.ResultWriter(); w != nil {
+		return w.TaskID()
+	}
+	return ""
+}

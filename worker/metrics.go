@@ -1,0 +1,46 @@
+package worker
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the worker's Prometheus collectors.
+type Metrics struct {
+	tasks       *prometheus.CounterVec
+	taskSeconds *prometheus.HistogramVec
+	objects     *prometheus.CounterVec
+	rows        prometheus.Counter
+	bytes       prometheus.Counter
+	rejected    prometheus.Counter
+}
+
+// NewMetrics creates the collectors and registers them with reg (nil: not
+// registered, for tests).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		tasks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "s3ingest", Name: "tasks_total",
+			Help: "Tasks handled, by type and outcome (ok, retry, failed).",
+		}, []string{"type", "outcome"}),
+		taskSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "s3ingest", Name: "task_duration_seconds",
+			Help:    "Task run time by type.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 3, 12),
+		}, []string{"type"}),
+		objects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "s3ingest", Name: "objects_total",
+			Help: "Objects by result: committed, skipped (already in the ledger), failed.",
+		}, []string{"result"}),
+		rows: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "s3ingest", Name: "rows_total", Help: "Rows committed to datasets.",
+		}),
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "s3ingest", Name: "object_bytes_total", Help: "Object bytes read by committed objects.",
+		}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "s3ingest", Name: "rejected_rows_total", Help: "Rows rejected within error budgets.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.tasks, m.taskSeconds, m.objects, m.rows, m.bytes, m.rejected)
+	}
+	return m
+}

@@ -1,0 +1,96 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/s3ingest/s3ingest/jobs"
+)
+
+// ServerConfig configures the asynq server. The zero value is the
+// documented defaults.
+type ServerConfig struct {
+	// Concurrency is how many tasks run at once in this process (default 8).
+	Concurrency int
+	// Queues maps queue names to priority weights (default interactive 6,
+	// ingest 3, scheduled 1).
+	Queues map[string]int
+	// ShutdownTimeout is how long running tasks get to finish on SIGTERM
+	// before they are handed back to the queue (default 30s).
+	ShutdownTimeout time.Duration
+	// RetryDelay computes the delay before retry n of a failed task
+	// (default asynq's exponential backoff with jitter).
+	RetryDelay asynq.RetryDelayFunc
+}
+
+// DefaultQueues are the queue weights used when ServerConfig.Queues is nil.
+func DefaultQueues() map[string]int {
+	return map[string]int{jobs.QueueInteractive: 6, jobs.QueueIngest: 3, jobs.QueueScheduled: 1}
+}
+
+// Validate checks the config; errors name the field.
+func (c ServerConfig) Validate() error {
+	if c.Concurrency < 0 {
+		return fmt.Errorf("ServerConfig.Concurrency: must not be negative")
+	}
+	for q, w := range c.Queues {
+		if q == "" || w <= 0 {
+			return fmt.Errorf("ServerConfig.Queues: queue %q needs a positive weight, got %d", q, w)
+		}
+	}
+	if c.ShutdownTimeout < 0 {
+		return fmt.Errorf("ServerConfig.ShutdownTimeout: must not be negative")
+	}
+	return nil
+}
+
+// NewServer returns an asynq server on rdb that logs task failures through
+// log. Register the handlers on a mux and pass it to Run or Start.
+func NewServer(rdb redis.UniversalClient, cfg ServerConfig, log *zap.Logger) (*asynq.Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = 8
+	}
+	if cfg.Queues == nil {
+		cfg.Queues = DefaultQueues()
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 30 * time.Second
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Concurrency:     cfg.Concurrency,
+		Queues:          cfg.Queues,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		RetryDelayFunc:  cfg.RetryDelay,
+		Logger:          AsynqLogger(log, "asynq"),
+		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			retried, _ := asynq.GetRetryCount(ctx)
+			maxRetry, _ := asynq.GetMaxRetry(ctx)
+			log.Warn("task error", zap.String("type", t.Type()), zap.String("task_id", taskID(t)),
+				zap.Int("retried", retried), zap.Int("max_retry", maxRetry), zap.Error(err))
+		}),
+	}), nil
+}
+
+// AsynqLogger adapts a zap logger, named name, to asynq.Logger.
+func AsynqLogger(log *zap.Logger, name string) asynq.Logger {
+	return zapLogger{log.Sugar().Named(name)}
+}
+
+type zapLogger struct{ s *zap.SugaredLogger }
+
+func (l zapLogger) Debug(args ...any) { l.s.Debug(args...) }
+func (l zapLogger) Info(args ...any)  { l.s.Info(args...) }
+func (l zapLogger) Warn(args ...any)  { l.s.Warn(args...) }
+func (l zapLogger) Error(args ...any) { l.s.Error(args...) }
+func (l zapLogger) Fatal(args ...any) { l.s.Fatal(args...) }

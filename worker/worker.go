@@ -1,0 +1,186 @@
+// Package worker runs s3ingest's asynq tasks. It is the only package that
+// ties credentials (credstore), S3 (worker/source), parsers and datasets
+// (worker/sink) together.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
+
+	"github.com/s3ingest/s3ingest/credstore"
+	"github.com/s3ingest/s3ingest/jobs"
+	"github.com/s3ingest/s3ingest/worker/sink"
+	"github.com/s3ingest/s3ingest/worker/source"
+)
+
+// Resolver turns a workspace (and optional credential instance) into AWS
+// credentials; *credstore.Resolver implements it.
+type Resolver interface {
+	Resolve(ctx context.Context, workspaceID, credentialID string) (*credstore.Resolved, error)
+}
+
+// Config tunes the handlers. The zero value is the documented defaults.
+type Config struct {
+	// Concurrency is how many objects one ingest reads at once when the
+	// payload does not say (default 4).
+	Concurrency int
+	// PreviewHeadBytes bounds the ranged read of a CSV/JSON head in a
+	// preview (default parsers.DefaultPreviewHeadBytes, 4 MiB).
+	PreviewHeadBytes int
+	// PreviewListLimit bounds how many objects a preview lists to count
+	// them (default 10000).
+	PreviewListLimit int
+	// ProgressInterval is how often an ingest writes progress to its task
+	// result (default 2s).
+	ProgressInterval time.Duration
+	// S3Endpoint, when set, sends every S3 request of credentials that do
+	// not name their own endpoint to this S3-compatible endpoint
+	// (path-style). Empty means AWS.
+	S3Endpoint string
+	// S3Region is the region used with S3Endpoint (default us-east-1).
+	S3Region string
+}
+
+// Validate checks the config; errors name the field.
+func (c Config) Validate() error {
+	switch {
+	case c.Concurrency < 0 || c.Concurrency > 64:
+		return fmt.Errorf("worker.Config.Concurrency: %d is not between 0 and 64", c.Concurrency)
+	case c.PreviewHeadBytes < 0:
+		return fmt.Errorf("worker.Config.PreviewHeadBytes: must not be negative")
+	case c.PreviewListLimit < 0:
+		return fmt.Errorf("worker.Config.PreviewListLimit: must not be negative")
+	case c.ProgressInterval < 0:
+		return fmt.Errorf("worker.Config.ProgressInterval: must not be negative")
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Concurrency == 0 {
+		c.Concurrency = 4
+	}
+	if c.PreviewListLimit == 0 {
+		c.PreviewListLimit = 10000
+	}
+	if c.ProgressInterval == 0 {
+		c.ProgressInterval = 2 * time.Second
+	}
+	if c.S3Region == "" {
+		c.S3Region = "us-east-1"
+	}
+	return c
+}
+
+// Handlers runs preview, ingest and verify tasks.
+type Handlers struct {
+	cfg     Config
+	creds   Resolver
+	sink    sink.Sink
+	log     *zap.Logger
+	metrics *Metrics
+}
+
+// NewHandlers returns the task handlers. log and metrics may be nil.
+func NewHandlers(cfg Config, creds Resolver, snk sink.Sink, log *zap.Logger, m *Metrics) (*Handlers, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if creds == nil || snk == nil {
+		return nil, errors.New("worker.NewHandlers: a credential resolver and a sink are required")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	return &Handlers{cfg: cfg.withDefaults(), creds: creds, sink: snk, log: log, metrics: m}, nil
+}
+
+// Register adds the handlers to mux under the jobs task types.
+func (h *Handlers) Register(mux *asynq.ServeMux) {
+	mux.HandleFunc(jobs.TypePreview, h.instrument(jobs.TypePreview, h.HandlePreview))
+	mux.HandleFunc(jobs.TypeIngest, h.instrument(jobs.TypeIngest, h.HandleIngest))
+	mux.HandleFunc(jobs.TypeVerify, h.instrument(jobs.TypeVerify, h.HandleVerify))
+}
+
+// instrument times and counts a handler and turns its error into a task
+// error (permanent ones skip retries).
+func (h *Handlers) instrument(typ string, fn asynq.HandlerFunc) asynq.HandlerFunc {
+	return func(ctx context.Context, t *asynq.Task) error {
+		start := time.Now()
+		err := taskError(fn(ctx, t))
+		outcome := "ok"
+		switch {
+		case err == nil:
+		case errors.Is(err, asynq.SkipRetry):
+			outcome = "failed"
+		default:
+			outcome = "retry"
+		}
+		h.metrics.tasks.WithLabelValues(typ, outcome).Inc()
+		h.metrics.taskSeconds.WithLabelValues(typ).Observe(time.Since(start).Seconds())
+		return err
+	}
+}
+
+// client resolves the job's credentials and returns an S3 client for
+// bucket. Credential problems are permanent unless they are transient STS
+// or network failures.
+func (h *Handlers) client(ctx context.Context, workspaceID, credentialID, bucket string) (*source.Client, *credstore.Resolved, error) {
+	res, err := h.creds.Resolve(ctx, workspaceID, credentialID)
+	if err != nil {
+		err = fmt.Errorf("resolve credentials of workspace %s: %w", workspaceID, err)
+		if credstore.IsPermanent(err) {
+			return nil, nil, &Permanent{Err: err}
+		}
+		return nil, nil, err
+	}
+	opt := source.Options{Region: res.Region, Endpoint: res.Endpoint}
+	if opt.Endpoint == "" && h.cfg.S3Endpoint != "" {
+		opt.Endpoint = h.cfg.S3Endpoint
+	}
+	if opt.Endpoint != "" {
+		opt.UsePathStyle = true
+		if opt.Region == "" {
+			opt.Region = h.cfg.S3Region
+		}
+	}
+	var prov aws.CredentialsProvider = res.Provider
+	c := source.New(prov, opt)
+	if opt.Region == "" {
+		region, err := c.BucketRegion(ctx, bucket)
+		if err != nil {
+			return nil, nil, s3Error(err)
+		}
+		opt.Region = region
+		c = source.New(prov, opt)
+	}
+	return c, res, nil
+}
+
+// s3Error classifies an S3 error: permanent ones carry the cause and the
+// fix as their message.
+func s3Error(err error) error {
+	if cl := source.Classify(err); cl.Permanent {
+		return &Permanent{Err: &classified{msg: cl.String(), err: err}}
+	}
+	return err
+}
+
+// classified is an error whose message was rewritten for the user (cause
+// and fix) while keeping the original for errors.Is/As.
+type classified struct {
+	msg string
+	err error
+}
+
+func (c *classified) Error() string { return c.msg }
+func (c *classified) Unwrap() error { return c.err }
