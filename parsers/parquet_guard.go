@@ -77,11 +77,17 @@ func pqPlainWidth(l *pqLeaf) int64 {
 
 // ReadAt implements io.ReaderAt for parquet-go's page reader.
 func (g *pqGuard) ReadAt(p []byte, off int64) (int, error) {
-	if g.bad >= 0 && off >= g.bad {
-		return 0, g.err
-	}
-	if g.bad >= 0 && off+int64(len(p)) > g.bad {
-		p = p[:g.bad-off]
+	if g.bad >= 0 {
+		if off >= g.bad {
+			return 0, g.err
+		}
+		if off+int64(len(p)) > g.bad {
+			n, err := g.src.ReadAt(p[:g.bad-off], off)
+			if err == nil {
+				err = g.err
+			}
+			return n, err
+		}
 	}
 	n, err := g.src.ReadAt(p, off)
 	if n > 0 && !g.lost && g.bad < 0 {
