@@ -82,7 +82,9 @@ func init() {
 	const schemaText = "id int64, name string?, score float64, at timestamp, day date, ok bool, price string"
 	registerConformance(
 		conformanceCase{Name: "parquet/basic", Object: "t.parquet", Format: FormatParquet,
-			Data:   func(tb testing.TB) []byte { return pqWriteFile(tb, pqConfRows(7), parquet.Compression(&parquet.Snappy)) },
+			Data: func(tb testing.TB) []byte {
+				return pqWriteFile(tb, pqConfRows(7), parquet.Compression(&parquet.Snappy))
+			},
 			Schema: schemaText, Rows: pqConfWant(7), Lines: pqLines(7),
 			Check: func(tb testing.TB, r Reader) {
 				if i := r.Info(); i.RowCount != 7 || i.Compression != CompressionNone {
