@@ -135,6 +135,8 @@ type jsonParser struct {
 
 var errJSON = errors.New("json syntax")
 
+const errNotObject = "the document is not a JSON object"
+
 func (p *jsonParser) fail(off int, msg string) error {
 	if off >= len(p.buf) {
 		p.more = true
@@ -168,7 +170,7 @@ func (p *jsonParser) document(i int) (int, error) {
 		if err != nil {
 			return end, err
 		}
-		return end, p.fail(i, "the document is not a JSON object")
+		return end, p.fail(i, errNotObject)
 	}
 	return p.object(i, 0)
 }
@@ -585,7 +587,6 @@ type jsonSource struct {
 	cut     func() bool
 	// dropped is set when a partial last document of a preview head was left out.
 	dropped bool
-	// tolerateCut makes a cut array end quietly (preview).
 }
 
 func (s *jsonSource) rowErr() *ParseError { return s.rerr }
@@ -886,45 +887,43 @@ func (s *jsonSource) readConcat(row *rowBuf) error {
 // readDoc reads the document (array element) at s.pos, reading more data
 // as needed.
 func (s *jsonSource) readDoc(row *rowBuf) error {
-	{
-		for {
-			s.resetCells(row)
-			s.p.buf = s.buf[:s.end]
-			s.p.final = s.eof
-			end, err := s.p.document(s.pos)
-			row.cells = s.p.cells
-			if err == nil || !s.p.more || s.eof {
-				if err != nil && s.p.more && s.cut != nil && s.cut() {
-					s.dropped = true
-					s.state = 3
-					s.pos = s.end
-					return io.EOF
-				}
-				if err != nil && s.p.errMsg == "the document is not a JSON object" {
-					lineNo, col := s.position(s.pos)
-					s.advance(end)
-					s.state = 2
-					s.rerr = &ParseError{Object: s.name, Line: lineNo, Byte: col, RowGroup: -1, rowLvl: true,
-						Err: fmt.Errorf("%w: the %s is not a JSON object", ErrCorrupt, s.docNoun()), Hint: "each row must be a JSON object"}
-					return errRowRejected
-				}
-				if err != nil {
-					return s.syntaxError(s.p.errOff, s.p.errMsg)
-				}
-				lineNo, _ := s.position(s.pos)
-				row.line = lineNo
-				row.nbytes = end - s.pos
-				s.advance(end)
-				s.state = 2
-				return nil
-			}
-			// need more data for this element
+	for {
+		s.resetCells(row)
+		s.p.buf = s.buf[:s.end]
+		s.p.final = s.eof
+		end, err := s.p.document(s.pos)
+		row.cells = s.p.cells
+		switch {
+		case err == nil:
+			lineNo, _ := s.position(s.pos)
+			row.line = lineNo
+			row.nbytes = end - s.pos
+			s.advance(end)
+			s.state = 2
+			return nil
+		case s.p.more && !s.eof:
+			// the document goes on past the buffer: read more
 			if s.end-s.pos > s.maxDoc {
 				return s.tooLarge()
 			}
 			if err := s.fill(); err != nil {
 				return err
 			}
+		case s.p.more && s.cut != nil && s.cut():
+			// a preview's head ends inside the document
+			s.dropped = true
+			s.state = 3
+			s.pos = s.end
+			return io.EOF
+		case s.p.errMsg == errNotObject:
+			lineNo, col := s.position(s.pos)
+			s.advance(end)
+			s.state = 2
+			s.rerr = &ParseError{Object: s.name, Line: lineNo, Byte: col, RowGroup: -1, rowLvl: true,
+				Err: fmt.Errorf("%w: the %s is not a JSON object", ErrCorrupt, s.docNoun()), Hint: "each row must be a JSON object"}
+			return errRowRejected
+		default:
+			return s.syntaxError(s.p.errOff, s.p.errMsg)
 		}
 	}
 }
