@@ -102,3 +102,54 @@ func BenchmarkParquet(b *testing.B) {
 	}
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "rows/s")
 }
+
+type pqNestedBenchRow struct {
+	ID   int64            `parquet:"id"`
+	Tags []string         `parquet:"tags,list"`
+	Attr map[string]int64 `parquet:"attr"`
+	Pos  struct {
+		X float64 `parquet:"x"`
+		Y float64 `parquet:"y"`
+	} `parquet:"pos"`
+}
+
+// BenchmarkParquetNested reads 256 K rows with a list, a map and a struct
+// (assembled into JSON text).
+func BenchmarkParquetNested(b *testing.B) {
+	const rows = 1 << 18
+	key := "nested"
+	data, ok := pqBenchFiles.Load(key)
+	if !ok {
+		in := make([]pqNestedBenchRow, rows)
+		for i := range in {
+			in[i].ID = int64(i)
+			in[i].Tags = []string{"a", "b", strconv.Itoa(i % 10)}[:i%4%3+1]
+			in[i].Attr = map[string]int64{"k": int64(i)}
+			in[i].Pos.X, in[i].Pos.Y = float64(i), -float64(i)
+		}
+		data = pqWriteFile(b, in, parquet.Compression(&parquet.Snappy))
+		pqBenchFiles.Store(key, data)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	total := 0
+	for b.Loop() {
+		r, err := openParquet(ctx, pqAtObject{newPQRangeObject("nested.parquet", data.([]byte))}, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		batch := schema.NewBatch(r.Schema(), DefaultBatchRows)
+		for {
+			err := r.Next(ctx, batch)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			total += batch.Len()
+		}
+		r.Close()
+	}
+	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "rows/s")
+}

@@ -112,11 +112,31 @@ type pqAsm struct {
 	lv   []pqLevels // per leaf of the column, by leaf index - first
 	base int        // leaf index of the column's first leaf
 	out  []byte
+	// stack holds the spans of the occurrences being written, allocated and
+	// released last in, first out (no allocation per row once grown).
+	stack  []pqSpan
+	top    int
+	keyBuf []byte
+}
+
+// alloc returns n spans from the stack. A slice handed out earlier stays
+// valid when the stack grows (it keeps the old array, which only its
+// owner uses).
+func (a *pqAsm) alloc(n int) []pqSpan {
+	if a.top+n > len(a.stack) {
+		ns := make([]pqSpan, max(2*len(a.stack), a.top+n, 64))
+		copy(ns, a.stack[:a.top])
+		a.stack = ns
+	}
+	s := a.stack[a.top : a.top+n : a.top+n]
+	a.top += n
+	return s
 }
 
 // row appends row r of column node to dst (JSON, or null).
 func (a *pqAsm) row(dst *schema.Vector, node *pqNode, r int) error {
-	spans := make([]pqSpan, node.nleaves)
+	a.top = 0
+	spans := a.alloc(node.nleaves)
 	for j := range spans {
 		rows := a.lv[j].rows
 		spans[j] = pqSpan{rows[r], rows[r+1]}
@@ -217,62 +237,73 @@ func pqMapChild(n *pqNode) *pqNode {
 	return kv
 }
 
-// each calls f for every occurrence of the repeated node r within spans,
-// with the spans of that occurrence; it returns the number of occurrences.
-func (a *pqAsm) each(r *pqNode, spans []pqSpan, f func(sub []pqSpan) error) (int, error) {
+var errPQDisagree = fmt.Errorf("%w: the leaves of a repeated field disagree on its length", ErrCorrupt)
+
+// occurrences starts iterating the occurrences of the repeated node r within
+// spans: ok is false when there are none (an empty or absent list).
+func (a *pqAsm) occurrences(r *pqNode, spans []pqSpan) (cur, sub []pqSpan, ok bool) {
 	if a.def(r.first, spans[0].a) < r.defLevel {
-		return 0, nil // empty (or absent) list
+		return nil, nil, false
 	}
-	cur := make([]int32, len(spans))
-	sub := make([]pqSpan, len(spans))
-	for j := range spans {
-		cur[j] = spans[j].a
-	}
-	count := 0
-	for cur[0] < spans[0].b {
+	cur = a.alloc(len(spans))
+	sub = a.alloc(len(spans))
+	copy(cur, spans) // cur[j].a is leaf j's cursor
+	return cur, sub, true
+}
+
+// next sets sub to the spans of the next occurrence of r; it returns false
+// after the last one.
+func (a *pqAsm) next(r *pqNode, spans, cur, sub []pqSpan) (bool, error) {
+	if cur[0].a >= spans[0].b {
 		for j := range spans {
-			lv := &a.lv[r.first-a.base+j]
-			s := cur[j]
-			if s >= spans[j].b {
-				return count, fmt.Errorf("%w: the leaves of a repeated field disagree on its length", ErrCorrupt)
+			if cur[j].a != spans[j].b {
+				return false, errPQDisagree
 			}
-			e := s + 1
-			for e < spans[j].b && int(lv.reps[e]) > r.repLevel {
-				e++
-			}
-			sub[j] = pqSpan{s, e}
-			cur[j] = e
 		}
-		if err := f(sub); err != nil {
-			return count, err
-		}
-		count++
+		return false, nil
 	}
 	for j := range spans {
-		if cur[j] != spans[j].b {
-			return count, fmt.Errorf("%w: the leaves of a repeated field disagree on its length", ErrCorrupt)
+		lv := &a.lv[r.first-a.base+j]
+		s := cur[j].a
+		if s >= spans[j].b {
+			return false, errPQDisagree
 		}
+		e := s + 1
+		for e < spans[j].b && int(lv.reps[e]) > r.repLevel {
+			e++
+		}
+		sub[j] = pqSpan{s, e}
+		cur[j].a = e
 	}
-	return count, nil
+	return true, nil
 }
 
 // repeated writes the occurrences of r as a JSON array; with child set, each
 // element is r's only field rather than r itself.
 func (a *pqAsm) repeated(r *pqNode, spans []pqSpan, child bool) error {
+	top := a.top
+	defer func() { a.top = top }()
 	a.out = append(a.out, '[')
-	first := true
-	_, err := a.each(r, spans, func(sub []pqSpan) error {
-		if !first {
+	cur, sub, ok := a.occurrences(r, spans)
+	for k := 0; ok; k++ {
+		more, err := a.next(r, spans, cur, sub)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		if k > 0 {
 			a.out = append(a.out, ',')
 		}
-		first = false
 		if child {
-			return a.field(r.children[0], sub)
+			err = a.field(r.children[0], sub)
+		} else {
+			err = a.value(r, sub)
 		}
-		return a.value(r, sub)
-	})
-	if err != nil {
-		return err
+		if err != nil {
+			return err
+		}
 	}
 	a.out = append(a.out, ']')
 	return nil
@@ -280,32 +311,40 @@ func (a *pqAsm) repeated(r *pqNode, spans []pqSpan, child bool) error {
 
 // mapValue writes the occurrences of a MAP's key_value group as an object.
 func (a *pqAsm) mapValue(kv *pqNode, spans []pqSpan) error {
+	top := a.top
+	defer func() { a.top = top }()
 	a.out = append(a.out, '{')
-	first := true
 	key := kv.children[0]
-	_, err := a.each(kv, spans, func(sub []pqSpan) error {
-		if !first {
+	cur, sub, ok := a.occurrences(kv, spans)
+	for k := 0; ok; k++ {
+		more, err := a.next(kv, spans, cur, sub)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		if k > 0 {
 			a.out = append(a.out, ',')
 		}
-		first = false
 		start := len(a.out)
 		if err := a.field(key, sub[:key.nleaves]); err != nil {
 			return err
 		}
 		if k := a.out[start:]; len(k) == 0 || k[0] != '"' {
 			// a non-string key (a number, null, an object) becomes its text
-			text := string(k)
-			a.out = pqAppendJSONString(a.out[:start], []byte(text))
+			a.keyBuf = append(a.keyBuf[:0], k...)
+			a.out = pqAppendJSONString(a.out[:start], a.keyBuf)
 		}
 		a.out = append(a.out, ':')
 		if len(kv.children) == 2 {
-			return a.field(kv.children[1], sub[key.nleaves:])
+			err = a.field(kv.children[1], sub[key.nleaves:])
+		} else {
+			a.out = append(a.out, "null"...)
 		}
-		a.out = append(a.out, "null"...)
-		return nil
-	})
-	if err != nil {
-		return err
+		if err != nil {
+			return err
+		}
 	}
 	a.out = append(a.out, '}')
 	return nil
