@@ -280,7 +280,7 @@ func (w *fileWriter) Write(ctx context.Context, b *schema.Batch) error {
 	cols := w.pw.ColumnWriters()
 	for c := range b.Cols {
 		v := &b.Cols[c]
-		w.vals = appendColumnValues(w.vals, v, c, w.fields[c].Nullable)
+		w.vals = appendColumnValues(w.vals, v, w.fields[c].Nullable)
 		if _, err := cols[c].WriteRowValues(w.vals); err != nil {
 			w.err = fmt.Errorf("file sink: write column %q: %w", w.fields[c].Name, err)
 			return w.err
