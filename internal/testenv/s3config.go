@@ -124,7 +124,10 @@ type Role struct {
 	// TrustPolicy is JSON; it must name the trusted principal. A
 	// StringEquals sts:ExternalId condition in it is removed before SeaweedFS
 	// sees the policy (SeaweedFS denies any such condition) and enforced by
-	// the STS proxy instead, exactly like ExternalID.
+	// the STS proxy instead, exactly like ExternalID. An
+	// sts:SetSourceIdentity action (which credstore's generated trust
+	// policies carry for AWS) is dropped too: SeaweedFS accepts only
+	// sts:AssumeRole* actions there.
 	TrustPolicy string
 	// Policies are the names of attached policies.
 	Policies []string
@@ -344,9 +347,33 @@ func renderConfig(cfg S3Config) (*renderedConfig, error) {
 	return rc, nil
 }
 
+// dropSetSourceIdentity removes the sts:SetSourceIdentity action from a
+// trust policy statement that also allows an sts:AssumeRole* action.
+// SeaweedFS accepts only sts:AssumeRole* in trust policies (and ignores
+// SourceIdentity); AWS needs the action when the caller passes a
+// SourceIdentity, so generated trust policies carry it. Nothing else of the
+// statement changes.
+func dropSetSourceIdentity(stm map[string]any) {
+	acts, ok := stm["Action"].([]any)
+	if !ok {
+		return
+	}
+	kept := make([]any, 0, len(acts))
+	for _, a := range acts {
+		if s, ok := a.(string); ok && strings.EqualFold(s, "sts:SetSourceIdentity") {
+			continue
+		}
+		kept = append(kept, a)
+	}
+	if len(kept) > 0 && len(kept) < len(acts) {
+		stm["Action"] = kept
+	}
+}
+
 // splitExternalIDCondition removes StringEquals sts:ExternalId conditions
-// from a trust policy and returns the policy without them and the External ID
-// they required ("" if none).
+// (and the sts:SetSourceIdentity action, see dropSetSourceIdentity) from a
+// trust policy and returns the policy without them and the External ID they
+// required ("" if none).
 func splitExternalIDCondition(doc string) (json.RawMessage, string, error) {
 	if strings.TrimSpace(doc) == "" {
 		return nil, "", fmt.Errorf("TrustPolicy is empty; it must name the trusted principal")
@@ -370,6 +397,7 @@ func splitExternalIDCondition(doc string) (json.RawMessage, string, error) {
 		if !ok {
 			return nil, "", fmt.Errorf("TrustPolicy statement is not an object")
 		}
+		dropSetSourceIdentity(stm)
 		cond, ok := stm["Condition"].(map[string]any)
 		if !ok {
 			continue
