@@ -232,6 +232,7 @@ func (s *csvScanner) scan(row *rowBuf) (scanStatus, error) {
 func (s *csvScanner) scanQuoted(row *rowBuf, lineEnd int) (scanStatus, error) {
 	buf := s.buf[:s.end]
 	delim := s.delim
+	pat := uint64(delim) * swarOnes
 	p := s.pos
 	i := p
 	newlines := int64(0)
@@ -307,15 +308,41 @@ func (s *csvScanner) scanQuoted(row *rowBuf, lineEnd int) (scanStatus, error) {
 					lineEnd = i + j
 				}
 			}
-			k := lineEnd
-			if j := indexDelim(buf[i:lineEnd], delim); j >= 0 {
-				k = i + j
+			// a run of unquoted fields, up to the line end or a field that
+			// starts with a quote
+			start, k := i, i
+			quoted := false
+			for {
+				for k+8 <= lineEnd {
+					if m := delimMask(binary.LittleEndian.Uint64(buf[k:]), pat); m != 0 {
+						k += bits.TrailingZeros64(m) >> 3
+						break
+					}
+					k += 8
+				}
+				for k < lineEnd && buf[k] != delim {
+					k++
+				}
+				if k == lineEnd {
+					break
+				}
+				cells = append(cells, cell{b: buf[start:k:k], kind: kText})
+				k++
+				start = k
+				if k < lineEnd && buf[k] == '"' {
+					quoted = true
+					break
+				}
+			}
+			if quoted {
+				i = k
+				continue
 			}
 			if k == len(buf) && !s.eof {
 				return scanMore, nil
 			}
-			f := buf[i:k]
-			if k < len(buf) && buf[k] == '\n' && len(f) > 0 && f[len(f)-1] == '\r' {
+			f := buf[start:k]
+			if k < len(buf) && len(f) > 0 && f[len(f)-1] == '\r' {
 				f = f[:len(f)-1]
 			}
 			cells = append(cells, cell{b: f[:len(f):len(f)], kind: kText})
@@ -660,24 +687,6 @@ const (
 func delimMask(w, pat uint64) uint64 {
 	x := w ^ pat
 	return (x - swarOnes) & ^x & swarHigh
-}
-
-// indexDelim is bytes.IndexByte for short slices: eight bytes at a time
-// without a function call per field.
-func indexDelim(b []byte, d byte) int {
-	pat := uint64(d) * swarOnes
-	i := 0
-	for ; i+8 <= len(b); i += 8 {
-		if m := delimMask(binary.LittleEndian.Uint64(b[i:]), pat); m != 0 {
-			return i + bits.TrailingZeros64(m)>>3
-		}
-	}
-	for ; i < len(b); i++ {
-		if b[i] == d {
-			return i
-		}
-	}
-	return -1
 }
 
 // splitLine appends the fields of a line without quotes.

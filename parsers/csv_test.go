@@ -2,8 +2,10 @@ package parsers
 
 import (
 	"context"
+	"encoding/csv"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -190,9 +192,73 @@ func TestSplitLine(t *testing.T) {
 				t.Fatalf("%q: field %d = %q, want %q", line, i, got[i].b, want[i])
 			}
 		}
-		for k := 0; k <= len(line); k++ {
-			if g, w := indexDelim([]byte(line[k:]), ','), strings.IndexByte(line[k:], ','); g != w {
-				t.Fatalf("indexDelim(%q) = %d, want %d", line[k:], g, w)
+	}
+}
+
+// TestScannerMatchesEncodingCSV compares the record scanner with
+// encoding/csv on random well-formed CSV (quotes, escaped quotes, embedded
+// newlines and delimiters), read whole and through 1- to 7-byte reads.
+func TestScannerMatchesEncodingCSV(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	pieces := []string{"a", "bc", "12", "x y", ",", ";", "\"", "\n", "é", " ", "longer text here"}
+	for iter := 0; iter < 200; iter++ {
+		var b strings.Builder
+		nrec := 1 + r.IntN(30)
+		nf := 1 + r.IntN(6)
+		for i := 0; i < nrec; i++ {
+			for j := 0; j < nf; j++ {
+				if j > 0 {
+					b.WriteByte(',')
+				}
+				var f strings.Builder
+				for k := r.IntN(4); k > 0; k-- {
+					f.WriteString(pieces[r.IntN(len(pieces))])
+				}
+				v := f.String()
+				if strings.ContainsAny(v, ",\"\n") || (v == "" && nf == 1) || r.IntN(4) == 0 {
+					v = `"` + strings.ReplaceAll(v, `"`, `""`) + `"`
+				}
+				b.WriteString(v)
+			}
+			if i < nrec-1 || r.IntN(2) == 0 {
+				if r.IntN(3) == 0 {
+					b.WriteString("\r\n")
+				} else {
+					b.WriteString("\n")
+				}
+			}
+		}
+		data := b.String()
+		cr := csv.NewReader(strings.NewReader(data))
+		cr.FieldsPerRecord = -1
+		want, err := cr.ReadAll()
+		if err != nil {
+			t.Fatalf("encoding/csv: %v on %q", err, data)
+		}
+		for _, n := range []int{0, 1, 3, 7} {
+			var rd io.Reader = strings.NewReader(data)
+			if n > 0 {
+				rd = &nByteReader{r: rd, n: n}
+			}
+			sc := newCSVScanner(rd, "t", ',', 1<<20)
+			var row rowBuf
+			var got [][]string
+			for {
+				err := sc.read(&row)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				rec := make([]string, len(row.cells))
+				for i, c := range row.cells {
+					rec[i] = string(c.b)
+				}
+				got = append(got, rec)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("reads of %d: scanner\n%q\nencoding/csv\n%q\ninput %q", n, got, want, data)
 			}
 		}
 	}
