@@ -53,7 +53,8 @@ type PostgresOptions struct {
 //
 // Column types: bool -> boolean, int64 -> bigint, float64 -> double
 // precision, date -> date, timestamp -> timestamptz, string -> text,
-// json -> jsonb. A table is created on the first Begin (non-nullable fields
+// json -> jsonb (PostgreSQL normalises jsonb: whitespace and key order are
+// not kept, and of duplicate keys the last wins). A table is created on the first Begin (non-nullable fields
 // NOT NULL). Later schemas are matched by column name: new columns are added
 // (nullable); a column whose type differs fails Begin with
 // ErrIncompatibleSchema; table columns the object lacks are left null.
@@ -98,7 +99,8 @@ func OpenPostgres(ctx context.Context, dsn string, opt PostgresOptions) (*Postgr
 // Pool returns the connection pool (for tests and admin tools).
 func (p *Postgres) Pool() *pgxpool.Pool { return p.pool }
 
-// Close closes the pool.
+// Close closes the pool. It waits until every open Writer has committed or
+// aborted (each holds a connection).
 func (p *Postgres) Close() error {
 	p.pool.Close()
 	return nil
@@ -319,7 +321,11 @@ func (p *Postgres) ensureTable(ctx context.Context, dataset string, fields []sch
 		if err != nil {
 			return nil, err
 		}
-		if len(add) == 0 {
+		var hasRejects bool
+		if err := p.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, pgx.Identifier{dataset + RejectsSuffix}.Sanitize()).Scan(&hasRejects); err != nil {
+			return nil, fmt.Errorf("postgres sink: read table %q: %w", dataset+RejectsSuffix, err)
+		}
+		if len(add) == 0 && hasRejects {
 			return cols, nil
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -992,4 +993,131 @@ func TestZeroColumns(t *testing.T) {
 			t.Fatalf("Seen = %v, %v", seen, err)
 		}
 	})
+}
+
+func TestPostgresConcurrentFirstBegin(t *testing.T) {
+	ctx := ctxT(t)
+	pg, err := sink.OpenPostgres(ctx, testenv.Postgres(t), sink.PostgresOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	// Several workers start the first objects of a new dataset at once,
+	// some with an extra column: one creates the table, the others alter
+	// or reuse it; none fails.
+	var wg sync.WaitGroup
+	errs := make([]error, 6)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := &schema.Schema{Fields: []schema.Field{{Name: "id", Type: schema.Int64}}}
+			if i%2 == 1 {
+				s.Fields = append(s.Fields, schema.Field{Name: fmt.Sprintf("extra%d", i), Type: schema.String, Nullable: true})
+			}
+			w, err := pg.Begin(ctx, "fresh", obj(fmt.Sprintf("o%d", i)), s)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			b := schema.NewBatch(s, 1)
+			for c := range b.Cols {
+				if c == 0 {
+					b.Cols[c].AppendInt(int64(i))
+				} else {
+					b.Cols[c].AppendString("x")
+				}
+			}
+			b.Lines = append(b.Lines, 1)
+			if err := w.Write(ctx, b); err != nil {
+				errs[i] = err
+				w.Abort(ctx)
+				return
+			}
+			errs[i] = w.Commit(ctx, sink.Stats{})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("worker %d: %v", i, err)
+		}
+	}
+	var n int
+	if err := pg.Pool().QueryRow(ctx, `SELECT count(*) FROM fresh`).Scan(&n); err != nil || n != len(errs) {
+		t.Errorf("rows = %d, %v", n, err)
+	}
+	// A dropped rejects table is recreated by the next Begin.
+	if _, err := pg.Pool().Exec(ctx, `DROP TABLE fresh_rejects`); err != nil {
+		t.Fatal(err)
+	}
+	s := &schema.Schema{Fields: []schema.Field{{Name: "id", Type: schema.Int64}}}
+	w, err := pg.Begin(ctx, "fresh", obj("again"), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Reject(ctx, sink.Reject{Line: 1, Error: "bad"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(ctx, sink.Stats{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFileSinkRowGroupBytesBound(t *testing.T) {
+	dir := t.TempDir()
+	fs, err := sink.OpenFile(dir, sink.FileOptions{RowGroupBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	s := allTypes()
+	w, err := fs.Begin(ctx, "rg", obj("rg.csv"), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := schema.NewBatch(s, 1000)
+	for i := 0; i < 40; i++ {
+		b.Reset()
+		for j := 0; j < 25; j++ {
+			fb := fillBatch(s, testRows, int64(i*1000+j*10))
+			for c := range b.Cols {
+				for r := 0; r < fb.Len(); r++ {
+					appendFrom(&b.Cols[c], &fb.Cols[c], r)
+				}
+			}
+			b.Lines = append(b.Lines, fb.Lines...)
+		}
+		if err := w.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Commit(ctx, sink.Stats{}); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := fs.PartPath("rg", obj("rg.csv"))
+	if n := parquetRowGroups(t, p); n < 2 {
+		t.Errorf("row groups = %d, want several (64 KiB bound)", n)
+	}
+	ds, err := sink.ReadDataset(filepath.Join(dir, "rg"))
+	if err != nil || len(ds.Rows) != 40*25*len(testRows) {
+		t.Fatalf("read back %d rows, %v", len(ds.Rows), err)
+	}
+}
+
+func appendFrom(dst, src *schema.Vector, i int) {
+	if src.Nulls[i] {
+		dst.AppendNull()
+		return
+	}
+	switch src.Type {
+	case schema.Bool:
+		dst.AppendBool(src.Bools[i])
+	case schema.Int64, schema.Date, schema.Timestamp:
+		dst.AppendInt(src.Ints[i])
+	case schema.Float64:
+		dst.AppendFloat(src.Floats[i])
+	default:
+		dst.AppendBytes(src.BytesAt(i))
+	}
 }
