@@ -39,6 +39,33 @@ type pqValues struct {
 	// utf8 caches, per value, 1 for valid UTF-8 and 2 for invalid (0:
 	// unknown); used for dictionaries, whose values repeat.
 	utf8 []uint8
+	// allText is set when every value is known to be valid (UTF-8, or
+	// text for binary columns), checked once for the whole page.
+	allText bool
+}
+
+// checkAll validates all BYTE_ARRAY values of a page at once: the data
+// is valid UTF-8 and no value starts inside a character (so no character
+// straddles two values), or, for binary, text without control characters.
+func (v *pqValues) checkAll(binary bool) {
+	v.allText = false
+	if v.off == nil {
+		return
+	}
+	data := v.ba[v.off[0]:v.off[v.n]]
+	if binary {
+		if !pqIsText(data) {
+			return
+		}
+	} else if !utf8.Valid(data) {
+		return
+	}
+	for _, o := range v.off[:v.n] {
+		if int(o) < len(v.ba) && !utf8.RuneStart(v.ba[o]) {
+			return
+		}
+	}
+	v.allText = true
 }
 
 // load takes the values of data, of the column's physical type.
@@ -127,6 +154,9 @@ func (v *pqValues) bytesAt(i int) []byte {
 // set: UTF-8 without control characters other than tab, newline and
 // carriage return), caching the answer when the values are a dictionary's.
 func (v *pqValues) validUTF8(i int, cache, binary bool) bool {
+	if v.allText {
+		return true
+	}
 	check := utf8.Valid
 	if binary {
 		check = pqIsText
@@ -331,6 +361,9 @@ func (c *pqChunk) setPage(p parquet.Page) error {
 	}
 	if err := c.plain.load(l, data); err != nil {
 		return err
+	}
+	if l.conv == cvString || l.conv == cvBytes {
+		c.plain.checkAll(l.conv == cvBytes)
 	}
 	if c.plain.n < nvals {
 		return fmt.Errorf("%w: page %d has %d values for %d non-null entries", ErrCorrupt, c.pageNo, c.plain.n, nvals)

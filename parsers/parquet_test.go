@@ -189,6 +189,7 @@ func TestParquetTypeMapping(t *testing.T) {
 		{"uuid", pqOne(uuidT{uuid}), schema.String, false, "string: Parquet FIXED_LEN_BYTE_ARRAY(16) UUID, canonical", []any{"00010203-0405-0607-0809-0a0b0c0d0e0f"}},
 		{"json", pqOne(jsonT{`{"a":[1,2]}`}, jsonT{`null`}), schema.JSON, false, "json: Parquet BYTE_ARRAY JSON", []any{json.RawMessage(`{"a":[1,2]}`), json.RawMessage(`null`)}},
 		{"bytes", pqOne(rawT{[]byte("abc")}, rawT{[]byte{0xff, 0xfe}}, rawT{[]byte{0, 1}}, rawT{[]byte{}}), schema.String, false, "string: Parquet BYTE_ARRAY without logical type: UTF-8 text as is, other (binary) values base64-encoded", []any{"abc", "//4=", "AAE=", ""}},
+		{"bytes splitting a character", pqOne(rawT{[]byte{0xc3}}, rawT{[]byte{0xa9}}, rawT{[]byte("é")}), schema.String, false, "string: Parquet BYTE_ARRAY without logical type", []any{"ww==", "qQ==", "é"}},
 		{"fixed bytes", pqOne(fixedT{[4]byte{'a', 'b', 'c', 'd'}}, fixedT{[4]byte{0, 1, 2, 3}}), schema.String, false, "string: Parquet FIXED_LEN_BYTE_ARRAY(4) without logical type", []any{"abcd", "AAECAw=="}},
 		{"int96", pqOne(int96T{int96}), schema.Timestamp, false, "timestamp: Parquet INT96 (legacy Impala/Spark timestamp)", []any{"2024-01-01T00:00:00.000001Z"}},
 		{"optional", pqOne(optT{ptr(3)}, optT{nil}, optT{ptr(-4)}), schema.Int64, true, "int64: Parquet INT64", []any{int64(3), nil, int64(-4)}},
@@ -533,7 +534,7 @@ func TestParquetInvalidValues(t *testing.T) {
 		S string `parquet:"s"`
 		J string `parquet:"j,json"`
 	}
-	data := pqWriteFile(t, []row{{"ok", `{}`}, {"bad\xff", `{}`}, {"ok", `{"x"`}, {"fine", `[1]`}})
+	data := pqWriteFile(t, []row{{"ok", `{}`}, {"bad\xff", `{}`}, {"ok", `{"x"`}, {"fine", `[1]`}, {"\xc3", `1`}, {"\xa9", `2`}})
 	var msgs []string
 	r := pqOpenBytes(t, data, Options{OnReject: func(pe *ParseError) error {
 		msgs = append(msgs, fmt.Sprintf("%d %s %v", pe.Row, pe.Column, pe.Err))
@@ -544,7 +545,8 @@ func TestParquetInvalidValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"1 s wrong type: invalid UTF-8 in a STRING value", "2 j wrong type: invalid JSON in a JSON value"}
+	want := []string{"1 s wrong type: invalid UTF-8 in a STRING value", "2 j wrong type: invalid JSON in a JSON value",
+		"4 s wrong type: invalid UTF-8 in a STRING value", "5 s wrong type: invalid UTF-8 in a STRING value"}
 	if !reflect.DeepEqual(msgs, want) || len(rows) != 2 || rows[1][0] != "fine" {
 		t.Fatalf("rejects %q, rows %v", msgs, rows)
 	}
