@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -1119,5 +1120,53 @@ func appendFrom(dst, src *schema.Vector, i int) {
 		dst.AppendFloat(src.Floats[i])
 	default:
 		dst.AppendBytes(src.BytesAt(i))
+	}
+}
+
+// TestFileSinkMemoryFlat writes 4 and 40 MB of values through one Writer
+// with 1 MiB row groups and checks that the peak heap does not grow with
+// the amount written.
+func TestFileSinkMemoryFlat(t *testing.T) {
+	peak := func(batches int) uint64 {
+		fs, err := sink.OpenFile(t.TempDir(), sink.FileOptions{RowGroupBytes: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := ctxT(t)
+		s := &schema.Schema{Fields: []schema.Field{{Name: "id", Type: schema.Int64}, {Name: "s", Type: schema.String, Nullable: true}}}
+		w, err := fs.Begin(ctx, "mem", obj("m"), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := schema.NewBatch(s, 8192)
+		text := strings.Repeat("abcdefghij", 4)
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		base, top := ms.HeapAlloc, ms.HeapAlloc
+		for i := 0; i < batches; i++ {
+			b.Reset()
+			for r := 0; r < 8192; r++ {
+				b.Cols[0].AppendInt(int64(i*8192 + r))
+				b.Cols[1].AppendString(text[:r%40])
+				b.Lines = append(b.Lines, int64(r))
+			}
+			if err := w.Write(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+			if i%5 == 0 {
+				runtime.ReadMemStats(&ms)
+				top = max(top, ms.HeapAlloc)
+			}
+		}
+		if err := w.Commit(ctx, sink.Stats{}); err != nil {
+			t.Fatal(err)
+		}
+		return top - base
+	}
+	small, large := peak(16), peak(160) // 131 Ki and 1.3 Mi rows
+	t.Logf("peak heap growth: %d KiB for 16 batches, %d KiB for 160", small>>10, large>>10)
+	if large > 2*small+8<<20 {
+		t.Errorf("heap grows with the data written: %d KiB vs %d KiB", large>>10, small>>10)
 	}
 }
