@@ -638,6 +638,17 @@ func TestParquetPreview(t *testing.T) {
 		t.Errorf("preview fetched %d of %d bytes", got, len(data))
 	}
 
+	// a large row group: the head, the footer, then one window of each
+	// column's first pages
+	big := newPQRangeObject("big.parquet", pqBenchFile(t, 300000, 300000))
+	res, err = previewParquet(context.Background(), big, Options{}, 10)
+	if err != nil || len(res.Rows) != 10 {
+		t.Fatalf("%v, %d rows", err, len(res.Rows))
+	}
+	if n, got := big.requests.Load(), big.bytes.Load(); n > 2+12 || got > 12*pqPreviewReadBuffer+pqTailBytes+4 {
+		t.Errorf("preview of a %d-byte row group: %d requests, %d bytes", len(big.b), n, got)
+	}
+
 	// a small file is one request, and not truncated
 	small := newPQRangeObject("small.parquet", pqWriteFile(t, pqBenchRows(3)))
 	res, err = previewParquet(context.Background(), small, Options{}, 0)
