@@ -805,6 +805,23 @@ func TestOpenURLs(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "secret") {
 		t.Errorf("Open with a password: %v (must not print the password)", err)
 	}
+	// Both PostgreSQL schemes.
+	dsn := testenv.Postgres(t)
+	for _, u := range []string{dsn, "postgresql" + strings.TrimPrefix(dsn, "postgres")} {
+		s, err := sink.Open(ctx, u)
+		if err != nil {
+			t.Fatalf("Open(%s): %v", u, err)
+		}
+		if _, ok := s.(*sink.Postgres); !ok {
+			t.Errorf("Open(%s) = %T", u, s)
+		}
+		s.Close()
+	}
+	// file://localhost/abs is a FileSink too.
+	s, err := sink.Open(ctx, "file://localhost"+t.TempDir())
+	if _, ok := s.(*sink.FileSink); err != nil || !ok {
+		t.Errorf("Open(file://localhost/...) = %T, %v", s, err)
+	}
 }
 
 func TestPostgresSchemaEvolution(t *testing.T) {
