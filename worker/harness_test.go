@@ -34,10 +34,32 @@ type harness struct {
 type harnessOpt func(*harnessConfig)
 
 type harnessConfig struct {
+	sinkURL  string // "" = a file sink in a temp dir
 	worker   worker.Config
 	resolver credstore.ResolverConfig
 	s3       *testenv.S3Server
+	rdb      *redis.Client
 }
+
+// withS3 makes the harness use srv (e.g. a dedicated testenv.StartS3
+// instance) instead of the shared one.
+func withS3(srv *testenv.S3Server) harnessOpt { return func(hc *harnessConfig) { hc.s3 = srv } }
+
+// withRedis makes the harness use rdb instead of a fresh redis-server, so a
+// test can create records (integrations) before the worker starts.
+func withRedis(rdb *redis.Client) harnessOpt { return func(hc *harnessConfig) { hc.rdb = rdb } }
+
+// withWorker adjusts the worker.Config.
+func withWorker(f func(*worker.Config)) harnessOpt { return func(hc *harnessConfig) { f(&hc.worker) } }
+
+// withResolver adjusts the credstore.ResolverConfig (Store is set by the
+// harness).
+func withResolver(f func(*credstore.ResolverConfig)) harnessOpt {
+	return func(hc *harnessConfig) { f(&hc.resolver) }
+}
+
+// withSink makes the harness write into the sink at url.
+func withSink(url string) harnessOpt { return func(c *harnessConfig) { c.sinkURL = url } }
 
 func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	t.Helper()
@@ -49,7 +71,10 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	if s3srv == nil {
 		s3srv = testenv.S3(t)
 	}
-	rdb := testenv.Redis(t).Client(t)
+	rdb := hc.rdb
+	if rdb == nil {
+		rdb = testenv.Redis(t).Client(t)
+	}
 	keyring, err := credstore.ParseKeyring(credstore.GenerateKey())
 	if err != nil {
 		t.Fatal(err)
@@ -64,8 +89,22 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As ingestd does: listen for integration changes made anywhere.
+	runCtx, stopRun := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() { runDone <- resolver.Run(runCtx) }()
+	t.Cleanup(func() {
+		stopRun()
+		if err := <-runDone; err != nil {
+			t.Errorf("resolver.Run: %v", err)
+		}
+	})
 	dir := t.TempDir()
-	snk, err := sink.Open(context.Background(), "file://"+dir)
+	sinkURL := hc.sinkURL
+	if sinkURL == "" {
+		sinkURL = "file://" + dir
+	}
+	snk, err := sink.Open(context.Background(), sinkURL)
 	if err != nil {
 		t.Fatal(err)
 	}

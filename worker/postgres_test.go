@@ -1,0 +1,81 @@
+package worker_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/s3ingest/s3ingest/internal/testenv"
+	"github.com/s3ingest/s3ingest/jobs"
+)
+
+// TestIngestIntoPostgres runs the pipeline into the PostgreSQL sink: the
+// table holds exactly the rows with their types, rejects go to the rejects
+// table, and a second run adds nothing.
+func TestIngestIntoPostgres(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	h := newHarness(t, withSink(dsn))
+	bucket := h.s3.UniqueBucket(t)
+	h.s3.Put(t, bucket, "in/a.csv", ordersCSV(1, 150, map[int]string{140: "oops"}))
+	h.s3.Put(t, bucket, "in/b.csv.gz", gz(ordersCSV(151, 50, nil)))
+	cred := h.addCredential("ws-a", testenv.ReaderAccessKey, testenv.ReaderSecretKey)
+	budget := func(p *jobs.IngestPayload) { p.ErrorBudget.ObjectMaxRows = 3; p.Parse.SampleRows = 100 }
+
+	var res jobs.IngestResult
+	if _, err := h.run(ingestTask(t, "ws-a", cred, bucket, "in/", "orders_pg", budget), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Objects != 2 || res.Rows != 199 || res.Rejected != 1 {
+		t.Fatalf("result %+v", res)
+	}
+
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	var sum float64
+	if err := conn.QueryRow(ctx, `SELECT count(*), sum(amount) FROM orders_pg`).Scan(&n, &sum); err != nil {
+		t.Fatal(err)
+	}
+	want := 0.0
+	for id := 1; id <= 200; id++ {
+		if id != 140 {
+			want += float64(id) + 0.5
+		}
+	}
+	if n != 199 || sum != want {
+		t.Fatalf("table has %d rows summing %v, want 199 summing %v", n, sum, want)
+	}
+	var name, day string
+	var paid bool
+	if err := conn.QueryRow(ctx, `SELECT name, day::text, paid FROM orders_pg WHERE id = 42`).Scan(&name, &day, &paid); err != nil {
+		t.Fatal(err)
+	}
+	if name != "name 42" || day != fmt.Sprintf("2024-03-%02d", 42%28+1) || !paid {
+		t.Fatalf("row 42 = %q %q %v", name, day, paid)
+	}
+	var line int64
+	var col, val string
+	if err := conn.QueryRow(ctx, `SELECT line, "column", value FROM orders_pg_rejects`).Scan(&line, &col, &val); err != nil {
+		t.Fatal(err)
+	}
+	if line != 141 || col != "amount" || val != "oops" {
+		t.Fatalf("reject = line %d column %s value %s", line, col, val)
+	}
+
+	var again jobs.IngestResult
+	if _, err := h.run(ingestTask(t, "ws-a", cred, bucket, "in/", "orders_pg", budget), &again); err != nil {
+		t.Fatal(err)
+	}
+	if again.Skipped != 2 || again.Rows != 0 {
+		t.Fatalf("second run %+v", again)
+	}
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM orders_pg`).Scan(&n); err != nil || n != 199 {
+		t.Fatalf("after the second run the table has %d rows (%v)", n, err)
+	}
+}
