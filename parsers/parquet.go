@@ -82,7 +82,6 @@ type pqReader struct {
 
 	rg       int   // current row group, -1 before the first
 	rgLeft   int64 // rows left in the current row group
-	rgStart  int64 // file row index of the row group's first row
 	row      int64 // file row index of the next row
 	chunks   []pqChunk
 	levels   [][]pqLevels // per output column (nested): per leaf
@@ -566,6 +565,9 @@ func (r *pqReader) Next(ctx context.Context, b *schema.Batch) (err error) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
+			if b.Len() > 0 {
+				return nil // the rows so far; the next call returns ctx.Err()
+			}
 			return err
 		}
 		n := int(min(int64(min(pqSubBatch, r.opts.BatchRows-b.Len())), r.rgLeft))
@@ -631,7 +633,6 @@ func (r *pqReader) nextRowGroup() error {
 			r.src.cacheRange(0, 0)
 			return io.EOF
 		}
-		r.rgStart = r.row
 		g := &r.md.RowGroups[r.rg]
 		if g.NumRows == 0 {
 			continue

@@ -260,9 +260,6 @@ func (c *pqChunk) close() {
 	c.guard = nil
 }
 
-// exhausted reports whether the current page has no entries left.
-func (c *pqChunk) exhausted() bool { return c.pos >= c.n }
-
 // nextPage loads the next page; it returns io.EOF after the last one.
 func (c *pqChunk) nextPage() error {
 	if c.page != nil {
