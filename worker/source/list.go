@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -28,7 +29,7 @@ type ObjectInfo struct {
 func (o ObjectInfo) URL() string { return "s3://" + o.Bucket + "/" + o.Key }
 
 // ErrInvalidGlob marks a glob pattern that does not parse.
-var ErrInvalidGlob = fmt.Errorf("invalid glob")
+var ErrInvalidGlob = errors.New("invalid glob")
 
 // globMeta are the characters that start a doublestar pattern construct.
 const globMeta = `*?[{\`
