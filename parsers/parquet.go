@@ -73,9 +73,10 @@ type pqReader struct {
 	// per output column: the file column it reads (-1: none, all null) and
 	// whether values are rendered as text (a string target of
 	// Options.Schema).
-	srcCol []int
-	asText []bool
-	need   []bool // per leaf: read by some output column
+	srcCol    []int
+	asText    []bool
+	checkNull []bool // per output column: nulls are row errors
+	need      []bool // per leaf: read by some output column
 
 	prefetchMax int64
 	rows        int64 // rows in the row groups
@@ -451,7 +452,11 @@ func (r *pqReader) schemaError(err error) error {
 }
 
 // bindSchema sets the output schema: the file's columns, or Options.Schema
-// matched by name.
+// (used as is) matched by name. A column of the given schema may have the
+// file column's type or string (the values' text; JSON text for nested
+// fields); a column the file lacks is null. A null in a column the given
+// schema says is not nullable is a row-level ErrType error, as in the text
+// formats.
 func (r *pqReader) bindSchema() error {
 	want := r.opts.Schema
 	if want == nil {
@@ -469,16 +474,14 @@ func (r *pqReader) bindSchema() error {
 	for i := range r.cols {
 		byName[r.cols[i].field.Name] = i
 	}
-	fields := make([]schema.Field, len(want.Fields))
 	r.srcCol = make([]int, len(want.Fields))
 	r.asText = make([]bool, len(want.Fields))
+	r.checkNull = make([]bool, len(want.Fields))
 	for i, f := range want.Fields {
-		fields[i] = f
 		j, ok := byName[f.Name]
 		if !ok {
 			r.srcCol[i] = -1
-			fields[i].Nullable = true
-			fields[i].Reason = fmt.Sprintf("%s: from the given schema; the file has no column %q, so it is null", f.Type, f.Name)
+			r.checkNull[i] = !f.Nullable
 			continue
 		}
 		c := &r.cols[j]
@@ -486,23 +489,17 @@ func (r *pqReader) bindSchema() error {
 		have := c.field.Type
 		switch {
 		case f.Type == have:
-			fields[i].Reason = fmt.Sprintf("%s: from the given schema; %s", f.Type, pqDescribeType(c))
 		case f.Type == schema.String && c.flat:
 			r.asText[i] = true
-			fields[i].Reason = fmt.Sprintf("string: from the given schema; %s, as text", pqDescribeType(c))
 		case f.Type == schema.String && have == schema.JSON:
-			fields[i].Reason = fmt.Sprintf("string: from the given schema; %s", pqDescribeType(c))
 		default:
 			return &ParseError{Object: r.name, Column: f.Name,
 				Err:  fmt.Errorf("%w: column %q is %s in the file (%s) and cannot be read as %s", ErrUnsupported, f.Name, have, pqDescribeType(c), f.Type),
 				Hint: fmt.Sprintf("give the column type %s or string in the schema", have)}
 		}
-		if c.field.Nullable && !f.Nullable {
-			fields[i].Nullable = true
-			fields[i].Reason += "; nullable in the file"
-		}
+		r.checkNull[i] = c.field.Nullable && !f.Nullable
 	}
-	r.out = &schema.Schema{Fields: fields}
+	r.out = want
 	return nil
 }
 
@@ -683,6 +680,12 @@ func (r *pqReader) fill(b *schema.Batch, n int) error {
 		j := r.srcCol[i]
 		if j < 0 {
 			pqAppendNulls(v, n)
+			if r.checkNull[i] {
+				for k := base; k < v.Len(); k++ {
+					r.rowErrs = append(r.rowErrs, pqRowErr{row: k, col: i, msg: "null in a column that is not nullable",
+						hint: fmt.Sprintf("the file has no column %q: mark it nullable in the schema", r.out.Fields[i].Name)})
+				}
+			}
 			continue
 		}
 		col := &r.cols[j]
@@ -705,6 +708,14 @@ func (r *pqReader) fill(b *schema.Batch, n int) error {
 			for k := range n {
 				if err := r.asm.row(v, node, k); err != nil {
 					return r.classify(nil, err, r.rg, r.row+int64(k), col.field.Name)
+				}
+			}
+		}
+		if r.checkNull != nil && r.checkNull[i] {
+			for k := base; k < v.Len(); k++ {
+				if v.Nulls[k] {
+					r.rowErrs = append(r.rowErrs, pqRowErr{row: k, col: i, msg: "null in a column that is not nullable",
+						hint: "mark the column nullable in the schema"})
 				}
 			}
 		}
