@@ -511,10 +511,15 @@ func (r *pqReader) Info() Info { return r.info }
 
 // Close implements Reader. It releases the page readers; it does not close
 // the Object (which has nothing to close).
-func (r *pqReader) Close() error {
+func (r *pqReader) Close() (err error) {
 	if r.closed {
 		return nil
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = r.panicked(p)
+		}
+	}()
 	r.closed = true
 	if r.src == nil {
 		return nil
