@@ -278,7 +278,11 @@ func (r *pqReader) footer(size int64) ([]byte, error) {
 	if err := src.extendTail(start); err != nil {
 		return nil, err
 	}
-	return src.tail[start-src.tailOff : size-src.tailOff-8], nil
+	footer := src.tail[start-src.tailOff : size-src.tailOff-8]
+	if err := pqCheckFooter(footer); err != nil {
+		return nil, &ParseError{Object: r.name, Err: err}
+	}
+	return footer, nil
 }
 
 // pqFooterSchema is the part of the footer (FileMetaData field 2) needed

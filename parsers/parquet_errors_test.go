@@ -314,3 +314,40 @@ func TestPQSourceReadAt(t *testing.T) {
 		t.Fatalf("ReaderAt object: %d %v, ranges %v", n, err, at.ranges)
 	}
 }
+
+// TestParquetHostileFooter: a footer declaring a list far larger than its
+// bytes (parquet-go would allocate it up front: a fatal out-of-memory
+// error) is refused before parquet-go decodes it, and so is a footer whose
+// decoded structures would be too large.
+func TestParquetHostileFooter(t *testing.T) {
+	file := func(footer []byte) []byte {
+		b := append([]byte("PAR1"), footer...)
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(footer)))
+		return append(b, "PAR1"...)
+	}
+	// FileMetaData{2: list<struct> of 2^30 elements}
+	huge := file([]byte{0x29, 0xfc, 0x80, 0x80, 0x80, 0x80, 0x04, 0x00, 0x00})
+	// FileMetaData{2: list<struct> of 3 M empty structs}, really there
+	many := []byte{0x29, 0xfc}
+	many = binary.AppendUvarint(many, 3_000_000)
+	many = append(many, make([]byte, 3_000_001)...)
+	deep := bytes.Repeat([]byte{0x1c}, 100) // struct in struct in ...
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want error
+	}{
+		{"huge list", huge, ErrCorrupt},
+		{"too much memory", file(many), ErrTooLarge},
+		{"too deep", file(append(deep, make([]byte, 101)...)), ErrCorrupt},
+		{"binary past the end", file([]byte{0x18, 0xff, 0xff, 0x03, 'a', 0x00}), ErrCorrupt},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := openParquet(context.Background(), newPQRangeObject("k", tc.data), Options{})
+			var pe *ParseError
+			if !errors.As(err, &pe) || !errors.Is(err, tc.want) {
+				t.Fatalf("%v, want %v", err, tc.want)
+			}
+		})
+	}
+}
