@@ -27,7 +27,7 @@ import (
 // are still read (and their rows delivered).
 const (
 	pqMaxPageBytes   = 256 << 20
-	pqMaxPageValues  = 64 << 20
+	pqMaxPageValues  = 16 << 20
 	pqMaxHeaderBytes = 16 << 20
 )
 
