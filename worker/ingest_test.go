@@ -126,6 +126,7 @@ func TestIngestEndToEnd(t *testing.T) {
 func TestIngestGlobAndExplicitKeys(t *testing.T) {
 	h := newHarness(t)
 	bucket := h.s3.UniqueBucket(t)
+	h.s3.EnableVersioning(t, bucket)
 	h.s3.Put(t, bucket, "x/2024/a.csv", ordersCSV(1, 10, nil))
 	h.s3.Put(t, bucket, "x/2024/b.json", []byte(`{"id":1}`))
 	h.s3.Put(t, bucket, "x/2025/c.csv", ordersCSV(11, 10, nil))
@@ -146,6 +147,16 @@ func TestIngestGlobAndExplicitKeys(t *testing.T) {
 	}
 	if one.Objects != 1 || one.Rows != 10 {
 		t.Fatalf("explicit key result = %+v", one)
+	}
+
+	// The same object version found by key (HeadObject, with its version
+	// ID) instead of by listing is already in the ledger.
+	var byKey jobs.IngestResult
+	if _, err := h.run(ingestTask(t, "ws-a", cred, bucket, "", "globbed", func(p *jobs.IngestPayload) { p.Source.Keys = []string{"x/2025/c.csv"} }), &byKey); err != nil {
+		t.Fatal(err)
+	}
+	if byKey.Objects != 0 || byKey.Skipped != 1 {
+		t.Fatalf("listed object ingested again by key: %+v", byKey)
 	}
 }
 

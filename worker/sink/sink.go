@@ -46,13 +46,16 @@ type ObjectRef struct {
 	LastModified time.Time `json:"last_modified,omitzero"`
 }
 
-// Version returns the version component of the ledger identity: the version
-// ID when the bucket is versioned, otherwise the ETag.
+// Version returns the version component of the ledger identity: the ETag,
+// which listing and HeadObject both report, so one object version has one
+// identity however a job found it (ListObjectsV2 reports no version IDs);
+// the version ID only when there is no ETag. The version ID is recorded in
+// the ledger beside it.
 func (o ObjectRef) Version() string {
-	if o.VersionID != "" {
-		return o.VersionID
+	if o.ETag != "" {
+		return o.ETag
 	}
-	return o.ETag
+	return o.VersionID
 }
 
 // String renders the object as "s3://bucket/key" with its version.

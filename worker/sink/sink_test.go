@@ -777,14 +777,24 @@ func TestObjectRefValidation(t *testing.T) {
 			t.Errorf("Seen(%+v) = %v, want ErrInvalidObject", o, err)
 		}
 	}
-	// Version ID takes precedence over the ETag in the identity.
+	// The ETag is the identity, whether or not the version ID is known
+	// (listing reports none, HeadObject does); a different ETag is a
+	// different version.
 	a := sink.ObjectRef{Bucket: "b", Key: "k", VersionID: "v1", ETag: "e1", Size: 1}
 	b := a
-	b.ETag = "e2"
+	b.VersionID = ""
 	pa, _ := fs.PartPath("ds", a)
 	pb, _ := fs.PartPath("ds", b)
 	if pa != pb {
-		t.Errorf("same version ID, different ETag: %s != %s", pa, pb)
+		t.Errorf("same ETag with and without version ID: %s != %s", pa, pb)
+	}
+	b.ETag = "e2"
+	if pb, _ = fs.PartPath("ds", b); pb == pa {
+		t.Errorf("a different ETag gives the same part name")
+	}
+	d := sink.ObjectRef{Bucket: "b", Key: "k", VersionID: "v1", Size: 1}
+	if pd, err := fs.PartPath("ds", d); err != nil || pd == pa {
+		t.Errorf("version ID alone: %s, %v", pd, err)
 	}
 	c := a
 	c.Size = 2
@@ -986,12 +996,12 @@ func TestPostgresLedgerRow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if version != "v-123" || vid != "v-123" || etag != "abc" || size != 99 || rows != int64(len(testRows)) || rejected != 7 || bytes != 99 || !lm.Equal(o.LastModified) || time.Since(at) > time.Minute {
+	if version != "abc" || vid != "v-123" || etag != "abc" || size != 99 || rows != int64(len(testRows)) || rejected != 7 || bytes != 99 || !lm.Equal(o.LastModified) || time.Since(at) > time.Minute {
 		t.Errorf("ledger row: %s %s %s %d %d %d %d %v %v", version, vid, etag, size, rows, rejected, bytes, lm, at)
 	}
 	var n int
 	var val string
-	if err := pg.Pool().QueryRow(ctx, `SELECT count(*), min(value) FROM led_rejects WHERE version = 'v-123'`).Scan(&n, &val); err != nil || n != 5 || val != "badvalue \uFFFD" {
+	if err := pg.Pool().QueryRow(ctx, `SELECT count(*), min(value) FROM led_rejects WHERE version = 'abc'`).Scan(&n, &val); err != nil || n != 5 || val != "badvalue \uFFFD" {
 		t.Errorf("rejects: %d %q %v", n, val, err)
 	}
 }

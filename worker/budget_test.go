@@ -1,0 +1,76 @@
+package worker
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/s3ingest/s3ingest/jobs"
+)
+
+func TestBudgetCheck(t *testing.T) {
+	type counts struct{ objRej, objRead, jobRej, jobRead int64 }
+	tests := []struct {
+		name   string
+		budget jobs.ErrorBudget
+		c      counts
+		scope  string // "" = within budget
+		limit  string
+	}{
+		{"strict tolerates none", jobs.ErrorBudget{}, counts{1, 10, 1, 10}, "object", "none"},
+		{"strict with no rejects", jobs.ErrorBudget{}, counts{0, 10, 0, 10}, "", ""},
+		{"object rows within", jobs.ErrorBudget{ObjectMaxRows: 2}, counts{2, 50, 2, 50}, "", ""},
+		{"object rows over", jobs.ErrorBudget{ObjectMaxRows: 2}, counts{3, 50, 3, 50}, "object", "object_max_rows 2"},
+		{"object fraction below 100 rows is not judged", jobs.ErrorBudget{ObjectMaxFraction: 0.1}, counts{5, 20, 5, 20}, "", ""},
+		{"object fraction over", jobs.ErrorBudget{ObjectMaxFraction: 0.1}, counts{20, 150, 20, 150}, "object", "object_max_fraction 0.1"},
+		{"object fraction within", jobs.ErrorBudget{ObjectMaxFraction: 0.1}, counts{10, 150, 10, 150}, "", ""},
+		{"job rows only: objects may reject", jobs.ErrorBudget{JobMaxRows: 10}, counts{4, 50, 10, 500}, "", ""},
+		{"job rows over", jobs.ErrorBudget{JobMaxRows: 10}, counts{4, 50, 11, 500}, "job", "job_max_rows 10"},
+		{"job fraction over", jobs.ErrorBudget{JobMaxFraction: 0.01}, counts{1, 10, 6, 500}, "job", "job_max_fraction 0.01"},
+		{"job fraction within", jobs.ErrorBudget{JobMaxFraction: 0.01}, counts{1, 10, 5, 500}, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := budgetCheck(tt.budget, "s3://b/k", tt.c.objRej, tt.c.objRead, tt.c.jobRej, tt.c.jobRead, []string{"first problem"})
+			if tt.scope == "" {
+				if err != nil {
+					t.Fatalf("budgetCheck = %v, want within budget", err)
+				}
+				return
+			}
+			var be *BudgetError
+			if !errors.As(err, &be) || be.Scope != tt.scope || !strings.Contains(be.Limit, tt.limit) {
+				t.Fatalf("budgetCheck = %#v, want scope %s limit %s", err, tt.scope, tt.limit)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, "first problem") || !strings.Contains(msg, "error_budget") {
+				t.Fatalf("message %q lacks the first errors or the fix", msg)
+			}
+			if tt.scope == "object" && !strings.HasPrefix(msg, "s3://b/k: ") {
+				t.Fatalf("object budget message %q does not name the object", msg)
+			}
+			if !isPermanent(err) {
+				t.Fatal("a budget error must not be retried")
+			}
+		})
+	}
+}
+
+func TestTaskErrorSkipsRetryOnlyForPermanentErrors(t *testing.T) {
+	if err := taskError(&Permanent{Err: errors.New("denied")}); !strings.Contains(err.Error(), "denied") || !isSkipRetry(err) {
+		t.Fatalf("permanent: %v", err)
+	}
+	if err := taskError(errors.New("connection reset")); isSkipRetry(err) {
+		t.Fatalf("transient error marked skip-retry: %v", err)
+	}
+	if err := taskError(jobs.ErrInvalidPayload); !isSkipRetry(err) {
+		t.Fatalf("invalid payload retried: %v", err)
+	}
+	if taskError(nil) != nil {
+		t.Fatal("nil error changed")
+	}
+}
+
+func isSkipRetry(err error) bool { return errors.Is(err, asynq.SkipRetry) }
