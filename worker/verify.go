@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -51,30 +52,42 @@ func (h *Handlers) HandleVerify(ctx context.Context, t *asynq.Task) error {
 	if err := jobs.Decode(t.Payload(), &p); err != nil {
 		return err
 	}
+	log := h.log.With(zap.String("task_id", taskID(t)), zap.String("workspace", p.WorkspaceID), zap.String("bucket", p.Bucket))
 	rep, err := h.Verify(ctx, p)
 	if err != nil {
+		log.Warn("verify: failed", zap.Error(err))
 		return err
 	}
 	b, err := json.Marshal(rep)
 	if err != nil {
-		return err
+		return fmt.Errorf("encode verify report: %w", err)
 	}
 	if w := t.ResultWriter(); w != nil {
 		if _, err := w.Write(b); err != nil {
 			return fmt.Errorf("store verify report: %w", err)
 		}
 	}
-	h.log.Info("verify: done", zap.String("task_id", taskID(t)), zap.String("workspace", p.WorkspaceID), zap.Bool("ok", rep.OK()))
+	log.Info("verify: done", zap.Bool("ok", rep.OK()))
 	return nil
 }
 
+// verifySteps are the steps of a verification, in order.
+var verifySteps = []string{StepIntegration, StepAssumeRole, StepExternalID, StepRegion, StepList, StepRead, StepSniff}
+
 // Verify checks a workspace's AWS integration against a bucket and prefix,
-// step by step: the integration record, AssumeRole with the (newest)
-// External ID, AssumeRole without it (must be denied), the bucket's region,
-// listing the prefix, a 1-byte read of the first object, and a format sniff
-// of it. Each step passes, fails, warns or is skipped (when an earlier step
-// it needs failed), with the cause and the fix.
+// step by step: the integration record, AssumeRole with the newest External
+// ID (the one being rotated in during a rotation), AssumeRole without it
+// (must be denied), the bucket's region, listing the prefix, a 1-byte read
+// of the first non-empty object, and a format sniff of it. Each step passes,
+// fails, warns or is skipped (when an earlier step it needs did not pass),
+// with the cause and the fix.
+//
+// Verify returns an error only when it cannot produce a report: an invalid
+// payload (permanent), the context ending, or Redis failing.
 func (h *Handlers) Verify(ctx context.Context, p jobs.VerifyPayload) (*jobs.VerifyReport, error) {
+	if err := p.Validate(); err != nil {
+		return nil, &Permanent{Err: fmt.Errorf("verify: %w: %w", jobs.ErrInvalidPayload, err)}
+	}
 	v, ok := h.creds.(IntegrationVerifier)
 	if !ok {
 		return nil, &Permanent{Err: errors.New("verification needs a credstore.Resolver")}
@@ -83,54 +96,74 @@ func (h *Handlers) Verify(ctx context.Context, p jobs.VerifyPayload) (*jobs.Veri
 	add := func(step string, st jobs.CheckStatus, detail, fix string) {
 		rep.Checks = append(rep.Checks, jobs.Check{Step: step, Status: st, Detail: detail, Fix: fix})
 	}
-	skipRest := func(from int) *jobs.VerifyReport {
-		steps := []string{StepIntegration, StepAssumeRole, StepExternalID, StepRegion, StepList, StepRead, StepSniff}
-		for _, s := range steps[from:] {
-			add(s, jobs.CheckSkip, "not run: an earlier step failed", "")
+	// skipRest marks the steps from index from on as not run.
+	skipRest := func(from int, why string) *jobs.VerifyReport {
+		for _, s := range verifySteps[from:] {
+			add(s, jobs.CheckSkip, "not run: "+why, "")
 		}
 		return rep
 	}
+	const earlierFailed = "an earlier step failed"
+	// failS3 records an S3 failure of step: permanent ones fail the step;
+	// transient ones (throttling, 5xx, network) too, but say to retry.
+	failS3 := func(step string, err error) {
+		cl := source.Classify(err)
+		fix := cl.Fix
+		if !cl.Permanent {
+			fix = "this looks transient (" + string(cl.Kind) + "): run verify again"
+		}
+		add(step, jobs.CheckFail, cl.Message, fix)
+	}
+	ws := p.WorkspaceID
 
-	integ, err := v.Config().Store.GetIntegration(ctx, p.WorkspaceID)
+	integ, err := v.Config().Store.GetIntegration(ctx, ws)
 	switch {
-	case errors.Is(err, credstore.ErrNotFound) || errors.Is(err, credstore.ErrNoCredentials):
-		add(StepIntegration, jobs.CheckFail, fmt.Sprintf("workspace %s has no AWS integration", p.WorkspaceID),
-			"create one: ingestctl integration create --workspace "+p.WorkspaceID+" --role-arn ARN")
-		return skipRest(1), nil
+	case errors.Is(err, credstore.ErrNotFound):
+		add(StepIntegration, jobs.CheckFail, fmt.Sprintf("workspace %s has no AWS integration", ws),
+			"create one: ingestctl integration create --workspace "+ws+" --role-arn ARN")
+		return skipRest(1, earlierFailed), nil
+	case err != nil && credstore.IsPermanent(err):
+		add(StepIntegration, jobs.CheckFail, err.Error(),
+			"remove the integration and create it again: ingestctl integration remove --workspace "+ws)
+		return skipRest(1, earlierFailed), nil
 	case err != nil:
-		return nil, fmt.Errorf("verify: load integration of %s: %w", p.WorkspaceID, err)
+		return nil, fmt.Errorf("verify: load integration of %s: %w", ws, err)
 	case integ.Pending():
 		add(StepIntegration, jobs.CheckFail, "the integration is pending: no role ARN yet",
-			"attach the role: ingestctl integration set-role --workspace "+p.WorkspaceID+" --role-arn ARN")
-		return skipRest(1), nil
+			"attach the role: ingestctl integration set-role --workspace "+ws+" --role-arn ARN")
+		return skipRest(1, earlierFailed), nil
 	}
 	rep.RoleARN = integ.RoleARN
 	extID := integ.NewestExternalID()
 	detail := fmt.Sprintf("role %s, platform principal %s", integ.RoleARN, integ.UserARN)
 	if integ.Rotating() {
-		detail += "; External ID rotation in progress: checking the new External ID"
+		detail += "; External ID rotation in progress: checking the new External ID " + extID
 	}
 	add(StepIntegration, jobs.CheckPass, detail, "")
 
 	creds, err := v.AssumeRoleOnce(ctx, integ, extID)
-	if err != nil {
-		var are *credstore.AssumeRoleError
-		if errors.As(err, &are) {
-			add(StepAssumeRole, jobs.CheckFail, fmt.Sprintf("%s: %s", are.Cause, are.Message), are.Fix())
-		} else {
-			add(StepAssumeRole, jobs.CheckFail, err.Error(), "")
-		}
-		return skipRest(2), nil
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
 	}
-	add(StepAssumeRole, jobs.CheckPass, fmt.Sprintf("assumed %s with the External ID; credentials expire %s",
-		integ.RoleARN, creds.Expires.UTC().Format("2006-01-02T15:04:05Z")), "")
+	if err != nil {
+		detail, fix := assumeRoleFailure(err, integ, extID)
+		add(StepAssumeRole, jobs.CheckFail, detail, fix)
+		return skipRest(2, earlierFailed), nil
+	}
+	add(StepAssumeRole, jobs.CheckPass, fmt.Sprintf("assumed %s with External ID %s; credentials expire %s",
+		integ.RoleARN, extID, creds.Expires.UTC().Format(time.RFC3339)), "")
 
-	if _, err := v.AssumeRoleOnce(ctx, integ, ""); err == nil {
+	_, err = v.AssumeRoleOnce(ctx, integ, "")
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	switch {
+	case err == nil:
 		add(StepExternalID, jobs.CheckWarn, "the role can be assumed WITHOUT the External ID: its trust policy lacks the sts:ExternalId condition, so another customer of the platform could make us read this bucket (confused deputy)",
-			"add \"Condition\": {\"StringEquals\": {\"sts:ExternalId\": \""+extID+"\"}} to the role's trust policy (ingestctl integration show prints it)")
-	} else if credstore.IsSTSDenied(err) {
+			"add \"Condition\": {\"StringEquals\": {\"sts:ExternalId\": \""+extID+"\"}} to the role's trust policy (ingestctl integration show --workspace "+ws+" prints it)")
+	case credstore.IsSTSDenied(err):
 		add(StepExternalID, jobs.CheckPass, "AssumeRole without the External ID is denied", "")
-	} else {
+	default:
 		add(StepExternalID, jobs.CheckWarn, "could not check: "+err.Error(), "run verify again")
 	}
 
@@ -143,10 +176,12 @@ func (h *Handlers) Verify(ctx context.Context, p jobs.VerifyPayload) (*jobs.Veri
 		add(StepRegion, jobs.CheckPass, fmt.Sprintf("S3-compatible endpoint %s, region %s", opt.Endpoint, opt.Region), "")
 	} else {
 		region, err := source.New(prov, opt).BucketRegion(ctx, p.Bucket)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		if err != nil {
-			cl := source.Classify(err)
-			add(StepRegion, jobs.CheckFail, cl.Message, cl.Fix)
-			return skipRest(4), nil
+			failS3(StepRegion, err)
+			return skipRest(4, earlierFailed), nil
 		}
 		opt.Region = region
 		c = source.New(prov, opt)
@@ -171,44 +206,111 @@ func (h *Handlers) Verify(ctx context.Context, p jobs.VerifyPayload) (*jobs.Veri
 		}
 		return nil
 	})
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	where := "s3://" + p.Bucket + "/" + p.Prefix
 	if err != nil && !errors.Is(err, errStopListing) {
-		cl := source.Classify(err)
-		add(StepList, jobs.CheckFail, cl.Message, cl.Fix)
-		return skipRest(5), nil
+		failS3(StepList, err)
+		return skipRest(5, earlierFailed), nil
 	}
 	more := ""
 	if n >= verifyListLimit {
 		more = " or more"
 	}
 	if first == nil {
-		add(StepList, jobs.CheckWarn, fmt.Sprintf("listing s3://%s/%s is allowed but found %d%s non-empty objects", p.Bucket, p.Prefix, n, more),
-			"check the prefix, or upload data")
-		return skipRest(5), nil
+		what := "no objects"
+		if n > 0 {
+			what = fmt.Sprintf("%d%s objects, all empty", n, more)
+		}
+		add(StepList, jobs.CheckWarn, fmt.Sprintf("listing %s is allowed but found %s", where, what),
+			"check the bucket and prefix, or upload data")
+		return skipRest(5, "no non-empty object to read"), nil
 	}
-	add(StepList, jobs.CheckPass, fmt.Sprintf("%d%s objects under s3://%s/%s; first: %s", n, more, p.Bucket, p.Prefix, strings.Join(keys, ", ")), "")
+	add(StepList, jobs.CheckPass, fmt.Sprintf("%d%s objects under %s; first: %s", n, more, where, strings.Join(keys, ", ")), "")
 
 	obj := c.Object(ctx, *first)
 	rc, err := obj.Open(ctx, 0, 1)
 	if err == nil {
 		var one [1]byte
-		_, err = rc.Read(one[:])
+		_, err = io.ReadFull(rc, one[:])
 		rc.Close()
-		if errors.Is(err, io.EOF) {
-			err = nil
-		}
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
 	}
 	if err != nil {
-		cl := source.Classify(err)
-		add(StepRead, jobs.CheckFail, cl.Message, cl.Fix)
-		return skipRest(6), nil
+		failS3(StepRead, err)
+		return skipRest(6, earlierFailed), nil
 	}
 	add(StepRead, jobs.CheckPass, "read the first byte of "+obj.Name(), "")
 
-	pr, err := parsers.Preview(ctx, obj, parsers.Options{}, 1, 256<<10)
-	if err != nil {
-		add(StepSniff, jobs.CheckWarn, err.Error(), "set the format and compression in the job's parse options, or fix the object")
-		return rep, nil
+	pr, err := parsers.Preview(ctx, obj, parsers.Options{}, 1, verifySniffBytes)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
 	}
-	add(StepSniff, jobs.CheckPass, fmt.Sprintf("%s, compression %s, %d columns", pr.Format, pr.Compression, len(pr.Schema.Fields)), "")
+	switch {
+	case err == nil:
+		add(StepSniff, jobs.CheckPass, sniffDetail(obj.Name(), pr), "")
+	case isParseFailure(err):
+		add(StepSniff, jobs.CheckWarn, err.Error(), "set the format and compression in the job's parse options, or fix the object")
+	default:
+		failS3(StepSniff, err)
+	}
 	return rep, nil
+}
+
+// verifySniffBytes bounds the head read by the sniff step.
+const verifySniffBytes = 256 << 10
+
+// assumeRoleFailure words a failed AssumeRole with the External ID: the
+// cause (naming the External ID that was sent) and the fix.
+func assumeRoleFailure(err error, integ *credstore.Integration, extID string) (detail, fix string) {
+	var are *credstore.AssumeRoleError
+	if !errors.As(err, &are) {
+		// The record itself is unusable (e.g. a malformed role ARN or
+		// External ID): nothing was sent to STS.
+		return err.Error(), "fix the integration: ingestctl integration set-role --workspace " + integ.WorkspaceID +
+			" --role-arn ARN, or remove it and create it again"
+	}
+	detail = fmt.Sprintf("sts:AssumeRole of %s with External ID %s failed: %s", integ.RoleARN, extID, are.Cause)
+	switch {
+	case are.Code != "" || are.Message != "":
+		detail += fmt.Sprintf(" (%s: %s)", are.Code, are.Message)
+	case are.Err != nil:
+		detail += fmt.Sprintf(" (%v)", are.Err)
+	}
+	fix = are.Fix()
+	if fix == "" && are.Transient() {
+		fix = "this looks transient (" + string(are.Cause) + "): run verify again; if it persists, check that ingestd reaches STS"
+	}
+	return detail, fix
+}
+
+// isParseFailure reports whether err is about the object's content (not
+// the read of it).
+func isParseFailure(err error) bool {
+	var pe *parsers.ParseError
+	return errors.As(err, &pe) || errors.Is(err, parsers.ErrUnsupported) || errors.Is(err, parsers.ErrCorrupt) ||
+		errors.Is(err, parsers.ErrTooLarge)
+}
+
+func sniffDetail(name string, pr *parsers.PreviewResult) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: format %s, compression %s", name, pr.Format, pr.Compression)
+	if pr.Format == parsers.FormatCSV {
+		fmt.Fprintf(&b, ", delimiter %q, header %v", pr.Delimiter, pr.Header)
+	}
+	var names []string
+	if pr.Schema != nil {
+		names = pr.Schema.Names()
+	}
+	fmt.Fprintf(&b, ", %d columns", len(names))
+	if len(names) > 0 {
+		if len(names) > 8 {
+			names = append(names[:8:8], "...")
+		}
+		b.WriteString(": " + strings.Join(names, ", "))
+	}
+	return b.String()
 }
