@@ -8,7 +8,6 @@ import (
 
 	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
-	"github.com/pierrec/lz4/v4"
 )
 
 // parquet-go trusts page headers: it allocates compressed_page_size and
@@ -46,7 +45,9 @@ type pqGuard struct {
 	inspect  int64  // [inspect, inspect+len(need)) of the body is checked
 	need     int    // bytes of the body to collect for the check
 	body     []byte
-	uncomp   int // uncompressed size of the inspected data
+	hdr      format.PageHeader // the header of the page being checked
+	ints     []int64           // scratch for DELTA lengths
+	ints2    []int64
 	lost     bool
 	bad      int64 // offset of the first bad byte, or -1
 	err      error
@@ -164,7 +165,8 @@ func (g *pqGuard) header(b []byte) []byte {
 	return b[used-prev:]
 }
 
-// bodyBytes consumes page body bytes, collecting the inspected part.
+// bodyBytes consumes page body bytes, checking the page once all of it
+// has been seen (without a copy when one read holds it).
 func (g *pqGuard) bodyBytes(b []byte) []byte {
 	n := int64(len(b))
 	if rest := g.bodyEnd - g.pos; n > rest {
@@ -173,16 +175,26 @@ func (g *pqGuard) bodyBytes(b []byte) []byte {
 	if g.need > 0 {
 		s := max(g.inspect, g.pos)
 		e := min(g.inspect+int64(g.need), g.pos+n)
-		if s < e {
+		var whole []byte
+		switch {
+		case s < e && len(g.body) == 0 && s == g.inspect && e == g.inspect+int64(g.need):
+			whole = b[s-g.pos : e-g.pos]
+		case s < e:
 			g.body = append(g.body, b[s-g.pos:e-g.pos]...)
+			if len(g.body) == g.need {
+				whole = g.body
+			}
 		}
-		if len(g.body) >= g.need {
-			if err := g.inspectBody(); err != nil {
+		if whole != nil {
+			err := g.checkPage(&g.hdr, whole)
+			g.need, g.body = 0, g.body[:0]
+			if cap(g.body) > 16<<20 {
+				g.body = nil
+			}
+			if err != nil {
 				g.fail(g.hdrStart, err)
 				return nil
 			}
-			g.need = 0
-			g.body = g.body[:0]
 		}
 	}
 	g.pos += n
@@ -259,48 +271,13 @@ func (g *pqGuard) check(h *format.PageHeader, bodyStart int64) error {
 	if w := pqPlainWidth(g.leaf); plain && w > 0 && dense > 0 && dense*w > uncomp-levels {
 		return fmt.Errorf("%w: a page of %d bytes cannot hold %d PLAIN values of %d bytes", ErrCorrupt, uncomp-levels, dense, w)
 	}
-	g.need, g.body = 0, g.body[:0]
-	if !compressed {
-		return nil
-	}
-	g.inspect = bodyStart + levels
-	g.uncomp = int(uncomp - levels)
-	data := comp - levels
-	switch g.codec {
-	case format.Snappy:
-		g.need = int(min(data, 10))
-	case format.Zstd:
-		g.need = int(min(data, 18))
-	case format.Lz4Raw:
-		g.need = int(data)
-	}
-	return nil
-}
-
-// inspectBody checks the collected start of a compressed page's data.
-func (g *pqGuard) inspectBody() error {
-	b := g.body[:g.need]
-	switch g.codec {
-	case format.Snappy:
-		n, k := binary.Uvarint(b)
-		if k <= 0 || n > uint64(g.uncomp) {
-			return fmt.Errorf("%w: snappy data announces %d bytes, the page header %d", ErrCorrupt, n, g.uncomp)
-		}
-	case format.Zstd:
-		if size, ok := pqZstdContentSize(b); ok && size > uint64(g.uncomp) {
-			return fmt.Errorf("%w: zstd data announces %d bytes, the page header %d", ErrCorrupt, size, g.uncomp)
-		}
-	case format.Lz4Raw:
-		if cap(g.scratch) < g.uncomp {
-			g.scratch = make([]byte, g.uncomp)
-		}
-		n, err := lz4.UncompressBlock(b, g.scratch[:g.uncomp])
-		if err != nil || n != g.uncomp {
-			return fmt.Errorf("%w: lz4_raw page data does not decompress to the %d bytes its header says (%d, %v)", ErrCorrupt, g.uncomp, n, err)
-		}
-		if cap(g.scratch) > 16<<20 {
-			g.scratch = nil
-		}
+	// The whole page is checked once its bytes are in (see checkPage).
+	g.hdr = *h
+	g.inspect = bodyStart
+	g.need = int(comp)
+	g.body = g.body[:0]
+	if g.need == 0 {
+		return g.checkPage(h, nil)
 	}
 	return nil
 }

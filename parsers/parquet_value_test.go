@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/snappy"
 	"github.com/klauspost/compress/zstd"
 	"github.com/parquet-go/parquet-go/deprecated"
@@ -180,7 +181,7 @@ func TestPQGuard(t *testing.T) {
 		{"snappy ok", format.Snappy, [][]byte{pqPage(t, pqV1(10, 40, format.Plain), snappyBody)}, -1, nil, ""},
 		{"snappy bomb", format.Snappy, [][]byte{pqPage(t, pqV1(10, 40, format.Plain), append([]byte{0xff, 0xff, 0xff, 0xff, 0x0f}, snappyBody[1:]...))}, 0, ErrCorrupt, "snappy data announces"},
 		{"lz4 ok", format.Lz4Raw, [][]byte{pqPage(t, pqV1(10, 40, format.Plain), lz4Body)}, -1, nil, ""},
-		{"lz4 corrupt", format.Lz4Raw, [][]byte{good[:0], pqPage(t, pqV1(10, 40, format.Plain), append([]byte{0xf0}, lz4Body[1:]...))}, 1, ErrCorrupt, "lz4_raw page data"},
+		{"lz4 corrupt", format.Lz4Raw, [][]byte{good[:0], pqPage(t, pqV1(10, 40, format.Plain), append([]byte{0xf0}, lz4Body[1:]...))}, 1, ErrCorrupt, "page data (lz4_raw)"},
 		{"v2 empty data", format.Snappy, [][]byte{pqPage(t, v2(1, 1, 2, 2), []byte{2, 0})}, 0, ErrUnsupported, "unsupported: a v2 data page with no data bytes"},
 		{"v2 levels too long", format.Uncompressed, [][]byte{pqPage(t, v2(1, 0, 99, 10), make([]byte, 10))}, 0, ErrCorrupt, "levels"},
 		{"past the chunk", format.Uncompressed, [][]byte{good, good[:len(good)-1]}, 1, ErrCorrupt, "runs past the end"},
@@ -224,5 +225,89 @@ func TestPQGuard(t *testing.T) {
 				t.Fatalf("%s (window %d): %d bytes delivered, the bad page starts at %d", tc.name, window, read, starts[tc.bad]-4)
 			}
 		}
+	}
+}
+
+// TestPQPageCheck checks the page contents parquet-go would size its
+// buffers from.
+func TestPQPageCheck(t *testing.T) {
+	uv := func(b []byte, v uint64) []byte { return binary.AppendUvarint(b, v) }
+	le32 := func(b []byte) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(len(b))) }
+	rle := func(runs ...[2]uint64) []byte { // {count, bitpacked?}
+		var b []byte
+		for _, r := range runs {
+			if r[1] == 1 {
+				b = uv(b, r[0]<<1|1)
+				b = append(b, make([]byte, r[0])...) // bit width 1: a byte per group of 8
+			} else {
+				b = uv(b, r[0]<<1)
+				b = append(b, 1)
+			}
+		}
+		return b
+	}
+	dbp := func(total uint64, first int64, deltas ...byte) []byte {
+		b := uv(uv(uv(nil, 128), 4), total)
+		b = binary.AppendVarint(b, first)
+		if total > 1 {
+			b = binary.AppendVarint(b, 0) // min delta
+			b = append(b, 8, 0, 0, 0)     // widths: 8 bits for the first miniblock
+			body := make([]byte, 32)      // 32 values of 8 bits
+			copy(body, deltas)
+			b = append(b, body...)
+		}
+		return b
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(make([]byte, 1<<20))
+	zw.Close()
+	optional := &pqLeaf{kind: format.Int32, maxDef: 1}
+	rleLevels := func(h format.PageHeader) format.PageHeader {
+		h.DataPageHeader.V.DefinitionLevelEncoding = format.RLE
+		return h
+	}
+	byteArray := &pqLeaf{kind: format.ByteArray}
+	cases := []struct {
+		name  string
+		leaf  *pqLeaf
+		codec format.CompressionCodec
+		h     format.PageHeader
+		body  []byte
+		want  error
+		msg   string
+	}{
+		{"levels ok", optional, format.Uncompressed, rleLevels(pqV1(10, 0, format.Plain)), append(append(le32(rle([2]uint64{10, 0})), rle([2]uint64{10, 0})...), make([]byte, 40)...), nil, ""},
+		{"levels run too long", optional, format.Uncompressed, rleLevels(pqV1(10, 0, format.Plain)), append(le32(rle([2]uint64{1 << 31, 0})), rle([2]uint64{1 << 31, 0})...), ErrCorrupt, "definition levels: RLE data with more than the page's 10 values"},
+		{"levels bit-packed past the data", optional, format.Uncompressed, rleLevels(pqV1(10, 0, format.Plain)), append(le32([]byte{0xff, 0x01}), 0xff, 0x01), ErrCorrupt, "definition levels: an RLE bit-packed run"},
+		{"dictionary indexes", &pqLeaf{kind: format.Int32}, format.Uncompressed, pqV1(10, 0, format.RLEDictionary), append([]byte{3}, rle([2]uint64{1 << 40, 0})...), ErrCorrupt, "RLE_DICTIONARY values: RLE data with more than"},
+		{"dictionary bit width 0", &pqLeaf{kind: format.Int32}, format.Uncompressed, pqV1(16, 0, format.RLEDictionary), []byte{0, 0x05}, nil, ""},
+		{"delta count", &pqLeaf{kind: format.Int64}, format.Uncompressed, pqV1(10, 0, format.DeltaBinaryPacked), dbp(1<<34, 0), ErrCorrupt, "DELTA_BINARY_PACKED values: 17179869184 values in a page of 10"},
+		{"delta lengths ok", byteArray, format.Uncompressed, pqV1(3, 0, format.DeltaLengthByteArray), append(dbp(3, 2, 1, 1), "aabbbcccc"...), nil, ""},
+		{"delta lengths past the data", byteArray, format.Uncompressed, pqV1(3, 0, format.DeltaLengthByteArray), append(dbp(3, 2, 100, 100), "aabbbcccc"...), ErrCorrupt, "DELTA_LENGTH_BYTE_ARRAY values"},
+		{"delta prefixes ok", byteArray, format.Uncompressed, pqV1(2, 0, format.DeltaByteArray), append(append(dbp(2, 0, 2), dbp(2, 2, 0)...), "abcd"...), nil, ""},
+		{"delta prefix longer than the value before", byteArray, format.Uncompressed, pqV1(2, 0, format.DeltaByteArray), append(append(dbp(2, 0, 200), dbp(2, 2, 0)...), "abcd"...), ErrCorrupt, "prefix 200"},
+		{"gzip bomb", &pqLeaf{kind: format.Int32}, format.Gzip, pqV1(10, 40, format.Plain), gz.Bytes(), ErrCorrupt, "decompresses to more than the page header's 40 bytes"},
+		{"gzip garbage", &pqLeaf{kind: format.Int32}, format.Gzip, pqV1(10, 40, format.Plain), []byte("not gzip"), ErrCorrupt, "page data (gzip)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := tc.h
+			h.CompressedPageSize = int32(len(tc.body))
+			if h.UncompressedPageSize == 0 {
+				h.UncompressedPageSize = int32(len(tc.body))
+			}
+			g := &pqGuard{leaf: tc.leaf, codec: tc.codec}
+			err := g.checkPage(&h, tc.body)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("%v, want %v containing %q", err, tc.want, tc.msg)
+			}
+		})
 	}
 }
