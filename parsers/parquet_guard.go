@@ -20,10 +20,14 @@ import (
 // follows the chunk's bytes as parquet-go reads them (sequentially), decodes
 // each page header itself and checks it before parquet-go sees it: sizes
 // within the chunk and within pqMaxPageBytes, value counts within
-// pqMaxPageValues, a snappy or zstd page's announced size, and an LZ4_RAW
-// page decoded once into a bounded buffer. A read that reaches a bad header
-// returns the bytes before it and then the error, so the pages before it
-// are still read (and their rows delivered).
+// pqMaxPageValues, PLAIN fixed-width values that fit the page. Then it
+// checks the page's content (checkPage, parquet_pagecheck.go): the size
+// snappy or zstd data announces, and, decompressing the page itself when
+// parquet-go would size buffers from what is inside, the RLE runs, DELTA
+// counts and lengths, and the decompressed size of gzip, brotli and LZ4_RAW
+// data. A read that reaches a bad page returns the bytes before it and then
+// the error, so the pages before it are still read (and their rows
+// delivered).
 const (
 	pqMaxPageBytes   = 256 << 20
 	pqMaxPageValues  = 16 << 20
