@@ -119,7 +119,8 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 		t.Fatal(err)
 	}
 	srv, err := worker.NewServer(rdb, worker.ServerConfig{Concurrency: 4, ShutdownTimeout: 2 * time.Second,
-		RetryDelay: func(int, error, *asynq.Task) time.Duration { return 200 * time.Millisecond }}, log)
+		RetryDelay:   func(int, error, *asynq.Task) time.Duration { return 200 * time.Millisecond },
+		PollInterval: 100 * time.Millisecond}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

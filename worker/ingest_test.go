@@ -314,3 +314,44 @@ func TestIngestRetriesTransientFailures(t *testing.T) {
 	}
 	checkOrders(t, readDataset(t, h, "flaky"), 30)
 }
+
+// TestIngestRetryAfterMidStreamFailureIsExactlyOnce breaks the connection
+// in the middle of the third object's body, more often than the SDK
+// retries: the task fails, is retried, skips the two objects it committed,
+// and the dataset ends with every row exactly once.
+func TestIngestRetryAfterMidStreamFailureIsExactlyOnce(t *testing.T) {
+	h := newHarness(t)
+	bucket := h.s3.UniqueBucket(t)
+	h.s3.Put(t, bucket, "p/a.csv", ordersCSV(1, 100, nil))
+	h.s3.Put(t, bucket, "p/b.csv", ordersCSV(101, 100, nil))
+	h.s3.Put(t, bucket, "p/c.csv", ordersCSV(201, 5000, nil))
+	var broken int
+	endpoint := h.s3.FaultProxy(t, func(r *http.Request) (int, bool) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/p/c.csv") && broken < 2 {
+			broken++
+			return testenv.FaultTruncate, true
+		}
+		return 0, false
+	})
+	c, err := h.store.AddCredential(t.Context(), "ws-a", credInput(testenv.ReaderAccessKey, testenv.ReaderSecretKey, h.s3.Region, endpoint))
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := jobs.NewIngestTask(jobs.IngestPayload{WorkspaceID: "ws-a", CredentialID: c.ID,
+		Source: jobs.Source{Bucket: bucket, Prefix: "p/"}, Dataset: "resumed", Concurrency: 1}, asynq.MaxRetry(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res jobs.IngestResult
+	info, err := h.run(task, &res)
+	if err != nil {
+		t.Fatalf("state %s: %v", info.State, err)
+	}
+	if info.Retried < 1 {
+		t.Fatalf("retried %d: the broken body should have failed a run", info.Retried)
+	}
+	if res.Skipped != 2 || res.Objects != 1 {
+		t.Fatalf("final run %+v: want a and b skipped, c committed", res)
+	}
+	checkOrders(t, readDataset(t, h, "resumed"), 5200)
+}

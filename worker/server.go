@@ -26,6 +26,10 @@ type ServerConfig struct {
 	// RetryDelay computes the delay before retry n of a failed task
 	// (default asynq's exponential backoff with jitter).
 	RetryDelay asynq.RetryDelayFunc
+	// PollInterval is how often idle workers look for new tasks, and how
+	// often retried and scheduled tasks are moved to their queues (default
+	// asynq's 1s and 5s).
+	PollInterval time.Duration
 }
 
 // DefaultQueues are the queue weights used when ServerConfig.Queues is nil.
@@ -42,6 +46,9 @@ func (c ServerConfig) Validate() error {
 		if q == "" || w <= 0 {
 			return fmt.Errorf("ServerConfig.Queues: queue %q needs a positive weight, got %d", q, w)
 		}
+	}
+	if c.PollInterval < 0 {
+		return fmt.Errorf("ServerConfig.PollInterval: must not be negative")
 	}
 	if c.ShutdownTimeout < 0 {
 		return fmt.Errorf("ServerConfig.ShutdownTimeout: must not be negative")
@@ -68,11 +75,13 @@ func NewServer(rdb redis.UniversalClient, cfg ServerConfig, log *zap.Logger) (*a
 		log = zap.NewNop()
 	}
 	return asynq.NewServerFromRedisClient(rdb, asynq.Config{
-		Concurrency:     cfg.Concurrency,
-		Queues:          cfg.Queues,
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		RetryDelayFunc:  cfg.RetryDelay,
-		Logger:          AsynqLogger(log, "asynq"),
+		Concurrency:              cfg.Concurrency,
+		Queues:                   cfg.Queues,
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		RetryDelayFunc:           cfg.RetryDelay,
+		TaskCheckInterval:        cfg.PollInterval,
+		DelayedTaskCheckInterval: cfg.PollInterval,
+		Logger:                   AsynqLogger(log, "asynq"),
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			retried, _ := asynq.GetRetryCount(ctx)
 			maxRetry, _ := asynq.GetMaxRetry(ctx)
