@@ -449,10 +449,18 @@ func pqCodecName(c format.CompressionCodec) string {
 }
 
 func (r *pqReader) schemaError(err error) error {
-	if errors.Is(err, ErrUnsupported) {
-		return &ParseError{Object: r.name, Err: err, Hint: "s3ingest cannot read this column; rewrite the file without it"}
+	pe := &ParseError{Object: r.name, Err: err}
+	var ce *pqColumnError
+	if errors.As(err, &ce) {
+		pe.Column, pe.Err = ce.column, ce.err
 	}
-	return pqCorrupt(r.name, -1, 0, "", err)
+	switch {
+	case errors.Is(pe.Err, ErrUnsupported):
+		pe.Hint = "s3ingest cannot read this column; rewrite the file without it"
+	case !errors.Is(pe.Err, ErrCorrupt):
+		pe.Err = fmt.Errorf("%w: %v", ErrCorrupt, pe.Err)
+	}
+	return pe
 }
 
 // bindSchema sets the output schema: the file's columns, or Options.Schema

@@ -172,7 +172,7 @@ func pqSchema(elems []format.SchemaElement) (root *pqNode, leaves []*pqLeaf, err
 				l.size = int(el.TypeLength.V)
 			}
 			if err := pqMapLeaf(l, el); err != nil {
-				return nil, fmt.Errorf("column %q: %w", name, err)
+				return nil, &pqColumnError{column: name, err: err}
 			}
 			n.leaf = l
 			leaves = append(leaves, l)
@@ -181,7 +181,7 @@ func pqSchema(elems []format.SchemaElement) (root *pqNode, leaves []*pqLeaf, err
 		}
 		if depth > 0 {
 			if _, ok := el.LogicalType.Value.(*format.VariantType); ok {
-				return nil, fmt.Errorf("%w: column %q is a VARIANT", ErrUnsupported, name)
+				return nil, &pqColumnError{column: name, err: fmt.Errorf("%w: a VARIANT column", ErrUnsupported)}
 			}
 			n.group = pqGroupKindOf(el)
 		}
@@ -219,6 +219,15 @@ func pqSchema(elems []format.SchemaElement) (root *pqNode, leaves []*pqLeaf, err
 	}
 	return root, leaves, nil
 }
+
+// pqColumnError is a problem with one column of the schema.
+type pqColumnError struct {
+	column string
+	err    error
+}
+
+func (e *pqColumnError) Error() string { return fmt.Sprintf("column %q: %v", e.column, e.err) }
+func (e *pqColumnError) Unwrap() error { return e.err }
 
 func pqGroupKindOf(el *format.SchemaElement) pqGroupKind {
 	switch el.LogicalType.Value.(type) {
