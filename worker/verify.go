@@ -214,20 +214,23 @@ func (h *Handlers) Verify(ctx context.Context, p jobs.VerifyPayload) (*jobs.Veri
 		failS3(StepList, err)
 		return skipRest(5, earlierFailed), nil
 	}
-	more := ""
-	if n >= verifyListLimit {
-		more = " or more"
+	count := fmt.Sprintf("%d objects", n)
+	switch {
+	case n >= verifyListLimit:
+		count = fmt.Sprintf("%d or more objects", n)
+	case n == 1:
+		count = "1 object"
 	}
 	if first == nil {
 		what := "no objects"
 		if n > 0 {
-			what = fmt.Sprintf("%d%s objects, all empty", n, more)
+			what = count + ", all empty"
 		}
 		add(StepList, jobs.CheckWarn, fmt.Sprintf("listing %s is allowed but found %s", where, what),
 			"check the bucket and prefix, or upload data")
 		return skipRest(5, "no non-empty object to read"), nil
 	}
-	add(StepList, jobs.CheckPass, fmt.Sprintf("%d%s objects under %s; first: %s", n, more, where, strings.Join(keys, ", ")), "")
+	add(StepList, jobs.CheckPass, fmt.Sprintf("%s under %s; first: %s", count, where, strings.Join(keys, ", ")), "")
 
 	obj := c.Object(ctx, *first)
 	rc, err := obj.Open(ctx, 0, 1)
@@ -281,8 +284,12 @@ func assumeRoleFailure(err error, integ *credstore.Integration, extID string) (d
 		detail += fmt.Sprintf(" (%v)", are.Err)
 	}
 	fix = are.Fix()
-	if fix == "" && are.Transient() {
+	switch {
+	case fix == "" && are.Transient():
 		fix = "this looks transient (" + string(are.Cause) + "): run verify again; if it persists, check that ingestd reaches STS"
+	case integ.Rotating() && !are.Transient():
+		fix += "; during the External ID rotation the trust policy must accept the new External ID " + extID +
+			" as well as the current one (`ingestctl integration show --workspace " + integ.WorkspaceID + "` prints it)"
 	}
 	return detail, fix
 }

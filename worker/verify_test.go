@@ -247,7 +247,7 @@ func TestVerify(t *testing.T) {
 	t.Run("nothing to read", func(t *testing.T) {
 		rep := verify(t, "ws-ok", "exports/empty/")
 		checkStatuses(t, rep, "pass pass pass pass warn skip skip")
-		mustContain(t, "list detail", check(rep, worker.StepList).Detail, "1 objects, all empty")
+		mustContain(t, "list detail", check(rep, worker.StepList).Detail, "1 object, all empty")
 		mustContain(t, "read detail", check(rep, worker.StepRead).Detail, "no non-empty object")
 	})
 

@@ -37,7 +37,7 @@ func newRootCmd(a *app) *cobra.Command {
 	root.SetErr(a.stderr)
 	root.AddCommand(
 		newCredentialCmd(a),
-		newIntegrationCmd(a),
+		newIntegrationCmdWithVerify(a),
 		newPolicyCmd(a),
 		newPreviewCmd(a),
 		newIngestCmd(a),
