@@ -115,6 +115,15 @@ func TestVerify(t *testing.T) {
 				}
 				return string(doc)
 			}},
+		// The trust policy names another principal than the platform's.
+		{Workspace: "ws-untrusted", Name: "untrusted", Policy: generatedPolicy(customerBucket, "exports/"),
+			Trust: func(t *testing.T, integ *credstore.Integration) string {
+				doc, err := credstore.TrustPolicy(testenv.ReaderIdentity.ARN(), integ.ExternalID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return string(doc)
+			}},
 		// During a rotation the customer applied the new External ID only.
 		{Workspace: "ws-rotating", Name: "rotating", Policy: generatedPolicy(customerBucket, "exports/"), Rotate: true,
 			Trust: func(t *testing.T, integ *credstore.Integration) string {
@@ -228,6 +237,25 @@ func TestVerify(t *testing.T) {
 		c := check(rep, worker.StepAssumeRole)
 		mustContain(t, "assume-role detail", c.Detail, "External ID "+env.integs["ws-wrong"].ExternalID, string(credstore.CauseExternalIDMismatch))
 		mustContain(t, "assume-role fix", c.Fix, "sts:ExternalId", "ingestctl integration show --workspace ws-wrong")
+	})
+
+	// SeaweedFS, like AWS, answers an untrusted principal and a missing role
+	// with the same AccessDenied; the fix then names every possible cause.
+	deniedFix := func(t *testing.T, ws string) {
+		t.Helper()
+		rep := verify(t, ws, "exports/")
+		checkStatuses(t, rep, "pass fail skip skip skip skip skip")
+		c := check(rep, worker.StepAssumeRole)
+		mustContain(t, "assume-role detail", c.Detail, rep.RoleARN, string(credstore.CauseAccessDenied), "AccessDenied")
+		mustContain(t, "assume-role fix", c.Fix, "role exists", "allows principal "+testenv.PlatformUserARN, "sts:ExternalId")
+	}
+	t.Run("principal not trusted", func(t *testing.T) { deniedFix(t, "ws-untrusted") })
+
+	t.Run("role not found", func(t *testing.T) {
+		if _, err := env.store.CreateIntegration(t.Context(), "ws-norole", "arn:aws:iam::"+testenv.AccountID+":role/does-not-exist"); err != nil {
+			t.Fatal(err)
+		}
+		deniedFix(t, "ws-norole")
 	})
 
 	t.Run("rotation checks the new External ID", func(t *testing.T) {
