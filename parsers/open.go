@@ -39,6 +39,12 @@ func Open(ctx context.Context, obj Object, opts Options) (Reader, error) {
 	if opts.Format == FormatParquet {
 		return openParquetHook(ctx, obj, opts)
 	}
+	if parquetByName(obj, opts) {
+		r, err := openParquetHook(ctx, obj, opts)
+		if !errors.Is(err, errNotParquet) {
+			return r, err
+		}
+	}
 	rc, err := obj.Open(ctx, 0, -1)
 	if err != nil {
 		return nil, err
@@ -54,6 +60,17 @@ func Open(ctx context.Context, obj Object, opts Options) (Reader, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// parquetByName reports whether obj should be tried as Parquet before any
+// stream is opened: its name ends in ".parquet" and neither the format nor a
+// compression is forced. This saves the ranged reads of a Parquet object a
+// streamed GET of its head; an object without the Parquet magic is then
+// sniffed as usual.
+func parquetByName(obj Object, opts Options) bool {
+	return opts.Format == FormatAuto &&
+		(opts.Compression == CompressionAuto || opts.Compression == CompressionNone) &&
+		strings.HasSuffix(strings.ToLower(obj.Name()), ".parquet")
 }
 
 // openStream sniffs the format of an opened stream and builds the reader.

@@ -263,7 +263,7 @@ func (r *pqReader) footer(size int64) ([]byte, error) {
 	case head == "PARE" || magic == "PARE":
 		return nil, r.encrypted("the footer is encrypted (magic PARE)")
 	case head != "PAR1":
-		return nil, pqCorrupt(r.name, -1, 0, "", fmt.Errorf("not a Parquet file: it starts with %q, not \"PAR1\"", head))
+		return nil, pqCorrupt(r.name, -1, 0, "", fmt.Errorf("%w: it starts with %q, not \"PAR1\"", errNotParquet, head))
 	case magic != "PAR1":
 		return nil, pqCorrupt(r.name, -1, 0, "", fmt.Errorf("the file does not end with \"PAR1\" (%q): truncated or not Parquet", magic))
 	}
@@ -895,11 +895,15 @@ func (r *pqReader) classify(c *pqChunk, err error, rg int, row int64, col string
 }
 
 // pqCorrupt is a ParseError wrapping ErrCorrupt.
+// errNotParquet marks an object without the Parquet head magic, so a
+// misnamed ".parquet" object can be sniffed as a stream instead.
+var errNotParquet = errors.New("not a Parquet file")
+
 func pqCorrupt(name string, rg int, row int64, col string, err error) *ParseError {
 	if rg < 0 {
 		rg = 0
 	}
-	return &ParseError{Object: name, RowGroup: rg, Row: row, Column: col, Err: fmt.Errorf("%w: %v", ErrCorrupt, err)}
+	return &ParseError{Object: name, RowGroup: rg, Row: row, Column: col, Err: fmt.Errorf("%w: %w", ErrCorrupt, err)}
 }
 
 // panicked turns a recovered panic of parquet-go (malformed input) into an

@@ -31,6 +31,12 @@ func Preview(ctx context.Context, obj Object, opts Options, rows, headBytes int)
 	if opts.Format == FormatParquet {
 		return previewParquetHook(ctx, obj, opts, rows)
 	}
+	if parquetByName(obj, opts) {
+		res, err := previewParquetHook(ctx, obj, opts, rows)
+		if !errors.Is(err, errNotParquet) {
+			return res, err
+		}
+	}
 	res := &PreviewResult{}
 	userWarn := opts.OnWarning
 	opts.OnWarning = func(m string) {
