@@ -9,8 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"sort"
 	"strconv"
 	"sync"
 	"testing"
@@ -67,38 +65,21 @@ func data() ([]byte, []byte) {
 	return csvData, ndjData
 }
 
-// results records MB/s (wall clock and per CPU-second) per benchmark for
-// the ratio table.
-var (
-	resultsMu sync.Mutex
-	results   = map[string][2]float64{}
-)
-
-// record adds a benchmark that timed itself to the table (wall clock only).
-func record(b *testing.B, n int) {
-	resultsMu.Lock()
-	results[b.Name()] = [2]float64{float64(n) * float64(b.N) / 1e6 / b.Elapsed().Seconds(), 0}
-	resultsMu.Unlock()
-}
-
-// measure runs fn b.N times and reports MB/s per CPU-second next to the
-// usual wall-clock MB/s.
-func measure(b *testing.B, n int, fn func()) {
+// measure runs fn b.N times, reports MB/s per CPU-second next to the usual
+// wall-clock MB/s, and notes both for the comparison table.
+func measure(b *testing.B, comparison, impl string, n int, fn func()) {
 	b.SetBytes(int64(n))
 	b.ReportAllocs()
-	c0 := csvjsonCPUTime()
+	c0 := cpuTime()
 	for range b.N {
 		fn()
 	}
 	mb := float64(n) * float64(b.N) / 1e6
-	var perCPU float64
-	if cpu := csvjsonCPUTime() - c0; cpu > 0 {
-		perCPU = mb / cpu.Seconds()
-		b.ReportMetric(perCPU, "MB/cpu-s")
+	cpu := (cpuTime() - c0).Seconds()
+	if cpu > 0 {
+		b.ReportMetric(mb/cpu, "MB/cpu-s")
 	}
-	resultsMu.Lock()
-	results[b.Name()] = [2]float64{mb / b.Elapsed().Seconds(), perCPU}
-	resultsMu.Unlock()
+	note(comparison, impl, "MB/s", mb, b.Elapsed().Seconds(), cpu)
 }
 
 // typed is the schema every peer converts to.
@@ -216,8 +197,8 @@ func BenchmarkCSV(b *testing.B) {
 	for _, p := range []struct {
 		name string
 		fn   func(*testing.B, []byte)
-	}{{"s3ingest", s3ingestRead}, {"encoding-csv", encodingCSVRead}} {
-		b.Run(p.name, func(b *testing.B) { measure(b, len(c), func() { p.fn(b, c) }) })
+	}{{ours, s3ingestRead}, {"encoding/csv + strconv", encodingCSVRead}} {
+		b.Run(p.name, func(b *testing.B) { measure(b, "CSV parse, typed", p.name, len(c), func() { p.fn(b, c) }) })
 	}
 }
 
@@ -228,8 +209,8 @@ func BenchmarkNDJSON(b *testing.B) {
 	for _, p := range []struct {
 		name string
 		fn   func(*testing.B, []byte)
-	}{{"s3ingest", s3ingestRead}, {"encoding-json", encodingJSONRead}} {
-		b.Run(p.name, func(b *testing.B) { measure(b, len(j), func() { p.fn(b, j) }) })
+	}{{ours, s3ingestRead}, {"encoding/json map[string]any", encodingJSONRead}} {
+		b.Run(p.name, func(b *testing.B) { measure(b, "NDJSON parse", p.name, len(j), func() { p.fn(b, j) }) })
 	}
 }
 
@@ -271,36 +252,4 @@ func TestPeersAgree(t *testing.T) {
 			}
 		}
 	}
-}
-
-// TestMain prints a ratio table after benchmarks ran.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if len(results) > 0 {
-		names := make([]string, 0, len(results))
-		for n := range results {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		fmt.Printf("\n  %-36s %10s %12s\n", "benchmark", "MB/s", "MB/cpu-s")
-		for _, n := range names {
-			fmt.Printf("  %-36s %10.1f %12.1f\n", n, results[n][0], results[n][1])
-		}
-		for _, pair := range [][2]string{{"BenchmarkCSV/s3ingest", "BenchmarkCSV/encoding-csv"}, {"BenchmarkNDJSON/s3ingest", "BenchmarkNDJSON/encoding-json"}} {
-			a, b := lookup(pair[0]), lookup(pair[1])
-			if a[0] > 0 && b[0] > 0 {
-				fmt.Printf("  %-36s %9.2fx %11.2fx\n", pair[0]+" / peer", a[0]/b[0], a[1]/max(b[1], 1e-9))
-			}
-		}
-	}
-	os.Exit(code)
-}
-
-func lookup(prefix string) [2]float64 {
-	for n, v := range results {
-		if len(n) >= len(prefix) && n[:len(prefix)] == prefix {
-			return v
-		}
-	}
-	return [2]float64{}
 }

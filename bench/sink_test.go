@@ -6,27 +6,15 @@ package bench
 //
 //	go test -run '^$' -bench Sink -benchmem -benchtime 10x -cpu 1 ./bench/
 //
-// Measured on the project machine (2 vCPU AMD EPYC, shared with other
-// builds, so wall-clock numbers swing by 2-3x between runs; rows/cpu-s,
-// from getrusage, is the stable figure), 512 Ki rows of 9 columns, Snappy:
-//
-//	FileSink            2.4-2.8 M rows/cpu-s, 0.7-1.5 M rows/s wall, ~820 allocs per file
-//	GenericWriter[T]    2.5-2.8 M rows/cpu-s, 0.5-1.7 M rows/s wall, ~860 allocs per file
-//	ratio               0.93-1.00x per CPU second
-//	PostgreSQL COPY     0.28-0.31 M rows/s wall (server-bound; PostgreSQL 15 on
-//	                    the same machine), 1.5-1.6 M rows per client CPU second,
-//	                    ~2 970 allocs per 512 Ki rows (~46 per 8 Ki-row batch,
-//	                    none per row or value)
+// The results are in the table TestMain prints and in bench/README.md.
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -185,22 +173,24 @@ func BenchmarkSinkParquet(b *testing.B) {
 		storages = append(storages, struct{ name, dir string }{"tmpfs", d})
 	}
 	for _, st := range storages {
-		b.Run(st.name, func(b *testing.B) { benchParquet(b, st.dir) })
+		b.Run(st.name, func(b *testing.B) { benchParquet(b, st.name, st.dir) })
 	}
 }
 
-func benchParquet(b *testing.B, dir string) {
+func benchParquet(b *testing.B, storage, dir string) {
 	fs, err := sink.OpenFile(dir, sink.FileOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	var rowsPerSec, rowsPerCPUSec [2]float64
 	for i, p := range []struct {
-		name string
-		fn   func(b *testing.B, n int)
+		name, impl string
+		fn         func(b *testing.B, n int)
 	}{
-		{"file-sink", func(b *testing.B, n int) { writeFileSink(b, fs, "k"+strconv.Itoa(n)) }},
-		{"parquet-generic-writer", func(b *testing.B, n int) { writeGeneric(b, filepath.Join(dir, "generic-"+strconv.Itoa(n)+".parquet")) }},
+		{"file-sink", ours, func(b *testing.B, n int) { writeFileSink(b, fs, "k"+strconv.Itoa(n)) }},
+		{"parquet-generic-writer", "parquet-go GenericWriter[T]", func(b *testing.B, n int) {
+			writeGeneric(b, filepath.Join(dir, "generic-"+strconv.Itoa(n)+".parquet"))
+		}},
 	} {
 		b.Run(p.name, func(b *testing.B) {
 			b.SetBytes(sinkBytes)
@@ -218,24 +208,10 @@ func benchParquet(b *testing.B, dir string) {
 			rowsPerCPUSec[i] = float64(sinkRows) * float64(b.N) / cpu.Seconds()
 			b.ReportMetric(rowsPerSec[i], "rows/s")
 			b.ReportMetric(rowsPerCPUSec[i], "rows/cpu-s")
-			record(b, int(sinkBytes))
+			note("Parquet write to "+storage+", 9 columns", p.impl, "rows/s",
+				float64(sinkRows)*float64(b.N), b.Elapsed().Seconds(), cpu.Seconds())
 		})
 	}
-	if rowsPerSec[0] > 0 && rowsPerSec[1] > 0 {
-		fmt.Printf("%s: file-sink %.0f rows/s (%.0f per CPU-s), GenericWriter %.0f rows/s (%.0f per CPU-s); ratio %.2fx wall, %.2fx CPU\n",
-			b.Name(), rowsPerSec[0], rowsPerCPUSec[0], rowsPerSec[1], rowsPerCPUSec[1],
-			rowsPerSec[0]/rowsPerSec[1], rowsPerCPUSec[0]/rowsPerCPUSec[1])
-	}
-}
-
-// cpuTime returns the process's user+system CPU time: a measure that other
-// processes on a shared machine do not inflate (GC workers included).
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func cleanDir(b *testing.B, dir string) {
@@ -376,5 +352,5 @@ func BenchmarkSinkPostgresCopy(b *testing.B) {
 	}
 	b.ReportMetric(float64(sinkRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 	b.ReportMetric(float64(sinkRows)*float64(b.N)/cpu.Seconds(), "client-rows/cpu-s")
-	record(b, int(sinkBytes))
+	note("PostgreSQL COPY, 9 columns (client CPU)", ours, "rows/s", float64(sinkRows)*float64(b.N), b.Elapsed().Seconds(), cpu.Seconds())
 }

@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// csvjsonCPUTime is the process's user+system CPU time: a steadier yardstick than
+// cpuTime is the process's user+system CPU time: a steadier yardstick than
 // wall time when the machine is shared.
-func csvjsonCPUTime() time.Duration {
+func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
