@@ -114,7 +114,13 @@ func s3ingestRead(b *testing.B, data []byte) {
 // encodingCSVRead is the peer: encoding/csv with ReuseRecord plus strconv
 // and time.Parse into the same typed batch.
 func encodingCSVRead(b *testing.B, data []byte) {
-	cr := csv.NewReader(bytes.NewReader(data))
+	encodingCSVBatches(b, bytes.NewReader(data), func(*schema.Batch) {})
+}
+
+// encodingCSVBatches parses r with encoding/csv into typed batches and hands
+// each full batch (and the last one) to emit.
+func encodingCSVBatches(b *testing.B, r io.Reader, emit func(*schema.Batch)) {
+	cr := csv.NewReader(r)
 	cr.ReuseRecord = true
 	if _, err := cr.Read(); err != nil { // header
 		b.Fatal(err)
@@ -123,12 +129,16 @@ func encodingCSVRead(b *testing.B, data []byte) {
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
+			if batch.Len() > 0 {
+				emit(batch)
+			}
 			return
 		}
 		if err != nil {
 			b.Fatal(err)
 		}
 		if batch.Len() == parsers.DefaultBatchRows {
+			emit(batch)
 			batch.Reset()
 		}
 		for i, f := range typed.Fields {

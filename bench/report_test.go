@@ -2,10 +2,11 @@ package bench
 
 import (
 	"fmt"
-	"os"
 	"sort"
 	"sync"
 	"testing"
+
+	"github.com/s3ingest/s3ingest/internal/testenv"
 )
 
 // A comparison is one s3ingest component and its peers, measured on the
@@ -97,9 +98,6 @@ func human(v float64, unit string) string {
 	return fmt.Sprintf("%.0f MB", v)
 }
 
-// TestMain prints the comparison table after the benchmarks ran.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	printTable()
-	os.Exit(code)
-}
+// TestMain prints the comparison table after the benchmarks ran, and stops
+// the servers the pipeline benchmark started.
+func TestMain(m *testing.M) { testenv.Main(m, printTable) }

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/s3ingest/s3ingest/internal/testenv"
 	"github.com/s3ingest/s3ingest/parsers/schema"
 	"github.com/s3ingest/s3ingest/worker/sink"
 )
@@ -282,29 +283,12 @@ func TestSinkBenchDataAgrees(t *testing.T) {
 // variable) or the local server testenv also probes. (testenv.Postgres
 // needs testenv.Main in TestMain, which this package's TestMain does not
 // call.)
-func benchPostgresDSN(b *testing.B) string {
-	for _, dsn := range []string{os.Getenv("S3INGEST_PG_ADMIN_DSN"), "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "postgres://root@127.0.0.1:5432/postgres?sslmode=disable"} {
-		if dsn == "" {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		c, err := pgx.Connect(ctx, dsn)
-		cancel()
-		if err == nil {
-			c.Close(context.Background())
-			return dsn
-		}
-	}
-	b.Skip("no PostgreSQL reachable: set S3INGEST_PG_ADMIN_DSN (see internal/testenv) to run the COPY benchmark")
-	return ""
-}
-
 // BenchmarkSinkPostgresCopy writes the same 512 Ki rows through the
 // PostgreSQL sink (one transaction, binary COPY per batch, ledger row) into
 // a table in a scratch schema.
 func BenchmarkSinkPostgresCopy(b *testing.B) {
 	batches, _ := sinkData()
-	admin := benchPostgresDSN(b)
+	admin := testenv.Postgres(b)
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {

@@ -38,12 +38,16 @@ import (
 // start without it because nothing else would stop them.
 var mainActive atomic.Bool
 
-// Main wraps testing.M: runs the tests, then stops every server the package
-// started (by pid), removes their temporary directories, and exits.
+// Main wraps testing.M: runs the tests, then the after functions (e.g. a
+// benchmark report), then stops every server the package started (by pid),
+// removes their temporary directories, and exits.
 // Use as: func TestMain(m *testing.M) { testenv.Main(m) }
-func Main(m *testing.M) {
+func Main(m *testing.M, after ...func()) {
 	mainActive.Store(true)
 	code := m.Run()
+	for _, f := range after {
+		f()
+	}
 	shutdownShared()
 	stopAllProcs()
 	removeAllDirs()
