@@ -62,6 +62,9 @@ type IngestResult struct {
 	Objects int64 `json:"objects"`
 	// Skipped is how many matching objects the ledger already had.
 	Skipped int64 `json:"skipped"`
+	// Empty is how many matching objects had no bytes (markers such as
+	// _SUCCESS); they are not read.
+	Empty int64 `json:"empty,omitempty"`
 	// Failed is how many objects failed permanently.
 	Failed int64 `json:"failed"`
 	// Rows is how many rows were committed.
@@ -76,6 +79,9 @@ type IngestResult struct {
 	Rejects []RejectSample `json:"rejects,omitempty"`
 	// Errors lists objects that failed.
 	Errors []ObjectError `json:"errors,omitempty"`
+	// Warnings lists the first parser warnings (columns or keys outside the
+	// job's schema, encoding fallbacks), prefixed with the object.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // String summarises the result on one line.

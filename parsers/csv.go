@@ -546,6 +546,14 @@ func newCSVReader(ctx context.Context, s *stream, opts Options) (Reader, error) 
 		r.colMap = make([]int, len(opts.Schema.Fields))
 		for i, f := range opts.Schema.Fields {
 			r.colMap[i] = indexOf(names, f.Name)
+			if r.colMap[i] < 0 {
+				opts.warn(fmt.Sprintf("column %q of the schema is not in the header: it is null in every row", f.Name))
+			}
+		}
+		for _, n := range names {
+			if opts.Schema.Index(n) < 0 {
+				opts.warn(fmt.Sprintf("column %q is not in the schema: its values are not loaded", n))
+			}
 		}
 	} else {
 		r.inferred = true

@@ -60,17 +60,18 @@ type ingestRun struct {
 	w     *asynq.ResultWriter
 	start time.Time
 
-	objects, skipped, failed, rows, bytes, rejected, read atomic.Int64
+	objects, skipped, failed, empty, rows, bytes, rejected, read atomic.Int64
 
-	mu      sync.Mutex
-	result  jobs.IngestResult // Rejects and Errors, guarded by mu
-	schema  *schema.Schema    // the job's schema, from its first object
-	firstOK chan struct{}     // closed once schema is known
+	mu     sync.Mutex
+	result jobs.IngestResult // Rejects, Errors and Warnings, guarded by mu
+	schema *schema.Schema    // the job's schema, from its first committed object with rows
 }
 
-// run lists and ingests. The first object is read alone so its inferred
-// schema becomes the schema of every other object of the job; the rest are
-// read Concurrency at a time.
+// run lists and ingests. Objects are read one at a time until one commits
+// rows: its inferred schema becomes the schema of every other object of the
+// job, which are then read Concurrency at a time (and at most
+// Config.MaxObjects at once across the process). Empty objects are counted,
+// not read.
 func (r *ingestRun) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -86,11 +87,19 @@ func (r *ingestRun) run(ctx context.Context) error {
 	if conc == 0 {
 		conc = r.h.cfg.Concurrency
 	}
+	conc = min(conc, r.h.cfg.MaxObjects)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(conc)
 	haveSchema := false
 
 	visit := func(info source.ObjectInfo) error {
+		if info.Size == 0 {
+			// Markers such as _SUCCESS hold no rows: never read, never
+			// allowed to give the job its schema.
+			r.empty.Add(1)
+			r.h.metrics.objects.WithLabelValues("empty").Inc()
+			return nil
+		}
 		ref := refOf(info)
 		seen, err := r.h.sink.Seen(gctx, r.p.Dataset, ref)
 		if err != nil {
@@ -121,7 +130,7 @@ func (r *ingestRun) run(ctx context.Context) error {
 	r.mu.Lock()
 	res := r.result
 	r.mu.Unlock()
-	res.Objects, res.Skipped, res.Failed = r.objects.Load(), r.skipped.Load(), r.failed.Load()
+	res.Objects, res.Skipped, res.Failed, res.Empty = r.objects.Load(), r.skipped.Load(), r.failed.Load(), r.empty.Load()
 	res.Rows, res.Bytes, res.Rejected = r.rows.Load(), r.bytes.Load(), r.rejected.Load()
 	res.Duration = jobs.Duration(time.Since(r.start))
 	res.Done = err == nil
@@ -172,6 +181,12 @@ func (r *ingestRun) jobSchema() *schema.Schema {
 // spent per-object budget, access denied to it) fail only this object;
 // transient ones and a spent job budget end the whole run.
 func (r *ingestRun) object(ctx context.Context, info source.ObjectInfo) error {
+	select {
+	case r.h.objects <- struct{}{}:
+		defer func() { <-r.h.objects }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	obj := r.src.Object(ctx, info)
 	err := r.ingestObject(ctx, info, obj)
 	switch {
@@ -221,6 +236,7 @@ func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, ob
 		first   []string
 	)
 	budget := r.p.ErrorBudget
+	opts.OnWarning = func(msg string) { r.warn(obj.Name(), msg) }
 	opts.OnReject = func(pe *parsers.ParseError) error {
 		objRej++
 		jobRej := r.rejected.Add(1)
@@ -243,11 +259,6 @@ func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, ob
 	}
 	defer rd.Close()
 	sch := rd.Schema()
-	r.mu.Lock()
-	if r.schema == nil {
-		r.schema = sch
-	}
-	r.mu.Unlock()
 
 	w, err = r.h.sink.Begin(ctx, r.p.Dataset, refOf(info), sch)
 	if err != nil {
@@ -287,7 +298,29 @@ func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, ob
 	}
 	r.rows.Add(objRead)
 	r.h.metrics.rows.Add(float64(objRead))
+	if objRead > 0 {
+		r.mu.Lock()
+		if r.schema == nil {
+			r.schema = sch
+		}
+		r.mu.Unlock()
+	}
 	return nil
+}
+
+// maxWarnings bounds the warnings an ingest result lists.
+const maxWarnings = 20
+
+// warn logs a parser warning about an object (a JSON key or CSV column the
+// job's schema does not have, an encoding fallback...) and lists the first
+// ones in the result, so nothing is dropped silently.
+func (r *ingestRun) warn(object, msg string) {
+	r.log.Warn("ingest: parser warning", zap.String("object", object), zap.String("warning", msg))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.result.Warnings) < maxWarnings {
+		r.result.Warnings = append(r.result.Warnings, object+": "+msg)
+	}
 }
 
 // budgetCheck returns a *BudgetError when the rejected rows exceed a limit

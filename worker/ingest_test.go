@@ -355,3 +355,30 @@ func TestIngestRetryAfterMidStreamFailureIsExactlyOnce(t *testing.T) {
 	}
 	checkOrders(t, readDataset(t, h, "resumed"), 5200)
 }
+
+// TestIngestSkipsEmptyObjectsAndReportsWarnings: a _SUCCESS marker sorted
+// first must not give the job its schema, and a later object with a column
+// the job's schema lacks is reported, not dropped silently.
+func TestIngestSkipsEmptyObjectsAndReportsWarnings(t *testing.T) {
+	h := newHarness(t)
+	bucket := h.s3.UniqueBucket(t)
+	h.s3.Put(t, bucket, "out/_SUCCESS", nil)
+	h.s3.Put(t, bucket, "out/part-0.csv", ordersCSV(1, 50, nil))
+	extra := strings.Replace(string(ordersCSV(51, 50, nil)), "id,name,amount,day,paid\n", "id,name,amount,day,paid,note\n", 1)
+	extra = strings.ReplaceAll(extra, "true\n", "true,x\n")
+	extra = strings.ReplaceAll(extra, "false\n", "false,y\n")
+	h.s3.Put(t, bucket, "out/part-1.csv", []byte(extra))
+	cred := h.addCredential("ws-a", testenv.ReaderAccessKey, testenv.ReaderSecretKey)
+
+	var res jobs.IngestResult
+	if _, err := h.run(ingestTask(t, "ws-a", cred, bucket, "out/", "spark"), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Empty != 1 || res.Objects != 2 || res.Rows != 100 {
+		t.Fatalf("result %+v: want the marker counted as empty and both parts committed", res)
+	}
+	checkOrders(t, readDataset(t, h, "spark"), 100)
+	if len(res.Warnings) == 0 || !strings.Contains(strings.Join(res.Warnings, "\n"), "note") {
+		t.Fatalf("warnings %q do not mention the dropped column note", res.Warnings)
+	}
+}

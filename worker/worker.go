@@ -45,6 +45,10 @@ type Config struct {
 	S3Endpoint string
 	// S3Region is the region used with S3Endpoint (default us-east-1).
 	S3Region string
+	// MaxObjects bounds the objects read at once by all ingests of this
+	// process together, so memory stays bounded whatever the payloads ask
+	// (default 16).
+	MaxObjects int
 }
 
 // Validate checks the config; errors name the field.
@@ -56,6 +60,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("worker.Config.PreviewHeadBytes: must not be negative")
 	case c.PreviewListLimit < 0:
 		return fmt.Errorf("worker.Config.PreviewListLimit: must not be negative")
+	case c.MaxObjects < 0:
+		return fmt.Errorf("worker.Config.MaxObjects: must not be negative")
 	case c.ProgressInterval < 0:
 		return fmt.Errorf("worker.Config.ProgressInterval: must not be negative")
 	}
@@ -75,6 +81,9 @@ func (c Config) withDefaults() Config {
 	if c.S3Region == "" {
 		c.S3Region = "us-east-1"
 	}
+	if c.MaxObjects == 0 {
+		c.MaxObjects = 16
+	}
 	return c
 }
 
@@ -85,6 +94,7 @@ type Handlers struct {
 	sink    sink.Sink
 	log     *zap.Logger
 	metrics *Metrics
+	objects chan struct{} // process-wide semaphore of objects being read
 }
 
 // NewHandlers returns the task handlers. log and metrics may be nil.
@@ -101,7 +111,8 @@ func NewHandlers(cfg Config, creds Resolver, snk sink.Sink, log *zap.Logger, m *
 	if m == nil {
 		m = NewMetrics(nil)
 	}
-	return &Handlers{cfg: cfg.withDefaults(), creds: creds, sink: snk, log: log, metrics: m}, nil
+	cfg = cfg.withDefaults()
+	return &Handlers{cfg: cfg, creds: creds, sink: snk, log: log, metrics: m, objects: make(chan struct{}, cfg.MaxObjects)}, nil
 }
 
 // Register adds the handlers to mux under the jobs task types.
