@@ -100,7 +100,7 @@ func BenchmarkIngestPipeline(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, err := worker.NewHandlers(worker.Config{}, resolver, fs, nil, nil)
+	h, err := worker.NewHandlers(worker.Config{AllowPrivateEndpoints: true}, resolver, fs, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/s3ingest/s3ingest/credstore"
 	"github.com/s3ingest/s3ingest/jobs"
 	"github.com/s3ingest/s3ingest/parsers"
+	"github.com/s3ingest/s3ingest/worker/sink"
 )
 
 // Permanent marks an error after which retrying cannot help (access denied,
@@ -67,7 +68,7 @@ func isPermanent(err error) bool {
 	switch {
 	case errors.As(err, &p), errors.As(err, &pe), errors.As(err, &be):
 		return true
-	case errors.Is(err, jobs.ErrInvalidPayload), credstore.IsPermanent(err):
+	case errors.Is(err, jobs.ErrInvalidPayload), errors.Is(err, ErrEndpointRefused), credstore.IsPermanent(err), sink.Permanent(err):
 		return true
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return false

@@ -34,11 +34,12 @@ type harness struct {
 type harnessOpt func(*harnessConfig)
 
 type harnessConfig struct {
-	sinkURL  string // "" = a file sink in a temp dir
-	worker   worker.Config
-	resolver credstore.ResolverConfig
-	s3       *testenv.S3Server
-	rdb      *redis.Client
+	sinkURL    string // "" = a file sink in a temp dir
+	worker     worker.Config
+	publicOnly bool // refuse private credential endpoints, as ingestd does by default
+	resolver   credstore.ResolverConfig
+	s3         *testenv.S3Server
+	rdb        *redis.Client
 }
 
 // withS3 makes the harness use srv (e.g. a dedicated testenv.StartS3
@@ -48,6 +49,10 @@ func withS3(srv *testenv.S3Server) harnessOpt { return func(hc *harnessConfig) {
 // withRedis makes the harness use rdb instead of a fresh redis-server, so a
 // test can create records (integrations) before the worker starts.
 func withRedis(rdb *redis.Client) harnessOpt { return func(hc *harnessConfig) { hc.rdb = rdb } }
+
+// withPublicEndpointsOnly keeps ingestd's default: credential instances may
+// not name private or loopback endpoints.
+func withPublicEndpointsOnly() harnessOpt { return func(hc *harnessConfig) { hc.publicOnly = true } }
 
 // withWorker adjusts the worker.Config.
 func withWorker(f func(*worker.Config)) harnessOpt { return func(hc *harnessConfig) { f(&hc.worker) } }
@@ -111,6 +116,7 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	t.Cleanup(func() { snk.Close() })
 	log := zaptest.NewLogger(t)
 	wcfg := hc.worker
+	wcfg.AllowPrivateEndpoints = !hc.publicOnly // the test servers listen on loopback
 	if wcfg.ProgressInterval == 0 {
 		wcfg.ProgressInterval = 100 * time.Millisecond
 	}

@@ -33,7 +33,7 @@ func (h *Handlers) HandleIngest(ctx context.Context, t *asynq.Task) error {
 	}
 	log := h.log.With(zap.String("task_id", taskID(t)), zap.String("workspace", p.WorkspaceID),
 		zap.String("dataset", p.Dataset), zap.Stringer("source", p.Source))
-	c, res, err := h.client(ctx, p.WorkspaceID, p.CredentialID, p.Source.Bucket)
+	c, res, err := h.client(ctx, p.WorkspaceID, p.CredentialID)
 	if err != nil {
 		log.Warn("ingest: credentials", zap.Error(err))
 		return err

@@ -51,7 +51,7 @@ func (h *Handlers) HandlePreview(ctx context.Context, t *asynq.Task) error {
 
 // Preview computes a preview without a task (ingestctl and tests use it).
 func (h *Handlers) Preview(ctx context.Context, p jobs.PreviewPayload) (*jobs.PreviewResult, error) {
-	c, _, err := h.client(ctx, p.WorkspaceID, p.CredentialID, p.Source.Bucket)
+	c, _, err := h.client(ctx, p.WorkspaceID, p.CredentialID)
 	if err != nil {
 		return nil, err
 	}

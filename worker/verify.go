@@ -167,15 +167,11 @@ func (h *Handlers) Verify(ctx context.Context, p jobs.VerifyPayload) (*jobs.Veri
 		add(StepExternalID, jobs.CheckWarn, "could not check: "+err.Error(), "run verify again")
 	}
 
-	prov := credentials.StaticCredentialsProvider{Value: creds}
-	opt := source.Options{Endpoint: h.cfg.S3Endpoint}
-	var c *source.Client
-	if opt.Endpoint != "" {
-		opt.UsePathStyle, opt.Region = true, h.cfg.S3Region
-		c = source.New(prov, opt)
-		add(StepRegion, jobs.CheckPass, fmt.Sprintf("S3-compatible endpoint %s, region %s", opt.Endpoint, opt.Region), "")
+	c := h.newSource(credentials.StaticCredentialsProvider{Value: creds}, "", "")
+	if h.cfg.S3Endpoint != "" {
+		add(StepRegion, jobs.CheckPass, fmt.Sprintf("S3-compatible endpoint %s, region %s", h.cfg.S3Endpoint, h.cfg.S3Region), "")
 	} else {
-		region, err := source.New(prov, opt).BucketRegion(ctx, p.Bucket)
+		region, err := c.BucketRegion(ctx, p.Bucket)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -183,8 +179,6 @@ func (h *Handlers) Verify(ctx context.Context, p jobs.VerifyPayload) (*jobs.Veri
 			failS3(StepRegion, err)
 			return skipRest(4, earlierFailed), nil
 		}
-		opt.Region = region
-		c = source.New(prov, opt)
 		add(StepRegion, jobs.CheckPass, "bucket "+p.Bucket+" is in "+region, "")
 	}
 

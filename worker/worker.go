@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 
@@ -45,6 +44,11 @@ type Config struct {
 	S3Endpoint string
 	// S3Region is the region used with S3Endpoint (default us-east-1).
 	S3Region string
+	// AllowPrivateEndpoints lets credential instances name S3-compatible
+	// endpoints on loopback, private or link-local addresses (a MinIO on
+	// the internal network, tests). Off by default: a customer's endpoint
+	// must not reach the daemon's own network.
+	AllowPrivateEndpoints bool
 	// MaxObjects bounds the objects read at once by all ingests of this
 	// process together, so memory stays bounded whatever the payloads ask
 	// (default 16).
@@ -95,6 +99,7 @@ type Handlers struct {
 	log     *zap.Logger
 	metrics *Metrics
 	objects chan struct{} // process-wide semaphore of objects being read
+	http    *transports   // shared connections and region cache
 }
 
 // NewHandlers returns the task handlers. log and metrics may be nil.
@@ -112,7 +117,8 @@ func NewHandlers(cfg Config, creds Resolver, snk sink.Sink, log *zap.Logger, m *
 		m = NewMetrics(nil)
 	}
 	cfg = cfg.withDefaults()
-	return &Handlers{cfg: cfg, creds: creds, sink: snk, log: log, metrics: m, objects: make(chan struct{}, cfg.MaxObjects)}, nil
+	return &Handlers{cfg: cfg, creds: creds, sink: snk, log: log, metrics: m,
+		objects: make(chan struct{}, cfg.MaxObjects), http: newTransports(cfg.AllowPrivateEndpoints)}, nil
 }
 
 // Register adds the handlers to mux under the jobs task types.
@@ -142,39 +148,19 @@ func (h *Handlers) instrument(typ string, fn asynq.HandlerFunc) asynq.HandlerFun
 	}
 }
 
-// client resolves the job's credentials and returns an S3 client for
-// bucket. Credential problems are permanent unless they are transient STS
-// or network failures.
-func (h *Handlers) client(ctx context.Context, workspaceID, credentialID, bucket string) (*source.Client, *credstore.Resolved, error) {
+// client resolves the job's credentials and returns an S3 client with them.
+// Credential problems are permanent unless they are transient STS or
+// network failures.
+func (h *Handlers) client(ctx context.Context, workspaceID, credentialID string) (*source.Client, *credstore.Resolved, error) {
 	res, err := h.creds.Resolve(ctx, workspaceID, credentialID)
 	if err != nil {
-		err = fmt.Errorf("resolve credentials of workspace %s: %w", workspaceID, err)
+		err = fmt.Errorf("resolve credentials: %w", err)
 		if credstore.IsPermanent(err) {
 			return nil, nil, &Permanent{Err: err}
 		}
 		return nil, nil, err
 	}
-	opt := source.Options{Region: res.Region, Endpoint: res.Endpoint}
-	if opt.Endpoint == "" && h.cfg.S3Endpoint != "" {
-		opt.Endpoint = h.cfg.S3Endpoint
-	}
-	if opt.Endpoint != "" {
-		opt.UsePathStyle = true
-		if opt.Region == "" {
-			opt.Region = h.cfg.S3Region
-		}
-	}
-	var prov aws.CredentialsProvider = res.Provider
-	c := source.New(prov, opt)
-	if opt.Region == "" {
-		region, err := c.BucketRegion(ctx, bucket)
-		if err != nil {
-			return nil, nil, s3Error(err)
-		}
-		opt.Region = region
-		c = source.New(prov, opt)
-	}
-	return c, res, nil
+	return h.newSource(res.Provider, res.Region, res.Endpoint), res, nil
 }
 
 // s3Error classifies an S3 error: permanent ones carry the cause and the

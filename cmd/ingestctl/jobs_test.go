@@ -147,7 +147,8 @@ func TestIngestThroughCLI(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- daemon.Run(ctx, daemon.Options{Redis: rdb, RedisConnOpt: asynq.RedisClientOpt{Addr: rs.Addr},
-			Resolver: resolver, Sink: snk, Server: worker.ServerConfig{Concurrency: 2, ShutdownTimeout: time.Second}})
+			Resolver: resolver, Sink: snk, Server: worker.ServerConfig{Concurrency: 2, ShutdownTimeout: time.Second},
+			Worker: worker.Config{AllowPrivateEndpoints: true}}) // SeaweedFS on loopback
 	}()
 	defer func() { cancel(); <-done }()
 

@@ -27,6 +27,8 @@ type config struct {
 	AssumeRoleTTL     time.Duration // S3INGEST_ASSUME_ROLE_DURATION, default 1h
 	NegativeCacheTTL  time.Duration // S3INGEST_ASSUME_ROLE_NEGATIVE_TTL, default 30s
 	PreviewHeadBytes  int           // S3INGEST_PREVIEW_HEAD_BYTES, default 4 MiB
+	MaxObjects        int           // S3INGEST_MAX_OBJECTS: objects read at once by the whole process, default 16
+	AllowPrivate      bool          // S3INGEST_ALLOW_PRIVATE_ENDPOINTS: credential endpoints may be internal addresses, default false
 	LogLevel          string        // S3INGEST_LOG_LEVEL: debug, info, warn, error; default info
 	LogFormat         string        // S3INGEST_LOG_FORMAT: json or console; default json
 }
@@ -99,6 +101,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 	dur("S3INGEST_ASSUME_ROLE_DURATION", &c.AssumeRoleTTL)
 	dur("S3INGEST_ASSUME_ROLE_NEGATIVE_TTL", &c.NegativeCacheTTL)
 	num("S3INGEST_PREVIEW_HEAD_BYTES", &c.PreviewHeadBytes, 0)
+	num("S3INGEST_MAX_OBJECTS", &c.MaxObjects, 0)
+	boolean("S3INGEST_ALLOW_PRIVATE_ENDPOINTS", &c.AllowPrivate)
 	str("S3INGEST_LOG_LEVEL", &c.LogLevel)
 	str("S3INGEST_LOG_FORMAT", &c.LogFormat)
 	if v := strings.TrimSpace(getenv("S3INGEST_QUEUES")); v != "" {

@@ -139,10 +139,12 @@ func runDaemon(ctx context.Context, cfg config) error {
 		Resolver:     resolver,
 		Sink:         snk,
 		Worker: worker.Config{
-			Concurrency:      cfg.ObjectConcurrency,
-			PreviewHeadBytes: cfg.PreviewHeadBytes,
-			S3Endpoint:       cfg.S3Endpoint,
-			S3Region:         cfg.S3Region,
+			Concurrency:           cfg.ObjectConcurrency,
+			PreviewHeadBytes:      cfg.PreviewHeadBytes,
+			S3Endpoint:            cfg.S3Endpoint,
+			S3Region:              cfg.S3Region,
+			MaxObjects:            cfg.MaxObjects,
+			AllowPrivateEndpoints: cfg.AllowPrivate,
 		},
 		Server: worker.ServerConfig{
 			Concurrency:     cfg.Concurrency,

@@ -86,6 +86,7 @@ func TestDaemonServesSchedulesAndShutsDown(t *testing.T) {
 		done <- daemon.Run(ctx, daemon.Options{
 			Redis: rdb, RedisConnOpt: connOpt, Resolver: resolver, Sink: snk,
 			Server:    worker.ServerConfig{Concurrency: 2, ShutdownTimeout: 2 * time.Second},
+			Worker:    worker.Config{AllowPrivateEndpoints: true}, // SeaweedFS on loopback
 			Scheduler: true, ScheduleSync: 200 * time.Millisecond,
 			AdminAddr: "127.0.0.1:0", MonitorReadOnly: true,
 			Ready: func(addr string) { ready <- addr },

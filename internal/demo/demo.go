@@ -134,6 +134,7 @@ func Run(ctx context.Context, o Options) error {
 			Redis: rdb, RedisConnOpt: asynq.RedisClientOpt{Addr: mr.Addr()},
 			Resolver: resolver, Sink: snk, Log: log,
 			Server:    worker.ServerConfig{Concurrency: 4, ShutdownTimeout: 5 * time.Second},
+			Worker:    worker.Config{AllowPrivateEndpoints: true}, // the embedded S3 is on loopback
 			Scheduler: false, AdminAddr: o.AdminAddr, MonitorReadOnly: true,
 			Ready: func(addr string) { ready <- addr },
 		})
