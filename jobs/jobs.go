@@ -16,6 +16,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/s3ingest/s3ingest/credstore"
 	"github.com/s3ingest/s3ingest/parsers"
 )
 
@@ -75,6 +76,9 @@ type Source struct {
 	VersionID string `json:"version_id,omitempty"`
 }
 
+// MaxKeys is the most explicit keys a Source may list.
+const MaxKeys = 1000
+
 var bucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 
 // Validate checks the source; errors name the field.
@@ -84,6 +88,9 @@ func (s Source) Validate() error {
 	}
 	if !bucketRE.MatchString(s.Bucket) || strings.Contains(s.Bucket, "..") {
 		return fieldErr("source.bucket", fmt.Sprintf("%q is not a valid S3 bucket name (3-63 lowercase letters, digits, '.', '-')", s.Bucket))
+	}
+	if len(s.Keys) > MaxKeys {
+		return fieldErr("source.keys", fmt.Sprintf("lists %d keys, at most %d are allowed (use a prefix or glob)", len(s.Keys), MaxKeys))
 	}
 	if len(s.Keys) > 0 && (s.Prefix != "" || s.Glob != "") {
 		return fieldErr("source.keys", "cannot be combined with source.prefix or source.glob")
@@ -244,19 +251,27 @@ func (p *VerifyPayload) Validate() error {
 	return Source{Bucket: p.Bucket, Prefix: p.Prefix}.Validate()
 }
 
-var idRE = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9_.:-]{0,127}$`)
-
+// validateWorkspace applies credstore's rules, so a payload that validates
+// names IDs the worker can resolve.
 func validateWorkspace(ws, cred string) error {
-	if ws == "" {
-		return fieldErr("workspace_id", "is required")
+	if err := credstore.ValidateWorkspaceID(ws); err != nil {
+		return fieldErr("workspace_id", reason(err))
 	}
-	if !idRE.MatchString(ws) {
-		return fieldErr("workspace_id", fmt.Sprintf("%q must be 1-128 letters, digits, '_', '-', '.' or ':'", ws))
-	}
-	if cred != "" && !idRE.MatchString(cred) {
-		return fieldErr("credential_id", fmt.Sprintf("%q must be 1-128 letters, digits, '_', '-', '.' or ':'", cred))
+	if cred != "" {
+		if err := credstore.ValidateCredentialID(cred); err != nil {
+			return fieldErr("credential_id", reason(err))
+		}
 	}
 	return nil
+}
+
+// reason is a credstore validation error's reason without its field name.
+func reason(err error) string {
+	var ve *credstore.ValidationError
+	if errors.As(err, &ve) {
+		return ve.Reason
+	}
+	return err.Error()
 }
 
 func validateParse(o parsers.Options) error {
@@ -270,8 +285,21 @@ func validateParse(o parsers.Options) error {
 	default:
 		return fieldErr("parse.compression", fmt.Sprintf("%q is not one of none, gzip, zstd, bzip2 (or empty to sniff)", o.Compression))
 	}
-	if o.SampleRows < 0 || o.SampleBytes < 0 || o.BatchRows < 0 || o.MaxLineBytes < 0 || o.MaxDecompressedBytes < 0 {
-		return fieldErr("parse", "sizes must not be negative")
+	for _, f := range []struct {
+		name     string
+		v, limit int
+	}{
+		{"parse.sample_rows", o.SampleRows, parsers.MaxSampleRows},
+		{"parse.sample_bytes", o.SampleBytes, parsers.MaxSampleBytes},
+		{"parse.batch_rows", o.BatchRows, parsers.MaxBatchRows},
+		{"parse.max_line_bytes", o.MaxLineBytes, parsers.MaxMaxLineBytes},
+	} {
+		if f.v < 0 || f.v > f.limit {
+			return fieldErr(f.name, fmt.Sprintf("%d is not between 0 (the default) and %d", f.v, f.limit))
+		}
+	}
+	if o.MaxDecompressedBytes < 0 {
+		return fieldErr("parse.max_decompressed_bytes", "must not be negative")
 	}
 	return nil
 }

@@ -55,6 +55,12 @@ func TestIngestPayloadValidate(t *testing.T) {
 		{"fraction above one", func(p *IngestPayload) { p.ErrorBudget.JobMaxFraction = 1.5 }, "error_budget.job_max_fraction"},
 		{"unknown format", func(p *IngestPayload) { p.Parse.Format = "xml" }, "parse.format"},
 		{"unknown compression", func(p *IngestPayload) { p.Parse.Compression = "lz4" }, "parse.compression"},
+		{"credential id credstore would refuse", func(p *IngestPayload) { p.CredentialID = "a.b:c" }, "credential_id"},
+		{"workspace id credstore accepts", func(p *IngestPayload) { p.WorkspaceID = "team@acme.io" }, ""},
+		{"huge batch", func(p *IngestPayload) { p.Parse.BatchRows = 2_000_000_000 }, "parse.batch_rows"},
+		{"huge sample", func(p *IngestPayload) { p.Parse.SampleBytes = 1 << 40 }, "parse.sample_bytes"},
+		{"huge lines", func(p *IngestPayload) { p.Parse.MaxLineBytes = 1 << 40 }, "parse.max_line_bytes"},
+		{"too many keys", func(p *IngestPayload) { p.Source.Prefix = ""; p.Source.Keys = make([]string, MaxKeys+1) }, "source.keys"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"time"
 
@@ -28,11 +29,13 @@ type Schedule struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
+var scheduleIDRE = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9_.:-]{0,127}$`)
+
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 // Validate checks the schedule; errors name the field.
 func (s *Schedule) Validate() error {
-	if !idRE.MatchString(s.ID) {
+	if !scheduleIDRE.MatchString(s.ID) {
 		return fieldErr("id", fmt.Sprintf("%q must be 1-128 letters, digits, '_', '-', '.' or ':'", s.ID))
 	}
 	if _, err := cronParser.Parse(s.Cron); err != nil {

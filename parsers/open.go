@@ -120,6 +120,10 @@ func (o Options) withDefaults() Options {
 	if o.JSON.MaxDepth < 0 {
 		o.JSON.MaxDepth = 0
 	}
+	o.SampleRows = min(o.SampleRows, MaxSampleRows)
+	o.SampleBytes = min(o.SampleBytes, MaxSampleBytes)
+	o.BatchRows = min(o.BatchRows, MaxBatchRows)
+	o.MaxLineBytes = min(o.MaxLineBytes, MaxMaxLineBytes)
 	return o
 }
 

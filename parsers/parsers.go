@@ -119,6 +119,15 @@ const (
 	DefaultPreviewHeadBytes     = 4 << 20
 )
 
+// Upper bounds of the Options sizes: larger values are clamped, so a payload
+// cannot make a worker allocate without bound.
+const (
+	MaxBatchRows    = 1 << 16
+	MaxSampleRows   = 100_000
+	MaxSampleBytes  = 64 << 20
+	MaxMaxLineBytes = 256 << 20
+)
+
 // Options configure Open and Preview. The zero value sniffs and infers
 // everything with the documented defaults.
 type Options struct {
