@@ -107,3 +107,10 @@ log "go vet ${pkgargs[*]}"
 go vet "${pkgargs[@]}"
 log "go test -race -count=1 -timeout 25m ${pkgargs[*]} ${flagargs[*]}"
 go test -race -count=1 -timeout 25m "${pkgargs[@]}" "${flagargs[@]}"
+
+# 4. Memory tests measure the heap, which the race detector inflates: they
+#    skip themselves under -race and run here without it.
+if ((${#pkgargs[@]} == 1)) && [[ ${pkgargs[0]} == ./... ]] && ((${#flagargs[@]} == 0)); then
+	log "go test -count=1 -run MemoryFlat (without -race)"
+	go test -count=1 -timeout 10m -run 'MemoryFlat' ./parsers/ ./worker/sink/ ./bench/
+fi

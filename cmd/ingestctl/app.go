@@ -9,7 +9,13 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
+
+	"github.com/s3ingest/s3ingest/internal/redact"
 )
+
+// defaultRedisURL is used when neither --redis-url nor S3INGEST_REDIS_URL
+// is set.
+const defaultRedisURL = "redis://127.0.0.1:6379/0"
 
 // app holds what every subcommand shares: global flags, lazily built
 // clients and the output streams.
@@ -28,9 +34,13 @@ func (a *app) redis(ctx context.Context) (redis.UniversalClient, error) {
 	if a.rdb != nil {
 		return a.rdb, nil
 	}
-	opt, err := redis.ParseURL(a.redisURL)
+	raw := a.redisURL
+	if raw == "" {
+		raw = envOr("S3INGEST_REDIS_URL", defaultRedisURL)
+	}
+	opt, err := redis.ParseURL(raw)
 	if err != nil {
-		return nil, fmt.Errorf("--redis-url %q: %w", a.redisURL, err)
+		return nil, fmt.Errorf("--redis-url / S3INGEST_REDIS_URL %s: %s", redact.URL(raw), redact.Error(raw, err))
 	}
 	c := redis.NewClient(opt)
 	if err := c.Ping(ctx).Err(); err != nil {

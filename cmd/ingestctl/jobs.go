@@ -97,16 +97,20 @@ func (a *app) enqueue(ctx context.Context, t *asynq.Task, w waitFlags, res any) 
 	}
 	wctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
-	info, werr := c.Wait(wctx, info.Queue, info.ID, 0)
-	if info != nil && len(info.Result) > 0 && res != nil {
-		if err := jobs.DecodeResult(info, res); err != nil {
-			return info, false, err
+	done, werr := c.Wait(wctx, info.Queue, info.ID, 0)
+	if done == nil { // the task could not be read (Redis, retention, queue)
+		return info, false, fmt.Errorf("task %s: %w", info.ID, werr)
+	}
+	haveResult := len(done.Result) > 0 && res != nil
+	if haveResult {
+		if err := jobs.DecodeResult(done, res); err != nil {
+			return done, false, err
 		}
 	}
 	if werr != nil {
-		return info, len(info.Result) > 0 && res != nil, werr
+		return done, haveResult, werr
 	}
-	return info, true, nil
+	return done, true, nil
 }
 
 func newPreviewCmd(a *app) *cobra.Command {

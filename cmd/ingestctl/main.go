@@ -31,7 +31,9 @@ func newRootCmd(a *app) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().StringVar(&a.redisURL, "redis-url", envOr("S3INGEST_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL (S3INGEST_REDIS_URL)")
+	// The default is resolved when Redis is first used, so --help never
+	// prints a password from the environment.
+	root.PersistentFlags().StringVar(&a.redisURL, "redis-url", "", "Redis URL (default $S3INGEST_REDIS_URL, else "+defaultRedisURL+")")
 	root.PersistentFlags().BoolVar(&a.asJSON, "json", false, "print machine-readable JSON")
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)

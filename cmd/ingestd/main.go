@@ -23,6 +23,7 @@ import (
 	"github.com/s3ingest/s3ingest/credstore"
 	"github.com/s3ingest/s3ingest/internal/daemon"
 	"github.com/s3ingest/s3ingest/internal/demo"
+	"github.com/s3ingest/s3ingest/internal/redact"
 	"github.com/s3ingest/s3ingest/worker"
 	"github.com/s3ingest/s3ingest/worker/sink"
 )
@@ -99,7 +100,7 @@ func runDaemon(ctx context.Context, cfg config) error {
 	}
 	ropt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
-		return fmt.Errorf("S3INGEST_REDIS_URL %q: %w", cfg.RedisURL, err)
+		return fmt.Errorf("S3INGEST_REDIS_URL %s: %s", redact.URL(cfg.RedisURL), redact.Error(cfg.RedisURL, err))
 	}
 	rdb := redis.NewClient(ropt)
 	defer rdb.Close()
@@ -108,7 +109,7 @@ func runDaemon(ctx context.Context, cfg config) error {
 	}
 	connOpt, err := asynq.ParseRedisURI(cfg.RedisURL)
 	if err != nil {
-		return fmt.Errorf("S3INGEST_REDIS_URL %q: %w", cfg.RedisURL, err)
+		return fmt.Errorf("S3INGEST_REDIS_URL %s: %s", redact.URL(cfg.RedisURL), redact.Error(cfg.RedisURL, err))
 	}
 	store, err := credstore.NewStore(credstore.StoreConfig{Redis: rdb, Keyring: keyring})
 	if err != nil {

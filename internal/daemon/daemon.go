@@ -142,7 +142,9 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("admin listener on %s (S3INGEST_ADMIN_ADDR): %w", o.AdminAddr, err)
 		}
 		adminAddr = ln.Addr().String()
-		admin = &http.Server{Handler: adminHandler(o, reg), ReadHeaderTimeout: 10 * time.Second}
+		handler, mon := adminHandler(o, reg)
+		defer mon.Close() // asynqmon's own Redis connection
+		admin = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("admin server: %w", err)
@@ -175,8 +177,9 @@ func Run(ctx context.Context, o Options) error {
 }
 
 // adminHandler serves /healthz (process up), /readyz (Redis reachable),
-// /metrics and the asynqmon dashboard under /monitor/.
-func adminHandler(o Options, reg *prometheus.Registry) http.Handler {
+// /metrics and the asynqmon dashboard under /monitor/. Close the returned
+// dashboard when done.
+func adminHandler(o Options, reg *prometheus.Registry) (http.Handler, *asynqmon.HTTPHandler) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -197,5 +200,5 @@ func adminHandler(o Options, reg *prometheus.Registry) http.Handler {
 		ReadOnly:     o.MonitorReadOnly,
 	})
 	mux.Handle("/monitor/", mon)
-	return mux
+	return mux, mon
 }
