@@ -20,6 +20,47 @@ const firstKeys = 10
 // errStopListing ends a listing early without an error.
 var errStopListing = errors.New("stop listing")
 
+// sampleListing lists src (HeadObject for explicit keys), counting objects
+// and bytes up to limit (then Listing.Truncated is set), keeping the first
+// keys, and returns the first non-empty object, or nil.
+func sampleListing(ctx context.Context, c *source.Client, src jobs.Source, limit, keys int) (jobs.Listing, *source.ObjectInfo, error) {
+	var (
+		l     jobs.Listing
+		first *source.ObjectInfo
+	)
+	visit := func(info source.ObjectInfo) error {
+		if l.Objects >= int64(limit) {
+			l.Truncated = true
+			return errStopListing
+		}
+		l.Objects++
+		l.Bytes += info.Size
+		if len(l.FirstKeys) < keys {
+			l.FirstKeys = append(l.FirstKeys, info.Key)
+		}
+		if first == nil && info.Size > 0 {
+			first = &info
+		}
+		return nil
+	}
+	if len(src.Keys) > 0 {
+		for _, k := range src.Keys {
+			info, err := c.Head(ctx, src.Bucket, k, src.VersionID)
+			if err != nil {
+				return l, nil, err
+			}
+			if visit(info) != nil {
+				break
+			}
+		}
+		return l, first, nil
+	}
+	if err := c.List(ctx, src.Bucket, src.Prefix, src.Glob, visit); err != nil && !errors.Is(err, errStopListing) {
+		return l, nil, err
+	}
+	return l, first, nil
+}
+
 // HandlePreview runs a jobs.TypePreview task: it lists the matching objects
 // (count, total bytes, first keys; at most Config.PreviewListLimit are
 // counted), then sniffs and samples the first non-empty object with bounded
@@ -55,39 +96,14 @@ func (h *Handlers) Preview(ctx context.Context, p jobs.PreviewPayload) (*jobs.Pr
 	if err != nil {
 		return nil, err
 	}
-	var (
-		res   jobs.PreviewResult
-		first *source.ObjectInfo
-	)
-	visit := func(info source.ObjectInfo) error {
-		if res.Listing.Objects >= int64(h.cfg.PreviewListLimit) {
-			res.Listing.Truncated = true
-			return errStopListing
-		}
-		res.Listing.Objects++
-		res.Listing.Bytes += info.Size
-		if len(res.Listing.FirstKeys) < firstKeys {
-			res.Listing.FirstKeys = append(res.Listing.FirstKeys, info.Key)
-		}
-		if first == nil && info.Size > 0 {
-			first = &info
-		}
-		return nil
-	}
-	s := p.Source
-	if len(s.Keys) > 0 {
-		for _, k := range s.Keys {
-			info, err := c.Head(ctx, s.Bucket, k, s.VersionID)
-			if err != nil {
-				return nil, s3Error(err)
-			}
-			_ = visit(info)
-		}
-	} else if err := c.List(ctx, s.Bucket, s.Prefix, s.Glob, visit); err != nil && !errors.Is(err, errStopListing) {
+	var res jobs.PreviewResult
+	listing, first, err := sampleListing(ctx, c, p.Source, h.cfg.PreviewListLimit, firstKeys)
+	if err != nil {
 		return nil, s3Error(err)
 	}
+	res.Listing = listing
 	if first == nil {
-		return nil, &Permanent{Err: fmt.Errorf("no non-empty object matches %s (check the bucket, prefix and glob)", s)}
+		return nil, &Permanent{Err: fmt.Errorf("no non-empty object matches %s (check the bucket, prefix and glob)", p.Source)}
 	}
 	obj := c.Object(ctx, *first)
 	pr, err := parsers.Preview(ctx, obj, p.Parse, p.Rows, h.cfg.PreviewHeadBytes)

@@ -182,35 +182,19 @@ func (h *Handlers) Verify(ctx context.Context, p jobs.VerifyPayload) (*jobs.Veri
 		add(StepRegion, jobs.CheckPass, "bucket "+p.Bucket+" is in "+region, "")
 	}
 
-	var (
-		n     int
-		first *source.ObjectInfo
-		keys  []string
-	)
-	err = c.List(ctx, p.Bucket, p.Prefix, "", func(info source.ObjectInfo) error {
-		if n >= verifyListLimit {
-			return errStopListing
-		}
-		n++
-		if len(keys) < 5 {
-			keys = append(keys, info.Key)
-		}
-		if first == nil && info.Size > 0 {
-			first = &info
-		}
-		return nil
-	})
+	listing, first, err := sampleListing(ctx, c, jobs.Source{Bucket: p.Bucket, Prefix: p.Prefix}, verifyListLimit, 5)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
+	n, keys := int(listing.Objects), listing.FirstKeys
 	where := "s3://" + p.Bucket + "/" + p.Prefix
-	if err != nil && !errors.Is(err, errStopListing) {
+	if err != nil {
 		failS3(StepList, err)
 		return skipRest(5, earlierFailed), nil
 	}
 	count := fmt.Sprintf("%d objects", n)
 	switch {
-	case n >= verifyListLimit:
+	case listing.Truncated:
 		count = fmt.Sprintf("%d or more objects", n)
 	case n == 1:
 		count = "1 object"

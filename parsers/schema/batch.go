@@ -247,3 +247,32 @@ func (b *Batch) Row(i int) []any {
 	}
 	return out
 }
+
+// DeleteRow removes row i, shifting the later rows up. It is O(rows) and
+// meant for the rare row a sink refuses after parsing.
+func (b *Batch) DeleteRow(i int) {
+	for c := range b.Cols {
+		b.Cols[c].deleteRow(i)
+	}
+	b.Lines = append(b.Lines[:i], b.Lines[i+1:]...)
+}
+
+func (v *Vector) deleteRow(i int) {
+	v.Nulls = append(v.Nulls[:i], v.Nulls[i+1:]...)
+	switch v.Type {
+	case Bool:
+		v.Bools = append(v.Bools[:i], v.Bools[i+1:]...)
+	case Int64, Date, Timestamp:
+		v.Ints = append(v.Ints[:i], v.Ints[i+1:]...)
+	case Float64:
+		v.Floats = append(v.Floats[:i], v.Floats[i+1:]...)
+	default:
+		start, end := v.Offsets[i], v.Offsets[i+1]
+		n := end - start
+		v.Bytes = append(v.Bytes[:start], v.Bytes[end:]...)
+		for j := i + 1; j < len(v.Offsets); j++ {
+			v.Offsets[j] -= n
+		}
+		v.Offsets = append(v.Offsets[:i+1], v.Offsets[i+2:]...)
+	}
+}
