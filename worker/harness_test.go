@@ -28,6 +28,7 @@ type harness struct {
 	resolver *credstore.Resolver
 	jobs     *jobs.Client
 	dir      string
+	files    *sink.FileSink // the sink, when it is a file sink
 	handlers *worker.Handlers
 }
 
@@ -114,6 +115,7 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { snk.Close() })
+	files, _ := snk.(*sink.FileSink)
 	log := zaptest.NewLogger(t)
 	wcfg := hc.worker
 	wcfg.AllowPrivateEndpoints = !hc.publicOnly // the test servers listen on loopback
@@ -136,7 +138,21 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
-	return &harness{t: t, s3: s3srv, rdb: rdb, store: store, resolver: resolver, jobs: jobs.NewClient(rdb), dir: dir, handlers: h}
+	return &harness{t: t, s3: s3srv, rdb: rdb, store: store, resolver: resolver, jobs: jobs.NewClient(rdb), dir: dir, files: files, handlers: h}
+}
+
+// datasetDir returns the directory of dataset of workspace ws in the
+// harness's file sink.
+func (h *harness) datasetDir(ws, dataset string) string {
+	h.t.Helper()
+	if h.files == nil {
+		h.t.Fatal("datasetDir: the harness has no file sink")
+	}
+	p, err := h.files.DatasetDir(sink.Dataset{Workspace: ws, Name: dataset})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return p
 }
 
 // addCredential stores an access key of the S3 server as a credential

@@ -39,7 +39,7 @@ func (h *Handlers) HandleIngest(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	log = log.With(zap.String("credentials", res.Source))
-	run := &ingestRun{h: h, p: p, src: c, log: log, w: t.ResultWriter(), start: time.Now()}
+	run := &ingestRun{h: h, p: p, ds: sink.Dataset{Workspace: p.WorkspaceID, Name: p.Dataset}, src: c, log: log, w: t.ResultWriter(), start: time.Now()}
 	run.result.Dataset = p.Dataset
 	err = run.run(ctx)
 	if err != nil {
@@ -55,6 +55,7 @@ func (h *Handlers) HandleIngest(ctx context.Context, t *asynq.Task) error {
 type ingestRun struct {
 	h     *Handlers
 	p     jobs.IngestPayload
+	ds    sink.Dataset // the job's dataset: p.Dataset of workspace p.WorkspaceID
 	src   *source.Client
 	log   *zap.Logger
 	w     *asynq.ResultWriter
@@ -101,9 +102,9 @@ func (r *ingestRun) run(ctx context.Context) error {
 			return nil
 		}
 		ref := refOf(info)
-		seen, err := r.h.sink.Seen(gctx, r.p.Dataset, ref)
+		seen, err := r.h.sink.Seen(gctx, r.ds, ref)
 		if err != nil {
-			return fmt.Errorf("ledger of dataset %s: %w", r.p.Dataset, err)
+			return fmt.Errorf("ledger of dataset %s: %w", r.ds, err)
 		}
 		if seen {
 			r.skipped.Add(1)
@@ -260,9 +261,9 @@ func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, ob
 	defer rd.Close()
 	sch := rd.Schema()
 
-	w, err = r.h.sink.Begin(ctx, r.p.Dataset, refOf(info), sch)
+	w, err = r.h.sink.Begin(ctx, r.ds, refOf(info), sch)
 	if err != nil {
-		return fmt.Errorf("dataset %s: %w", r.p.Dataset, err)
+		return fmt.Errorf("dataset %s: %w", r.ds, err)
 	}
 	defer func() {
 		if err != nil {
@@ -276,7 +277,7 @@ func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, ob
 		err := rd.Next(ctx, b)
 		if n := int64(b.Len()); n > 0 {
 			if werr := w.Write(ctx, b); werr != nil {
-				return fmt.Errorf("dataset %s: write: %w", r.p.Dataset, werr)
+				return fmt.Errorf("dataset %s: write: %w", r.ds, werr)
 			}
 			objRead += n
 			r.read.Add(n)
@@ -294,7 +295,7 @@ func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, ob
 			Limit: fmt.Sprintf("object_max_fraction %g", budget.ObjectMaxFraction), First: first}
 	}
 	if err := w.Commit(ctx, sink.Stats{Rows: objRead, Rejected: objRej, Bytes: info.Size}); err != nil {
-		return fmt.Errorf("dataset %s: commit %s: %w", r.p.Dataset, obj.Name(), err)
+		return fmt.Errorf("dataset %s: commit %s: %w", r.ds, obj.Name(), err)
 	}
 	r.rows.Add(objRead)
 	r.h.metrics.rows.Add(float64(objRead))

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -54,9 +53,10 @@ func ingestTask(t *testing.T, ws, cred, bucket, prefix, dataset string, mutate .
 	return task
 }
 
-func readDataset(t *testing.T, h *harness, dataset string) *sink.Dataset {
+// readDataset reads dataset of workspace ws from the harness's file sink.
+func readDataset(t *testing.T, h *harness, ws, dataset string) *sink.DatasetContents {
 	t.Helper()
-	ds, err := sink.ReadDataset(filepath.Join(h.dir, dataset))
+	ds, err := sink.ReadDataset(h.datasetDir(ws, dataset))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func readDataset(t *testing.T, h *harness, dataset string) *sink.Dataset {
 }
 
 // checkOrders asserts the dataset holds exactly ids [1, n] with their values.
-func checkOrders(t *testing.T, ds *sink.Dataset, n int) {
+func checkOrders(t *testing.T, ds *sink.DatasetContents, n int) {
 	t.Helper()
 	if got := strings.Join(ds.Schema.Names(), ","); got != "id,name,amount,day,paid" {
 		t.Fatalf("dataset columns = %s", got)
@@ -99,7 +99,7 @@ func TestIngestEndToEnd(t *testing.T) {
 	if !res.Done || res.Objects != 2 || res.Rows != 200 || res.Skipped != 0 || res.Failed != 0 || res.Rejected != 0 {
 		t.Fatalf("result = %+v", res)
 	}
-	checkOrders(t, readDataset(t, h, "orders"), 200)
+	checkOrders(t, readDataset(t, h, "ws-a", "orders"), 200)
 
 	// Exactly once: a second run finds both objects in the ledger.
 	var again jobs.IngestResult
@@ -109,7 +109,7 @@ func TestIngestEndToEnd(t *testing.T) {
 	if again.Objects != 0 || again.Skipped != 2 || again.Rows != 0 {
 		t.Fatalf("second run = %+v, want everything skipped", again)
 	}
-	checkOrders(t, readDataset(t, h, "orders"), 200)
+	checkOrders(t, readDataset(t, h, "ws-a", "orders"), 200)
 
 	// A changed object (new ETag) is read again; new keys are picked up.
 	h.s3.Put(t, bucket, "orders/2024/c.csv", ordersCSV(201, 5, nil))
@@ -120,7 +120,7 @@ func TestIngestEndToEnd(t *testing.T) {
 	if third.Objects != 1 || third.Skipped != 2 || third.Rows != 5 {
 		t.Fatalf("third run = %+v, want only the new object", third)
 	}
-	checkOrders(t, readDataset(t, h, "orders"), 205)
+	checkOrders(t, readDataset(t, h, "ws-a", "orders"), 205)
 }
 
 func TestIngestGlobAndExplicitKeys(t *testing.T) {
@@ -139,7 +139,7 @@ func TestIngestGlobAndExplicitKeys(t *testing.T) {
 	if res.Objects != 2 || res.Rows != 20 {
 		t.Fatalf("glob result = %+v", res)
 	}
-	checkOrders(t, readDataset(t, h, "globbed"), 20)
+	checkOrders(t, readDataset(t, h, "ws-a", "globbed"), 20)
 
 	var one jobs.IngestResult
 	if _, err := h.run(ingestTask(t, "ws-a", cred, bucket, "", "keyed", func(p *jobs.IngestPayload) { p.Source.Keys = []string{"x/2024/a.csv"} }), &one); err != nil {
@@ -176,8 +176,8 @@ func TestIngestWrongSecretIsArchivedAsRejectedCredentials(t *testing.T) {
 	if !strings.Contains(info.LastErr, "credentials") || !strings.Contains(info.LastErr, "rejected") {
 		t.Fatalf("last error %q does not say the credentials were rejected", info.LastErr)
 	}
-	if _, err := os.Stat(filepath.Join(h.dir, "orders")); err == nil {
-		if ds := readDataset(t, h, "orders"); len(ds.Rows) > 0 {
+	if _, err := os.Stat(h.datasetDir("ws-a", "orders")); err == nil {
+		if ds := readDataset(t, h, "ws-a", "orders"); len(ds.Rows) > 0 {
 			t.Fatalf("rows written with rejected credentials")
 		}
 	}
@@ -205,7 +205,7 @@ func TestIngestRefusesAnotherWorkspacesCredential(t *testing.T) {
 	if n := len(rec.Requests()); n != 0 {
 		t.Fatalf("%d S3 requests were made with another workspace's credential", n)
 	}
-	if _, err := os.Stat(filepath.Join(h.dir, "stolen")); err == nil {
+	if _, err := os.Stat(h.datasetDir("ws-a", "stolen")); err == nil {
 		t.Fatal("a dataset was created")
 	}
 }
@@ -233,7 +233,7 @@ func TestIngestErrorBudget(t *testing.T) {
 		if r.Line != 51 || r.Column != "amount" || r.Value != "N/A" || !strings.Contains(r.Error, "a.csv") {
 			t.Fatalf("first reject = %+v, want line 51 column amount value N/A naming the object", r)
 		}
-		ds := readDataset(t, h, "within")
+		ds := readDataset(t, h, "ws-a", "within")
 		if len(ds.Rows) != 98 || len(ds.Rejects) != 2 {
 			t.Fatalf("dataset has %d rows and %d rejects", len(ds.Rows), len(ds.Rejects))
 		}
@@ -250,7 +250,7 @@ func TestIngestErrorBudget(t *testing.T) {
 				t.Fatalf("last error %q lacks %q", info.LastErr, want)
 			}
 		}
-		if ds := readDataset(t, h, "over"); len(ds.Rows) != 0 || len(ds.Objects) != 0 {
+		if ds := readDataset(t, h, "ws-a", "over"); len(ds.Rows) != 0 || len(ds.Objects) != 0 {
 			t.Fatalf("a failed object left %d rows behind", len(ds.Rows))
 		}
 	})
@@ -280,7 +280,7 @@ func TestIngestCorruptObjectFailsCleanly(t *testing.T) {
 	if res.Objects != 1 || res.Failed != 1 || res.Rows != 10 {
 		t.Fatalf("result = %+v: the good object should be committed, the bad one failed", res)
 	}
-	checkOrders(t, readDataset(t, h, "mixed"), 10)
+	checkOrders(t, readDataset(t, h, "ws-a", "mixed"), 10)
 }
 
 func TestIngestRetriesTransientFailures(t *testing.T) {
@@ -312,7 +312,7 @@ func TestIngestRetriesTransientFailures(t *testing.T) {
 	if info.Retried < 1 {
 		t.Fatalf("retried %d times: the 503s should have cost one task retry", info.Retried)
 	}
-	checkOrders(t, readDataset(t, h, "flaky"), 30)
+	checkOrders(t, readDataset(t, h, "ws-a", "flaky"), 30)
 }
 
 // TestIngestRetryAfterMidStreamFailureIsExactlyOnce breaks the connection
@@ -353,7 +353,7 @@ func TestIngestRetryAfterMidStreamFailureIsExactlyOnce(t *testing.T) {
 	if res.Skipped != 2 || res.Objects != 1 {
 		t.Fatalf("final run %+v: want a and b skipped, c committed", res)
 	}
-	checkOrders(t, readDataset(t, h, "resumed"), 5200)
+	checkOrders(t, readDataset(t, h, "ws-a", "resumed"), 5200)
 }
 
 // TestIngestSkipsEmptyObjectsAndReportsWarnings: a _SUCCESS marker sorted
@@ -377,7 +377,7 @@ func TestIngestSkipsEmptyObjectsAndReportsWarnings(t *testing.T) {
 	if res.Empty != 1 || res.Objects != 2 || res.Rows != 100 {
 		t.Fatalf("result %+v: want the marker counted as empty and both parts committed", res)
 	}
-	checkOrders(t, readDataset(t, h, "spark"), 100)
+	checkOrders(t, readDataset(t, h, "ws-a", "spark"), 100)
 	if len(res.Warnings) == 0 || !strings.Contains(strings.Join(res.Warnings, "\n"), "note") {
 		t.Fatalf("warnings %q do not mention the dropped column note", res.Warnings)
 	}

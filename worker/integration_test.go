@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -207,7 +206,7 @@ func TestIngestThroughIntegration(t *testing.T) {
 	if !res.Done || res.Objects != 2 || res.Rows != 200 || res.Failed != 0 || res.Rejected != 0 {
 		t.Fatalf("result = %+v", res)
 	}
-	checkOrders(t, readDataset(t, env.harness, "orders"), 200)
+	checkOrders(t, readDataset(t, env.harness, ws, "orders"), 200)
 
 	// Every S3 call the worker made was allowed by the generated policy,
 	// with the role's temporary credentials; it listed and read both objects.
@@ -314,7 +313,7 @@ func TestIngestWrongExternalIDIsArchived(t *testing.T) {
 	if reqs := rec.Requests(); len(reqs) != 0 {
 		t.Fatalf("%d S3 requests without credentials: %+v", len(reqs), reqs)
 	}
-	if _, err := os.Stat(filepath.Join(h.dir, "orders")); err == nil {
+	if _, err := os.Stat(h.datasetDir(ws, "orders")); err == nil {
 		t.Fatal("a dataset was created")
 	}
 
@@ -376,7 +375,7 @@ func TestIngestRefreshesCredentialsMidIngest(t *testing.T) {
 	if res.Objects != objects || res.Rows != objects*10 || info.Retried != 0 {
 		t.Fatalf("result %+v, retried %d", res, info.Retried)
 	}
-	checkOrders(t, readDataset(t, env.harness, "slow"), objects*10)
+	checkOrders(t, readDataset(t, env.harness, ws, "slow"), objects*10)
 
 	calls := assumeRoleCalls(env.srv, env.resolver, ws)
 	for _, c := range calls {
@@ -467,7 +466,7 @@ func TestIntegrationRemoved(t *testing.T) {
 	if res.Objects < 1 || res.Objects >= objects || res.Failed != objects-res.Objects {
 		t.Fatalf("result %+v: want the objects read before the removal committed and the rest failed", res)
 	}
-	if ds := readDataset(t, env.harness, "slow"); len(ds.Rows) != int(res.Rows) {
+	if ds := readDataset(t, env.harness, ws, "slow"); len(ds.Rows) != int(res.Rows) {
 		t.Fatalf("dataset has %d rows, result says %d", len(ds.Rows), res.Rows)
 	}
 	if keys := env.resolver.CachedWorkspaces(); len(keys) != 0 {

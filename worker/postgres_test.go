@@ -12,8 +12,9 @@ import (
 )
 
 // TestIngestIntoPostgres runs the pipeline into the PostgreSQL sink: the
-// table holds exactly the rows with their types, rejects go to the rejects
-// table, and a second run adds nothing.
+// table (in the workspace's schema "ws_<workspace>") holds exactly the rows
+// with their types, rejects go to the rejects table beside it, and a second
+// run adds nothing.
 func TestIngestIntoPostgres(t *testing.T) {
 	dsn := testenv.Postgres(t)
 	h := newHarness(t, withSink(dsn))
@@ -39,7 +40,7 @@ func TestIngestIntoPostgres(t *testing.T) {
 	defer conn.Close(ctx)
 	var n int
 	var sum float64
-	if err := conn.QueryRow(ctx, `SELECT count(*), sum(amount) FROM orders_pg`).Scan(&n, &sum); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT count(*), sum(amount) FROM "ws_ws-a".orders_pg`).Scan(&n, &sum); err != nil {
 		t.Fatal(err)
 	}
 	want := 0.0
@@ -53,7 +54,7 @@ func TestIngestIntoPostgres(t *testing.T) {
 	}
 	var name, day string
 	var paid bool
-	if err := conn.QueryRow(ctx, `SELECT name, day::text, paid FROM orders_pg WHERE id = 42`).Scan(&name, &day, &paid); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT name, day::text, paid FROM "ws_ws-a".orders_pg WHERE id = 42`).Scan(&name, &day, &paid); err != nil {
 		t.Fatal(err)
 	}
 	if name != "name 42" || day != fmt.Sprintf("2024-03-%02d", 42%28+1) || !paid {
@@ -61,7 +62,7 @@ func TestIngestIntoPostgres(t *testing.T) {
 	}
 	var line int64
 	var col, val string
-	if err := conn.QueryRow(ctx, `SELECT line, "column", value FROM orders_pg_rejects`).Scan(&line, &col, &val); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT line, "column", value FROM "ws_ws-a".orders_pg_rejects`).Scan(&line, &col, &val); err != nil {
 		t.Fatal(err)
 	}
 	if line != 141 || col != "amount" || val != "oops" {
@@ -75,7 +76,7 @@ func TestIngestIntoPostgres(t *testing.T) {
 	if again.Skipped != 2 || again.Rows != 0 {
 		t.Fatalf("second run %+v", again)
 	}
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM orders_pg`).Scan(&n); err != nil || n != 199 {
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM "ws_ws-a".orders_pg`).Scan(&n); err != nil || n != 199 {
 		t.Fatalf("after the second run the table has %d rows (%v)", n, err)
 	}
 }

@@ -174,7 +174,7 @@ func TestIngestThroughCLI(t *testing.T) {
 	if !res.Done || res.Objects != 1 || res.Rows != 50 {
 		t.Fatalf("ingest result %+v", res)
 	}
-	ds, err := sink.ReadDataset(filepath.Join(dir, "cli"))
+	ds, err := sink.ReadDataset(filepath.Join(dir, "ws1", "cli")) // <dir>/<workspace>/<dataset>
 	if err != nil || len(ds.Rows) != 50 {
 		t.Fatalf("dataset: %v rows, %v", len(ds.Rows), err)
 	}

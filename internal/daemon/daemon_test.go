@@ -102,7 +102,7 @@ func TestDaemonServesSchedulesAndShutsDown(t *testing.T) {
 	}
 
 	rows := func() int {
-		ds, err := sink.ReadDataset(filepath.Join(dir, "sched"))
+		ds, err := sink.ReadDataset(filepath.Join(dir, "ws", "sched")) // <dir>/<workspace>/<dataset>
 		if err != nil {
 			return -1
 		}

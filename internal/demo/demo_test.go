@@ -37,7 +37,7 @@ func TestDemoRunsOnce(t *testing.T) {
 		}
 	}
 	for ds, rows := range map[string]int{"sales": 5998, "events": 2000, "metrics": 5000} {
-		d, err := sink.ReadDataset(filepath.Join(dir, ds))
+		d, err := sink.ReadDataset(filepath.Join(dir, "demo", ds)) // <dir>/<workspace>/<dataset>
 		if err != nil {
 			t.Fatal(err)
 		}

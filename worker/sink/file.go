@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,6 +59,7 @@ type FileOptions struct {
 
 // LedgerEntry is what a sink records about a committed object version.
 type LedgerEntry struct {
+	Workspace   string    `json:"workspace"`
 	Dataset     string    `json:"dataset"`
 	Object      ObjectRef `json:"object"`
 	Rows        int64     `json:"rows"`
@@ -66,14 +68,26 @@ type LedgerEntry struct {
 	CommittedAt time.Time `json:"committed_at"`
 }
 
-// FileSink stores each dataset as a directory of Parquet files under a root:
+// FileSink stores each dataset as a directory of Parquet files under a root,
+// one directory per workspace:
 //
-//	<root>/<dataset>/part-<hash>.parquet            one per committed object version
-//	<root>/<dataset>/_rejects/part-<hash>.ndjson    its rejected rows, if any
-//	<root>/<dataset>/.tmp/                          files being written
+//	<root>/<workspace>/<dataset>/part-<hash>.parquet            one per committed object version
+//	<root>/<workspace>/<dataset>/_rejects/part-<hash>.ndjson    its rejected rows, if any
+//	<root>/<workspace>/<dataset>/.tmp/                          files being written
 //
-// <hash> is derived from the ledger identity (dataset, bucket, key, version
-// ID or ETag, size), so the data file's existence is the ledger entry: Seen
+// <workspace> is the workspace ID made into one safe path component (see
+// WorkspaceDirName): letters, digits, '_' and '@' are kept, and so are '.'
+// and '-' except as the first character; every other character (':', and a
+// leading '.' or '-') is written as '%' and two uppercase hex digits. So
+// "acme" stays "acme", "acme:prod" becomes "acme%3Aprod", and ".." becomes
+// "%2E." (never "." or ".."). Workspace IDs never contain '%', so the
+// mapping is one-to-one and reversible. Workspace IDs are case-sensitive:
+// the root must be on a case-sensitive file system (as Linux's are), or
+// workspaces whose IDs differ only in case would share a directory.
+//
+// <hash> is derived from the ledger identity (workspace, dataset, bucket,
+// key, version ID or ETag, size), so the data file's existence is the
+// ledger entry: Seen
 // is a stat, and a retry after a crash writes the same name again. The file
 // carries its LedgerEntry and schema in Parquet key/value metadata
 // (MetaLedger, MetaSchema).
@@ -90,7 +104,7 @@ type LedgerEntry struct {
 type FileSink struct {
 	root    string
 	opt     FileOptions
-	cleaned sync.Map // dataset -> struct{}: stale temp files swept
+	cleaned sync.Map // dataset directory -> struct{}: stale temp files swept
 }
 
 // OpenFile opens (creating if needed) a FileSink rooted at dir.
@@ -119,29 +133,49 @@ func OpenFile(dir string, opt FileOptions) (*FileSink, error) {
 // Root returns the sink's root directory.
 func (s *FileSink) Root() string { return s.root }
 
-// DatasetDir returns the directory of a dataset (it may not exist yet).
-func (s *FileSink) DatasetDir(dataset string) (string, error) {
-	if err := ValidateDataset(dataset); err != nil {
-		return "", err
+// WorkspaceDirName returns the directory name of a workspace's datasets
+// under a FileSink root (see FileSink for the encoding). ws must be a valid
+// workspace ID (ValidateWorkspace).
+func WorkspaceDirName(ws string) string {
+	var b strings.Builder
+	b.Grow(len(ws) + 4)
+	for i := 0; i < len(ws); i++ {
+		c := ws[i]
+		switch {
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '@',
+			(c == '.' || c == '-') && i > 0:
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
 	}
-	return filepath.Join(s.root, dataset), nil
+	return b.String()
 }
 
-// PartPath returns the path of the data file of obj in dataset.
-func (s *FileSink) PartPath(dataset string, obj ObjectRef) (string, error) {
-	dir, err := s.DatasetDir(dataset)
+// DatasetDir returns the directory of a dataset,
+// <root>/<workspace>/<dataset> (it may not exist yet).
+func (s *FileSink) DatasetDir(ds Dataset) (string, error) {
+	if err := ds.Validate(); err != nil {
+		return "", err
+	}
+	return filepath.Join(s.root, WorkspaceDirName(ds.Workspace), ds.Name), nil
+}
+
+// PartPath returns the path of the data file of obj in ds.
+func (s *FileSink) PartPath(ds Dataset, obj ObjectRef) (string, error) {
+	dir, err := s.DatasetDir(ds)
 	if err != nil {
 		return "", err
 	}
 	if err := obj.validate(); err != nil {
 		return "", err
 	}
-	return filepath.Join(dir, "part-"+ledgerHash(dataset, obj)+".parquet"), nil
+	return filepath.Join(dir, "part-"+ledgerHash(ds, obj)+".parquet"), nil
 }
 
-// Seen reports whether obj's data file exists in dataset.
-func (s *FileSink) Seen(ctx context.Context, dataset string, obj ObjectRef) (bool, error) {
-	p, err := s.PartPath(dataset, obj)
+// Seen reports whether obj's data file exists in ds.
+func (s *FileSink) Seen(ctx context.Context, ds Dataset, obj ObjectRef) (bool, error) {
+	p, err := s.PartPath(ds, obj)
 	if err != nil {
 		return false, err
 	}
@@ -159,9 +193,10 @@ func (s *FileSink) Seen(ctx context.Context, dataset string, obj ObjectRef) (boo
 // Close does nothing: a FileSink holds no resources between writers.
 func (s *FileSink) Close() error { return nil }
 
-// Begin creates a temporary Parquet file for obj in <dataset>/.tmp.
-func (s *FileSink) Begin(ctx context.Context, dataset string, obj ObjectRef, sch *schema.Schema) (Writer, error) {
-	final, err := s.PartPath(dataset, obj)
+// Begin creates a temporary Parquet file for obj in
+// <workspace>/<dataset>/.tmp.
+func (s *FileSink) Begin(ctx context.Context, ds Dataset, obj ObjectRef, sch *schema.Schema) (Writer, error) {
+	final, err := s.PartPath(ds, obj)
 	if err != nil {
 		return nil, err
 	}
@@ -174,12 +209,12 @@ func (s *FileSink) Begin(ctx context.Context, dataset string, obj ObjectRef, sch
 	dir := filepath.Dir(final)
 	tmp := filepath.Join(dir, tmpDir)
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return nil, fmt.Errorf("file sink: create dataset %q: %w", dataset, err)
+		return nil, fmt.Errorf("file sink: create dataset %s: %w", ds, err)
 	}
-	if _, done := s.cleaned.LoadOrStore(dataset, struct{}{}); !done {
+	if _, done := s.cleaned.LoadOrStore(dir, struct{}{}); !done {
 		s.sweepTemp(tmp)
 	}
-	hash := ledgerHash(dataset, obj)
+	hash := ledgerHash(ds, obj)
 	base := filepath.Join(tmp, "part-"+hash+"-"+randomSuffix())
 	f, err := os.OpenFile(base+".parquet", os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -194,7 +229,7 @@ func (s *FileSink) Begin(ctx context.Context, dataset string, obj ObjectRef, sch
 	fields := append([]schema.Field(nil), sch.Fields...)
 	w := &fileWriter{
 		sink:    s,
-		dataset: dataset,
+		ds:      ds,
 		obj:     obj,
 		fields:  fields,
 		dir:     dir,
@@ -236,7 +271,7 @@ func randomSuffix() string {
 // fileWriter writes one object version into a temporary Parquet file.
 type fileWriter struct {
 	sink    *FileSink
-	dataset string
+	ds      Dataset
 	obj     ObjectRef
 	fields  []schema.Field
 	dir     string // dataset directory
@@ -367,7 +402,8 @@ func (w *fileWriter) Commit(ctx context.Context, st Stats) error {
 
 func (w *fileWriter) commit(st Stats) error {
 	entry := LedgerEntry{
-		Dataset:     w.dataset,
+		Workspace:   w.ds.Workspace,
+		Dataset:     w.ds.Name,
 		Object:      w.obj,
 		Rows:        w.rows,
 		Rejected:    max(st.Rejected, w.nRejects),

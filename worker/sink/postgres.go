@@ -16,8 +16,18 @@ import (
 	"github.com/s3ingest/s3ingest/parsers/schema"
 )
 
-// LedgerTable is the PostgreSQL table holding the ledger of every dataset.
+// LedgerTable is the PostgreSQL table holding the ledger of every dataset
+// of every workspace (in the connection's search_path).
 const LedgerTable = "s3ingest_ledger"
+
+// WorkspaceSchemaPrefix starts the name of the PostgreSQL schema that holds
+// a workspace's tables: "ws_" + the workspace ID.
+const WorkspaceSchemaPrefix = "ws_"
+
+// MaxPostgresWorkspaceID is the longest workspace ID the Postgres sink
+// accepts: its schema name, WorkspaceSchemaPrefix + ID, must fit
+// PostgreSQL's 63-byte identifier limit.
+const MaxPostgresWorkspaceID = maxIdent - len(WorkspaceSchemaPrefix)
 
 // RejectsSuffix is appended to a dataset's table name to name its rejects
 // table.
@@ -46,10 +56,27 @@ type PostgresOptions struct {
 	RejectBatch int
 }
 
-// Postgres stores each dataset as a table (the dataset name, quoted, in the
-// connection's search_path), its rejects in <dataset>_rejects, and the
-// ledger of all datasets in s3ingest_ledger with primary key
-// (dataset, bucket, key, version, size).
+// Postgres keeps one PostgreSQL schema per workspace, named "ws_" + the
+// workspace ID, quoted (PostgresSchemaName: workspace "acme:prod" has
+// schema "ws_acme:prod"; IDs are case-sensitive, as quoted names are). A
+// dataset is a table in its workspace's schema (the dataset name, quoted),
+// its rejects are in <dataset>_rejects beside it, and the ledger of every
+// dataset of every workspace is s3ingest_ledger (in the connection's
+// search_path) with primary key
+// (workspace, dataset, bucket, key, version, size):
+//
+//	"ws_<workspace>"."<dataset>"            rows
+//	"ws_<workspace>"."<dataset>_rejects"    rejected rows
+//	s3ingest_ledger                         one row per committed object version
+//
+// The schema is created on a workspace's first Begin, which needs the
+// CREATE privilege on the database (or the schema created beforehand by an
+// administrator). Names are limited to 63 bytes by PostgreSQL, so this sink
+// accepts workspace IDs of at most MaxPostgresWorkspaceID (60) bytes and
+// dataset names of at most 55 (room for "_rejects"); longer ones fail with
+// ErrInvalidDataset naming the field. A ledger table created by an earlier
+// version (without the workspace column) is upgraded in place by
+// OpenPostgres: its rows get the empty workspace, which no dataset has.
 //
 // Column types: bool -> boolean, int64 -> bigint, float64 -> double
 // precision, date -> date, timestamp -> timestamptz, string -> text,
@@ -109,6 +136,7 @@ func (p *Postgres) Close() error {
 func (p *Postgres) createLedger(ctx context.Context) error {
 	return p.ddl(ctx, LedgerTable, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+LedgerTable+` (
+	workspace     text        NOT NULL,
 	dataset       text        NOT NULL,
 	bucket        text        NOT NULL,
 	key           text        NOT NULL,
@@ -121,15 +149,49 @@ func (p *Postgres) createLedger(ctx context.Context) error {
 	rejected      bigint      NOT NULL,
 	bytes         bigint      NOT NULL,
 	committed_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
-	PRIMARY KEY (dataset, bucket, key, version, size)
+	PRIMARY KEY (workspace, dataset, bucket, key, version, size)
 )`)
-		return err
+		if err != nil {
+			return err
+		}
+		return upgradeLedger(ctx, tx)
 	})
 }
 
-// ddl runs f in a transaction holding an advisory lock for name, with a
-// lock timeout, so concurrent workers do not race creating or altering the
-// same table.
+// upgradeLedger adds the workspace column to a ledger table created before
+// datasets were namespaced by workspace, and puts it in the primary key.
+// Existing rows get the empty workspace: they describe tables of the old,
+// unnamespaced layout, and no valid workspace is empty, so they never match.
+func upgradeLedger(ctx context.Context, tx pgx.Tx) error {
+	var has bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_attribute
+WHERE attrelid = to_regclass($1) AND attname = 'workspace' AND NOT attisdropped)`, LedgerTable).Scan(&has); err != nil {
+		return err
+	}
+	if has {
+		return nil
+	}
+	var pkey string
+	if err := tx.QueryRow(ctx, `SELECT conname FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'p'`, LedgerTable).Scan(&pkey); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	stmts := []string{`ALTER TABLE ` + LedgerTable + ` ADD COLUMN workspace text NOT NULL DEFAULT ''`,
+		`ALTER TABLE ` + LedgerTable + ` ALTER COLUMN workspace DROP DEFAULT`}
+	if pkey != "" {
+		stmts = append(stmts, `ALTER TABLE `+LedgerTable+` DROP CONSTRAINT `+pgx.Identifier{pkey}.Sanitize())
+	}
+	stmts = append(stmts, `ALTER TABLE `+LedgerTable+` ADD PRIMARY KEY (workspace, dataset, bucket, key, version, size)`)
+	for _, q := range stmts {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return fmt.Errorf("upgrade ledger: %w", err)
+		}
+	}
+	return nil
+}
+
+// ddl runs f in a transaction holding an advisory lock for name (a table
+// name, as printed in errors), with a lock timeout, so concurrent workers
+// do not race creating or altering the same table.
 func (p *Postgres) ddl(ctx context.Context, name string, f func(pgx.Tx) error) error {
 	tx, err := p.pool.Begin(ctx)
 	if err != nil {
@@ -139,16 +201,22 @@ func (p *Postgres) ddl(ctx context.Context, name string, f func(pgx.Tx) error) e
 	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", p.opt.LockTimeout.Milliseconds())); err != nil {
 		return fmt.Errorf("postgres sink: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('s3ingest:' || $1, 0))`, name); err != nil {
-		return fmt.Errorf("postgres sink: lock %q: %w", name, err)
+	if err := advisoryLock(ctx, tx, name); err != nil {
+		return fmt.Errorf("postgres sink: lock %s: %w", name, err)
 	}
 	if err := f(tx); err != nil {
-		return fmt.Errorf("postgres sink: %q: %w", name, err)
+		return fmt.Errorf("postgres sink: %s: %w", name, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("postgres sink: %q: %w", name, err)
+		return fmt.Errorf("postgres sink: %s: %w", name, err)
 	}
 	return nil
+}
+
+// advisoryLock takes the transaction-scoped advisory lock named name.
+func advisoryLock(ctx context.Context, tx pgx.Tx, name string) error {
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('s3ingest:' || $1, 0))`, name)
+	return err
 }
 
 func rollback(ctx context.Context, tx pgx.Tx) {
@@ -157,11 +225,39 @@ func rollback(ctx context.Context, tx pgx.Tx) {
 	_ = tx.Rollback(ctx)
 }
 
-// validatePGDataset adds PostgreSQL's limits to ValidateDataset.
-func validatePGDataset(name string) error {
-	if err := ValidateDataset(name); err != nil {
+// PostgresSchemaName returns the name (unquoted) of the PostgreSQL schema
+// holding workspace ws's tables: WorkspaceSchemaPrefix + ws.
+func PostgresSchemaName(ws string) string { return WorkspaceSchemaPrefix + ws }
+
+// pgTable is a dataset's tables, resolved.
+type pgTable struct {
+	schema  string // unquoted schema name
+	ident   pgx.Identifier
+	rejects pgx.Identifier
+	quoted  string // "schema"."table", for SQL and messages
+}
+
+// pgDataset validates ds with PostgreSQL's limits and names its tables.
+func pgDataset(ds Dataset) (pgTable, error) {
+	if err := validatePGDataset(ds); err != nil {
+		return pgTable{}, err
+	}
+	sch := PostgresSchemaName(ds.Workspace)
+	t := pgTable{schema: sch, ident: pgx.Identifier{sch, ds.Name}, rejects: pgx.Identifier{sch, ds.Name + RejectsSuffix}}
+	t.quoted = t.ident.Sanitize()
+	return t, nil
+}
+
+// validatePGDataset adds PostgreSQL's limits to Dataset.Validate.
+func validatePGDataset(ds Dataset) error {
+	if err := ds.Validate(); err != nil {
 		return err
 	}
+	if ws := ds.Workspace; len(ws) > MaxPostgresWorkspaceID {
+		return fmt.Errorf("%w: workspace %q: %d bytes long, PostgreSQL allows at most %d (the workspace's schema is named %q + the workspace ID, and names are limited to %d bytes)",
+			ErrInvalidDataset, shorten(ws), len(ws), MaxPostgresWorkspaceID, WorkspaceSchemaPrefix, maxIdent)
+	}
+	name := ds.Name
 	if len(name)+len(RejectsSuffix) > maxIdent {
 		return fmt.Errorf("%w: dataset %q: %d bytes long, PostgreSQL allows at most %d (table names are limited to %d bytes and the rejects table adds %q)",
 			ErrInvalidDataset, name, len(name), maxIdent-len(RejectsSuffix), maxIdent, RejectsSuffix)
@@ -172,17 +268,17 @@ func validatePGDataset(name string) error {
 	return nil
 }
 
-// Seen looks obj up in the ledger.
-func (p *Postgres) Seen(ctx context.Context, dataset string, obj ObjectRef) (bool, error) {
-	if err := validatePGDataset(dataset); err != nil {
+// Seen looks obj up in the ledger of ds.
+func (p *Postgres) Seen(ctx context.Context, ds Dataset, obj ObjectRef) (bool, error) {
+	if err := validatePGDataset(ds); err != nil {
 		return false, err
 	}
 	if err := obj.validate(); err != nil {
 		return false, err
 	}
 	var one int
-	err := p.pool.QueryRow(ctx, `SELECT 1 FROM `+LedgerTable+` WHERE dataset = $1 AND bucket = $2 AND key = $3 AND version = $4 AND size = $5`,
-		dataset, obj.Bucket, obj.Key, obj.Version(), obj.Size).Scan(&one)
+	err := p.pool.QueryRow(ctx, `SELECT 1 FROM `+LedgerTable+` WHERE workspace = $1 AND dataset = $2 AND bucket = $3 AND key = $4 AND version = $5 AND size = $6`,
+		ds.Workspace, ds.Name, obj.Bucket, obj.Key, obj.Version(), obj.Size).Scan(&one)
 	switch {
 	case err == nil:
 		return true, nil
@@ -232,13 +328,14 @@ type pgColumn struct {
 	hasDefault bool
 }
 
-// tableColumns returns the columns of a table, or nil if it does not exist.
+// tableColumns returns the columns of a table (schema-qualified and
+// quoted), or nil if it or its schema does not exist.
 func tableColumns(ctx context.Context, q interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
 }, table string) (map[string]pgColumn, error) {
 	rows, err := q.Query(ctx, `SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atthasdef
 FROM pg_attribute a
-WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`, pgx.Identifier{table}.Sanitize())
+WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`, table)
 	if err != nil {
 		return nil, err
 	}
@@ -258,8 +355,9 @@ WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`, pgx
 	return cols, rows.Err()
 }
 
-// plan compares a schema with a table's columns: the columns to add, and
-// an error for incompatible ones.
+// plan compares a schema with a table's columns (table is the quoted
+// name, for messages): the columns to add, and an error for incompatible
+// ones.
 func plan(table string, fields []schema.Field, cols map[string]pgColumn) (add []schema.Field, err error) {
 	in := make(map[string]bool, len(fields))
 	for _, f := range fields {
@@ -270,13 +368,13 @@ func plan(table string, fields []schema.Field, cols map[string]pgColumn) (add []
 			continue
 		}
 		if !pgCompatible(f.Type, c.typ) {
-			return nil, fmt.Errorf("%w: table %q column %q is %s, but the object's column is %s (needs %s): rename the column in the source, or alter or drop the table column",
+			return nil, fmt.Errorf("%w: table %s column %q is %s, but the object's column is %s (needs %s): rename the column in the source, or alter or drop the table column",
 				ErrIncompatibleSchema, table, f.Name, c.typ, f.Type, pgType(f.Type))
 		}
 	}
 	for name, c := range cols {
 		if !in[name] && c.notNull && !c.hasDefault {
-			return nil, fmt.Errorf("%w: table %q column %q is NOT NULL without a default, and the object has no such column: give it a default or drop NOT NULL",
+			return nil, fmt.Errorf("%w: table %s column %q is NOT NULL without a default, and the object has no such column: give it a default or drop NOT NULL",
 				ErrIncompatibleSchema, table, name)
 		}
 	}
@@ -286,7 +384,7 @@ func plan(table string, fields []schema.Field, cols map[string]pgColumn) (add []
 func createTableSQL(table string, fields []schema.Field) string {
 	var b strings.Builder
 	b.WriteString("CREATE TABLE IF NOT EXISTS ")
-	b.WriteString(pgx.Identifier{table}.Sanitize())
+	b.WriteString(table)
 	b.WriteString(" (")
 	for i, f := range fields {
 		if i > 0 {
@@ -309,21 +407,21 @@ const rejectsColumns = `bucket text NOT NULL, key text NOT NULL, version text NO
 
 var rejectsCopyColumns = []string{"bucket", "key", "version", "size", "line", "row", "column", "value", "error"}
 
-// ensureTable creates or evolves the dataset's table and returns its
-// columns.
-func (p *Postgres) ensureTable(ctx context.Context, dataset string, fields []schema.Field) (map[string]pgColumn, error) {
-	cols, err := tableColumns(ctx, p.pool, dataset)
+// ensureTable creates or evolves the dataset's table (and its workspace's
+// schema and its rejects table) and returns its columns.
+func (p *Postgres) ensureTable(ctx context.Context, t pgTable, fields []schema.Field) (map[string]pgColumn, error) {
+	cols, err := tableColumns(ctx, p.pool, t.quoted)
 	if err != nil {
-		return nil, fmt.Errorf("postgres sink: read table %q: %w", dataset, err)
+		return nil, fmt.Errorf("postgres sink: read table %s: %w", t.quoted, err)
 	}
 	if cols != nil {
-		add, err := plan(dataset, fields, cols)
+		add, err := plan(t.quoted, fields, cols)
 		if err != nil {
 			return nil, err
 		}
 		var hasRejects bool
-		if err := p.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, pgx.Identifier{dataset + RejectsSuffix}.Sanitize()).Scan(&hasRejects); err != nil {
-			return nil, fmt.Errorf("postgres sink: read table %q: %w", dataset+RejectsSuffix, err)
+		if err := p.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, t.rejects.Sanitize()).Scan(&hasRejects); err != nil {
+			return nil, fmt.Errorf("postgres sink: read table %s: %w", t.rejects.Sanitize(), err)
 		}
 		if len(add) == 0 && hasRejects {
 			return cols, nil
@@ -331,31 +429,36 @@ func (p *Postgres) ensureTable(ctx context.Context, dataset string, fields []sch
 	}
 	// Create or alter under the dataset's advisory lock, re-reading the
 	// catalogue inside it.
-	err = p.ddl(ctx, dataset, func(tx pgx.Tx) error {
-		cols, err = tableColumns(ctx, tx, dataset)
+	err = p.ddl(ctx, t.quoted, func(tx pgx.Tx) error {
+		if cols == nil {
+			if err := ensureSchema(ctx, tx, t.schema); err != nil {
+				return err
+			}
+		}
+		cols, err = tableColumns(ctx, tx, t.quoted)
 		if err != nil {
 			return err
 		}
 		if cols == nil {
-			if _, err := tx.Exec(ctx, createTableSQL(dataset, fields)); err != nil {
+			if _, err := tx.Exec(ctx, createTableSQL(t.quoted, fields)); err != nil {
 				return err
 			}
 		} else {
-			add, err := plan(dataset, fields, cols)
+			add, err := plan(t.quoted, fields, cols)
 			if err != nil {
 				return err
 			}
 			for _, f := range add {
-				if _, err := tx.Exec(ctx, "ALTER TABLE "+pgx.Identifier{dataset}.Sanitize()+" ADD COLUMN IF NOT EXISTS "+
+				if _, err := tx.Exec(ctx, "ALTER TABLE "+t.quoted+" ADD COLUMN IF NOT EXISTS "+
 					pgx.Identifier{f.Name}.Sanitize()+" "+pgType(f.Type)); err != nil {
 					return err
 				}
 			}
 		}
-		if _, err := tx.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+pgx.Identifier{dataset + RejectsSuffix}.Sanitize()+" ("+rejectsColumns+")"); err != nil {
+		if _, err := tx.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+t.rejects.Sanitize()+" ("+rejectsColumns+")"); err != nil {
 			return err
 		}
-		cols, err = tableColumns(ctx, tx, dataset)
+		cols, err = tableColumns(ctx, tx, t.quoted)
 		return err
 	})
 	if err != nil {
@@ -364,10 +467,34 @@ func (p *Postgres) ensureTable(ctx context.Context, dataset string, fields []sch
 	return cols, nil
 }
 
+// ensureSchema creates a workspace's schema if it does not exist, under the
+// schema's own advisory lock (datasets of one workspace are created under
+// different table locks). An existing schema is left alone, so a role
+// without the CREATE privilege on the database works with schemas an
+// administrator created.
+func ensureSchema(ctx context.Context, tx pgx.Tx, name string) error {
+	quoted := pgx.Identifier{name}.Sanitize()
+	if err := advisoryLock(ctx, tx, "schema "+quoted); err != nil {
+		return err
+	}
+	var exists bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, name).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+quoted); err != nil {
+		return fmt.Errorf("create schema %s: %w", quoted, err)
+	}
+	return nil
+}
+
 // Begin creates or evolves the dataset's table, then opens the Writer's
 // transaction.
-func (p *Postgres) Begin(ctx context.Context, dataset string, obj ObjectRef, sch *schema.Schema) (Writer, error) {
-	if err := validatePGDataset(dataset); err != nil {
+func (p *Postgres) Begin(ctx context.Context, ds Dataset, obj ObjectRef, sch *schema.Schema) (Writer, error) {
+	t, err := pgDataset(ds)
+	if err != nil {
 		return nil, err
 	}
 	if err := obj.validate(); err != nil {
@@ -382,13 +509,14 @@ func (p *Postgres) Begin(ctx context.Context, dataset string, obj ObjectRef, sch
 			return nil, fmt.Errorf("%w: column %q is %d bytes long, PostgreSQL allows at most %d", ErrInvalidSchema, shorten(f.Name), len(f.Name), maxIdent)
 		}
 	}
-	cols, err := p.ensureTable(ctx, dataset, fields)
+	cols, err := p.ensureTable(ctx, t, fields)
 	if err != nil {
 		return nil, err
 	}
 	w := &pgWriter{
 		p:       p,
-		dataset: dataset,
+		ds:      ds,
+		table:   t,
 		obj:     obj,
 		fields:  fields,
 		names:   make([]string, len(fields)),
@@ -409,7 +537,8 @@ func (p *Postgres) Begin(ctx context.Context, dataset string, obj ObjectRef, sch
 // pgWriter is one object version's transaction.
 type pgWriter struct {
 	p       *Postgres
-	dataset string
+	ds      Dataset
+	table   pgTable
 	obj     ObjectRef
 	fields  []schema.Field
 	names   []string
@@ -451,7 +580,7 @@ func (w *pgWriter) Write(ctx context.Context, b *schema.Batch) error {
 		}
 		for i, null := range b.Cols[c].Nulls {
 			if null {
-				return valueErr(b, &w.fields[c], i, fmt.Sprintf("null, but table %q declares the column NOT NULL", w.dataset))
+				return valueErr(b, &w.fields[c], i, fmt.Sprintf("null, but table %s declares the column NOT NULL", w.table.quoted))
 			}
 		}
 	}
@@ -464,10 +593,10 @@ func (w *pgWriter) Write(ctx context.Context, b *schema.Batch) error {
 		return nil
 	}
 	w.src.reset(b)
-	n, err := w.tx.CopyFrom(ctx, pgx.Identifier{w.dataset}, w.names, &w.src)
+	n, err := w.tx.CopyFrom(ctx, w.table.ident, w.names, &w.src)
 	w.src.reset(nil)
 	if err != nil {
-		w.err = pgError("copy rows into", w.dataset, err)
+		w.err = pgError("copy rows into", w.table.quoted, err)
 		return w.err
 	}
 	w.rows += n
@@ -475,13 +604,14 @@ func (w *pgWriter) Write(ctx context.Context, b *schema.Batch) error {
 }
 
 // pgError wraps a PostgreSQL error; data and integrity errors (classes 22
-// and 23, e.g. a value too long for varchar(n)) are permanent.
+// and 23, e.g. a value too long for varchar(n)) are permanent. table is
+// the quoted name.
 func pgError(what, table string, err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")) {
-		return fmt.Errorf("postgres sink: %s %q: %w: %w", what, table, ErrInvalidValue, err)
+		return fmt.Errorf("postgres sink: %s %s: %w: %w", what, table, ErrInvalidValue, err)
 	}
-	return fmt.Errorf("postgres sink: %s %q: %w", what, table, err)
+	return fmt.Errorf("postgres sink: %s %s: %w", what, table, err)
 }
 
 func (w *pgWriter) Reject(ctx context.Context, r Reject) error {
@@ -523,9 +653,8 @@ func (w *pgWriter) flushRejects(ctx context.Context) error {
 	if len(w.rejects) == 0 {
 		return nil
 	}
-	table := w.dataset + RejectsSuffix
-	if _, err := w.tx.CopyFrom(ctx, pgx.Identifier{table}, rejectsCopyColumns, pgx.CopyFromRows(w.rejects)); err != nil {
-		w.err = pgError("copy rejects into", table, err)
+	if _, err := w.tx.CopyFrom(ctx, w.table.rejects, rejectsCopyColumns, pgx.CopyFromRows(w.rejects)); err != nil {
+		w.err = pgError("copy rejects into", w.table.rejects.Sanitize(), err)
 		return w.err
 	}
 	w.rejects = w.rejects[:0]
@@ -549,9 +678,9 @@ func (w *pgWriter) Commit(ctx context.Context, st Stats) error {
 	if !w.obj.LastModified.IsZero() {
 		lastMod = &w.obj.LastModified
 	}
-	tag, err := w.tx.Exec(ctx, `INSERT INTO `+LedgerTable+` (dataset, bucket, key, version, size, version_id, etag, last_modified, rows, rejected, bytes)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
-		w.dataset, w.obj.Bucket, w.obj.Key, w.obj.Version(), w.obj.Size, w.obj.VersionID, w.obj.ETag, lastMod,
+	tag, err := w.tx.Exec(ctx, `INSERT INTO `+LedgerTable+` (workspace, dataset, bucket, key, version, size, version_id, etag, last_modified, rows, rejected, bytes)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
+		w.ds.Workspace, w.ds.Name, w.obj.Bucket, w.obj.Key, w.obj.Version(), w.obj.Size, w.obj.VersionID, w.obj.ETag, lastMod,
 		w.rows, max(st.Rejected, w.nRejects), st.Bytes)
 	if err != nil {
 		rollback(ctx, w.tx)
@@ -567,7 +696,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
 		if errors.As(err, &pe) && pe.Code == "23505" && pe.TableName == LedgerTable {
 			return nil
 		}
-		return fmt.Errorf("postgres sink: commit %s into %q: %w", w.obj, w.dataset, err)
+		return fmt.Errorf("postgres sink: commit %s into %s: %w", w.obj, w.table.quoted, err)
 	}
 	return nil
 }

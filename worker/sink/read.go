@@ -17,9 +17,9 @@ import (
 	"github.com/s3ingest/s3ingest/parsers/schema"
 )
 
-// Dataset is the whole content of a FileSink dataset, as read by
+// DatasetContents is the whole content of a FileSink dataset, as read by
 // ReadDataset.
-type Dataset struct {
+type DatasetContents struct {
 	// Schema is the union of the files' columns by name, in first-seen
 	// order (files are visited in name order).
 	Schema *schema.Schema
@@ -34,15 +34,16 @@ type Dataset struct {
 	Rejects []Reject
 }
 
-// ReadDataset reads a FileSink dataset directory (<root>/<dataset>) into
-// memory: for tests, demos and small datasets only.
-func ReadDataset(dir string) (*Dataset, error) {
+// ReadDataset reads a FileSink dataset directory (FileSink.DatasetDir:
+// <root>/<workspace>/<dataset>) into memory: for tests, demos and small
+// datasets only.
+func ReadDataset(dir string) (*DatasetContents, error) {
 	paths, err := filepath.Glob(filepath.Join(dir, "part-*.parquet"))
 	if err != nil {
 		return nil, fmt.Errorf("read dataset %s: %w", dir, err)
 	}
 	sort.Strings(paths)
-	ds := &Dataset{Schema: &schema.Schema{}}
+	ds := &DatasetContents{Schema: &schema.Schema{}}
 	for _, p := range paths {
 		if err := ds.readFile(p); err != nil {
 			return nil, fmt.Errorf("read dataset %s: %w", dir, err)
@@ -103,7 +104,7 @@ func partMeta(path string, pf *parquet.File) (LedgerEntry, *schema.Schema, error
 	return entry, &sch, nil
 }
 
-func (ds *Dataset) readFile(path string) error {
+func (ds *DatasetContents) readFile(path string) error {
 	f, pf, err := openPart(path)
 	if err != nil {
 		return err
@@ -190,7 +191,7 @@ func plainValue(v parquet.Value, t schema.Type) any {
 	}
 }
 
-func (ds *Dataset) readRejects(path string) error {
+func (ds *DatasetContents) readRejects(path string) error {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil

@@ -17,6 +17,12 @@
 //   - Postgres ("postgres://..."): one table per dataset loaded with binary
 //     COPY, and a s3ingest_ledger table.
 //
+// Datasets belong to workspaces: a Dataset is (workspace, name), and two
+// workspaces that use the same dataset name get two datasets with their
+// own rows, rejects and ledger entries (FileSink: a directory per
+// workspace; Postgres: a PostgreSQL schema per workspace and the workspace
+// in the ledger's key).
+//
 // The package knows rows and datasets, not S3: ObjectRef is only the identity
 // of an object version.
 package sink
@@ -79,11 +85,11 @@ func (o ObjectRef) validate() error {
 }
 
 // ledgerHash returns the hex digest naming an object version in a dataset:
-// SHA-256 over (dataset, bucket, key, version, size), NUL-separated,
-// truncated to 128 bits.
-func ledgerHash(dataset string, o ObjectRef) string {
+// SHA-256 over (workspace, dataset, bucket, key, version, size),
+// NUL-separated, truncated to 128 bits.
+func ledgerHash(ds Dataset, o ObjectRef) string {
 	h := sha256.New()
-	for _, s := range []string{dataset, o.Bucket, o.Key, o.Version(), strconv.FormatInt(o.Size, 10)} {
+	for _, s := range []string{ds.Workspace, ds.Name, o.Bucket, o.Key, o.Version(), strconv.FormatInt(o.Size, 10)} {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
@@ -116,14 +122,39 @@ type Stats struct {
 	Bytes int64 `json:"bytes"`
 }
 
+// Dataset names a dataset: the workspace that owns it and its name within
+// that workspace. Datasets of different workspaces never share rows,
+// rejects or ledger entries, whatever their names.
+type Dataset struct {
+	// Workspace is the ID of the owning workspace (the job's workspace);
+	// see ValidateWorkspace.
+	Workspace string
+	// Name is the dataset's name within the workspace; see
+	// ValidateDataset.
+	Name string
+}
+
+// String renders the dataset as "workspace/name" (for messages and logs).
+func (d Dataset) String() string { return d.Workspace + "/" + d.Name }
+
+// Validate checks both fields (ValidateWorkspace, ValidateDataset); the
+// error wraps ErrInvalidDataset and names the field that is wrong.
+func (d Dataset) Validate() error {
+	if err := ValidateWorkspace(d.Workspace); err != nil {
+		return err
+	}
+	return ValidateDataset(d.Name)
+}
+
 // Sink is a set of datasets with a ledger of committed object versions.
 // Implementations are safe for concurrent use.
 type Sink interface {
-	// Seen reports whether the ledger already has this object version.
-	Seen(ctx context.Context, dataset string, obj ObjectRef) (bool, error)
-	// Begin starts writing obj into dataset with schema s (the dataset is
+	// Seen reports whether the ledger of ds already has this object
+	// version.
+	Seen(ctx context.Context, ds Dataset, obj ObjectRef) (bool, error)
+	// Begin starts writing obj into ds with schema s (the dataset is
 	// created or, for Postgres, evolved as needed).
-	Begin(ctx context.Context, dataset string, obj ObjectRef, s *schema.Schema) (Writer, error)
+	Begin(ctx context.Context, ds Dataset, obj ObjectRef, s *schema.Schema) (Writer, error)
 	// Close releases the sink's resources. Writers must be finished first.
 	Close() error
 }
@@ -131,7 +162,7 @@ type Sink interface {
 // Writer writes one object version into one dataset. It is not safe for
 // concurrent use. The usual shape is:
 //
-//	w, err := s.Begin(ctx, dataset, obj, sch)
+//	w, err := s.Begin(ctx, ds, obj, sch)
 //	if err != nil { ... }
 //	defer w.Abort(ctx) // no-op after a successful Commit
 //	for ... { w.Write(ctx, batch) }
@@ -158,8 +189,9 @@ type Writer interface {
 // Sentinel errors; test with errors.Is. All of them are permanent: retrying
 // the same input gives the same error.
 var (
-	// ErrInvalidDataset marks a dataset name that is not allowed.
-	ErrInvalidDataset = errors.New("invalid dataset name")
+	// ErrInvalidDataset marks a Dataset that is not allowed: its
+	// workspace ID or its name (the message says which).
+	ErrInvalidDataset = errors.New("invalid dataset")
 	// ErrInvalidObject marks an ObjectRef without a usable identity.
 	ErrInvalidObject = errors.New("invalid object reference")
 	// ErrInvalidSchema marks a schema the sink cannot store (duplicate or
@@ -210,6 +242,35 @@ func (e *ValueError) Unwrap() error { return ErrInvalidValue }
 
 // MaxDatasetName is the longest dataset name accepted.
 const MaxDatasetName = 128
+
+// MaxWorkspaceID is the longest workspace ID accepted (as credstore's).
+const MaxWorkspaceID = 128
+
+// ValidateWorkspace checks a workspace ID with exactly the rule of
+// credstore.ValidateWorkspaceID (which this package must not import):
+// 1 to MaxWorkspaceID bytes of ASCII letters, digits and '.', '_', ':',
+// '@', '-'. Such an ID may still be "." or ".." or start with '-': each
+// sink maps it to a safe directory or schema name (see FileSink and
+// Postgres).
+func ValidateWorkspace(ws string) error {
+	switch {
+	case ws == "":
+		return fmt.Errorf("%w: workspace: must not be empty", ErrInvalidDataset)
+	case len(ws) > MaxWorkspaceID:
+		return fmt.Errorf("%w: workspace %q: %d bytes long, at most %d allowed", ErrInvalidDataset, shorten(ws), len(ws), MaxWorkspaceID)
+	}
+	for i, r := range ws {
+		if !workspaceChar(r) {
+			return fmt.Errorf("%w: workspace %q: character %q at byte %d is not allowed (use letters, digits and '.', '_', ':', '@', '-')", ErrInvalidDataset, ws, r, i)
+		}
+	}
+	return nil
+}
+
+// workspaceChar reports whether r may appear in a workspace ID.
+func workspaceChar(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._:@-", r)
+}
 
 // ValidateDataset checks a dataset name: 1 to MaxDatasetName bytes of ASCII
 // letters, digits, '_', '-' and '.', not starting with '.' or '-' (so it can

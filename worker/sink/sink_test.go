@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -101,6 +102,13 @@ func wantRows(b *schema.Batch) [][]any {
 	return out
 }
 
+// testWS is the workspace of the tests' datasets; its FileSink directory
+// and PostgreSQL schema are "ws-test" and "ws_ws-test".
+const testWS = "ws-test"
+
+// dset names dataset name of testWS.
+func dset(name string) sink.Dataset { return sink.Dataset{Workspace: testWS, Name: name} }
+
 func obj(key string) sink.ObjectRef {
 	return sink.ObjectRef{Bucket: "bkt", Key: key, ETag: "etag-" + key, Size: 1234, LastModified: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 }
@@ -111,9 +119,11 @@ type target struct {
 	name string
 	sink sink.Sink
 	// rows reads a dataset back, ordered by id, in Value form.
-	rows func(t *testing.T, dataset string) [][]any
+	rows func(t *testing.T, ds sink.Dataset) [][]any
 	// rejects reads back the dataset's rejects.
-	rejects func(t *testing.T, dataset string) []sink.Reject
+	rejects func(t *testing.T, ds sink.Dataset) []sink.Reject
+	// ledger lists the keys of the dataset's ledger entries, sorted.
+	ledger func(t *testing.T, ds sink.Dataset) []string
 }
 
 func fileTarget(t *testing.T) target {
@@ -123,23 +133,39 @@ func fileTarget(t *testing.T) target {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	read := func(t *testing.T, ds sink.Dataset) *sink.DatasetContents {
+		t.Helper()
+		p, err := s.(*sink.FileSink).DatasetDir(ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := sink.ReadDataset(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
 	return target{
 		name: "file",
 		sink: s,
-		rows: func(t *testing.T, dataset string) [][]any {
-			ds, err := sink.ReadDataset(filepath.Join(dir, dataset))
-			if err != nil {
-				t.Fatal(err)
-			}
-			sortByID(ds.Rows)
-			return ds.Rows
+		rows: func(t *testing.T, ds sink.Dataset) [][]any {
+			c := read(t, ds)
+			sortByID(c.Rows)
+			return c.Rows
 		},
-		rejects: func(t *testing.T, dataset string) []sink.Reject {
-			ds, err := sink.ReadDataset(filepath.Join(dir, dataset))
-			if err != nil {
-				t.Fatal(err)
+		rejects: func(t *testing.T, ds sink.Dataset) []sink.Reject {
+			return read(t, ds).Rejects
+		},
+		ledger: func(t *testing.T, ds sink.Dataset) []string {
+			var keys []string
+			for _, e := range read(t, ds).Objects {
+				if e.Workspace != ds.Workspace || e.Dataset != ds.Name {
+					t.Errorf("ledger entry of %s names %s/%s", ds, e.Workspace, e.Dataset)
+				}
+				keys = append(keys, e.Object.Key)
 			}
-			return ds.Rejects
+			slices.Sort(keys)
+			return keys
 		},
 	}
 }
@@ -155,12 +181,23 @@ func pgTarget(t *testing.T) target {
 	return target{
 		name: "postgres",
 		sink: s,
-		rows: func(t *testing.T, dataset string) [][]any {
-			return pgRows(t, pg, dataset, allTypes())
+		rows: func(t *testing.T, ds sink.Dataset) [][]any {
+			return pgRows(t, pg, ds, allTypes())
 		},
-		rejects: func(t *testing.T, dataset string) []sink.Reject {
+		ledger: func(t *testing.T, ds sink.Dataset) []string {
+			rows, err := pg.Pool().Query(ctxT(t), `SELECT key FROM s3ingest_ledger WHERE workspace = $1 AND dataset = $2 ORDER BY key`, ds.Workspace, ds.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return keys
+		},
+		rejects: func(t *testing.T, ds sink.Dataset) []sink.Reject {
 			rows, err := pg.Pool().Query(ctxT(t), `SELECT coalesce(line, 0), coalesce("row", 0), coalesce("column", ''), coalesce(value, ''), error FROM `+
-				pgx.Identifier{dataset + sink.RejectsSuffix}.Sanitize()+` ORDER BY line, "row"`)
+				pgx.Identifier{sink.PostgresSchemaName(ds.Workspace), ds.Name + sink.RejectsSuffix}.Sanitize()+` ORDER BY line, "row"`)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -213,13 +250,13 @@ func sortByID(rows [][]any) {
 // pgRows reads a table in schema order (fields of s), ordered by id, in
 // schema.Vector.Value form. jsonb comes back normalised by PostgreSQL, so
 // JSON is compared after re-encoding both sides (see normJSON).
-func pgRows(t *testing.T, pg *sink.Postgres, table string, s *schema.Schema) [][]any {
+func pgRows(t *testing.T, pg *sink.Postgres, ds sink.Dataset, s *schema.Schema) [][]any {
 	t.Helper()
 	cols := make([]string, len(s.Fields))
 	for i, f := range s.Fields {
 		cols[i] = pgx.Identifier{f.Name}.Sanitize()
 	}
-	rows, err := pg.Pool().Query(ctxT(t), "SELECT "+strings.Join(cols, ", ")+" FROM "+pgx.Identifier{table}.Sanitize()+" ORDER BY 1")
+	rows, err := pg.Pool().Query(ctxT(t), "SELECT "+strings.Join(cols, ", ")+" FROM "+pgx.Identifier{sink.PostgresSchemaName(ds.Workspace), ds.Name}.Sanitize()+" ORDER BY 1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,10 +367,10 @@ func TestRoundTripAllTypes(t *testing.T) {
 		ctx := ctxT(t)
 		s := allTypes()
 		o := obj("all/types.csv")
-		if seen, err := tg.sink.Seen(ctx, "types", o); err != nil || seen {
+		if seen, err := tg.sink.Seen(ctx, dset("types"), o); err != nil || seen {
 			t.Fatalf("Seen before commit = %v, %v", seen, err)
 		}
-		w, err := tg.sink.Begin(ctx, "types", o, s)
+		w, err := tg.sink.Begin(ctx, dset("types"), o, s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -359,17 +396,17 @@ func TestRoundTripAllTypes(t *testing.T) {
 		if err := w.Commit(ctx, sink.Stats{Rows: int64(len(want)), Rejected: 1, Bytes: 1234}); err != nil {
 			t.Fatal(err)
 		}
-		if seen, err := tg.sink.Seen(ctx, "types", o); err != nil || !seen {
+		if seen, err := tg.sink.Seen(ctx, dset("types"), o); err != nil || !seen {
 			t.Fatalf("Seen after commit = %v, %v", seen, err)
 		}
 		// Another version of the same key is a different ledger identity.
 		o2 := o
 		o2.ETag = "other"
-		if seen, err := tg.sink.Seen(ctx, "types", o2); err != nil || seen {
+		if seen, err := tg.sink.Seen(ctx, dset("types"), o2); err != nil || seen {
 			t.Fatalf("Seen(other version) = %v, %v", seen, err)
 		}
-		equalRows(t, tg.rows(t, "types"), want, tg.name == "file")
-		rej := tg.rejects(t, "types")
+		equalRows(t, tg.rows(t, dset("types")), want, tg.name == "file")
+		rej := tg.rejects(t, dset("types"))
 		if want := []sink.Reject{{Line: 9, Column: "n", Value: "abc", Error: "wrong type: not an integer"}}; !reflect.DeepEqual(rej, want) {
 			t.Errorf("rejects = %+v, want %+v", rej, want)
 		}
@@ -391,7 +428,7 @@ func TestAbortLeavesNothing(t *testing.T) {
 		ctx := ctxT(t)
 		s := allTypes()
 		o := obj("aborted.csv")
-		w, err := tg.sink.Begin(ctx, "ab", o, s)
+		w, err := tg.sink.Begin(ctx, dset("ab"), o, s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -407,13 +444,13 @@ func TestAbortLeavesNothing(t *testing.T) {
 		if err := w.Commit(ctx, sink.Stats{}); !errors.Is(err, sink.ErrClosed) {
 			t.Errorf("Commit after Abort = %v, want ErrClosed", err)
 		}
-		if seen, err := tg.sink.Seen(ctx, "ab", o); err != nil || seen {
+		if seen, err := tg.sink.Seen(ctx, dset("ab"), o); err != nil || seen {
 			t.Fatalf("Seen after abort = %v, %v", seen, err)
 		}
-		if rows := tg.rows(t, "ab"); len(rows) != 0 {
+		if rows := tg.rows(t, dset("ab")); len(rows) != 0 {
 			t.Errorf("rows after abort: %v", rows)
 		}
-		if rej := tg.rejects(t, "ab"); len(rej) != 0 {
+		if rej := tg.rejects(t, dset("ab")); len(rej) != 0 {
 			t.Errorf("rejects after abort: %v", rej)
 		}
 	})
@@ -426,7 +463,7 @@ func TestCommitTwiceNoDuplicates(t *testing.T) {
 		o := obj("twice.csv")
 		// Sequential: a retry that did not check Seen.
 		for i := 0; i < 2; i++ {
-			w, err := tg.sink.Begin(ctx, "dup", o, s)
+			w, err := tg.sink.Begin(ctx, dset("dup"), o, s)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -444,7 +481,7 @@ func TestCommitTwiceNoDuplicates(t *testing.T) {
 		o2 := obj("twice-concurrent.csv")
 		var ws []sink.Writer
 		for i := 0; i < 2; i++ {
-			w, err := tg.sink.Begin(ctx, "dup", o2, s)
+			w, err := tg.sink.Begin(ctx, dset("dup"), o2, s)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -468,11 +505,11 @@ func TestCommitTwiceNoDuplicates(t *testing.T) {
 				t.Errorf("concurrent commit %d: %v", i, err)
 			}
 		}
-		rows := tg.rows(t, "dup")
+		rows := tg.rows(t, dset("dup"))
 		if len(rows) != 2*len(testRows) {
 			t.Fatalf("got %d rows, want %d (one copy per object version)", len(rows), 2*len(testRows))
 		}
-		if rej := tg.rejects(t, "dup"); len(rej) != 1 {
+		if rej := tg.rejects(t, dset("dup")); len(rej) != 1 {
 			t.Errorf("got %d rejects, want 1: %+v", len(rej), rej)
 		}
 	})
@@ -482,7 +519,7 @@ func TestWriteValidation(t *testing.T) {
 	forEachSink(t, func(t *testing.T, tg target) {
 		ctx := ctxT(t)
 		s := allTypes()
-		w, err := tg.sink.Begin(ctx, "val", obj("v.csv"), s)
+		w, err := tg.sink.Begin(ctx, dset("val"), obj("v.csv"), s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -527,7 +564,7 @@ func TestWriteValidation(t *testing.T) {
 		if err := w.Commit(ctx, sink.Stats{}); err != nil {
 			t.Fatal(err)
 		}
-		if got := tg.rows(t, "val"); len(got) != len(testRows) {
+		if got := tg.rows(t, dset("val")); len(got) != len(testRows) {
 			t.Errorf("got %d rows, want %d", len(got), len(testRows))
 		}
 	})
@@ -537,7 +574,7 @@ func TestPostgresRejectsNUL(t *testing.T) {
 	tg := pgTarget(t)
 	ctx := ctxT(t)
 	s := allTypes()
-	w, err := tg.sink.Begin(ctx, "nul", obj("n.csv"), s)
+	w, err := tg.sink.Begin(ctx, dset("nul"), obj("n.csv"), s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -573,7 +610,7 @@ func TestFileSinkCrashLeavesNoVisibleFile(t *testing.T) {
 	s := allTypes()
 	o := obj("crash.csv")
 	// A "crashed" writer: written, never committed nor aborted.
-	w, err := fs.Begin(ctx, "crash", o, s)
+	w, err := fs.Begin(ctx, dset("crash"), o, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -583,20 +620,20 @@ func TestFileSinkCrashLeavesNoVisibleFile(t *testing.T) {
 	if err := w.Reject(ctx, sink.Reject{Line: 1, Error: "x"}); err != nil {
 		t.Fatal(err)
 	}
-	if seen, _ := fs.Seen(ctx, "crash", o); seen {
+	if seen, _ := fs.Seen(ctx, dset("crash"), o); seen {
 		t.Fatal("uncommitted object is Seen")
 	}
-	visible, _ := filepath.Glob(filepath.Join(dir, "crash", "*.parquet"))
-	rejects, _ := filepath.Glob(filepath.Join(dir, "crash", "_rejects", "*"))
+	visible, _ := filepath.Glob(filepath.Join(dir, testWS, "crash", "*.parquet"))
+	rejects, _ := filepath.Glob(filepath.Join(dir, testWS, "crash", "_rejects", "*"))
 	if len(visible)+len(rejects) != 0 {
 		t.Fatalf("uncommitted writer left visible files: %v %v", visible, rejects)
 	}
-	ds, err := sink.ReadDataset(filepath.Join(dir, "crash"))
+	ds, err := sink.ReadDataset(filepath.Join(dir, testWS, "crash"))
 	if err != nil || len(ds.Rows) != 0 {
 		t.Fatalf("ReadDataset = %v rows, %v", len(ds.Rows), err)
 	}
 	// The retry commits under the deterministic name.
-	w2, err := fs.Begin(ctx, "crash", o, s)
+	w2, err := fs.Begin(ctx, dset("crash"), o, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -606,8 +643,8 @@ func TestFileSinkCrashLeavesNoVisibleFile(t *testing.T) {
 	if err := w2.Commit(ctx, sink.Stats{Bytes: 1234}); err != nil {
 		t.Fatal(err)
 	}
-	want, _ := fs.PartPath("crash", o)
-	visible, _ = filepath.Glob(filepath.Join(dir, "crash", "*.parquet"))
+	want, _ := fs.PartPath(dset("crash"), o)
+	visible, _ = filepath.Glob(filepath.Join(dir, testWS, "crash", "*.parquet"))
 	if len(visible) != 1 || visible[0] != want {
 		t.Fatalf("visible files %v, want [%s]", visible, want)
 	}
@@ -623,7 +660,7 @@ func TestFileSinkCrashLeavesNoVisibleFile(t *testing.T) {
 	}
 	// The stale temp file of the crashed writer is swept by a later sink
 	// once old enough.
-	tmps, _ := filepath.Glob(filepath.Join(dir, "crash", ".tmp", "*"))
+	tmps, _ := filepath.Glob(filepath.Join(dir, testWS, "crash", ".tmp", "*"))
 	if len(tmps) != 2 {
 		t.Fatalf("temp files = %v, want the crashed writer's 2", tmps)
 	}
@@ -632,12 +669,12 @@ func TestFileSinkCrashLeavesNoVisibleFile(t *testing.T) {
 		os.Chtimes(p, old, old)
 	}
 	fs2, _ := sink.OpenFile(dir, sink.FileOptions{})
-	w3, err := fs2.Begin(ctx, "crash", obj("other.csv"), s)
+	w3, err := fs2.Begin(ctx, dset("crash"), obj("other.csv"), s)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w3.Abort(ctx)
-	if tmps, _ := filepath.Glob(filepath.Join(dir, "crash", ".tmp", "*")); len(tmps) != 0 {
+	if tmps, _ := filepath.Glob(filepath.Join(dir, testWS, "crash", ".tmp", "*")); len(tmps) != 0 {
 		t.Errorf("stale temp files not swept: %v", tmps)
 	}
 }
@@ -653,7 +690,7 @@ func TestFileSinkColumnOrderAndRowGroups(t *testing.T) {
 	s := &schema.Schema{Fields: []schema.Field{
 		{Name: "zeta", Type: schema.Int64}, {Name: "alpha", Type: schema.String}, {Name: "mid", Type: schema.Bool, Nullable: true},
 	}}
-	w, err := fs.Begin(ctx, "order", obj("o.csv"), s)
+	w, err := fs.Begin(ctx, dset("order"), obj("o.csv"), s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -679,7 +716,7 @@ func TestFileSinkColumnOrderAndRowGroups(t *testing.T) {
 	if err := w.Commit(ctx, sink.Stats{}); err != nil {
 		t.Fatal(err)
 	}
-	ds, err := sink.ReadDataset(filepath.Join(dir, "order"))
+	ds, err := sink.ReadDataset(filepath.Join(dir, testWS, "order"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -687,7 +724,7 @@ func TestFileSinkColumnOrderAndRowGroups(t *testing.T) {
 		t.Errorf("column order = %v", got)
 	}
 	equalRows(t, ds.Rows, append(want, want...), true)
-	p, _ := fs.PartPath("order", obj("o.csv"))
+	p, _ := fs.PartPath(dset("order"), obj("o.csv"))
 	if n := parquetRowGroups(t, p); n != 2 {
 		t.Errorf("row groups = %d, want 2 (8 rows per flush check, limit 3)", n)
 	}
@@ -742,11 +779,11 @@ func TestDatasetNames(t *testing.T) {
 					t.Errorf("error %q: want ErrInvalidDataset naming the dataset and %q", err, c.errHas)
 				}
 			}
-			_, err = fs.Begin(ctx, c.name, obj("k"), allTypes())
+			_, err = fs.Begin(ctx, dset(c.name), obj("k"), allTypes())
 			if (err == nil) != c.ok {
 				t.Errorf("FileSink.Begin(%q) = %v", c.name, err)
 			}
-			_, err = pg.Seen(ctx, c.name, obj("k"))
+			_, err = pg.Seen(ctx, dset(c.name), obj("k"))
 			if (err == nil) != c.pgOK {
 				t.Errorf("Postgres.Seen(%q) = %v, want ok=%v", c.name, err, c.pgOK)
 			}
@@ -755,7 +792,10 @@ func TestDatasetNames(t *testing.T) {
 			}
 		})
 	}
-	// Nothing escaped the root.
+	// Nothing escaped the workspace's directory, nor the root.
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 || ents[0].Name() != testWS {
+		t.Errorf("root holds %v, want only the workspace directory %s", ents, testWS)
+	}
 	ents, _ := os.ReadDir(filepath.Dir(dir))
 	for _, e := range ents {
 		if e.Name() == "etc" {
@@ -773,7 +813,7 @@ func TestObjectRefValidation(t *testing.T) {
 		{Bucket: "b", Key: "k"},
 		{Bucket: "b", Key: "k", ETag: "e", Size: -1},
 	} {
-		if _, err := fs.Seen(ctx, "ds", o); !errors.Is(err, sink.ErrInvalidObject) {
+		if _, err := fs.Seen(ctx, dset("ds"), o); !errors.Is(err, sink.ErrInvalidObject) {
 			t.Errorf("Seen(%+v) = %v, want ErrInvalidObject", o, err)
 		}
 	}
@@ -783,22 +823,22 @@ func TestObjectRefValidation(t *testing.T) {
 	a := sink.ObjectRef{Bucket: "b", Key: "k", VersionID: "v1", ETag: "e1", Size: 1}
 	b := a
 	b.VersionID = ""
-	pa, _ := fs.PartPath("ds", a)
-	pb, _ := fs.PartPath("ds", b)
+	pa, _ := fs.PartPath(dset("ds"), a)
+	pb, _ := fs.PartPath(dset("ds"), b)
 	if pa != pb {
 		t.Errorf("same ETag with and without version ID: %s != %s", pa, pb)
 	}
 	b.ETag = "e2"
-	if pb, _ = fs.PartPath("ds", b); pb == pa {
+	if pb, _ = fs.PartPath(dset("ds"), b); pb == pa {
 		t.Errorf("a different ETag gives the same part name")
 	}
 	d := sink.ObjectRef{Bucket: "b", Key: "k", VersionID: "v1", Size: 1}
-	if pd, err := fs.PartPath("ds", d); err != nil || pd == pa {
+	if pd, err := fs.PartPath(dset("ds"), d); err != nil || pd == pa {
 		t.Errorf("version ID alone: %s, %v", pd, err)
 	}
 	c := a
 	c.Size = 2
-	if pc, _ := fs.PartPath("ds", c); pc == pa {
+	if pc, _ := fs.PartPath(dset("ds"), c); pc == pa {
 		t.Errorf("different size gives the same part name")
 	}
 }
@@ -845,7 +885,7 @@ func TestPostgresSchemaEvolution(t *testing.T) {
 
 	v1 := &schema.Schema{Fields: []schema.Field{{Name: "id", Type: schema.Int64}, {Name: "name", Type: schema.String, Nullable: true}}}
 	commit := func(s *schema.Schema, key string, fill func(b *schema.Batch)) error {
-		w, err := pg.Begin(ctx, "evo", obj(key), s)
+		w, err := pg.Begin(ctx, dset("evo"), obj(key), s)
 		if err != nil {
 			return err
 		}
@@ -879,43 +919,43 @@ func TestPostgresSchemaEvolution(t *testing.T) {
 	all := &schema.Schema{Fields: []schema.Field{
 		{Name: "id", Type: schema.Int64}, {Name: "name", Type: schema.String}, {Name: "score", Type: schema.Float64}, {Name: "seen_at", Type: schema.Timestamp},
 	}}
-	got := pgRows(t, pg, "evo", all)
+	got := pgRows(t, pg, dset("evo"), all)
 	want := [][]any{{int64(1), "one", nil, nil}, {int64(2), nil, 0.5, "1970-01-01T00:00:01Z"}}
 	equalRows(t, got, want, true)
 	// New columns are nullable even if the object's column is not.
 	var nullable string
-	if err := pg.Pool().QueryRow(ctx, `SELECT is_nullable FROM information_schema.columns WHERE table_name = 'evo' AND column_name = 'score'`).Scan(&nullable); err != nil || nullable != "YES" {
+	if err := pg.Pool().QueryRow(ctx, `SELECT is_nullable FROM information_schema.columns WHERE table_schema = 'ws_ws-test' AND table_name = 'evo' AND column_name = 'score'`).Scan(&nullable); err != nil || nullable != "YES" {
 		t.Errorf("score is_nullable = %q, %v", nullable, err)
 	}
 
 	// An incompatible type fails Begin, naming the column and both types.
 	v3 := &schema.Schema{Fields: []schema.Field{{Name: "id", Type: schema.String}}}
-	_, err = pg.Begin(ctx, "evo", obj("3.csv"), v3)
+	_, err = pg.Begin(ctx, dset("evo"), obj("3.csv"), v3)
 	if !errors.Is(err, sink.ErrIncompatibleSchema) || !sink.Permanent(err) {
 		t.Fatalf("incompatible: err = %v", err)
 	}
-	for _, s := range []string{`"id"`, "bigint", "string", "text", `"evo"`} {
+	for _, s := range []string{`"id"`, "bigint", "string", "text", `"ws_ws-test"."evo"`} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error %q does not mention %s", err, s)
 		}
 	}
 
 	// A NOT NULL column without default that the object lacks.
-	if _, err := pg.Pool().Exec(ctx, `ALTER TABLE evo ADD COLUMN must text NOT NULL DEFAULT 'x'`); err != nil {
+	if _, err := pg.Pool().Exec(ctx, `ALTER TABLE "ws_ws-test".evo ADD COLUMN must text NOT NULL DEFAULT 'x'`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pg.Pool().Exec(ctx, `ALTER TABLE evo ALTER COLUMN must DROP DEFAULT`); err != nil {
+	if _, err := pg.Pool().Exec(ctx, `ALTER TABLE "ws_ws-test".evo ALTER COLUMN must DROP DEFAULT`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pg.Begin(ctx, "evo", obj("4.csv"), v1); !errors.Is(err, sink.ErrIncompatibleSchema) || !strings.Contains(err.Error(), `"must"`) {
+	if _, err := pg.Begin(ctx, dset("evo"), obj("4.csv"), v1); !errors.Is(err, sink.ErrIncompatibleSchema) || !strings.Contains(err.Error(), `"must"`) {
 		t.Fatalf("NOT NULL column missing from the object: err = %v", err)
 	}
-	if _, err := pg.Pool().Exec(ctx, `ALTER TABLE evo DROP COLUMN must`); err != nil {
+	if _, err := pg.Pool().Exec(ctx, `ALTER TABLE "ws_ws-test".evo DROP COLUMN must`); err != nil {
 		t.Fatal(err)
 	}
 	// A nullable object column mapped to a NOT NULL table column: rows
 	// with nulls are refused before COPY.
-	if _, err := pg.Pool().Exec(ctx, `UPDATE evo SET name = '' WHERE name IS NULL; ALTER TABLE evo ALTER COLUMN name SET NOT NULL`); err != nil {
+	if _, err := pg.Pool().Exec(ctx, `UPDATE "ws_ws-test".evo SET name = '' WHERE name IS NULL; ALTER TABLE "ws_ws-test".evo ALTER COLUMN name SET NOT NULL`); err != nil {
 		t.Fatal(err)
 	}
 	err = commit(v1, "5.csv", func(b *schema.Batch) {
@@ -928,13 +968,13 @@ func TestPostgresSchemaEvolution(t *testing.T) {
 		t.Fatalf("null into NOT NULL: err = %v", err)
 	}
 
-	if _, err := pg.Pool().Exec(ctx, `ALTER TABLE evo ALTER COLUMN name DROP NOT NULL`); err != nil {
+	if _, err := pg.Pool().Exec(ctx, `ALTER TABLE "ws_ws-test".evo ALTER COLUMN name DROP NOT NULL`); err != nil {
 		t.Fatal(err)
 	}
 
 	// ALTER waits for running writers of the dataset; it times out as a
 	// transient error rather than blocking forever.
-	w, err := pg.Begin(ctx, "evo", obj("6.csv"), v1)
+	w, err := pg.Begin(ctx, dset("evo"), obj("6.csv"), v1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -947,7 +987,7 @@ func TestPostgresSchemaEvolution(t *testing.T) {
 	}
 	v4 := &schema.Schema{Fields: []schema.Field{{Name: "id", Type: schema.Int64}, {Name: "extra", Type: schema.Bool, Nullable: true}}}
 	start := time.Now()
-	_, err = pg.Begin(ctx, "evo", obj("7.csv"), v4)
+	_, err = pg.Begin(ctx, dset("evo"), obj("7.csv"), v4)
 	if err == nil || sink.Permanent(err) || !strings.Contains(err.Error(), "lock") {
 		t.Errorf("ALTER behind a running writer: err = %v, want a transient lock timeout", err)
 	}
@@ -957,7 +997,7 @@ func TestPostgresSchemaEvolution(t *testing.T) {
 	if err := w.Commit(ctx, sink.Stats{}); err != nil {
 		t.Fatal(err)
 	}
-	w2, err := pg.Begin(ctx, "evo", obj("7.csv"), v4)
+	w2, err := pg.Begin(ctx, dset("evo"), obj("7.csv"), v4)
 	if err != nil {
 		t.Fatalf("after the writer committed: %v", err)
 	}
@@ -973,7 +1013,7 @@ func TestPostgresLedgerRow(t *testing.T) {
 	defer pg.Close()
 	s := allTypes()
 	o := sink.ObjectRef{Bucket: "b", Key: "dir/k.json", VersionID: "v-123", ETag: "abc", Size: 99, LastModified: time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)}
-	w, err := pg.Begin(ctx, "led", o, s)
+	w, err := pg.Begin(ctx, dset("led"), o, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -991,7 +1031,7 @@ func TestPostgresLedgerRow(t *testing.T) {
 	var version, vid, etag string
 	var size, rows, rejected, bytes int64
 	var lm, at time.Time
-	err = pg.Pool().QueryRow(ctx, `SELECT version, version_id, etag, size, rows, rejected, bytes, last_modified, committed_at FROM s3ingest_ledger WHERE dataset = 'led' AND key = 'dir/k.json'`).
+	err = pg.Pool().QueryRow(ctx, `SELECT version, version_id, etag, size, rows, rejected, bytes, last_modified, committed_at FROM s3ingest_ledger WHERE workspace = 'ws-test' AND dataset = 'led' AND key = 'dir/k.json'`).
 		Scan(&version, &vid, &etag, &size, &rows, &rejected, &bytes, &lm, &at)
 	if err != nil {
 		t.Fatal(err)
@@ -1001,7 +1041,7 @@ func TestPostgresLedgerRow(t *testing.T) {
 	}
 	var n int
 	var val string
-	if err := pg.Pool().QueryRow(ctx, `SELECT count(*), min(value) FROM led_rejects WHERE version = 'abc'`).Scan(&n, &val); err != nil || n != 5 || val != "badvalue \uFFFD" {
+	if err := pg.Pool().QueryRow(ctx, `SELECT count(*), min(value) FROM "ws_ws-test".led_rejects WHERE version = 'abc'`).Scan(&n, &val); err != nil || n != 5 || val != "badvalue \uFFFD" {
 		t.Errorf("rejects: %d %q %v", n, val, err)
 	}
 }
@@ -1010,14 +1050,14 @@ func TestZeroColumns(t *testing.T) {
 	forEachSink(t, func(t *testing.T, tg target) {
 		ctx := ctxT(t)
 		s := &schema.Schema{}
-		w, err := tg.sink.Begin(ctx, "empty", obj("empty.csv"), s)
+		w, err := tg.sink.Begin(ctx, dset("empty"), obj("empty.csv"), s)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := w.Commit(ctx, sink.Stats{}); err != nil {
 			t.Fatal(err)
 		}
-		if seen, err := tg.sink.Seen(ctx, "empty", obj("empty.csv")); !seen || err != nil {
+		if seen, err := tg.sink.Seen(ctx, dset("empty"), obj("empty.csv")); !seen || err != nil {
 			t.Fatalf("Seen = %v, %v", seen, err)
 		}
 	})
@@ -1043,7 +1083,7 @@ func TestPostgresConcurrentFirstBegin(t *testing.T) {
 			if i%2 == 1 {
 				s.Fields = append(s.Fields, schema.Field{Name: fmt.Sprintf("extra%d", i), Type: schema.String, Nullable: true})
 			}
-			w, err := pg.Begin(ctx, "fresh", obj(fmt.Sprintf("o%d", i)), s)
+			w, err := pg.Begin(ctx, dset("fresh"), obj(fmt.Sprintf("o%d", i)), s)
 			if err != nil {
 				errs[i] = err
 				return
@@ -1072,15 +1112,15 @@ func TestPostgresConcurrentFirstBegin(t *testing.T) {
 		}
 	}
 	var n int
-	if err := pg.Pool().QueryRow(ctx, `SELECT count(*) FROM fresh`).Scan(&n); err != nil || n != len(errs) {
+	if err := pg.Pool().QueryRow(ctx, `SELECT count(*) FROM "ws_ws-test".fresh`).Scan(&n); err != nil || n != len(errs) {
 		t.Errorf("rows = %d, %v", n, err)
 	}
 	// A dropped rejects table is recreated by the next Begin.
-	if _, err := pg.Pool().Exec(ctx, `DROP TABLE fresh_rejects`); err != nil {
+	if _, err := pg.Pool().Exec(ctx, `DROP TABLE "ws_ws-test".fresh_rejects`); err != nil {
 		t.Fatal(err)
 	}
 	s := &schema.Schema{Fields: []schema.Field{{Name: "id", Type: schema.Int64}}}
-	w, err := pg.Begin(ctx, "fresh", obj("again"), s)
+	w, err := pg.Begin(ctx, dset("fresh"), obj("again"), s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1100,7 +1140,7 @@ func TestFileSinkRowGroupBytesBound(t *testing.T) {
 	}
 	ctx := ctxT(t)
 	s := allTypes()
-	w, err := fs.Begin(ctx, "rg", obj("rg.csv"), s)
+	w, err := fs.Begin(ctx, dset("rg"), obj("rg.csv"), s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1123,11 +1163,11 @@ func TestFileSinkRowGroupBytesBound(t *testing.T) {
 	if err := w.Commit(ctx, sink.Stats{}); err != nil {
 		t.Fatal(err)
 	}
-	p, _ := fs.PartPath("rg", obj("rg.csv"))
+	p, _ := fs.PartPath(dset("rg"), obj("rg.csv"))
 	if n := parquetRowGroups(t, p); n < 2 {
 		t.Errorf("row groups = %d, want several (64 KiB bound)", n)
 	}
-	ds, err := sink.ReadDataset(filepath.Join(dir, "rg"))
+	ds, err := sink.ReadDataset(filepath.Join(dir, testWS, "rg"))
 	if err != nil || len(ds.Rows) != 40*25*len(testRows) {
 		t.Fatalf("read back %d rows, %v", len(ds.Rows), err)
 	}
@@ -1161,7 +1201,7 @@ func TestFileSinkMemoryFlat(t *testing.T) {
 		}
 		ctx := ctxT(t)
 		s := &schema.Schema{Fields: []schema.Field{{Name: "id", Type: schema.Int64}, {Name: "s", Type: schema.String, Nullable: true}}}
-		w, err := fs.Begin(ctx, "mem", obj("m"), s)
+		w, err := fs.Begin(ctx, dset("mem"), obj("m"), s)
 		if err != nil {
 			t.Fatal(err)
 		}
