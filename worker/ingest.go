@@ -275,10 +275,11 @@ func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, ob
 	b := schema.NewBatch(sch, batchRows(opts))
 	for {
 		err := rd.Next(ctx, b)
-		if n := int64(b.Len()); n > 0 {
-			if werr := w.Write(ctx, b); werr != nil {
-				return fmt.Errorf("dataset %s: write: %w", r.ds, werr)
+		if b.Len() > 0 {
+			if werr := r.write(ctx, w, b, obj.Name(), opts.OnReject); werr != nil {
+				return werr
 			}
+			n := int64(b.Len())
 			objRead += n
 			r.read.Add(n)
 		}
@@ -307,6 +308,31 @@ func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, ob
 		r.mu.Unlock()
 	}
 	return nil
+}
+
+// write hands b to the sink. A value the sink cannot store (a NUL byte for
+// PostgreSQL, a date out of its range) rejects its row like a parse error,
+// within the error budget, and the rest of the batch is written.
+func (r *ingestRun) write(ctx context.Context, w sink.Writer, b *schema.Batch, object string, reject func(*parsers.ParseError) error) error {
+	for {
+		err := w.Write(ctx, b)
+		var ve *sink.ValueError
+		if !errors.As(err, &ve) || ve.Row < 0 || ve.Row >= b.Len() {
+			if err != nil {
+				return fmt.Errorf("dataset %s: write: %w", r.ds, err)
+			}
+			return nil
+		}
+		pe := &parsers.ParseError{Object: object, Line: ve.Line, RowGroup: -1, Column: ve.Column,
+			Err: fmt.Errorf("%w: the dataset cannot store it: %s", parsers.ErrType, ve.Reason), Hint: "fix the value at the source"}
+		if err := reject(pe); err != nil {
+			return err
+		}
+		b.DeleteRow(ve.Row)
+		if b.Len() == 0 {
+			return nil
+		}
+	}
 }
 
 // maxWarnings bounds the warnings an ingest result lists.

@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -78,5 +79,44 @@ func TestIngestIntoPostgres(t *testing.T) {
 	}
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM "ws_ws-a".orders_pg`).Scan(&n); err != nil || n != 199 {
 		t.Fatalf("after the second run the table has %d rows (%v)", n, err)
+	}
+}
+
+// TestValueTheSinkRefusesIsARejectedRow: PostgreSQL cannot store a NUL
+// byte in text. That row is rejected within the error budget and the rest of
+// its batch is committed.
+func TestValueTheSinkRefusesIsARejectedRow(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	h := newHarness(t, withSink(dsn))
+	bucket := h.s3.UniqueBucket(t)
+	data := strings.Replace(string(ordersCSV(1, 100, nil)), "name 60,", "name \x0060,", 1)
+	h.s3.Put(t, bucket, "in/a.csv", []byte(data))
+	cred := h.addCredential("ws-a", testenv.ReaderAccessKey, testenv.ReaderSecretKey)
+
+	var res jobs.IngestResult
+	if _, err := h.run(ingestTask(t, "ws-a", cred, bucket, "in/", "nul", func(p *jobs.IngestPayload) { p.ErrorBudget.ObjectMaxRows = 5 }), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Rows != 99 || res.Rejected != 1 || len(res.Rejects) != 1 {
+		t.Fatalf("result %+v", res)
+	}
+	if r := res.Rejects[0]; r.Line != 61 || r.Column != "name" || !strings.Contains(r.Error, "cannot store") {
+		t.Fatalf("reject %+v", r)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM "ws_ws-a".nul WHERE id <> 60`).Scan(&n); err != nil || n != 99 {
+		t.Fatalf("table has %d other rows (%v)", n, err)
+	}
+
+	// Without a budget the object fails and nothing of it is committed.
+	info, err := h.run(ingestTask(t, "ws-a", cred, bucket, "in/", "nul_strict"), nil)
+	if err == nil || info.Retried != 0 || !strings.Contains(info.LastErr, "cannot store") {
+		t.Fatalf("strict: err %v retried %d last %q", err, info.Retried, info.LastErr)
 	}
 }
