@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/s3ingest/s3ingest/worker/sink"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -50,4 +53,18 @@ func TestLoadConfig(t *testing.T) {
 			tt.check(t, c)
 		})
 	}
+}
+
+// TestDefaultSinkOpens: the documented default S3INGEST_SINK is usable.
+func TestDefaultSinkOpens(t *testing.T) {
+	t.Chdir(t.TempDir())
+	c, err := loadConfig(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sink.Open(context.Background(), c.Sink)
+	if err != nil {
+		t.Fatalf("default sink %q: %v", c.Sink, err)
+	}
+	s.Close()
 }

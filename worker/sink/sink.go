@@ -34,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -332,13 +333,23 @@ func Open(ctx context.Context, rawURL string) (Sink, error) {
 	}
 	switch u.Scheme {
 	case "file":
-		if u.Host != "" && u.Host != "localhost" {
-			return nil, fmt.Errorf("%w %q: a file URL must have an empty host, like file:///var/lib/s3ingest", ErrInvalidURL, rawURL)
+		dir := u.Path
+		switch {
+		case u.Opaque != "": // file:relative/dir
+			dir = u.Opaque
+		case u.Host == "." || u.Host == "..": // file://./data, relative to the working directory
+			dir = u.Host + u.Path
+		case u.Host != "" && u.Host != "localhost":
+			return nil, fmt.Errorf("%w %q: a file URL names a local directory: file:///var/lib/s3ingest, or file://./data relative to the working directory", ErrInvalidURL, rawURL)
 		}
-		if u.Path == "" || u.Path[0] != '/' {
-			return nil, fmt.Errorf("%w %q: the path must be absolute, like file:///var/lib/s3ingest", ErrInvalidURL, rawURL)
+		if dir == "" {
+			return nil, fmt.Errorf("%w %q: no directory, like file:///var/lib/s3ingest", ErrInvalidURL, rawURL)
 		}
-		return OpenFile(u.Path, FileOptions{})
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return nil, fmt.Errorf("%w %q: %v", ErrInvalidURL, rawURL, err)
+		}
+		return OpenFile(abs, FileOptions{})
 	case "postgres", "postgresql":
 		return OpenPostgres(ctx, rawURL, PostgresOptions{})
 	default:

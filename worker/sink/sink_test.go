@@ -845,7 +845,7 @@ func TestObjectRefValidation(t *testing.T) {
 
 func TestOpenURLs(t *testing.T) {
 	ctx := ctxT(t)
-	for _, u := range []string{"s3://bucket/x", "file://relative/path", "file:relative", "mysql://u@h/db", "", "://bad"} {
+	for _, u := range []string{"s3://bucket/x", "file://relative/path", "file://", "mysql://u@h/db", "", "://bad"} {
 		_, err := sink.Open(ctx, u)
 		if !errors.Is(err, sink.ErrInvalidURL) || !strings.Contains(err.Error(), u) {
 			t.Errorf("Open(%q) = %v, want ErrInvalidURL naming the URL", u, err)
@@ -866,6 +866,17 @@ func TestOpenURLs(t *testing.T) {
 			t.Errorf("Open(%s) = %T", u, s)
 		}
 		s.Close()
+	}
+	// Relative directories (ingestd's default file://./data) resolve
+	// against the working directory.
+	wd := t.TempDir()
+	t.Chdir(wd)
+	for _, u := range []string{"file://./data", "file:rel/dir"} {
+		s, err := sink.Open(ctx, u)
+		fs, ok := s.(*sink.FileSink)
+		if err != nil || !ok || !strings.HasPrefix(fs.Root(), wd) {
+			t.Errorf("Open(%s) = %T, %v; want a FileSink under %s", u, s, err, wd)
+		}
 	}
 	// file://localhost/abs is a FileSink too.
 	s, err := sink.Open(ctx, "file://localhost"+t.TempDir())
