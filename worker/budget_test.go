@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/smithy-go"
 	"github.com/hibiken/asynq"
 
 	"github.com/s3ingest/s3ingest/jobs"
@@ -74,3 +75,15 @@ func TestTaskErrorSkipsRetryOnlyForPermanentErrors(t *testing.T) {
 }
 
 func isSkipRetry(err error) bool { return errors.Is(err, asynq.SkipRetry) }
+
+func TestExpiredTokenOfStoredCredentialIsPermanent(t *testing.T) {
+	expired := &smithy.OperationError{ServiceID: "S3", OperationName: "GetObject",
+		Err: &smithy.GenericAPIError{Code: "ExpiredToken", Message: "The provided token has expired."}}
+	if err := s3Error(expired, ""); isPermanent(err) {
+		t.Fatalf("an integration's expired token (refreshed by its cache) was made permanent: %v", err)
+	}
+	err := s3Error(expired, "cred_1")
+	if !isPermanent(err) || !strings.Contains(err.Error(), "cred_1") || !strings.Contains(err.Error(), "credential add") {
+		t.Fatalf("a stored credential's expired token: %v (permanent %v)", err, isPermanent(err))
+	}
+}

@@ -155,7 +155,7 @@ func (r *ingestRun) list(ctx context.Context, visit func(source.ObjectInfo) erro
 		for _, k := range s.Keys {
 			info, err := r.src.Head(ctx, s.Bucket, k, s.VersionID)
 			if err != nil {
-				return s3Error(err)
+				return s3Error(err, r.p.CredentialID)
 			}
 			if err := visit(info); err != nil {
 				return err
@@ -167,7 +167,7 @@ func (r *ingestRun) list(ctx context.Context, visit func(source.ObjectInfo) erro
 		if isPermanent(err) || ctx.Err() != nil {
 			return err
 		}
-		return s3Error(err)
+		return s3Error(err, r.p.CredentialID)
 	}
 	return nil
 }
@@ -205,7 +205,7 @@ func (r *ingestRun) object(ctx context.Context, info source.ObjectInfo) error {
 		return &Permanent{Err: err}
 	}
 	if !isPermanent(err) {
-		if err = s3Error(err); !isPermanent(err) {
+		if err = s3Error(err, r.p.CredentialID); !isPermanent(err) {
 			return fmt.Errorf("%s: %w", obj.Name(), err)
 		}
 	}

@@ -99,7 +99,7 @@ func (h *Handlers) Preview(ctx context.Context, p jobs.PreviewPayload) (*jobs.Pr
 	var res jobs.PreviewResult
 	listing, first, err := sampleListing(ctx, c, p.Source, h.cfg.PreviewListLimit, firstKeys)
 	if err != nil {
-		return nil, s3Error(err)
+		return nil, s3Error(err, p.CredentialID)
 	}
 	res.Listing = listing
 	if first == nil {
@@ -111,7 +111,7 @@ func (h *Handlers) Preview(ctx context.Context, p jobs.PreviewPayload) (*jobs.Pr
 		if isPermanent(err) {
 			return nil, err
 		}
-		return nil, s3Error(err)
+		return nil, s3Error(err, p.CredentialID)
 	}
 	res.Object = obj.Name()
 	res.PreviewResult = pr

@@ -164,9 +164,16 @@ func (h *Handlers) client(ctx context.Context, workspaceID, credentialID string)
 }
 
 // s3Error classifies an S3 error: permanent ones carry the cause and the
-// fix as their message.
-func s3Error(err error) error {
-	if cl := source.Classify(err); cl.Permanent {
+// fix as their message. credentialID names the stored credential instance
+// the job uses ("" for an integration): its session token cannot refresh,
+// so an expired one is permanent, while an integration's is refreshed.
+func s3Error(err error, credentialID string) error {
+	cl := source.Classify(err)
+	if cl.Kind == source.KindExpiredToken && credentialID != "" {
+		return &Permanent{Err: &classified{err: err, msg: fmt.Sprintf(
+			"the session token stored with credential %s has expired: store current keys (ingestctl credential add) and name them in the job: %v", credentialID, err)}}
+	}
+	if cl.Permanent {
 		return &Permanent{Err: &classified{msg: cl.String(), err: err}}
 	}
 	return err
