@@ -177,22 +177,25 @@ func runJobs(ctx context.Context, rdb redis.UniversalClient, credID, dir string,
 		return err
 	}
 
-	say("== preview of s3://%s/sales/\n", bucket)
-	info, err := c.EnqueuePreview(ctx, jobs.PreviewPayload{WorkspaceID: workspace, CredentialID: credID,
-		Source: jobs.Source{Bucket: bucket, Prefix: "sales/"}, Rows: 5})
-	if err != nil {
-		return err
-	}
-	var pr jobs.PreviewResult
-	if err := wait(info, &pr); err != nil {
-		return fmt.Errorf("preview: %w", err)
-	}
-	say("%d objects, %d bytes; sampled %s (%s, %s)\n", pr.Listing.Objects, pr.Listing.Bytes, pr.Object, pr.Format, pr.Compression)
-	for _, f := range pr.Schema.Fields {
-		say("  %-12s %-10s %s\n", f.Name, f.Type, f.Reason)
-	}
-	for _, row := range pr.Rows {
-		say("  %v\n", row)
+	for _, prefix := range []string{"sales/", "events/"} {
+		say("== preview of s3://%s/%s\n", bucket, prefix)
+		info, err := c.EnqueuePreview(ctx, jobs.PreviewPayload{WorkspaceID: workspace, CredentialID: credID,
+			Source: jobs.Source{Bucket: bucket, Prefix: prefix}, Rows: 5})
+		if err != nil {
+			return err
+		}
+		var pr jobs.PreviewResult
+		if err := wait(info, &pr); err != nil {
+			return fmt.Errorf("preview: %w", err)
+		}
+		say("%d objects, %d bytes; sampled %s (%s, %s)\n", pr.Listing.Objects, pr.Listing.Bytes, pr.Object, pr.Format, pr.Compression)
+		for _, f := range pr.Schema.Fields {
+			say("  %-12s %-10s %s\n", f.Name, f.Type, f.Reason)
+		}
+		for _, row := range pr.Rows {
+			say("  %v\n", row)
+		}
+		say("\n")
 	}
 
 	ingests := []struct {
@@ -227,7 +230,7 @@ func runJobs(ctx context.Context, rdb redis.UniversalClient, credID, dir string,
 
 	say("\n== datasets under %s\n", dir)
 	var files []string
-	err = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			rel, _ := filepath.Rel(dir, p)
 			files = append(files, rel)
