@@ -179,6 +179,15 @@ func TestSchedulesStore(t *testing.T) {
 			t.Fatalf("scheduled payload %s: %v", c.Task.Payload(), err)
 		}
 	}
+	// Runs of one schedule never overlap: while a run is pending the next
+	// tick's enqueue is refused as a duplicate.
+	c := NewClient(rdb)
+	if _, err := c.Enqueue(ctx, cfgs[0].Task, cfgs[0].Opts...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Enqueue(ctx, cfgs[0].Task, cfgs[0].Opts...); !errors.Is(err, asynq.ErrDuplicateTask) {
+		t.Fatalf("second run while the first is pending: %v, want asynq.ErrDuplicateTask", err)
+	}
 	if err := s.Remove(ctx, "ws-2", "nightly"); !errors.Is(err, ErrScheduleNotFound) {
 		t.Fatalf("removing another workspace's schedule = %v, want not found", err)
 	}

@@ -47,9 +47,14 @@ func (s *Schedule) Validate() error {
 // key is the schedule's field in the schedules hash: workspace/id.
 func (s *Schedule) key() string { return s.Ingest.WorkspaceID + "/" + s.ID }
 
-// ScheduleUniqueTTL is the uniqueness window of scheduled runs: if several
-// schedule managers run against one Redis, each run is still enqueued once.
-const ScheduleUniqueTTL = 50 * time.Second
+// ScheduleUniqueTTL is the uniqueness lock of scheduled runs. While a run of
+// a schedule is pending, running or retrying, the next tick enqueues nothing:
+// runs never overlap (and several schedule managers on one Redis enqueue
+// each run once). asynq releases the lock when a run completes; a run that
+// fails for good keeps it until the TTL ends or the archived task is deleted
+// or re-run from the dashboard. It equals IngestTimeout, the longest a run
+// can be active.
+const ScheduleUniqueTTL = IngestTimeout
 
 // Schedules stores schedules in Redis and serves them to asynq's
 // PeriodicTaskManager (it implements asynq.PeriodicTaskConfigProvider).
