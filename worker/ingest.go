@@ -123,8 +123,10 @@ func (r *ingestRun) run(ctx context.Context) error {
 		return nil
 	}
 	listErr := r.list(gctx, visit)
-	werr := g.Wait()
-	err := errors.Join(listErr, werr)
+	err := g.Wait() // an object's error cancels the listing: it is the cause
+	if err == nil {
+		err = listErr
+	}
 	stopProgress() // no progress report may overwrite the final result
 	stopped = true
 
