@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -70,10 +69,8 @@ func isPermanent(err error) bool {
 		return true
 	case errors.Is(err, jobs.ErrInvalidPayload), errors.Is(err, ErrEndpointRefused), credstore.IsPermanent(err), sink.Permanent(err):
 		return true
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return false
 	}
-	return false
+	return false // cancellation, network, throttling, 5xx: retry
 }
 
 // taskError turns a handler error into what asynq should see: permanent

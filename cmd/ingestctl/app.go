@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/spf13/cobra"
 
 	"github.com/s3ingest/s3ingest/internal/redact"
 )
@@ -76,13 +75,4 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
-}
-
-// requireFlag returns an error naming the flag when it is empty.
-func requireFlag(cmd *cobra.Command, name string) (string, error) {
-	v, _ := cmd.Flags().GetString(name)
-	if v == "" {
-		return "", fmt.Errorf("--%s is required", name)
-	}
-	return v, nil
 }
