@@ -18,8 +18,8 @@ import (
 	"github.com/s3ingest/s3ingest/parsers/schema"
 )
 
-// The apache/parquet-testing corpus (shared/corpus/parquet-testing, beside
-// the repository). Every Parquet file of data/ must preview and read to the
+// The apache/parquet-testing corpus (testdata/parquet-testing, a copy with
+// its licence). Every Parquet file of data/ must preview and read to the
 // end with as many rows as its footer says, or fail as listed here.
 
 type pqExpectedFailure struct {

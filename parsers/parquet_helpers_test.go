@@ -164,13 +164,14 @@ func pqOpenBytes(t testing.TB, b []byte, opts Options) Reader {
 	return r
 }
 
-// pqCorpusDir is the parquet-testing corpus, beside the repository.
-const pqCorpusDir = "../../shared/corpus/parquet-testing"
+// pqCorpusDir is the copy of the apache/parquet-testing corpus kept in
+// testdata (see its SOURCE file).
+const pqCorpusDir = "testdata/parquet-testing"
 
 func pqCorpus(t testing.TB) string {
 	t.Helper()
 	if st, err := os.Stat(pqCorpusDir); err != nil || !st.IsDir() {
-		t.Fatalf("the parquet-testing corpus is missing at %s (relative to parsers/): %v", pqCorpusDir, err)
+		t.Fatalf("the parquet-testing corpus is missing at %s: %v", pqCorpusDir, err)
 	}
 	return pqCorpusDir
 }

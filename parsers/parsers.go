@@ -280,3 +280,12 @@ func (e *ParseError) Error() string {
 
 // Unwrap returns the cause.
 func (e *ParseError) Unwrap() error { return e.Err }
+
+// Permanent reports whether retrying the same work cannot succeed: always
+// true, the object's bytes are what they are (errors of the stream itself,
+// which a retry may cure, are never ParseErrors).
+func (e *ParseError) Permanent() bool { return true }
+
+// Fix says what to change so the work succeeds: the Hint ("" when none is
+// known).
+func (e *ParseError) Fix() string { return e.Hint }
