@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -204,4 +205,28 @@ func pqFormatRow(r []any) string {
 		}
 	}
 	return b.String()
+}
+
+// pqConfRow is a row of the Parquet conformance cases and fuzz seeds.
+type pqConfRow struct {
+	ID    int64     `parquet:"id"`
+	Name  *string   `parquet:"name,optional"`
+	Score float64   `parquet:"score"`
+	At    time.Time `parquet:"at,timestamp(millisecond)"`
+	Day   int32     `parquet:"day,date"`
+	OK    bool      `parquet:"ok"`
+	Price int64     `parquet:"price,decimal(2:12)"`
+}
+
+func pqConfRows(n int) []pqConfRow {
+	rows := make([]pqConfRow, n)
+	for i := range rows {
+		rows[i] = pqConfRow{ID: int64(i + 1), Score: float64(i) + 0.5, At: time.UnixMilli(1704067200000 + int64(i)*1500).UTC(),
+			Day: int32(19723 + i), OK: i%2 == 0, Price: int64(i*100 + 5)}
+		if i%3 != 1 {
+			s := string(rune('a' + i))
+			rows[i].Name = &s
+		}
+	}
+	return rows
 }

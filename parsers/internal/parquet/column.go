@@ -1,4 +1,4 @@
-package parsers
+package parquet
 
 import (
 	"encoding/json"
@@ -9,11 +9,13 @@ import (
 	"strconv"
 	"unicode/utf8"
 
-	"github.com/parquet-go/parquet-go"
+	parquetgo "github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/deprecated"
 	"github.com/parquet-go/parquet-go/encoding"
 	"github.com/parquet-go/parquet-go/format"
 
+	"github.com/s3ingest/s3ingest/parsers/internal/parquetguard"
+	"github.com/s3ingest/s3ingest/parsers/internal/shared"
 	"github.com/s3ingest/s3ingest/parsers/schema"
 )
 
@@ -23,8 +25,8 @@ import (
 // flat column is copied into its schema.Vector with typed loops and no
 // per-value allocation.
 
-// pqValues are the dense values of a page or of a dictionary.
-type pqValues struct {
+// pageValues are the dense values of a page or of a dictionary.
+type pageValues struct {
 	n    int
 	bits []byte // BOOLEAN, bit-packed LSB first
 	i32  []int32
@@ -47,14 +49,14 @@ type pqValues struct {
 // checkAll validates all BYTE_ARRAY values of a page at once: the data
 // is valid UTF-8 and no value starts inside a character (so no character
 // straddles two values), or, for binary, text without control characters.
-func (v *pqValues) checkAll(binary bool) {
+func (v *pageValues) checkAll(binary bool) {
 	v.allText = false
 	if v.off == nil {
 		return
 	}
 	data := v.ba[v.off[0]:v.off[v.n]]
 	if binary {
-		if !pqIsText(data) {
+		if !isText(data) {
 			return
 		}
 	} else if !utf8.Valid(data) {
@@ -69,11 +71,11 @@ func (v *pqValues) checkAll(binary bool) {
 }
 
 // load takes the values of data, of the column's physical type.
-func (v *pqValues) load(l *pqLeaf, data encoding.Values) error {
-	*v = pqValues{utf8: v.utf8[:0]}
-	want := pqKindOf(l.kind)
+func (v *pageValues) load(l *leaf, data encoding.Values) error {
+	*v = pageValues{utf8: v.utf8[:0]}
+	want := kindOf(l.kind)
 	if data.Kind() != want {
-		return fmt.Errorf("%w: page values are %s, the column is %s", ErrCorrupt, data.Kind(), want)
+		return fmt.Errorf("%w: page values are %s, the column is %s", shared.ErrCorrupt, data.Kind(), want)
 	}
 	switch l.kind {
 	case format.Boolean:
@@ -102,25 +104,25 @@ func (v *pqValues) load(l *pqLeaf, data encoding.Values) error {
 			prev := v.off[0]
 			for _, o := range v.off {
 				if o < prev {
-					return fmt.Errorf("%w: byte array offsets go backwards", ErrCorrupt)
+					return fmt.Errorf("%w: byte array offsets go backwards", shared.ErrCorrupt)
 				}
 				prev = o
 			}
 			if int(prev) > len(v.ba) {
-				return fmt.Errorf("%w: byte array offsets past the page data", ErrCorrupt)
+				return fmt.Errorf("%w: byte array offsets past the page data", shared.ErrCorrupt)
 			}
 		}
 	case format.FixedLenByteArray:
 		v.fl, v.size = data.FixedLenByteArray()
 		if v.size != l.size || v.size <= 0 {
-			return fmt.Errorf("%w: fixed-length values of %d bytes in a column of %d", ErrCorrupt, v.size, l.size)
+			return fmt.Errorf("%w: fixed-length values of %d bytes in a column of %d", shared.ErrCorrupt, v.size, l.size)
 		}
 		v.n = len(v.fl) / v.size
 	}
 	return nil
 }
 
-func pqKindOf(t format.Type) encoding.Kind {
+func kindOf(t format.Type) encoding.Kind {
 	switch t {
 	case format.Boolean:
 		return encoding.Boolean
@@ -143,7 +145,7 @@ func pqKindOf(t format.Type) encoding.Kind {
 }
 
 // bytesAt returns BYTE_ARRAY or FIXED_LEN_BYTE_ARRAY value i.
-func (v *pqValues) bytesAt(i int) []byte {
+func (v *pageValues) bytesAt(i int) []byte {
 	if v.off != nil {
 		return v.ba[v.off[i]:v.off[i+1]]
 	}
@@ -153,13 +155,13 @@ func (v *pqValues) bytesAt(i int) []byte {
 // validUTF8 reports whether bytes value i is UTF-8 (text, with binary
 // set: UTF-8 without control characters other than tab, newline and
 // carriage return), caching the answer when the values are a dictionary's.
-func (v *pqValues) validUTF8(i int, cache, binary bool) bool {
+func (v *pageValues) validUTF8(i int, cache, binary bool) bool {
 	if v.allText {
 		return true
 	}
 	check := utf8.Valid
 	if binary {
-		check = pqIsText
+		check = isText
 	}
 	if cache && len(v.utf8) == v.n {
 		switch v.utf8[i] {
@@ -178,13 +180,13 @@ func (v *pqValues) validUTF8(i int, cache, binary bool) bool {
 	return check(v.bytesAt(i))
 }
 
-// pqIsText reports whether b is UTF-8 text: valid UTF-8 without NUL, DEL
+// isText reports whether b is UTF-8 text: valid UTF-8 without NUL, DEL
 // or control characters other than tab, newline and carriage return. Bytes
 // without a logical type that are not text are base64-encoded.
-func pqIsText(b []byte) bool {
+func isText(b []byte) bool {
 	for i, c := range b {
 		if c >= 0x80 {
-			return utf8.Valid(b[i:]) && pqNoControls(b[i:])
+			return utf8.Valid(b[i:]) && noControls(b[i:])
 		}
 		if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f {
 			return false
@@ -193,7 +195,7 @@ func pqIsText(b []byte) bool {
 	return true
 }
 
-func pqNoControls(b []byte) bool {
+func noControls(b []byte) bool {
 	for _, c := range b {
 		if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f {
 			return false
@@ -202,8 +204,8 @@ func pqNoControls(b []byte) bool {
 	return true
 }
 
-// pqRowErr is a value of one row that does not convert.
-type pqRowErr struct {
+// rowErr is a value of one row that does not convert.
+type rowErr struct {
 	row   int // index in the batch
 	col   int // output column
 	value string
@@ -211,12 +213,12 @@ type pqRowErr struct {
 	hint  string
 }
 
-// pqChunk reads the pages of one column chunk.
-type pqChunk struct {
-	leaf  *pqLeaf
-	guard *pqGuard
-	pages parquet.Pages
-	page  parquet.Page
+// chunk reads the pages of one column chunk.
+type chunk struct {
+	leaf  *leaf
+	guard *parquetguard.Guard
+	pages parquetgo.Pages
+	page  parquetgo.Page
 	eof   bool
 
 	n      int // entries (levels) in the page
@@ -225,16 +227,16 @@ type pqChunk struct {
 	pos    int // next entry
 	vpos   int // next dense value
 	nvals  int // dense values in the page
-	vals   *pqValues
+	vals   *pageValues
 	idx    []int32 // dictionary indexes, nil for plain pages
-	plain  pqValues
-	dict   parquet.Dictionary
-	dvals  pqValues
+	plain  pageValues
+	dict   parquetgo.Dictionary
+	dvals  pageValues
 	pageNo int
 }
 
 // open starts reading pages of a chunk.
-func (c *pqChunk) open(leaf *pqLeaf, pages parquet.Pages) {
+func (c *chunk) open(leaf *leaf, pages parquetgo.Pages) {
 	c.close()
 	c.leaf = leaf
 	c.pages = pages
@@ -244,9 +246,9 @@ func (c *pqChunk) open(leaf *pqLeaf, pages parquet.Pages) {
 }
 
 // close releases the chunk's page reader and current page.
-func (c *pqChunk) close() {
+func (c *chunk) close() {
 	if c.page != nil {
-		parquet.Release(c.page)
+		parquetgo.Release(c.page)
 		c.page = nil
 	}
 	if c.pages != nil {
@@ -254,16 +256,16 @@ func (c *pqChunk) close() {
 		c.pages = nil
 	}
 	c.defs, c.reps, c.idx, c.vals = nil, nil, nil, nil
-	c.plain = pqValues{utf8: c.plain.utf8[:0]}
-	c.dvals = pqValues{utf8: c.dvals.utf8[:0]}
+	c.plain = pageValues{utf8: c.plain.utf8[:0]}
+	c.dvals = pageValues{utf8: c.dvals.utf8[:0]}
 	c.dict = nil
 	c.guard = nil
 }
 
 // nextPage loads the next page; it returns io.EOF after the last one.
-func (c *pqChunk) nextPage() error {
+func (c *chunk) nextPage() error {
 	if c.page != nil {
-		parquet.Release(c.page)
+		parquetgo.Release(c.page)
 		c.page = nil
 	}
 	c.n, c.pos, c.vpos, c.nvals = 0, 0, 0, 0
@@ -282,7 +284,7 @@ func (c *pqChunk) nextPage() error {
 	return c.setPage(p)
 }
 
-func (c *pqChunk) setPage(p parquet.Page) error {
+func (c *chunk) setPage(p parquetgo.Page) error {
 	l := c.leaf
 	c.defs, c.reps = nil, nil
 	n := int(p.NumValues())
@@ -293,11 +295,11 @@ func (c *pqChunk) setPage(p parquet.Page) error {
 	if l.maxRep > 0 {
 		c.reps = p.RepetitionLevels()
 		if len(c.reps) != n {
-			return fmt.Errorf("%w: page %d has %d repetition levels for %d values", ErrCorrupt, c.pageNo, len(c.reps), n)
+			return fmt.Errorf("%w: page %d has %d repetition levels for %d values", shared.ErrCorrupt, c.pageNo, len(c.reps), n)
 		}
 	}
 	if n < 0 {
-		return fmt.Errorf("%w: page %d has %d values", ErrCorrupt, c.pageNo, n)
+		return fmt.Errorf("%w: page %d has %d values", shared.ErrCorrupt, c.pageNo, n)
 	}
 	nvals := n
 	if c.defs != nil {
@@ -306,14 +308,14 @@ func (c *pqChunk) setPage(p parquet.Page) error {
 			if d == l.maxDef {
 				nvals++
 			} else if d > l.maxDef {
-				return fmt.Errorf("%w: definition level %d above the column's maximum %d", ErrCorrupt, d, l.maxDef)
+				return fmt.Errorf("%w: definition level %d above the column's maximum %d", shared.ErrCorrupt, d, l.maxDef)
 			}
 		}
 	}
 	if c.reps != nil {
 		for _, r := range c.reps {
 			if r > l.maxRep {
-				return fmt.Errorf("%w: repetition level %d above the column's maximum %d", ErrCorrupt, r, l.maxRep)
+				return fmt.Errorf("%w: repetition level %d above the column's maximum %d", shared.ErrCorrupt, r, l.maxRep)
 			}
 		}
 	}
@@ -321,7 +323,7 @@ func (c *pqChunk) setPage(p parquet.Page) error {
 	c.idx = nil
 	if l.conv == cvNull || nvals == 0 {
 		c.vals = &c.plain
-		c.plain = pqValues{utf8: c.plain.utf8[:0]}
+		c.plain = pageValues{utf8: c.plain.utf8[:0]}
 		if l.conv == cvNull {
 			c.nvals = 0
 		}
@@ -330,11 +332,11 @@ func (c *pqChunk) setPage(p parquet.Page) error {
 	data := p.Data()
 	if dict := p.Dictionary(); dict != nil {
 		if data.Kind() != encoding.Int32 {
-			return fmt.Errorf("%w: dictionary indexes of kind %s", ErrCorrupt, data.Kind())
+			return fmt.Errorf("%w: dictionary indexes of kind %s", shared.ErrCorrupt, data.Kind())
 		}
 		idx := data.Int32()
 		if len(idx) < nvals {
-			return fmt.Errorf("%w: page %d has %d dictionary indexes for %d values", ErrCorrupt, c.pageNo, len(idx), nvals)
+			return fmt.Errorf("%w: page %d has %d dictionary indexes for %d values", shared.ErrCorrupt, c.pageNo, len(idx), nvals)
 		}
 		idx = idx[:nvals]
 		if dict != c.dict {
@@ -349,7 +351,7 @@ func (c *pqChunk) setPage(p parquet.Page) error {
 		lim := uint32(c.dvals.n)
 		for _, k := range idx {
 			if uint32(k) >= lim {
-				return fmt.Errorf("%w: dictionary index %d out of range [0, %d)", ErrCorrupt, k, lim)
+				return fmt.Errorf("%w: dictionary index %d out of range [0, %d)", shared.ErrCorrupt, k, lim)
 			}
 		}
 		c.idx = idx
@@ -363,14 +365,14 @@ func (c *pqChunk) setPage(p parquet.Page) error {
 		c.plain.checkAll(l.conv == cvBytes)
 	}
 	if c.plain.n < nvals {
-		return fmt.Errorf("%w: page %d has %d values for %d non-null entries", ErrCorrupt, c.pageNo, c.plain.n, nvals)
+		return fmt.Errorf("%w: page %d has %d values for %d non-null entries", shared.ErrCorrupt, c.pageNo, c.plain.n, nvals)
 	}
 	c.vals = &c.plain
 	return nil
 }
 
 // vi maps dense value k of the page to an index into c.vals.
-func (c *pqChunk) vi(k int) int {
+func (c *chunk) vi(k int) int {
 	if c.idx != nil {
 		return int(c.idx[k])
 	}
@@ -378,9 +380,9 @@ func (c *pqChunk) vi(k int) int {
 }
 
 // drain checks that the chunk has no values beyond its row group's rows.
-func (c *pqChunk) drain() error {
+func (c *chunk) drain() error {
 	if c.pos < c.n {
-		return fmt.Errorf("%w: the column chunk has more values than the row group has rows", ErrCorrupt)
+		return fmt.Errorf("%w: the column chunk has more values than the row group has rows", shared.ErrCorrupt)
 	}
 	for {
 		err := c.nextPage()
@@ -391,22 +393,22 @@ func (c *pqChunk) drain() error {
 			return err
 		}
 		if c.n > 0 {
-			return fmt.Errorf("%w: the column chunk has more values than the row group has rows", ErrCorrupt)
+			return fmt.Errorf("%w: the column chunk has more values than the row group has rows", shared.ErrCorrupt)
 		}
 	}
 }
 
-var errPQShortChunk = errors.New("the column chunk has fewer values than the row group has rows")
+var errShortChunk = errors.New("the column chunk has fewer values than the row group has rows")
 
 // fillFlat appends the next n rows of a flat (non-repeated leaf) column to
 // dst. Values that do not convert become nulls and are reported in errs.
-func (c *pqChunk) fillFlat(dst *schema.Vector, n, col int, text bool, errs *[]pqRowErr) error {
+func (c *chunk) fillFlat(dst *schema.Vector, n, col int, text bool, errs *[]rowErr) error {
 	maxDef := c.leaf.maxDef
 	for n > 0 {
 		if c.pos >= c.n {
 			if err := c.nextPage(); err != nil {
 				if err == io.EOF {
-					return fmt.Errorf("%w: %v", ErrCorrupt, errPQShortChunk)
+					return fmt.Errorf("%w: %v", shared.ErrCorrupt, errShortChunk)
 				}
 				return err
 			}
@@ -428,7 +430,7 @@ func (c *pqChunk) fillFlat(dst *schema.Vector, n, col int, text bool, errs *[]pq
 					for j < len(defs) && defs[j] != maxDef {
 						j++
 					}
-					pqAppendNulls(dst, j-i)
+					appendNulls(dst, j-i)
 				}
 				i = j
 			}
@@ -439,16 +441,16 @@ func (c *pqChunk) fillFlat(dst *schema.Vector, n, col int, text bool, errs *[]pq
 	return nil
 }
 
-// pqAppendNulls appends n nulls.
-func pqAppendNulls(v *schema.Vector, n int) {
-	v.Nulls = pqAppendBools(v.Nulls, n, true)
+// appendNulls appends n nulls.
+func appendNulls(v *schema.Vector, n int) {
+	v.Nulls = appendBools(v.Nulls, n, true)
 	switch v.Type {
 	case schema.Bool:
-		v.Bools = pqAppendBools(v.Bools, n, false)
+		v.Bools = appendBools(v.Bools, n, false)
 	case schema.Int64, schema.Date, schema.Timestamp:
-		v.Ints = pqGrowZero(v.Ints, n)
+		v.Ints = growZero(v.Ints, n)
 	case schema.Float64:
-		v.Floats = pqGrowZero(v.Floats, n)
+		v.Floats = growZero(v.Floats, n)
 	default:
 		if len(v.Offsets) == 0 {
 			v.Offsets = append(v.Offsets, 0)
@@ -460,8 +462,8 @@ func pqAppendNulls(v *schema.Vector, n int) {
 	}
 }
 
-func pqAppendBools(s []bool, n int, val bool) []bool {
-	s = pqGrowZero(s, n)
+func appendBools(s []bool, n int, val bool) []bool {
+	s = growZero(s, n)
 	if val {
 		t := s[len(s)-n:]
 		for i := range t {
@@ -471,8 +473,8 @@ func pqAppendBools(s []bool, n int, val bool) []bool {
 	return s
 }
 
-// pqGrowZero appends n zero values.
-func pqGrowZero[T any](s []T, n int) []T {
+// growZero appends n zero values.
+func growZero[T any](s []T, n int) []T {
 	if cap(s)-len(s) < n {
 		s = append(s[:cap(s)], make([]T, n-(cap(s)-len(s)))...)[:len(s)]
 	}
@@ -482,7 +484,7 @@ func pqGrowZero[T any](s []T, n int) []T {
 }
 
 // appendValues appends the next m dense values of the page.
-func (c *pqChunk) appendValues(dst *schema.Vector, m, col int, text bool, errs *[]pqRowErr) {
+func (c *chunk) appendValues(dst *schema.Vector, m, col int, text bool, errs *[]rowErr) {
 	from := c.vpos
 	c.vpos += m
 	if text {
@@ -496,18 +498,18 @@ func (c *pqChunk) appendValues(dst *schema.Vector, m, col int, text bool, errs *
 	}
 	switch c.leaf.conv {
 	case cvNull:
-		pqAppendNulls(dst, m)
+		appendNulls(dst, m)
 		return
 	case cvBool:
-		dst.Nulls = pqAppendBools(dst.Nulls, m, false)
+		dst.Nulls = appendBools(dst.Nulls, m, false)
 		for k := from; k < from+m; k++ {
 			i := c.vi(k)
 			dst.Bools = append(dst.Bools, v.bits[i>>3]&(1<<(i&7)) != 0)
 		}
 		return
 	case cvInt32, cvDate:
-		dst.Nulls = pqAppendBools(dst.Nulls, m, false)
-		out := pqGrowZero(dst.Ints, m)
+		dst.Nulls = appendBools(dst.Nulls, m, false)
+		out := growZero(dst.Ints, m)
 		o := out[len(out)-m:]
 		if ix == nil {
 			for i, x := range v.i32[from : from+m] {
@@ -521,8 +523,8 @@ func (c *pqChunk) appendValues(dst *schema.Vector, m, col int, text bool, errs *
 		dst.Ints = out
 		return
 	case cvUint32:
-		dst.Nulls = pqAppendBools(dst.Nulls, m, false)
-		out := pqGrowZero(dst.Ints, m)
+		dst.Nulls = appendBools(dst.Nulls, m, false)
+		out := growZero(dst.Ints, m)
 		o := out[len(out)-m:]
 		if ix == nil {
 			for i, x := range v.i32[from : from+m] {
@@ -536,7 +538,7 @@ func (c *pqChunk) appendValues(dst *schema.Vector, m, col int, text bool, errs *
 		dst.Ints = out
 		return
 	case cvInt64, cvTsMicros:
-		dst.Nulls = pqAppendBools(dst.Nulls, m, false)
+		dst.Nulls = appendBools(dst.Nulls, m, false)
 		if ix == nil {
 			dst.Ints = append(dst.Ints, v.i64[from:from+m]...)
 		} else {
@@ -546,13 +548,13 @@ func (c *pqChunk) appendValues(dst *schema.Vector, m, col int, text bool, errs *
 		}
 		return
 	case cvTsNanos:
-		dst.Nulls = pqAppendBools(dst.Nulls, m, false)
+		dst.Nulls = appendBools(dst.Nulls, m, false)
 		for k := from; k < from+m; k++ {
-			dst.Ints = append(dst.Ints, pqNanosToMicros(v.i64[c.vi(k)]))
+			dst.Ints = append(dst.Ints, nanosToMicros(v.i64[c.vi(k)]))
 		}
 		return
 	case cvDouble:
-		dst.Nulls = pqAppendBools(dst.Nulls, m, false)
+		dst.Nulls = appendBools(dst.Nulls, m, false)
 		if ix == nil {
 			dst.Floats = append(dst.Floats, v.f64[from:from+m]...)
 		} else {
@@ -562,8 +564,8 @@ func (c *pqChunk) appendValues(dst *schema.Vector, m, col int, text bool, errs *
 		}
 		return
 	case cvFloat:
-		dst.Nulls = pqAppendBools(dst.Nulls, m, false)
-		out := pqGrowZero(dst.Floats, m)
+		dst.Nulls = appendBools(dst.Nulls, m, false)
+		out := growZero(dst.Floats, m)
 		o := out[len(out)-m:]
 		if ix == nil {
 			for i, x := range v.f32[from : from+m] {
@@ -577,9 +579,9 @@ func (c *pqChunk) appendValues(dst *schema.Vector, m, col int, text bool, errs *
 		dst.Floats = out
 		return
 	case cvFloat16:
-		dst.Nulls = pqAppendBools(dst.Nulls, m, false)
+		dst.Nulls = appendBools(dst.Nulls, m, false)
 		for k := from; k < from+m; k++ {
-			dst.Floats = append(dst.Floats, pqFloat16(v.bytesAt(c.vi(k))))
+			dst.Floats = append(dst.Floats, float16(v.bytesAt(c.vi(k))))
 		}
 		return
 	case cvString, cvBytes:
@@ -594,7 +596,7 @@ func (c *pqChunk) appendValues(dst *schema.Vector, m, col int, text bool, errs *
 			case v.validUTF8(i, dict, c.leaf.conv == cvBytes):
 				dst.Bytes = append(dst.Bytes, b...)
 			case c.leaf.conv == cvBytes:
-				dst.Bytes = pqAppendBase64(dst.Bytes, b)
+				dst.Bytes = appendBase64(dst.Bytes, b)
 			default:
 				c.rowErr(dst, col, errs, string(b), "invalid UTF-8 in a STRING value",
 					"the file's writer stored bytes that are not UTF-8 in a STRING column")
@@ -613,18 +615,18 @@ func (c *pqChunk) appendValues(dst *schema.Vector, m, col int, text bool, errs *
 
 // rowErr records that the value of the row being appended does not convert
 // and appends a null in its place.
-func (c *pqChunk) rowErr(dst *schema.Vector, col int, errs *[]pqRowErr, value, msg, hint string) {
-	*errs = append(*errs, pqRowErr{row: dst.Len(), col: col, value: value, msg: msg, hint: hint})
-	pqAppendNulls(dst, 1)
+func (c *chunk) rowErr(dst *schema.Vector, col int, errs *[]rowErr, value, msg, hint string) {
+	*errs = append(*errs, rowErr{row: dst.Len(), col: col, value: value, msg: msg, hint: hint})
+	appendNulls(dst, 1)
 }
 
 // appendOne converts value i (an index into c.vals) of the slower types.
-func (c *pqChunk) appendOne(dst *schema.Vector, i, col int, errs *[]pqRowErr) {
+func (c *chunk) appendOne(dst *schema.Vector, i, col int, errs *[]rowErr) {
 	v := c.vals
 	switch c.leaf.conv {
 	case cvUint64:
 		x := v.i64[i]
-		if !pqUint64Fits(x) {
+		if !uint64Fits(x) {
 			c.rowErr(dst, col, errs, strconv.FormatUint(uint64(x), 10),
 				fmt.Sprintf("UINT64 value above %d does not fit int64", int64(math.MaxInt64)),
 				"pass a schema with this column as string to keep exact values")
@@ -632,7 +634,7 @@ func (c *pqChunk) appendOne(dst *schema.Vector, i, col int, errs *[]pqRowErr) {
 		}
 		dst.AppendInt(x)
 	case cvTsMillis:
-		us, ok := pqMillisToMicros(v.i64[i])
+		us, ok := millisToMicros(v.i64[i])
 		if !ok {
 			c.rowErr(dst, col, errs, strconv.FormatInt(v.i64[i], 10), "timestamp (milliseconds) out of range",
 				"pass a schema with this column as int64 or string to keep the raw value")
@@ -640,7 +642,7 @@ func (c *pqChunk) appendOne(dst *schema.Vector, i, col int, errs *[]pqRowErr) {
 		}
 		dst.AppendInt(us)
 	case cvInt96:
-		dst.AppendInt(pqInt96Micros(v.i96[i]))
+		dst.AppendInt(int96Micros(v.i96[i]))
 	default:
 		// text types
 		buf, msg := c.render(dst.Bytes, i, false)
@@ -658,15 +660,15 @@ func (c *pqChunk) appendOne(dst *schema.Vector, i, col int, errs *[]pqRowErr) {
 }
 
 // appendText appends m values rendered as text to a String vector (a
-// column read as string through Options.Schema).
-func (c *pqChunk) appendText(dst *schema.Vector, from, m, col int, errs *[]pqRowErr) {
+// column read as string through Config.Schema).
+func (c *chunk) appendText(dst *schema.Vector, from, m, col int, errs *[]rowErr) {
 	if len(dst.Offsets) == 0 {
 		dst.Offsets = append(dst.Offsets, 0)
 	}
 	for k := from; k < from+m; k++ {
 		i := c.vi(k)
 		if c.leaf.conv == cvNull {
-			pqAppendNulls(dst, 1)
+			appendNulls(dst, 1)
 			continue
 		}
 		buf, msg := c.render(dst.Bytes, i, false)
@@ -681,7 +683,7 @@ func (c *pqChunk) appendText(dst *schema.Vector, from, m, col int, errs *[]pqRow
 }
 
 // rawText is a value's raw form for error messages.
-func (c *pqChunk) rawText(i int) string {
+func (c *chunk) rawText(i int) string {
 	v := c.vals
 	switch c.leaf.kind {
 	case format.Boolean:
@@ -702,12 +704,12 @@ func (c *pqChunk) rawText(i int) string {
 
 // render appends value i as text (json false) or as a JSON value (json
 // true). It returns a message when the value does not convert.
-func (c *pqChunk) render(dst []byte, i int, asJSON bool) ([]byte, string) {
+func (c *chunk) render(dst []byte, i int, asJSON bool) ([]byte, string) {
 	v := c.vals
 	l := c.leaf
 	quote := func(b []byte) []byte {
 		if asJSON {
-			return pqAppendJSONString(dst, b)
+			return shared.AppendJSONString(dst, b)
 		}
 		return append(dst, b...)
 	}
@@ -734,24 +736,24 @@ func (c *pqChunk) render(dst []byte, i int, asJSON bool) ([]byte, string) {
 		return strconv.AppendUint(dst, uint64(v.i64[i]), 10), ""
 	case cvFloat:
 		if asJSON {
-			return pqAppendFloatJSON(dst, float64(v.f32[i]), 32), ""
+			return appendFloatJSON(dst, float64(v.f32[i]), 32), ""
 		}
 		return strconv.AppendFloat(dst, float64(v.f32[i]), 'g', -1, 32), ""
 	case cvDouble:
 		if asJSON {
-			return pqAppendFloatJSON(dst, v.f64[i], 64), ""
+			return appendFloatJSON(dst, v.f64[i], 64), ""
 		}
 		return strconv.AppendFloat(dst, v.f64[i], 'g', -1, 64), ""
 	case cvFloat16:
-		f := pqFloat16(v.bytesAt(i))
+		f := float16(v.bytesAt(i))
 		if asJSON {
-			return pqAppendFloatJSON(dst, f, 32), ""
+			return appendFloatJSON(dst, f, 32), ""
 		}
 		return strconv.AppendFloat(dst, f, 'g', -1, 32), ""
 	case cvDate:
 		return quoted(func(d []byte) []byte { return append(d, schema.FormatDate(int64(v.i32[i]))...) }), ""
 	case cvTsMillis:
-		us, ok := pqMillisToMicros(v.i64[i])
+		us, ok := millisToMicros(v.i64[i])
 		if !ok {
 			return dst, "timestamp (milliseconds) out of range"
 		}
@@ -760,11 +762,11 @@ func (c *pqChunk) render(dst []byte, i int, asJSON bool) ([]byte, string) {
 		return quoted(func(d []byte) []byte { return append(d, schema.FormatTimestamp(v.i64[i])...) }), ""
 	case cvTsNanos:
 		return quoted(func(d []byte) []byte {
-			return pqAppendTimestampText(d, pqTimeFromNanos(v.i64[i]))
+			return appendTimestampText(d, timeFromNanos(v.i64[i]))
 		}), ""
 	case cvInt96:
-		t := pqInt96Time(v.i96[i])
-		return quoted(func(d []byte) []byte { return pqAppendTimestampText(d, t) }), ""
+		t := int96Time(v.i96[i])
+		return quoted(func(d []byte) []byte { return appendTimestampText(d, t) }), ""
 	case cvTimeMillis, cvTimeMicros, cvTimeNanos:
 		var x, per int64
 		switch l.conv {
@@ -777,7 +779,7 @@ func (c *pqChunk) render(dst []byte, i int, asJSON bool) ([]byte, string) {
 		}
 		ok := true
 		out := quoted(func(d []byte) []byte {
-			d, ok = pqAppendTime(d, x, per)
+			d, ok = appendTime(d, x, per)
 			return d
 		})
 		if !ok {
@@ -785,11 +787,11 @@ func (c *pqChunk) render(dst []byte, i int, asJSON bool) ([]byte, string) {
 		}
 		return out, ""
 	case cvDecimal32:
-		return pqAppendDecimal(dst, int64(v.i32[i]), l.scale), ""
+		return appendDecimal(dst, int64(v.i32[i]), l.scale), ""
 	case cvDecimal64:
-		return pqAppendDecimal(dst, v.i64[i], l.scale), ""
+		return appendDecimal(dst, v.i64[i], l.scale), ""
 	case cvDecimalBytes:
-		out, ok := pqAppendDecimalBE(dst, v.bytesAt(i), l.scale)
+		out, ok := appendDecimalBE(dst, v.bytesAt(i), l.scale)
 		if !ok {
 			return dst, "empty DECIMAL value"
 		}
@@ -814,42 +816,14 @@ func (c *pqChunk) render(dst []byte, i int, asJSON bool) ([]byte, string) {
 		if v.validUTF8(i, c.idx != nil, true) {
 			return quote(b), ""
 		}
-		return quoted(func(d []byte) []byte { return pqAppendBase64(d, b) }), ""
+		return quoted(func(d []byte) []byte { return appendBase64(d, b) }), ""
 	case cvBase64:
 		b := v.bytesAt(i)
-		return quoted(func(d []byte) []byte { return pqAppendBase64(d, b) }), ""
+		return quoted(func(d []byte) []byte { return appendBase64(d, b) }), ""
 	case cvUUID:
-		return quoted(func(d []byte) []byte { return pqAppendUUID(d, v.bytesAt(i)) }), ""
+		return quoted(func(d []byte) []byte { return appendUUID(d, v.bytesAt(i)) }), ""
 	case cvInterval:
-		return quoted(func(d []byte) []byte { return pqAppendInterval(d, v.bytesAt(i)) }), ""
+		return quoted(func(d []byte) []byte { return appendInterval(d, v.bytesAt(i)) }), ""
 	}
 	return dst, fmt.Sprintf("unsupported conversion %d", l.conv)
-}
-
-// pqAppendJSONString appends b (valid UTF-8) as a JSON string.
-func pqAppendJSONString(dst, b []byte) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		dst = append(dst, b[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		start = i + 1
-	}
-	dst = append(dst, b[start:]...)
-	return append(dst, '"')
 }

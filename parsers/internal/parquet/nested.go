@@ -1,9 +1,10 @@
-package parsers
+package parquet
 
 import (
 	"fmt"
 	"io"
 
+	"github.com/s3ingest/s3ingest/parsers/internal/shared"
 	"github.com/s3ingest/s3ingest/parsers/schema"
 )
 
@@ -27,8 +28,8 @@ import (
 //     (UTF-8 text or base64) as JSON strings; NaN and infinities as the
 //     strings "NaN", "Infinity", "-Infinity".
 
-// pqLevels holds the entries of one leaf for a range of rows.
-type pqLevels struct {
+// levelBuf holds the entries of one leaf for a range of rows.
+type levelBuf struct {
 	reps []byte
 	defs []byte
 	text []byte
@@ -36,7 +37,7 @@ type pqLevels struct {
 	rows []int32 // entry index where each row starts, plus a sentinel
 }
 
-func (lv *pqLevels) reset() {
+func (lv *levelBuf) reset() {
 	lv.reps, lv.defs, lv.text = lv.reps[:0], lv.defs[:0], lv.text[:0]
 	lv.offs = append(lv.offs[:0], 0)
 	lv.rows = lv.rows[:0]
@@ -45,7 +46,7 @@ func (lv *pqLevels) reset() {
 // gather reads the entries of the next n rows of a leaf into lv. A value
 // that does not convert is reported in errs (row relative to base) and
 // rendered as null.
-func (c *pqChunk) gather(lv *pqLevels, n, col, base int, errs *[]pqRowErr) error {
+func (c *chunk) gather(lv *levelBuf, n, col, base int, errs *[]rowErr) error {
 	lv.reset()
 	l := c.leaf
 	rows := 0
@@ -71,7 +72,7 @@ func (c *pqChunk) gather(lv *pqLevels, n, col, base int, errs *[]pqRowErr) error
 			rows++
 			lv.rows = append(lv.rows, int32(len(lv.defs)))
 		} else if rows == 0 {
-			return fmt.Errorf("%w: a row starts with repetition level %d instead of 0", ErrCorrupt, rep)
+			return fmt.Errorf("%w: a row starts with repetition level %d instead of 0", shared.ErrCorrupt, rep)
 		}
 		def := l.maxDef
 		if c.defs != nil {
@@ -84,7 +85,7 @@ func (c *pqChunk) gather(lv *pqLevels, n, col, base int, errs *[]pqRowErr) error
 			c.vpos++
 			text, msg := c.render(lv.text, i, true)
 			if msg != "" {
-				*errs = append(*errs, pqRowErr{row: base + rows - 1, col: col, value: c.rawText(i), msg: msg})
+				*errs = append(*errs, rowErr{row: base + rows - 1, col: col, value: c.rawText(i), msg: msg})
 				text = append(lv.text, "null"...)
 			}
 			lv.text = text
@@ -92,29 +93,29 @@ func (c *pqChunk) gather(lv *pqLevels, n, col, base int, errs *[]pqRowErr) error
 			lv.text = append(lv.text, "null"...)
 		}
 		if len(lv.text) > 1<<31-1 {
-			return fmt.Errorf("%w: more than 2 GiB of nested values in one batch", ErrTooLarge)
+			return fmt.Errorf("%w: more than 2 GiB of nested values in one batch", shared.ErrTooLarge)
 		}
 		lv.offs = append(lv.offs, int32(len(lv.text)))
 		c.pos++
 	}
 	if rows < n {
-		return fmt.Errorf("%w: %v", ErrCorrupt, errPQShortChunk)
+		return fmt.Errorf("%w: %v", shared.ErrCorrupt, errShortChunk)
 	}
 	lv.rows = append(lv.rows, int32(len(lv.defs)))
 	return nil
 }
 
-// pqSpan is a range [a, b) of a leaf's entries.
-type pqSpan struct{ a, b int32 }
+// span is a range [a, b) of a leaf's entries.
+type span struct{ a, b int32 }
 
-// pqAsm assembles the JSON text of nested values.
-type pqAsm struct {
-	lv   []pqLevels // per leaf of the column, by leaf index - first
+// assembler assembles the JSON text of nested values.
+type assembler struct {
+	lv   []levelBuf // per leaf of the column, by leaf index - first
 	base int        // leaf index of the column's first leaf
 	out  []byte
 	// stack holds the spans of the occurrences being written, allocated and
 	// released last in, first out (no allocation per row once grown).
-	stack  []pqSpan
+	stack  []span
 	top    int
 	keyBuf []byte
 }
@@ -122,9 +123,9 @@ type pqAsm struct {
 // alloc returns n spans from the stack. A slice handed out earlier stays
 // valid when the stack grows (it keeps the old array, which only its
 // owner uses).
-func (a *pqAsm) alloc(n int) []pqSpan {
+func (a *assembler) alloc(n int) []span {
 	if a.top+n > len(a.stack) {
-		ns := make([]pqSpan, max(2*len(a.stack), a.top+n, 64))
+		ns := make([]span, max(2*len(a.stack), a.top+n, 64))
 		copy(ns, a.stack[:a.top])
 		a.stack = ns
 	}
@@ -134,14 +135,14 @@ func (a *pqAsm) alloc(n int) []pqSpan {
 }
 
 // row appends row r of column node to dst (JSON, or null).
-func (a *pqAsm) row(dst *schema.Vector, node *pqNode, r int) error {
+func (a *assembler) row(dst *schema.Vector, node *node, r int) error {
 	a.top = 0
 	spans := a.alloc(node.nleaves)
 	for j := range spans {
 		rows := a.lv[j].rows
-		spans[j] = pqSpan{rows[r], rows[r+1]}
+		spans[j] = span{rows[r], rows[r+1]}
 		if spans[j].a >= spans[j].b {
-			return fmt.Errorf("%w: row without entries", ErrCorrupt)
+			return fmt.Errorf("%w: row without entries", shared.ErrCorrupt)
 		}
 	}
 	a.out = a.out[:0]
@@ -156,10 +157,10 @@ func (a *pqAsm) row(dst *schema.Vector, node *pqNode, r int) error {
 	return nil
 }
 
-func (a *pqAsm) def(leaf int, e int32) int { return int(a.lv[leaf-a.base].defs[e]) }
+func (a *assembler) def(leaf int, e int32) int { return int(a.lv[leaf-a.base].defs[e]) }
 
 // field writes a field: an array if it repeats, else its value.
-func (a *pqAsm) field(n *pqNode, spans []pqSpan) error {
+func (a *assembler) field(n *node, spans []span) error {
 	if n.repeated {
 		return a.repeated(n, spans, false)
 	}
@@ -167,7 +168,7 @@ func (a *pqAsm) field(n *pqNode, spans []pqSpan) error {
 }
 
 // value writes one occurrence of n (null if absent).
-func (a *pqAsm) value(n *pqNode, spans []pqSpan) error {
+func (a *assembler) value(n *node, spans []span) error {
 	if a.def(n.first, spans[0].a) < n.defLevel {
 		a.out = append(a.out, "null"...)
 		return nil
@@ -180,13 +181,13 @@ func (a *pqAsm) value(n *pqNode, spans []pqSpan) error {
 	}
 	switch n.group {
 	case gkList:
-		if r := pqListChild(n); r != nil {
+		if r := listChild(n); r != nil {
 			// two-level form: the repeated child's occurrences are the
 			// elements; three-level: the repeated group's only field.
-			return a.repeated(r, spans, r.leaf == nil && !pqListSelf(n, r))
+			return a.repeated(r, spans, r.leaf == nil && !listSelf(n, r))
 		}
 	case gkMap:
-		if kv := pqMapChild(n); kv != nil {
+		if kv := mapChild(n); kv != nil {
 			return a.mapValue(kv, spans)
 		}
 	}
@@ -194,13 +195,13 @@ func (a *pqAsm) value(n *pqNode, spans []pqSpan) error {
 }
 
 // object writes a group as a JSON object.
-func (a *pqAsm) object(n *pqNode, spans []pqSpan) error {
+func (a *assembler) object(n *node, spans []span) error {
 	a.out = append(a.out, '{')
 	for i, c := range n.children {
 		if i > 0 {
 			a.out = append(a.out, ',')
 		}
-		a.out = pqAppendJSONString(a.out, []byte(c.name))
+		a.out = shared.AppendJSONString(a.out, []byte(c.name))
 		a.out = append(a.out, ':')
 		if err := a.field(c, spans[c.first-n.first:c.first-n.first+c.nleaves]); err != nil {
 			return err
@@ -210,23 +211,23 @@ func (a *pqAsm) object(n *pqNode, spans []pqSpan) error {
 	return nil
 }
 
-// pqListChild returns the repeated child of a LIST group, or nil if the
+// listChild returns the repeated child of a LIST group, or nil if the
 // group does not have the shape of a list.
-func pqListChild(n *pqNode) *pqNode {
+func listChild(n *node) *node {
 	if len(n.children) != 1 || !n.children[0].repeated {
 		return nil
 	}
 	return n.children[0]
 }
 
-// pqListSelf reports whether the repeated group r of list n is itself the
+// listSelf reports whether the repeated group r of list n is itself the
 // element (legacy two-level lists) rather than a wrapper of one element.
-func pqListSelf(n, r *pqNode) bool {
+func listSelf(n, r *node) bool {
 	return len(r.children) != 1 || r.name == "array" || r.name == n.name+"_tuple"
 }
 
-// pqMapChild returns the repeated key_value group of a MAP, or nil.
-func pqMapChild(n *pqNode) *pqNode {
+// mapChild returns the repeated key_value group of a MAP, or nil.
+func mapChild(n *node) *node {
 	if len(n.children) != 1 {
 		return nil
 	}
@@ -237,11 +238,11 @@ func pqMapChild(n *pqNode) *pqNode {
 	return kv
 }
 
-var errPQDisagree = fmt.Errorf("%w: the leaves of a repeated field disagree on its length", ErrCorrupt)
+var errDisagree = fmt.Errorf("%w: the leaves of a repeated field disagree on its length", shared.ErrCorrupt)
 
 // occurrences starts iterating the occurrences of the repeated node r within
 // spans: ok is false when there are none (an empty or absent list).
-func (a *pqAsm) occurrences(r *pqNode, spans []pqSpan) (cur, sub []pqSpan, ok bool) {
+func (a *assembler) occurrences(r *node, spans []span) (cur, sub []span, ok bool) {
 	if a.def(r.first, spans[0].a) < r.defLevel {
 		return nil, nil, false
 	}
@@ -253,11 +254,11 @@ func (a *pqAsm) occurrences(r *pqNode, spans []pqSpan) (cur, sub []pqSpan, ok bo
 
 // next sets sub to the spans of the next occurrence of r; it returns false
 // after the last one.
-func (a *pqAsm) next(r *pqNode, spans, cur, sub []pqSpan) (bool, error) {
+func (a *assembler) next(r *node, spans, cur, sub []span) (bool, error) {
 	if cur[0].a >= spans[0].b {
 		for j := range spans {
 			if cur[j].a != spans[j].b {
-				return false, errPQDisagree
+				return false, errDisagree
 			}
 		}
 		return false, nil
@@ -266,13 +267,13 @@ func (a *pqAsm) next(r *pqNode, spans, cur, sub []pqSpan) (bool, error) {
 		lv := &a.lv[r.first-a.base+j]
 		s := cur[j].a
 		if s >= spans[j].b {
-			return false, errPQDisagree
+			return false, errDisagree
 		}
 		e := s + 1
 		for e < spans[j].b && int(lv.reps[e]) > r.repLevel {
 			e++
 		}
-		sub[j] = pqSpan{s, e}
+		sub[j] = span{s, e}
 		cur[j].a = e
 	}
 	return true, nil
@@ -280,7 +281,7 @@ func (a *pqAsm) next(r *pqNode, spans, cur, sub []pqSpan) (bool, error) {
 
 // repeated writes the occurrences of r as a JSON array; with child set, each
 // element is r's only field rather than r itself.
-func (a *pqAsm) repeated(r *pqNode, spans []pqSpan, child bool) error {
+func (a *assembler) repeated(r *node, spans []span, child bool) error {
 	top := a.top
 	defer func() { a.top = top }()
 	a.out = append(a.out, '[')
@@ -310,7 +311,7 @@ func (a *pqAsm) repeated(r *pqNode, spans []pqSpan, child bool) error {
 }
 
 // mapValue writes the occurrences of a MAP's key_value group as an object.
-func (a *pqAsm) mapValue(kv *pqNode, spans []pqSpan) error {
+func (a *assembler) mapValue(kv *node, spans []span) error {
 	top := a.top
 	defer func() { a.top = top }()
 	a.out = append(a.out, '{')
@@ -334,7 +335,7 @@ func (a *pqAsm) mapValue(kv *pqNode, spans []pqSpan) error {
 		if k := a.out[start:]; len(k) == 0 || k[0] != '"' {
 			// a non-string key (a number, null, an object) becomes its text
 			a.keyBuf = append(a.keyBuf[:0], k...)
-			a.out = pqAppendJSONString(a.out[:start], a.keyBuf)
+			a.out = shared.AppendJSONString(a.out[:start], a.keyBuf)
 		}
 		a.out = append(a.out, ':')
 		if len(kv.children) == 2 {

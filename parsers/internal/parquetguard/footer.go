@@ -1,55 +1,61 @@
-package parsers
+package parquetguard
 
 import (
 	"errors"
 	"fmt"
+
+	"github.com/s3ingest/s3ingest/parsers/internal/shared"
 )
 
 // parquet-go's thrift decoder sizes a list from its header before reading
 // its elements: a footer of a few bytes that declares a list of 2^31
 // elements makes it allocate hundreds of gigabytes, which is a fatal (not
-// recoverable) out-of-memory error. pqCheckFooter walks the footer's thrift
+// recoverable) out-of-memory error. CheckFooter walks the footer's thrift
 // compact encoding first, without decoding it: every list, set, map and
 // binary must be backed by bytes that are really there, nesting is bounded,
 // and the memory the decoded structures would take is estimated and
 // bounded.
 
 const (
-	pqMaxThriftDepth    = 64
-	pqMaxFooterMemory   = 1 << 30
-	pqStructElementCost = 512 // bytes of Go memory per decoded struct in a list
+	maxThriftDepth = 64
+	// MaxFooterMemory bounds the memory a footer's decoded structures may
+	// take (estimated).
+	MaxFooterMemory   = 1 << 30
+	structElementCost = 512 // bytes of Go memory per decoded struct in a list
 )
 
-var errPQThriftShort = errors.New("truncated")
+var errThriftShort = errors.New("truncated")
 
-type pqThriftWalker struct {
+type thriftWalker struct {
 	b    []byte
 	pos  int
 	cost int64
 }
 
-// pqCheckFooter validates the thrift structure of a footer.
-func pqCheckFooter(footer []byte) error {
-	w := &pqThriftWalker{b: footer}
+// CheckFooter validates the thrift structure of a footer (FileMetaData,
+// without the length and magic that follow it) before parquet-go decodes
+// it. Its errors wrap shared.ErrCorrupt or shared.ErrTooLarge.
+func CheckFooter(footer []byte) error {
+	w := &thriftWalker{b: footer}
 	if err := w.structure(0); err != nil {
-		if errors.Is(err, ErrTooLarge) {
+		if errors.Is(err, shared.ErrTooLarge) {
 			return err
 		}
-		return fmt.Errorf("%w: footer: %v", ErrCorrupt, err)
+		return fmt.Errorf("%w: footer: %v", shared.ErrCorrupt, err)
 	}
 	return nil
 }
 
-func (w *pqThriftWalker) byte() (byte, error) {
+func (w *thriftWalker) byte() (byte, error) {
 	if w.pos >= len(w.b) {
-		return 0, errPQThriftShort
+		return 0, errThriftShort
 	}
 	c := w.b[w.pos]
 	w.pos++
 	return c, nil
 }
 
-func (w *pqThriftWalker) uvarint() (uint64, error) {
+func (w *thriftWalker) uvarint() (uint64, error) {
 	var v uint64
 	for shift := uint(0); shift < 64; shift += 7 {
 		c, err := w.byte()
@@ -64,7 +70,7 @@ func (w *pqThriftWalker) uvarint() (uint64, error) {
 	return 0, errors.New("varint too long")
 }
 
-func (w *pqThriftWalker) skip(n uint64) error {
+func (w *thriftWalker) skip(n uint64) error {
 	if n > uint64(len(w.b)-w.pos) {
 		return fmt.Errorf("%d bytes declared, %d left", n, len(w.b)-w.pos)
 	}
@@ -72,17 +78,17 @@ func (w *pqThriftWalker) skip(n uint64) error {
 	return nil
 }
 
-func (w *pqThriftWalker) charge(n int64) error {
+func (w *thriftWalker) charge(n int64) error {
 	w.cost += n
-	if w.cost > pqMaxFooterMemory {
-		return fmt.Errorf("%w: the footer would decode to more than %d bytes", ErrTooLarge, pqMaxFooterMemory)
+	if w.cost > MaxFooterMemory {
+		return fmt.Errorf("%w: the footer would decode to more than %d bytes", shared.ErrTooLarge, MaxFooterMemory)
 	}
 	return nil
 }
 
 // structure walks a struct up to its STOP field.
-func (w *pqThriftWalker) structure(depth int) error {
-	if depth > pqMaxThriftDepth {
+func (w *thriftWalker) structure(depth int) error {
+	if depth > maxThriftDepth {
 		return errors.New("nested too deeply")
 	}
 	for {
@@ -109,7 +115,7 @@ func (w *pqThriftWalker) structure(depth int) error {
 }
 
 // value walks one value of compact type t.
-func (w *pqThriftWalker) value(t byte, depth int) error {
+func (w *thriftWalker) value(t byte, depth int) error {
 	switch t {
 	case 1, 2, 3: // bool (in a list: one byte), byte
 		_, err := w.byte()
@@ -147,7 +153,7 @@ func (w *pqThriftWalker) value(t byte, depth int) error {
 		case 9, 10, 11:
 			cost = 24
 		case 12:
-			cost = pqStructElementCost
+			cost = structElementCost
 		}
 		if err := w.charge(int64(n) * cost); err != nil {
 			return err

@@ -1,4 +1,4 @@
-package parsers
+package parquet
 
 import (
 	"fmt"
@@ -9,6 +9,8 @@ import (
 	"github.com/parquet-go/parquet-go/deprecated"
 	"github.com/parquet-go/parquet-go/format"
 
+	"github.com/s3ingest/s3ingest/parsers/internal/parquetguard"
+	"github.com/s3ingest/s3ingest/parsers/internal/shared"
 	"github.com/s3ingest/s3ingest/parsers/schema"
 )
 
@@ -43,16 +45,16 @@ import (
 //	INTERVAL                                  -> string "P<months>M<days>DT<s.mmm>S"
 //	UNKNOWN (NULL logical type)               -> string, always null
 //	group, LIST, MAP, repeated field          -> json text of the whole field
-//	                                             (see parquet_nested.go)
+//	                                             (see nested.go)
 //	VARIANT                                   -> unsupported
 //
 // An OPTIONAL field is Nullable; a REQUIRED or REPEATED one is not.
 
-// pqConv says how the values of a leaf column are converted.
-type pqConv uint8
+// conv says how the values of a leaf column are converted.
+type conv uint8
 
 const (
-	cvNull pqConv = iota // UNKNOWN logical type: always null
+	cvNull conv = iota // UNKNOWN logical type: always null
 	cvBool
 	cvInt32
 	cvUint32
@@ -80,14 +82,14 @@ const (
 	cvInterval
 )
 
-// pqLeaf is a leaf column of the file (a column chunk per row group).
-type pqLeaf struct {
+// leaf is a leaf column of the file (a column chunk per row group).
+type leaf struct {
 	index  int // leaf index = column chunk index in a row group
 	name   string
 	path   string // dotted path, for errors
 	kind   format.Type
 	size   int // FIXED_LEN_BYTE_ARRAY length
-	conv   pqConv
+	conv   conv
 	scale  int // DECIMAL scale
 	typ    schema.Type
 	reason string
@@ -95,55 +97,60 @@ type pqLeaf struct {
 	maxRep byte
 }
 
-type pqGroupKind uint8
+// guardColumn is what parquetguard needs to know about l.
+func (l *leaf) guardColumn() parquetguard.Column {
+	return parquetguard.Column{Kind: l.kind, Size: l.size, MaxDef: l.maxDef, MaxRep: l.maxRep}
+}
+
+type groupKind uint8
 
 const (
-	gkStruct pqGroupKind = iota
+	gkStruct groupKind = iota
 	gkList
 	gkMap
 )
 
-// pqNode is a node of the file's schema tree.
-type pqNode struct {
+// node is a node of the file's schema tree.
+type node struct {
 	name     string
 	el       *format.SchemaElement
 	repeated bool
 	optional bool
-	children []*pqNode
-	leaf     *pqLeaf // nil for groups
-	group    pqGroupKind
+	children []*node
+	leaf     *leaf // nil for groups
+	group    groupKind
 	defLevel int // definition level of a present value of this node
 	repLevel int // repetition level of this node
 	first    int // first leaf index under the node
 	nleaves  int
 }
 
-// pqColumn is a top-level field of the file, one output column.
-type pqColumn struct {
-	node  *pqNode
+// column is a top-level field of the file, one output column.
+type column struct {
+	node  *node
 	field schema.Field
 	flat  bool // a single non-repeated leaf
 }
 
-// pqSchema builds the schema tree from the footer's flattened schema. The
+// parseSchema builds the schema tree from the footer's flattened schema. The
 // walk mirrors parquet-go's (depth first, children in file order) and checks
 // every count, since the footer is untrusted.
-func pqSchema(elems []format.SchemaElement) (root *pqNode, leaves []*pqLeaf, err error) {
+func parseSchema(elems []format.SchemaElement) (root *node, leaves []*leaf, err error) {
 	if len(elems) == 0 {
-		return nil, nil, fmt.Errorf("%w: the footer has no schema", ErrCorrupt)
+		return nil, nil, fmt.Errorf("%w: the footer has no schema", shared.ErrCorrupt)
 	}
 	next := 0
-	var walk func(depth, def, rep int, path string) (*pqNode, error)
-	walk = func(depth, def, rep int, path string) (*pqNode, error) {
+	var walk func(depth, def, rep int, path string) (*node, error)
+	walk = func(depth, def, rep int, path string) (*node, error) {
 		if next >= len(elems) {
-			return nil, fmt.Errorf("%w: the schema declares more children than it has elements", ErrCorrupt)
+			return nil, fmt.Errorf("%w: the schema declares more children than it has elements", shared.ErrCorrupt)
 		}
 		if depth > 64 {
-			return nil, fmt.Errorf("%w: schema nested deeper than 64 levels", ErrUnsupported)
+			return nil, fmt.Errorf("%w: schema nested deeper than 64 levels", shared.ErrUnsupported)
 		}
 		el := &elems[next]
 		next++
-		n := &pqNode{name: el.Name, el: el, first: len(leaves)}
+		n := &node{name: el.Name, el: el, first: len(leaves)}
 		if depth > 0 {
 			switch r := el.RepetitionType; {
 			case !r.Valid || r.V == format.Required:
@@ -155,11 +162,11 @@ func pqSchema(elems []format.SchemaElement) (root *pqNode, leaves []*pqLeaf, err
 				def++
 				rep++
 			default:
-				return nil, fmt.Errorf("%w: field %q has repetition type %d", ErrCorrupt, el.Name, r.V)
+				return nil, fmt.Errorf("%w: field %q has repetition type %d", shared.ErrCorrupt, el.Name, r.V)
 			}
 		}
 		if def > 255 || rep > 255 {
-			return nil, fmt.Errorf("%w: schema nested too deeply", ErrUnsupported)
+			return nil, fmt.Errorf("%w: schema nested too deeply", shared.ErrUnsupported)
 		}
 		n.defLevel, n.repLevel = def, rep
 		name := el.Name
@@ -167,12 +174,12 @@ func pqSchema(elems []format.SchemaElement) (root *pqNode, leaves []*pqLeaf, err
 			name = path + "." + el.Name
 		}
 		if depth > 0 && el.Type.Valid {
-			l := &pqLeaf{index: len(leaves), name: el.Name, path: name, kind: el.Type.V, maxDef: byte(def), maxRep: byte(rep)}
+			l := &leaf{index: len(leaves), name: el.Name, path: name, kind: el.Type.V, maxDef: byte(def), maxRep: byte(rep)}
 			if el.TypeLength.Valid {
 				l.size = int(el.TypeLength.V)
 			}
-			if err := pqMapLeaf(l, el); err != nil {
-				return nil, &pqColumnError{column: name, err: err}
+			if err := mapLeaf(l, el); err != nil {
+				return nil, &columnError{column: name, err: err}
 			}
 			n.leaf = l
 			leaves = append(leaves, l)
@@ -181,21 +188,21 @@ func pqSchema(elems []format.SchemaElement) (root *pqNode, leaves []*pqLeaf, err
 		}
 		if depth > 0 {
 			if _, ok := el.LogicalType.Value.(*format.VariantType); ok {
-				return nil, &pqColumnError{column: name, err: fmt.Errorf("%w: a VARIANT column", ErrUnsupported)}
+				return nil, &columnError{column: name, err: fmt.Errorf("%w: a VARIANT column", shared.ErrUnsupported)}
 			}
-			n.group = pqGroupKindOf(el)
+			n.group = groupKindOf(el)
 		}
 		nc := 0
 		if el.NumChildren.Valid {
 			nc = int(el.NumChildren.V)
 		}
 		if nc < 0 || nc > len(elems)-next {
-			return nil, fmt.Errorf("%w: group %q declares %d children", ErrCorrupt, el.Name, nc)
+			return nil, fmt.Errorf("%w: group %q declares %d children", shared.ErrCorrupt, el.Name, nc)
 		}
 		if depth > 0 && nc == 0 {
-			return nil, fmt.Errorf("%w: group %q has no fields", ErrUnsupported, name)
+			return nil, fmt.Errorf("%w: group %q has no fields", shared.ErrUnsupported, name)
 		}
-		n.children = make([]*pqNode, 0, nc)
+		n.children = make([]*node, 0, nc)
 		childPath := name
 		if depth == 0 {
 			childPath = ""
@@ -215,21 +222,21 @@ func pqSchema(elems []format.SchemaElement) (root *pqNode, leaves []*pqLeaf, err
 		return nil, nil, err
 	}
 	if next != len(elems) {
-		return nil, nil, fmt.Errorf("%w: the schema has %d elements outside the root", ErrCorrupt, len(elems)-next)
+		return nil, nil, fmt.Errorf("%w: the schema has %d elements outside the root", shared.ErrCorrupt, len(elems)-next)
 	}
 	return root, leaves, nil
 }
 
-// pqColumnError is a problem with one column of the schema.
-type pqColumnError struct {
+// columnError is a problem with one column of the schema.
+type columnError struct {
 	column string
 	err    error
 }
 
-func (e *pqColumnError) Error() string { return fmt.Sprintf("column %q: %v", e.column, e.err) }
-func (e *pqColumnError) Unwrap() error { return e.err }
+func (e *columnError) Error() string { return fmt.Sprintf("column %q: %v", e.column, e.err) }
+func (e *columnError) Unwrap() error { return e.err }
 
-func pqGroupKindOf(el *format.SchemaElement) pqGroupKind {
+func groupKindOf(el *format.SchemaElement) groupKind {
 	switch el.LogicalType.Value.(type) {
 	case *format.ListType:
 		return gkList
@@ -247,12 +254,12 @@ func pqGroupKindOf(el *format.SchemaElement) pqGroupKind {
 	return gkStruct
 }
 
-// pqColumns maps the top-level fields to output columns.
-func pqColumns(root *pqNode) []pqColumn {
-	cols := make([]pqColumn, 0, len(root.children))
+// columnsOf maps the top-level fields to output columns.
+func columnsOf(root *node) []column {
+	cols := make([]column, 0, len(root.children))
 	seen := make(map[string]int, len(root.children))
 	for _, n := range root.children {
-		c := pqColumn{node: n}
+		c := column{node: n}
 		name := n.name
 		if k := seen[name]; k > 0 {
 			// Duplicate top-level names are legal Parquet but not a
@@ -272,7 +279,7 @@ func pqColumns(root *pqNode) []pqColumn {
 			c.flat = true
 			c.field = schema.Field{Name: name, Type: n.leaf.typ, Nullable: n.optional || n.leaf.conv == cvNull, Reason: n.leaf.reason}
 		} else {
-			c.field = schema.Field{Name: name, Type: schema.JSON, Nullable: n.optional, Reason: "json: " + pqNestedDesc(n) + ", the whole field as JSON text"}
+			c.field = schema.Field{Name: name, Type: schema.JSON, Nullable: n.optional, Reason: "json: " + nestedDesc(n) + ", the whole field as JSON text"}
 		}
 		if name != n.name {
 			c.field.Reason += fmt.Sprintf("; renamed from %q (a duplicate name)", n.name)
@@ -282,11 +289,11 @@ func pqColumns(root *pqNode) []pqColumn {
 	return cols
 }
 
-// pqNestedDesc describes a nested field for its Reason.
-func pqNestedDesc(n *pqNode) string {
+// nestedDesc describes a nested field for its Reason.
+func nestedDesc(n *node) string {
 	switch {
 	case n.leaf != nil:
-		return "Parquet repeated " + pqPhysical(n.leaf) + pqLogicalSuffix(n.el)
+		return "Parquet repeated " + physical(n.leaf) + logicalSuffix(n.el)
 	case n.group == gkList:
 		return "Parquet group LIST"
 	case n.group == gkMap:
@@ -297,21 +304,21 @@ func pqNestedDesc(n *pqNode) string {
 	return "Parquet group (struct)"
 }
 
-func pqLogicalSuffix(el *format.SchemaElement) string {
+func logicalSuffix(el *format.SchemaElement) string {
 	if s := el.LogicalType.String(); s != "" {
 		return " " + s
 	}
 	return ""
 }
 
-func pqPhysical(l *pqLeaf) string {
+func physical(l *leaf) string {
 	if l.kind == format.FixedLenByteArray {
 		return fmt.Sprintf("FIXED_LEN_BYTE_ARRAY(%d)", l.size)
 	}
 	return l.kind.String()
 }
 
-func pqUnitName(u format.TimeUnit) (string, bool) {
+func unitName(u format.TimeUnit) (string, bool) {
 	switch u.Value.(type) {
 	case *format.MilliSeconds:
 		return "MILLIS", true
@@ -323,21 +330,21 @@ func pqUnitName(u format.TimeUnit) (string, bool) {
 	return "", false
 }
 
-func pqUTC(utc bool) string {
+func uTC(utc bool) string {
 	if utc {
 		return "UTC"
 	}
 	return "local"
 }
 
-// pqMapLeaf chooses the conversion and the schema type of a leaf column and
+// mapLeaf chooses the conversion and the schema type of a leaf column and
 // says why in l.reason.
-func pqMapLeaf(l *pqLeaf, el *format.SchemaElement) error {
-	phys := pqPhysical(l)
+func mapLeaf(l *leaf, el *format.SchemaElement) error {
+	phys := physical(l)
 	if l.kind == format.FixedLenByteArray && (l.size <= 0 || l.size > 1<<20) {
-		return fmt.Errorf("%w: FIXED_LEN_BYTE_ARRAY of length %d", ErrCorrupt, l.size)
+		return fmt.Errorf("%w: FIXED_LEN_BYTE_ARRAY of length %d", shared.ErrCorrupt, l.size)
 	}
-	set := func(conv pqConv, typ schema.Type, desc string) {
+	set := func(conv conv, typ schema.Type, desc string) {
 		l.conv, l.typ = conv, typ
 		l.reason = typ.String() + ": Parquet " + phys
 		if desc != "" {
@@ -421,8 +428,8 @@ func pqMapLeaf(l *pqLeaf, el *format.SchemaElement) error {
 		}
 		ignored = "DATE"
 	case *format.TimeType:
-		unit, ok := pqUnitName(lt.Unit)
-		desc := fmt.Sprintf("TIME(%s, %s)", unit, pqUTC(lt.IsAdjustedToUTC))
+		unit, ok := unitName(lt.Unit)
+		desc := fmt.Sprintf("TIME(%s, %s)", unit, uTC(lt.IsAdjustedToUTC))
 		switch {
 		case ok && unit == "MILLIS" && l.kind == format.Int32:
 			set(cvTimeMillis, schema.String, desc+", as text 15:04:05.000000")
@@ -436,8 +443,8 @@ func pqMapLeaf(l *pqLeaf, el *format.SchemaElement) error {
 		}
 		ignored = desc
 	case *format.TimestampType:
-		unit, ok := pqUnitName(lt.Unit)
-		desc := fmt.Sprintf("TIMESTAMP(%s, %s)", unit, pqUTC(lt.IsAdjustedToUTC))
+		unit, ok := unitName(lt.Unit)
+		desc := fmt.Sprintf("TIMESTAMP(%s, %s)", unit, uTC(lt.IsAdjustedToUTC))
 		if !lt.IsAdjustedToUTC {
 			desc += ", a wall-clock time read as UTC"
 		}
@@ -483,10 +490,10 @@ func pqMapLeaf(l *pqLeaf, el *format.SchemaElement) error {
 	case nil:
 		// no logical type: the legacy converted type, then the physical type
 		if el.ConvertedType.Valid {
-			if ok := pqMapConverted(l, el, set, decimal, is); ok {
+			if ok := mapConverted(l, el, set, decimal, is); ok {
 				return nil
 			}
-			ignored = pqConvertedName(el.ConvertedType.V)
+			ignored = convertedName(el.ConvertedType.V)
 		}
 	default:
 		ignored = lt.String()
@@ -509,7 +516,7 @@ func pqMapLeaf(l *pqLeaf, el *format.SchemaElement) error {
 	case format.ByteArray, format.FixedLenByteArray:
 		set(cvBytes, schema.String, "without logical type: UTF-8 text as is, other (binary) values base64-encoded")
 	default:
-		return fmt.Errorf("%w: invalid physical type %d", ErrCorrupt, l.kind)
+		return fmt.Errorf("%w: invalid physical type %d", shared.ErrCorrupt, l.kind)
 	}
 	if ignored != "" {
 		l.reason += fmt.Sprintf(" (the annotation %s does not fit %s and is ignored)", ignored, phys)
@@ -517,12 +524,12 @@ func pqMapLeaf(l *pqLeaf, el *format.SchemaElement) error {
 	return nil
 }
 
-// pqMapConverted maps the legacy ConvertedType annotation.
-func pqMapConverted(l *pqLeaf, el *format.SchemaElement, set func(pqConv, schema.Type, string),
+// mapConverted maps the legacy ConvertedType annotation.
+func mapConverted(l *leaf, el *format.SchemaElement, set func(conv, schema.Type, string),
 	decimal func(int32, int32, string) bool, is func(...format.Type) bool) bool {
 	const legacy = " (legacy converted type)"
 	ct := el.ConvertedType.V
-	ctName := pqConvertedName(ct)
+	ctName := convertedName(ct)
 	name := ctName + legacy
 	switch ct {
 	case deprecated.UTF8, deprecated.Enum:
@@ -601,8 +608,8 @@ func pqMapConverted(l *pqLeaf, el *format.SchemaElement, set func(pqConv, schema
 	return false
 }
 
-// pqDescribeType is a short description of a column for error hints.
-func pqDescribeType(c *pqColumn) string {
+// describeType is a short description of a column for error hints.
+func describeType(c *column) string {
 	r := c.field.Reason
 	if i := strings.Index(r, ": "); i >= 0 {
 		r = r[i+2:]
@@ -610,7 +617,7 @@ func pqDescribeType(c *pqColumn) string {
 	return r
 }
 
-var pqConvertedNames = [...]string{
+var convertedNames = [...]string{
 	deprecated.UTF8: "UTF8", deprecated.Map: "MAP", deprecated.MapKeyValue: "MAP_KEY_VALUE",
 	deprecated.List: "LIST", deprecated.Enum: "ENUM", deprecated.Decimal: "DECIMAL",
 	deprecated.Date: "DATE", deprecated.TimeMillis: "TIME_MILLIS", deprecated.TimeMicros: "TIME_MICROS",
@@ -621,9 +628,9 @@ var pqConvertedNames = [...]string{
 	deprecated.Bson: "BSON", deprecated.Interval: "INTERVAL",
 }
 
-func pqConvertedName(ct deprecated.ConvertedType) string {
-	if ct >= 0 && int(ct) < len(pqConvertedNames) {
-		return pqConvertedNames[ct]
+func convertedName(ct deprecated.ConvertedType) string {
+	if ct >= 0 && int(ct) < len(convertedNames) {
+		return convertedNames[ct]
 	}
 	return fmt.Sprintf("converted type %d", ct)
 }

@@ -1,4 +1,4 @@
-package parsers
+package parquet
 
 import (
 	"encoding/base64"
@@ -19,33 +19,33 @@ const (
 	microsPerDay    = 86400 * 1000 * 1000
 )
 
-// pqInt96Micros converts an INT96 timestamp (nanoseconds within the day,
+// int96Micros converts an INT96 timestamp (nanoseconds within the day,
 // then the Julian day, little endian) to epoch microseconds. It computes
 // like Spark, in wrapping 64-bit arithmetic, so the instants Spark writes
 // past year 2262 (whose day and nanoseconds overflowed when written) read
 // back as Spark reads them.
-func pqInt96Micros(v deprecated.Int96) int64 {
+func int96Micros(v deprecated.Int96) int64 {
 	nanos := int64(uint64(v[1])<<32 | uint64(v[0]))
 	days := int64(int32(v[2])) - julianUnixEpoch
 	return days*microsPerDay + nanos/1000
 }
 
-// pqInt96Time is the instant of an INT96 timestamp with its nanoseconds.
-func pqInt96Time(v deprecated.Int96) time.Time {
+// int96Time is the instant of an INT96 timestamp with its nanoseconds.
+func int96Time(v deprecated.Int96) time.Time {
 	nanos := int64(uint64(v[1])<<32 | uint64(v[0]))
-	return time.UnixMicro(pqInt96Micros(v)).UTC().Add(time.Duration(nanos % 1000))
+	return time.UnixMicro(int96Micros(v)).UTC().Add(time.Duration(nanos % 1000))
 }
 
-// pqMillisToMicros scales milliseconds to microseconds, reporting overflow.
-func pqMillisToMicros(v int64) (int64, bool) {
+// millisToMicros scales milliseconds to microseconds, reporting overflow.
+func millisToMicros(v int64) (int64, bool) {
 	if v > math.MaxInt64/1000 || v < math.MinInt64/1000 {
 		return 0, false
 	}
 	return v * 1000, true
 }
 
-// pqNanosToMicros truncates nanoseconds toward negative infinity.
-func pqNanosToMicros(v int64) int64 {
+// nanosToMicros truncates nanoseconds toward negative infinity.
+func nanosToMicros(v int64) int64 {
 	q := v / 1000
 	if v%1000 < 0 {
 		q--
@@ -53,14 +53,14 @@ func pqNanosToMicros(v int64) int64 {
 	return q
 }
 
-// pqAppendTimestampText renders an instant with the precision of its unit.
-func pqAppendTimestampText(dst []byte, t time.Time) []byte {
+// appendTimestampText renders an instant with the precision of its unit.
+func appendTimestampText(dst []byte, t time.Time) []byte {
 	return t.AppendFormat(dst, time.RFC3339Nano)
 }
 
-// pqAppendTime renders a TIME value of the given unit (1e3, 1e6 or 1e9 per
+// appendTime renders a TIME value of the given unit (1e3, 1e6 or 1e9 per
 // second) as 15:04:05.000000 (or 9 fractional digits for nanoseconds).
-func pqAppendTime(dst []byte, v int64, perSecond int64) ([]byte, bool) {
+func appendTime(dst []byte, v int64, perSecond int64) ([]byte, bool) {
 	if v < 0 || v >= 86400*perSecond {
 		return dst, false
 	}
@@ -73,11 +73,11 @@ func pqAppendTime(dst []byte, v int64, perSecond int64) ([]byte, bool) {
 	case 1000 * 1000 * 1000:
 		digits = 9
 	}
-	dst = pqAppend2(dst, secs/3600)
+	dst = append2(dst, secs/3600)
 	dst = append(dst, ':')
-	dst = pqAppend2(dst, secs/60%60)
+	dst = append2(dst, secs/60%60)
 	dst = append(dst, ':')
-	dst = pqAppend2(dst, secs%60)
+	dst = append2(dst, secs%60)
 	dst = append(dst, '.')
 	var buf [9]byte
 	for i := digits - 1; i >= 0; i-- {
@@ -87,12 +87,12 @@ func pqAppendTime(dst []byte, v int64, perSecond int64) ([]byte, bool) {
 	return append(dst, buf[:digits]...), true
 }
 
-func pqAppend2(dst []byte, v int64) []byte {
+func append2(dst []byte, v int64) []byte {
 	return append(dst, byte('0'+v/10), byte('0'+v%10))
 }
 
-// pqAppendDecimal renders unscaled * 10^-scale exactly.
-func pqAppendDecimal(dst []byte, unscaled int64, scale int) []byte {
+// appendDecimal renders unscaled * 10^-scale exactly.
+func appendDecimal(dst []byte, unscaled int64, scale int) []byte {
 	var buf [24]byte
 	neg := unscaled < 0
 	u := uint64(unscaled)
@@ -100,11 +100,11 @@ func pqAppendDecimal(dst []byte, unscaled int64, scale int) []byte {
 		u = -u
 	}
 	digits := strconv.AppendUint(buf[:0], u, 10)
-	return pqAppendDecimalDigits(dst, neg, digits, scale)
+	return appendDecimalDigits(dst, neg, digits, scale)
 }
 
-// pqAppendDecimalDigits places the decimal point scale digits from the right.
-func pqAppendDecimalDigits(dst []byte, neg bool, digits []byte, scale int) []byte {
+// appendDecimalDigits places the decimal point scale digits from the right.
+func appendDecimalDigits(dst []byte, neg bool, digits []byte, scale int) []byte {
 	if neg {
 		dst = append(dst, '-')
 	}
@@ -123,9 +123,9 @@ func pqAppendDecimalDigits(dst []byte, neg bool, digits []byte, scale int) []byt
 	return append(dst, digits[len(digits)-scale:]...)
 }
 
-// pqAppendDecimalBE renders a big-endian two's complement unscaled value.
+// appendDecimalBE renders a big-endian two's complement unscaled value.
 // ok is false for an empty value.
-func pqAppendDecimalBE(dst []byte, b []byte, scale int) ([]byte, bool) {
+func appendDecimalBE(dst []byte, b []byte, scale int) ([]byte, bool) {
 	if len(b) == 0 {
 		return dst, false
 	}
@@ -135,7 +135,7 @@ func pqAppendDecimalBE(dst []byte, b []byte, scale int) ([]byte, bool) {
 			v = v<<8 | uint64(c)
 		}
 		shift := uint(64 - 8*len(b))
-		return pqAppendDecimal(dst, int64(v<<shift)>>shift, scale), true
+		return appendDecimal(dst, int64(v<<shift)>>shift, scale), true
 	}
 	var x big.Int
 	neg := b[0]&0x80 != 0
@@ -150,11 +150,11 @@ func pqAppendDecimalBE(dst []byte, b []byte, scale int) ([]byte, bool) {
 	} else {
 		x.SetBytes(b)
 	}
-	return pqAppendDecimalDigits(dst, neg, x.Append(nil, 10), scale), true
+	return appendDecimalDigits(dst, neg, x.Append(nil, 10), scale), true
 }
 
-// pqFloat16 converts IEEE 754 half-precision bits (little endian) to float64.
-func pqFloat16(b []byte) float64 {
+// float16 converts IEEE 754 half-precision bits (little endian) to float64.
+func float16(b []byte) float64 {
 	h := uint16(b[0]) | uint16(b[1])<<8
 	sign := uint32(h>>15) << 31
 	exp := uint32(h>>10) & 0x1f
@@ -181,8 +181,8 @@ func pqFloat16(b []byte) float64 {
 
 const hexDigits = "0123456789abcdef"
 
-// pqAppendUUID renders 16 bytes as xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx.
-func pqAppendUUID(dst []byte, b []byte) []byte {
+// appendUUID renders 16 bytes as xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx.
+func appendUUID(dst []byte, b []byte) []byte {
 	for i, c := range b[:16] {
 		if i == 4 || i == 6 || i == 8 || i == 10 {
 			dst = append(dst, '-')
@@ -192,9 +192,9 @@ func pqAppendUUID(dst []byte, b []byte) []byte {
 	return dst
 }
 
-// pqAppendInterval renders a Parquet INTERVAL (months, days, milliseconds as
+// appendInterval renders a Parquet INTERVAL (months, days, milliseconds as
 // little-endian uint32) as an ISO 8601 duration, e.g. P1M2DT3.004S.
-func pqAppendInterval(dst []byte, b []byte) []byte {
+func appendInterval(dst []byte, b []byte) []byte {
 	months := binary.LittleEndian.Uint32(b[0:4])
 	days := binary.LittleEndian.Uint32(b[4:8])
 	ms := binary.LittleEndian.Uint32(b[8:12])
@@ -208,14 +208,14 @@ func pqAppendInterval(dst []byte, b []byte) []byte {
 	return dst
 }
 
-// pqAppendBase64 appends the standard base64 encoding of b.
-func pqAppendBase64(dst []byte, b []byte) []byte {
+// appendBase64 appends the standard base64 encoding of b.
+func appendBase64(dst []byte, b []byte) []byte {
 	return base64.StdEncoding.AppendEncode(dst, b)
 }
 
-// pqAppendFloatJSON renders a float for JSON; NaN and infinities, which JSON
+// appendFloatJSON renders a float for JSON; NaN and infinities, which JSON
 // cannot hold, become the strings "NaN", "Infinity" and "-Infinity".
-func pqAppendFloatJSON(dst []byte, f float64, bitSize int) []byte {
+func appendFloatJSON(dst []byte, f float64, bitSize int) []byte {
 	switch {
 	case math.IsNaN(f):
 		return append(dst, `"NaN"`...)
@@ -227,8 +227,8 @@ func pqAppendFloatJSON(dst []byte, f float64, bitSize int) []byte {
 	return strconv.AppendFloat(dst, f, 'g', -1, bitSize)
 }
 
-// pqUint64Fits reports whether an unsigned 64-bit value fits an int64.
-func pqUint64Fits(v int64) bool { return v >= 0 }
+// uint64Fits reports whether an unsigned 64-bit value fits an int64.
+func uint64Fits(v int64) bool { return v >= 0 }
 
-// pqTimeFromNanos is the UTC instant of epoch nanoseconds.
-func pqTimeFromNanos(ns int64) time.Time { return time.Unix(0, ns).UTC() }
+// timeFromNanos is the UTC instant of epoch nanoseconds.
+func timeFromNanos(ns int64) time.Time { return time.Unix(0, ns).UTC() }

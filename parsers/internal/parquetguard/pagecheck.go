@@ -1,4 +1,4 @@
-package parsers
+package parquetguard
 
 import (
 	"bytes"
@@ -15,6 +15,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/parquet-go/parquet-go/format"
 	"github.com/pierrec/lz4/v4"
+
+	"github.com/s3ingest/s3ingest/parsers/internal/shared"
 )
 
 // parquet-go sizes its buffers from counts inside a page's (decompressed)
@@ -29,11 +31,11 @@ import (
 // lengths. The checks bound what the data may announce; they do not decode
 // values (parquet-go does that, and reports what else is wrong).
 
-var errPQTruncated = errors.New("truncated")
+var errTruncated = errors.New("truncated")
 
-// pqDecompress decompresses src (a page's data) into buf, which is grown to
+// decompress decompresses src (a page's data) into buf, which is grown to
 // size; the result may not exceed size bytes.
-func pqDecompress(codec format.CompressionCodec, src []byte, size int, buf []byte) ([]byte, error) {
+func decompress(codec format.CompressionCodec, src []byte, size int, buf []byte) ([]byte, error) {
 	if cap(buf) < size+1 {
 		buf = make([]byte, size+1)
 	}
@@ -52,13 +54,13 @@ func pqDecompress(codec format.CompressionCodec, src []byte, size int, buf []byt
 			n = len(out)
 		}
 	case format.Zstd:
-		if fcs, ok := pqZstdContentSize(src); ok && fcs > uint64(size) {
+		if fcs, ok := zstdContentSize(src); ok && fcs > uint64(size) {
 			return nil, fmt.Errorf("zstd data announces %d bytes, the page header %d", fcs, size)
 		}
-		d := pqZstdDecoders.Get().(*zstd.Decoder)
+		d := zstdDecoders.Get().(*zstd.Decoder)
 		var out []byte
 		out, err = d.DecodeAll(src, buf[:0])
-		pqZstdDecoders.Put(d)
+		zstdDecoders.Put(d)
 		n = len(out)
 		if n > size {
 			return nil, fmt.Errorf("zstd data decompresses to more than the page header's %d bytes", size)
@@ -69,10 +71,10 @@ func pqDecompress(codec format.CompressionCodec, src []byte, size int, buf []byt
 	case format.Gzip:
 		var zr *gzip.Reader
 		if zr, err = gzip.NewReader(bytes.NewReader(src)); err == nil {
-			n, err = pqReadUpTo(zr, buf)
+			n, err = readUpTo(zr, buf)
 		}
 	case format.Brotli:
-		n, err = pqReadUpTo(brotli.NewReader(bytes.NewReader(src)), buf)
+		n, err = readUpTo(brotli.NewReader(bytes.NewReader(src)), buf)
 	case format.Lz4Raw:
 		n, err = lz4.UncompressBlock(src, buf[:size])
 	default:
@@ -87,16 +89,16 @@ func pqDecompress(codec format.CompressionCodec, src []byte, size int, buf []byt
 	return buf[:n], nil
 }
 
-var pqZstdDecoders = sync.Pool{New: func() any {
-	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(pqMaxPageBytes+1))
+var zstdDecoders = sync.Pool{New: func() any {
+	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxPageBytes+1))
 	if err != nil {
 		panic(err)
 	}
 	return d
 }}
 
-// pqCheckAnnounced checks the size snappy or zstd data announces.
-func pqCheckAnnounced(codec format.CompressionCodec, src []byte, size int) error {
+// checkAnnounced checks the size snappy or zstd data announces.
+func checkAnnounced(codec format.CompressionCodec, src []byte, size int) error {
 	switch codec {
 	case format.Snappy:
 		d, err := snappy.DecodedLen(src)
@@ -107,15 +109,15 @@ func pqCheckAnnounced(codec format.CompressionCodec, src []byte, size int) error
 			return fmt.Errorf("snappy data announces %d bytes, the page header %d", d, size)
 		}
 	case format.Zstd:
-		if fcs, ok := pqZstdContentSize(src); ok && fcs > uint64(size) {
+		if fcs, ok := zstdContentSize(src); ok && fcs > uint64(size) {
 			return fmt.Errorf("zstd data announces %d bytes, the page header %d", fcs, size)
 		}
 	}
 	return nil
 }
 
-// pqReadUpTo reads r into buf until buf is full or r ends.
-func pqReadUpTo(r io.Reader, buf []byte) (int, error) {
+// readUpTo reads r into buf until buf is full or r ends.
+func readUpTo(r io.Reader, buf []byte) (int, error) {
 	n, err := io.ReadFull(r, buf)
 	if err == io.ErrUnexpectedEOF || err == io.EOF {
 		err = nil // shorter than buf: fine
@@ -123,10 +125,10 @@ func pqReadUpTo(r io.Reader, buf []byte) (int, error) {
 	return n, err
 }
 
-// pqCheckRLE checks an RLE/bit-packed hybrid stream of values of bitWidth
+// checkRLE checks an RLE/bit-packed hybrid stream of values of bitWidth
 // bits: its runs hold at most max values (plus the padding of the last
 // bit-packed group) and its bit-packed groups are within the data.
-func pqCheckRLE(b []byte, bitWidth int, max int64) error {
+func checkRLE(b []byte, bitWidth int, max int64) error {
 	var total int64
 	for i := 0; i < len(b); {
 		u, n := binary.Uvarint(b[i:])
@@ -156,14 +158,14 @@ func pqCheckRLE(b []byte, bitWidth int, max int64) error {
 	return nil
 }
 
-// pqDBP is a DELTA_BINARY_PACKED stream's header.
-type pqDBP struct {
+// dbpHeader is a DELTA_BINARY_PACKED stream's header.
+type dbpHeader struct {
 	blockSize, miniBlocks int
 	total                 int64
 	first                 int64
 }
 
-func pqReadDBPHeader(b []byte) (h pqDBP, rest []byte, err error) {
+func readDBPHeader(b []byte) (h dbpHeader, rest []byte, err error) {
 	var v [3]uint64
 	for k := range v {
 		x, n := binary.Uvarint(b)
@@ -180,13 +182,13 @@ func pqReadDBPHeader(b []byte) (h pqDBP, rest []byte, err error) {
 	if v[0] == 0 || v[0]%128 != 0 || v[0] > 1<<20 || v[1] == 0 || v[0]%v[1] != 0 || (v[0]/v[1])%32 != 0 || v[2] > 1<<40 {
 		return h, nil, fmt.Errorf("bad DELTA_BINARY_PACKED header (block %d, miniblocks %d, values %d)", v[0], v[1], v[2])
 	}
-	return pqDBP{blockSize: int(v[0]), miniBlocks: int(v[1]), total: int64(v[2]), first: first}, b, nil
+	return dbpHeader{blockSize: int(v[0]), miniBlocks: int(v[1]), total: int64(v[2]), first: first}, b, nil
 }
 
-// pqDecodeDBP decodes a DELTA_BINARY_PACKED stream of at most max values
+// decodeDBP decodes a DELTA_BINARY_PACKED stream of at most max values
 // into out; it returns the values and the bytes after the stream.
-func pqDecodeDBP(b []byte, max int64, out []int64) ([]int64, []byte, error) {
-	h, b, err := pqReadDBPHeader(b)
+func decodeDBP(b []byte, max int64, out []int64) ([]int64, []byte, error) {
+	h, b, err := readDBPHeader(b)
 	if err != nil {
 		return out, nil, err
 	}
@@ -204,11 +206,11 @@ func pqDecodeDBP(b []byte, max int64, out []int64) ([]int64, []byte, error) {
 	for left > 0 {
 		minDelta, n := binary.Varint(b)
 		if n <= 0 {
-			return out, nil, errPQTruncated
+			return out, nil, errTruncated
 		}
 		b = b[n:]
 		if len(b) < h.miniBlocks {
-			return out, nil, errPQTruncated
+			return out, nil, errTruncated
 		}
 		widths := b[:h.miniBlocks]
 		b = b[h.miniBlocks:]
@@ -221,7 +223,7 @@ func pqDecodeDBP(b []byte, max int64, out []int64) ([]int64, []byte, error) {
 			}
 			size := perMini * int(w) / 8
 			if size > len(b) {
-				return out, nil, errPQTruncated
+				return out, nil, errTruncated
 			}
 			body := b[:size]
 			b = b[size:]
@@ -229,7 +231,7 @@ func pqDecodeDBP(b []byte, max int64, out []int64) ([]int64, []byte, error) {
 			for j := range int(k) {
 				var d uint64
 				if w > 0 {
-					d = pqUnpack(body, j*int(w), int(w))
+					d = unpack(body, j*int(w), int(w))
 				}
 				prev += minDelta + int64(d)
 				out = append(out, prev)
@@ -240,8 +242,8 @@ func pqDecodeDBP(b []byte, max int64, out []int64) ([]int64, []byte, error) {
 	return out, b, nil
 }
 
-// pqUnpack reads w bits (LSB first) at bit offset off.
-func pqUnpack(b []byte, off, w int) uint64 {
+// unpack reads w bits (LSB first) at bit offset off.
+func unpack(b []byte, off, w int) uint64 {
 	var v uint64
 	for got := 0; got < w; {
 		byteIdx, bit := (off+got)/8, (off+got)%8
@@ -252,14 +254,14 @@ func pqUnpack(b []byte, off, w int) uint64 {
 	return v
 }
 
-// pqNeedsDecoding reports whether checking a page needs its data
+// needsDecoding reports whether checking a page needs its data
 // decompressed: the codecs parquet-go does not bound (LZ4_RAW loops on
 // corrupt data, gzip and brotli decompress whatever the data holds), and the
 // streams inside compressed data parquet-go sizes buffers from (v1 levels,
 // dictionary indexes, RLE booleans, DELTA encodings). Other pages (PLAIN
 // values of a required column, v2 levels, dictionaries) are checked on
 // their raw bytes, without decompressing them twice.
-func (g *pqGuard) pqNeedsDecoding(h *format.PageHeader) bool {
+func (g *Guard) needsDecoding(h *format.PageHeader) bool {
 	switch g.codec {
 	case format.Uncompressed:
 		return false
@@ -269,7 +271,7 @@ func (g *pqGuard) pqNeedsDecoding(h *format.PageHeader) bool {
 	var enc format.Encoding
 	switch h.Type {
 	case format.DataPage:
-		if g.leaf.maxDef > 0 || g.leaf.maxRep > 0 {
+		if g.col.MaxDef > 0 || g.col.MaxRep > 0 {
 			return true
 		}
 		enc = h.DataPageHeader.V.Encoding
@@ -290,8 +292,8 @@ func (g *pqGuard) pqNeedsDecoding(h *format.PageHeader) bool {
 
 // checkPage checks a page whose header is h and body is body (the whole
 // page, levels included for v2), read from a column chunk of codec.
-func (g *pqGuard) checkPage(h *format.PageHeader, body []byte) error {
-	l := g.leaf
+func (g *Guard) checkPage(h *format.PageHeader, body []byte) error {
+	l := g.col
 	var values int64
 	var levels []byte // v2: the uncompressed levels
 	data := body
@@ -317,39 +319,39 @@ func (g *pqGuard) checkPage(h *format.PageHeader, body []byte) error {
 	default:
 		return nil
 	}
-	deep := compressed && g.pqNeedsDecoding(h)
+	deep := compressed && g.needsDecoding(h)
 	switch {
 	case deep:
-		out, err := pqDecompress(g.codec, data, size, g.scratch)
+		out, err := decompress(g.codec, data, size, g.scratch)
 		if err != nil {
-			return fmt.Errorf("%w: page data (%s): %v", ErrCorrupt, pqCodecName(g.codec), err)
+			return fmt.Errorf("%w: page data (%s): %v", shared.ErrCorrupt, CodecName(g.codec), err)
 		}
 		g.scratch = out[:0]
 		data = out
 	case compressed:
 		// parquet-go decompresses into a buffer of the header's size; snappy
 		// and zstd may allocate what their own header announces.
-		if err := pqCheckAnnounced(g.codec, data, size); err != nil {
-			return fmt.Errorf("%w: page data (%s): %v", ErrCorrupt, pqCodecName(g.codec), err)
+		if err := checkAnnounced(g.codec, data, size); err != nil {
+			return fmt.Errorf("%w: page data (%s): %v", shared.ErrCorrupt, CodecName(g.codec), err)
 		}
 	}
 	if h.Type == format.DictionaryPage {
 		return nil // PLAIN values, bounded by the data
 	}
-	repWidth, defWidth := bits.Len8(l.maxRep), bits.Len8(l.maxDef)
+	repWidth, defWidth := bits.Len8(l.MaxRep), bits.Len8(l.MaxDef)
 	if compressed && !deep {
 		data = nil // PLAIN values: bounded by the header's sizes
 	}
 	if h.Type == format.DataPageV2 {
 		v := &h.DataPageHeaderV2.V
-		if l.maxRep > 0 {
-			if err := pqCheckRLE(levels[:v.RepetitionLevelsByteLength], repWidth, values); err != nil {
-				return fmt.Errorf("%w: repetition levels: %v", ErrCorrupt, err)
+		if l.MaxRep > 0 {
+			if err := checkRLE(levels[:v.RepetitionLevelsByteLength], repWidth, values); err != nil {
+				return fmt.Errorf("%w: repetition levels: %v", shared.ErrCorrupt, err)
 			}
 		}
-		if l.maxDef > 0 {
-			if err := pqCheckRLE(levels[v.RepetitionLevelsByteLength:], defWidth, values); err != nil {
-				return fmt.Errorf("%w: definition levels: %v", ErrCorrupt, err)
+		if l.MaxDef > 0 {
+			if err := checkRLE(levels[v.RepetitionLevelsByteLength:], defWidth, values); err != nil {
+				return fmt.Errorf("%w: definition levels: %v", shared.ErrCorrupt, err)
 			}
 		}
 	} else if data != nil {
@@ -359,20 +361,20 @@ func (g *pqGuard) checkPage(h *format.PageHeader, body []byte) error {
 			width int
 			enc   format.Encoding
 			what  string
-		}{{l.maxRep, repWidth, dh.RepetitionLevelEncoding, "repetition"}, {l.maxDef, defWidth, dh.DefinitionLevelEncoding, "definition"}} {
+		}{{l.MaxRep, repWidth, dh.RepetitionLevelEncoding, "repetition"}, {l.MaxDef, defWidth, dh.DefinitionLevelEncoding, "definition"}} {
 			if lv.max == 0 {
 				continue
 			}
 			if len(data) < 4 {
-				return fmt.Errorf("%w: %s levels: %v", ErrCorrupt, lv.what, errPQTruncated)
+				return fmt.Errorf("%w: %s levels: %v", shared.ErrCorrupt, lv.what, errTruncated)
 			}
 			n := int64(binary.LittleEndian.Uint32(data))
 			if n > int64(len(data)-4) {
-				return fmt.Errorf("%w: %s levels of %d bytes past the page", ErrCorrupt, lv.what, n)
+				return fmt.Errorf("%w: %s levels of %d bytes past the page", shared.ErrCorrupt, lv.what, n)
 			}
 			if lv.enc == format.RLE {
-				if err := pqCheckRLE(data[4:4+n], lv.width, values); err != nil {
-					return fmt.Errorf("%w: %s levels: %v", ErrCorrupt, lv.what, err)
+				if err := checkRLE(data[4:4+n], lv.width, values); err != nil {
+					return fmt.Errorf("%w: %s levels: %v", shared.ErrCorrupt, lv.what, err)
 				}
 			}
 			data = data[4+n:]
@@ -382,16 +384,16 @@ func (g *pqGuard) checkPage(h *format.PageHeader, body []byte) error {
 		return nil
 	}
 	if err := g.checkValues(enc, data, values); err != nil {
-		if errors.Is(err, ErrTooLarge) {
+		if errors.Is(err, shared.ErrTooLarge) {
 			return err
 		}
-		return fmt.Errorf("%w: %s values: %v", ErrCorrupt, pqEncodingName(enc), err)
+		return fmt.Errorf("%w: %s values: %v", shared.ErrCorrupt, encodingName(enc), err)
 	}
 	return nil
 }
 
 // checkValues checks the encoded values of a data page.
-func (g *pqGuard) checkValues(enc format.Encoding, data []byte, values int64) error {
+func (g *Guard) checkValues(enc format.Encoding, data []byte, values int64) error {
 	switch enc {
 	case format.RLEDictionary, format.PlainDictionary:
 		if len(data) == 0 {
@@ -400,18 +402,18 @@ func (g *pqGuard) checkValues(enc format.Encoding, data []byte, values int64) er
 		if data[0] > 32 {
 			return fmt.Errorf("index bit width %d", data[0])
 		}
-		return pqCheckRLE(data[1:], int(data[0]), values)
+		return checkRLE(data[1:], int(data[0]), values)
 	case format.RLE:
-		if g.leaf.kind != format.Boolean || len(data) <= 4 {
+		if g.col.Kind != format.Boolean || len(data) <= 4 {
 			return nil
 		}
 		n := int64(binary.LittleEndian.Uint32(data))
 		if n > int64(len(data)-4) {
 			return fmt.Errorf("%d bytes past the page", n)
 		}
-		return pqCheckRLE(data[4:4+n], 1, values)
+		return checkRLE(data[4:4+n], 1, values)
 	case format.DeltaBinaryPacked:
-		h, _, err := pqReadDBPHeader(data)
+		h, _, err := readDBPHeader(data)
 		if err != nil {
 			return err
 		}
@@ -419,7 +421,7 @@ func (g *pqGuard) checkValues(enc format.Encoding, data []byte, values int64) er
 			return fmt.Errorf("%d values in a page of %d", h.total, values)
 		}
 	case format.DeltaLengthByteArray:
-		lengths, _, err := pqDecodeDBP(data, values, g.ints[:0])
+		lengths, _, err := decodeDBP(data, values, g.ints[:0])
 		g.ints = lengths[:0]
 		if err != nil {
 			return err
@@ -435,12 +437,12 @@ func (g *pqGuard) checkValues(enc format.Encoding, data []byte, values int64) er
 			return fmt.Errorf("values of %d bytes in %d", sum, len(data))
 		}
 	case format.DeltaByteArray:
-		prefixes, rest, err := pqDecodeDBP(data, values, g.ints[:0])
+		prefixes, rest, err := decodeDBP(data, values, g.ints[:0])
 		g.ints = prefixes[:0]
 		if err != nil {
 			return err
 		}
-		suffixes, _, err := pqDecodeDBP(rest, values, g.ints2[:0])
+		suffixes, _, err := decodeDBP(rest, values, g.ints2[:0])
 		g.ints2 = suffixes[:0]
 		if err != nil {
 			return err
@@ -457,8 +459,8 @@ func (g *pqGuard) checkValues(enc format.Encoding, data []byte, values int64) er
 			suffix += s
 			prev = p + s
 			total += prev
-			if total > pqMaxPageBytes {
-				return fmt.Errorf("%w: values of more than %d bytes in one page", ErrTooLarge, pqMaxPageBytes)
+			if total > MaxPageBytes {
+				return fmt.Errorf("%w: values of more than %d bytes in one page", shared.ErrTooLarge, MaxPageBytes)
 			}
 		}
 		if suffix > int64(len(data)) {
@@ -468,7 +470,7 @@ func (g *pqGuard) checkValues(enc format.Encoding, data []byte, values int64) er
 	return nil
 }
 
-func pqEncodingName(e format.Encoding) string {
+func encodingName(e format.Encoding) string {
 	switch e {
 	case format.Plain:
 		return "PLAIN"
