@@ -41,14 +41,17 @@
 //
 // # When it can go
 //
-// TestParquetGoStillTrustsSizes (upstream_test.go) pins the two behaviours
-// above on the unguarded library: it fails once a parquet-go upgrade stops
-// allocating what a list header or a page header announces. The guard can
-// be deleted when, for the version in go.mod, parquet-go bounds every
-// allocation by the bytes really present (thrift lists, page buffers,
-// decompression, RLE and DELTA counts) — that test failing is the signal to
-// check the rest, and the corpus and fuzz tests of package parsers
-// (bad_data/, FuzzParquet) must still pass without the guard.
+// TestParquetGoStillTrustsSizes (upstream_test.go) pins the first two
+// behaviours above on the unguarded library, with allocations small enough
+// to be safe: it fails once a parquet-go upgrade stops allocating what a
+// thrift list header or a page header announces. TestCheckedVersion fails
+// when go.mod moves to another parquet-go, so that these checks are re-run
+// and the version above updated. The guard can be deleted when, for the
+// version in go.mod, parquet-go bounds every allocation by the bytes really
+// present (thrift lists, page buffers, decompression, RLE and DELTA
+// counts): TestParquetGoStillTrustsSizes failing is the signal to check the
+// rest, and the corpus and fuzz tests of package parsers (bad_data/,
+// TestParquetHostileFooter, FuzzParquet) must still pass without the guard.
 package parquetguard
 
 import (
