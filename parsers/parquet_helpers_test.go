@@ -21,9 +21,9 @@ import (
 // Test helpers of the Parquet reader (prefixed pq to stay clear of the other
 // parsers' tests).
 
-// pqRangeObject is an in-memory Object that does NOT implement io.ReaderAt,
-// so the reader goes through ranged Open calls as it does against S3. It
-// counts requests and can inject faults.
+// pqRangeObject is an in-memory Object read, as every Object is, through
+// ranged Open calls as against S3. It counts requests and can inject
+// faults.
 type pqRangeObject struct {
 	name string
 	b    []byte
@@ -107,7 +107,8 @@ type pqErrReader struct{ err error }
 
 func (e pqErrReader) Read([]byte) (int, error) { return 0, e.err }
 
-// pqAtObject is an in-memory Object that implements io.ReaderAt.
+// pqAtObject is an in-memory Object that also implements io.ReaderAt (as
+// the S3 source's Object does); the Parquet reader must not use it.
 type pqAtObject struct {
 	*pqRangeObject
 }
