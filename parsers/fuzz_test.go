@@ -1,4 +1,4 @@
-package parsers
+package parsers_test
 
 import (
 	"context"
@@ -7,17 +7,19 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/s3ingest/s3ingest/parsers"
+	"github.com/s3ingest/s3ingest/parsers/parserstest"
 	"github.com/s3ingest/s3ingest/parsers/schema"
 )
 
 // checkRead reads every batch of an object and checks the invariants that
 // hold for any input: no panic, every row has a value per schema column,
 // lines increase, strings are valid UTF-8, and errors are ParseErrors.
-func checkRead(t *testing.T, obj Object, opts Options) {
+func checkRead(t *testing.T, obj parsers.Object, opts parsers.Options) {
 	t.Helper()
 	ctx := context.Background()
 	rejects := 0
-	opts.OnReject = func(pe *ParseError) error {
+	opts.OnReject = func(pe *parsers.ParseError) error {
 		if pe.Object == "" || pe.Err == nil {
 			t.Fatalf("reject without object or cause: %#v", pe)
 		}
@@ -27,7 +29,7 @@ func checkRead(t *testing.T, obj Object, opts Options) {
 		}
 		return nil
 	}
-	r, err := Open(ctx, obj, opts)
+	r, err := parsers.Open(ctx, obj, opts)
 	if err != nil {
 		checkFuzzErr(t, err)
 		return
@@ -77,58 +79,58 @@ func checkRead(t *testing.T, obj Object, opts Options) {
 
 func checkFuzzErr(t *testing.T, err error) {
 	t.Helper()
-	var pe *ParseError
+	var pe *parsers.ParseError
 	if !errors.As(err, &pe) {
 		t.Fatalf("error is not a ParseError: %v", err)
 	}
 	if pe.Object == "" || pe.Err == nil {
-		t.Fatalf("incomplete ParseError %#v", pe)
+		t.Fatalf("incomplete parsers.ParseError %#v", pe)
 	}
 	_ = pe.Error()
 }
 
-func fuzzSeeds(f *testing.F, format Format) {
-	for _, c := range conformanceCases {
-		if c.Format == format && c.Text {
+func fuzzSeeds(f *testing.F, cases []parserstest.Case) {
+	for _, c := range cases {
+		if c.Text {
 			f.Add(c.Data(f), uint8(0))
 		}
 	}
 }
 
 func FuzzCSV(f *testing.F) {
-	fuzzSeeds(f, FormatCSV)
+	fuzzSeeds(f, csvCases)
 	f.Add([]byte("a;b\n\"x\"\"y\";2\r\n"), uint8(1))
 	f.Add([]byte("\xff\xfea\x00,\x00b\x00\n\x001\x00,\x002\x00"), uint8(2))
 	f.Fuzz(func(t *testing.T, data []byte, mode uint8) {
-		opts := Options{Format: FormatCSV, MaxLineBytes: 256, SampleRows: int(mode%5) + 1, BatchRows: int(mode%3) + 1}
+		opts := parsers.Options{Format: parsers.FormatCSV, MaxLineBytes: 256, SampleRows: int(mode%5) + 1, BatchRows: int(mode%3) + 1}
 		if mode&8 != 0 {
-			opts.CSV.Ragged = RaggedPad
+			opts.CSV.Ragged = parsers.RaggedPad
 		}
 		if mode&16 != 0 {
-			opts.CSV.Header = HeaderPresent
+			opts.CSV.Header = parsers.HeaderPresent
 		}
-		checkRead(t, BytesObject("fuzz.csv", data), opts)
-		checkRead(t, microObject{Object: BytesObject("fuzz.csv", data), n: 3}, opts)
+		checkRead(t, parsers.BytesObject("fuzz.csv", data), opts)
+		checkRead(t, parserstest.Micro(parsers.BytesObject("fuzz.csv", data), 3), opts)
 	})
 }
 
 func FuzzJSON(f *testing.F) {
-	fuzzSeeds(f, FormatJSON)
+	fuzzSeeds(f, jsonCases)
 	f.Add([]byte(`[{"a":{"b":[1,{"c":2}]},"d":"\ud800x"}, 1, {"a":null}]`), uint8(1))
 	f.Fuzz(func(t *testing.T, data []byte, mode uint8) {
-		opts := Options{Format: FormatJSON, MaxLineBytes: 256, SampleRows: int(mode%5) + 1, BatchRows: int(mode%3) + 1,
-			JSON: JSONOptions{MaxDepth: int(mode>>4)%4 - 1}}
-		checkRead(t, BytesObject("fuzz.json", data), opts)
-		checkRead(t, microObject{Object: BytesObject("fuzz.json", data), n: 2}, opts)
+		opts := parsers.Options{Format: parsers.FormatJSON, MaxLineBytes: 256, SampleRows: int(mode%5) + 1, BatchRows: int(mode%3) + 1,
+			JSON: parsers.JSONOptions{MaxDepth: int(mode>>4)%4 - 1}}
+		checkRead(t, parsers.BytesObject("fuzz.json", data), opts)
+		checkRead(t, parserstest.Micro(parsers.BytesObject("fuzz.json", data), 2), opts)
 	})
 }
 
 func FuzzSniff(f *testing.F) {
-	for _, c := range conformanceCases {
+	for _, c := range append(csvCases, jsonCases...) {
 		if c.Text {
 			d := c.Data(f)
 			f.Add(d)
-			f.Add(compressGzip(f, d))
+			f.Add(parserstest.Gzip(f, d))
 		}
 	}
 	f.Add([]byte("PAR1"))
@@ -138,9 +140,9 @@ func FuzzSniff(f *testing.F) {
 		if len(data) > 4 && string(data[:4]) == "PAR1" {
 			return // the Parquet reader has its own fuzzing
 		}
-		obj := BytesObject("fuzz", data)
-		checkRead(t, obj, Options{MaxDecompressedBytes: 1 << 20})
-		res, err := Preview(context.Background(), obj, Options{MaxDecompressedBytes: 1 << 20}, 5, len(data)/2+1)
+		obj := parsers.BytesObject("fuzz", data)
+		checkRead(t, obj, parsers.Options{MaxDecompressedBytes: 1 << 20})
+		res, err := parsers.Preview(context.Background(), obj, parsers.Options{MaxDecompressedBytes: 1 << 20}, 5, len(data)/2+1)
 		if err != nil {
 			checkFuzzErr(t, err)
 			return

@@ -2,6 +2,8 @@ package parsers
 
 import (
 	"bytes"
+	"encoding/json"
+	"io"
 	"testing"
 
 	dbzip2 "github.com/dsnet/compress/bzip2"
@@ -46,4 +48,28 @@ func compressBzip2(tb testing.TB, b []byte) []byte {
 		tb.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// normalizeRow replaces JSON values by "json:"+text, so rows compare with
+// reflect.DeepEqual against expectations written as strings.
+func normalizeRow(r []any) []any {
+	for i, v := range r {
+		if j, ok := v.(json.RawMessage); ok {
+			r[i] = "json:" + string(j)
+		}
+	}
+	return r
+}
+
+// nByteReader returns at most n bytes per Read.
+type nByteReader struct {
+	r io.Reader
+	n int
+}
+
+func (n *nByteReader) Read(p []byte) (int, error) {
+	if len(p) > n.n {
+		p = p[:n.n]
+	}
+	return n.r.Read(p)
 }

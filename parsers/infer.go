@@ -3,8 +3,8 @@ package parsers
 import (
 	"bytes"
 	"fmt"
-	"unicode/utf8"
 
+	"github.com/s3ingest/s3ingest/parsers/internal/shared"
 	"github.com/s3ingest/s3ingest/parsers/schema"
 )
 
@@ -238,7 +238,7 @@ type example struct {
 
 func (e *example) note(b []byte, line int64) {
 	if !e.set {
-		*e = example{value: shorten(b), line: line, set: true}
+		*e = example{value: shared.Shorten(b), line: line, set: true}
 	}
 }
 
@@ -373,18 +373,4 @@ func (ci *colInfer) reason(t schema.Type, total, nulls int) string {
 			off.value, off.line, ci.chainCount[dom], chainPlural[dom])
 	}
 	return msg
-}
-
-// shorten returns b as a string of at most 64 bytes, cut at a rune
-// boundary.
-func shorten(b []byte) string {
-	const max = 64
-	if len(b) <= max {
-		return string(b)
-	}
-	n := max - 3
-	for n > 0 && !utf8.RuneStart(b[n]) {
-		n--
-	}
-	return string(b[:n]) + "..."
 }

@@ -12,6 +12,7 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
+	"github.com/s3ingest/s3ingest/parsers/internal/shared"
 	"github.com/s3ingest/s3ingest/parsers/schema"
 )
 
@@ -750,7 +751,7 @@ func (s *jsonSource) readLine(row *rowBuf) error {
 				msg = "unexpected end of line inside the document (one JSON object per line expected)"
 			}
 			s.rerr = &ParseError{Object: s.name, Line: lineNo, Byte: int64(s.p.errOff) + 1, RowGroup: -1, rowLvl: true,
-				Value: shorten(line), Err: fmt.Errorf("%w: invalid JSON: %s", ErrCorrupt, msg),
+				Value: shared.Shorten(line), Err: fmt.Errorf("%w: invalid JSON: %s", ErrCorrupt, msg),
 				Hint: "fix the line; every line must hold one complete JSON object"}
 			return errRowRejected
 		}
@@ -808,7 +809,7 @@ func (s *jsonSource) position(off int) (int64, int64) {
 func (s *jsonSource) syntaxError(off int, msg string) error {
 	line, col := s.position(off)
 	val := s.buf[off:min(off+32, s.end)]
-	return &ParseError{Object: s.name, Line: line, Byte: col, RowGroup: -1, Value: shorten(val),
+	return &ParseError{Object: s.name, Line: line, Byte: col, RowGroup: -1, Value: shared.Shorten(val),
 		Err: fmt.Errorf("%w: invalid JSON %s: %s", ErrCorrupt, s.layout(), msg), Hint: "fix the JSON syntax at that position, or write one JSON object per line (NDJSON)"}
 }
 

@@ -8,10 +8,10 @@ import (
 	"os"
 )
 
-// FileObject returns a local file as an Object. The Object also implements
-// io.ReaderAt, so Parquet reads use ranged reads on the file directly. The
-// file is opened once to check it exists and learn its size; every Open
-// opens it again, so the Object is safe for concurrent use.
+// FileObject returns a local file as an Object (which also implements
+// io.ReaderAt). The file is opened once to check it exists and learn its
+// size; every Open opens it again, so the Object is safe for concurrent
+// use.
 func FileObject(path string) (Object, error) {
 	st, err := os.Stat(path)
 	if err != nil {

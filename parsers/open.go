@@ -18,6 +18,8 @@ import (
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/unicode"
 	"golang.org/x/text/transform"
+
+	"github.com/s3ingest/s3ingest/parsers/internal/parquet"
 )
 
 // sniffBytes is how much of the (decompressed) head is peeked to sniff the
@@ -37,11 +39,11 @@ const sniffBytes = 64 << 10
 func Open(ctx context.Context, obj Object, opts Options) (Reader, error) {
 	opts = opts.withDefaults()
 	if opts.Format == FormatParquet {
-		return openParquetHook(ctx, obj, opts)
+		return openParquet(ctx, obj, opts)
 	}
 	if parquetByName(obj, opts) {
-		r, err := openParquetHook(ctx, obj, opts)
-		if !errors.Is(err, errNotParquet) {
+		r, err := openParquet(ctx, obj, opts)
+		if !errors.Is(err, parquet.ErrNotParquet) {
 			return r, err
 		}
 	}
@@ -87,7 +89,7 @@ func openStream(ctx context.Context, obj Object, s *stream, opts Options) (Reade
 				Hint: "store Parquet files uncompressed (Parquet compresses its pages itself)"}
 		}
 		s.Close()
-		return openParquetHook(ctx, obj, opts)
+		return openParquet(ctx, obj, opts)
 	case FormatJSON:
 		return newJSONReader(ctx, s, opts)
 	case FormatCSV:

@@ -12,6 +12,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	engine "github.com/s3ingest/s3ingest/parsers/internal/parquet"
 	"github.com/s3ingest/s3ingest/parsers/schema"
 )
 
@@ -105,7 +106,7 @@ func TestParquetUnknownSize(t *testing.T) {
 // reader stops there.
 func TestParquetObjectErrors(t *testing.T) {
 	data := pqWriteFile(t, pqBenchRows(200000), parquet.MaxRowsPerRowGroup(50000))
-	if len(data) <= pqTailBytes {
+	if len(data) <= engine.TailBytes {
 		t.Fatalf("the file is too small (%d bytes) for the test", len(data))
 	}
 	boom := errors.New("503 SlowDown")
@@ -124,7 +125,7 @@ func TestParquetObjectErrors(t *testing.T) {
 	obj.size = int64(len(data))
 	_, err := pqReadObject(context.Background(), obj, Options{})
 	var pe *ParseError
-	if !errors.Is(err, errPQShortBody) || errors.As(err, &pe) {
+	if !errors.Is(err, errShortBody) || errors.As(err, &pe) {
 		t.Fatalf("short body: %v", err)
 	}
 
@@ -216,24 +217,6 @@ func TestParquetCancel(t *testing.T) {
 	}
 }
 
-// TestParquetPanicBoundary checks that a panic inside Next (here: a reader
-// whose state was broken on purpose) comes out as a ParseError naming the
-// object, and that the reader then keeps failing.
-func TestParquetPanicBoundary(t *testing.T) {
-	r := pqOpenBytes(t, pqWriteFile(t, pqBenchRows(10)), Options{})
-	defer r.Close()
-	r.(*pqReader).chunks = nil // fill will index out of range
-	b := schema.NewBatch(r.Schema(), 10)
-	err := r.Next(context.Background(), b)
-	var pe *ParseError
-	if !errors.As(err, &pe) || !errors.Is(err, ErrCorrupt) || pe.Object != "mem.parquet" || !strings.Contains(pe.Error(), "decoder failed") {
-		t.Fatalf("error %v", err)
-	}
-	if err2 := r.Next(context.Background(), b); err2 != err {
-		t.Fatalf("second Next: %v", err2)
-	}
-}
-
 // TestParquetRequests checks the ranged reads: one request for the footer
 // of a small file, head+tail for a larger one, one more for a footer over
 // the prefetched tail, exact ranges, and nothing past the object's end.
@@ -270,13 +253,16 @@ func TestParquetRequests(t *testing.T) {
 	}
 }
 
-func TestPQSourceReadAt(t *testing.T) {
+// TestObjectReaderAt checks the ranged io.ReaderAt every Parquet read goes
+// through: exact ranges, io.EOF at the end, concurrent reads, and Open (not
+// the Object's own ReadAt) even when the Object implements io.ReaderAt.
+func TestObjectReaderAt(t *testing.T) {
 	data := make([]byte, 1000)
 	for i := range data {
 		data[i] = byte(i * 7)
 	}
 	obj := newPQRangeObject("k", data)
-	src := newPQSource(obj, int64(len(data)))
+	src := newObjectReaderAt(obj, int64(len(data)))
 	p := make([]byte, 100)
 	if n, err := src.ReadAt(p, 50); n != 100 || err != nil || !bytes.Equal(p, data[50:150]) {
 		t.Fatalf("ReadAt: %d %v", n, err)
@@ -307,11 +293,62 @@ func TestPQSourceReadAt(t *testing.T) {
 	}
 	wg.Wait()
 
-	// an object that is an io.ReaderAt is read with ReadAt, not Open
-	at := pqAtObject{newPQRangeObject("k", data)}
-	src = newPQSource(at, int64(len(data)))
-	if n, err := src.ReadAt(p, 10); n != 100 || err != nil || !bytes.Equal(p, data[10:110]) || len(at.ranges) != 0 || at.requests.Load() != 1 {
+	// an Object that is also an io.ReaderAt is still read with Open
+	at := brokenAtObject{newPQRangeObject("k", data)}
+	src = newObjectReaderAt(at, int64(len(data)))
+	if n, err := src.ReadAt(p, 10); n != 100 || err != nil || !bytes.Equal(p, data[10:110]) || len(at.ranges) != 1 {
 		t.Fatalf("ReaderAt object: %d %v, ranges %v", n, err, at.ranges)
+	}
+
+	// the context of the current call governs the reads
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	src.setContext(ctx)
+	before := at.requests.Load()
+	if _, err := src.ReadAt(p, 10); !errors.Is(err, context.Canceled) || at.requests.Load() != before {
+		t.Fatalf("ReadAt with a cancelled context: %v, %d requests", err, at.requests.Load()-before)
+	}
+}
+
+// brokenAtObject is an Object whose own ReadAt panics, as one with a
+// context fixed at its creation would fail once that context is gone.
+type brokenAtObject struct {
+	*pqRangeObject
+}
+
+func (brokenAtObject) ReadAt([]byte, int64) (int, error) {
+	panic("ReadAt must not be used: it cannot take the call's context")
+}
+
+// TestParquetReadsThroughOpen checks that the production path reads every
+// Object, io.ReaderAt or not, through ranged Open calls with the call's
+// context, resuming bodies that break off.
+func TestParquetReadsThroughOpen(t *testing.T) {
+	data := pqWriteFile(t, pqBenchRows(50000), parquet.MaxRowsPerRowGroup(10000))
+	want := pqBenchRows(50000)
+	for _, preview := range []bool{false, true} {
+		obj := brokenAtObject{newPQRangeObject("s3://b/k.parquet", data)}
+		obj.breakBody = 1000
+		obj.breakCount.Store(maxResumes) // every body of one read, but the last, breaks
+		if preview {
+			res, err := Preview(context.Background(), obj, Options{}, 5, 0)
+			if err != nil || len(res.Rows) != 5 || res.RowCount != int64(len(want)) {
+				t.Fatalf("preview: %v", err)
+			}
+		} else {
+			r, err := Open(context.Background(), obj, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, _, err := pqReadAll(context.Background(), r, 4096)
+			r.Close()
+			if err != nil || len(rows) != len(want) {
+				t.Fatalf("%d rows, %v", len(rows), err)
+			}
+		}
+		if obj.requests.Load() == 0 || obj.breakCount.Load() >= 0 {
+			t.Fatalf("preview %v: %d requests, %d breaks left: the bodies did not go through Open", preview, obj.requests.Load(), obj.breakCount.Load())
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -20,9 +21,9 @@ import (
 // Test helpers of the Parquet reader (prefixed pq to stay clear of the other
 // parsers' tests).
 
-// pqRangeObject is an in-memory Object that does NOT implement io.ReaderAt,
-// so the reader goes through ranged Open calls as it does against S3. It
-// counts requests and can inject faults.
+// pqRangeObject is an in-memory Object read, as every Object is, through
+// ranged Open calls as against S3. It counts requests and can inject
+// faults.
 type pqRangeObject struct {
 	name string
 	b    []byte
@@ -106,7 +107,8 @@ type pqErrReader struct{ err error }
 
 func (e pqErrReader) Read([]byte) (int, error) { return 0, e.err }
 
-// pqAtObject is an in-memory Object that implements io.ReaderAt.
+// pqAtObject is an in-memory Object that also implements io.ReaderAt (as
+// the S3 source's Object does); the Parquet reader must not use it.
 type pqAtObject struct {
 	*pqRangeObject
 }
@@ -164,13 +166,14 @@ func pqOpenBytes(t testing.TB, b []byte, opts Options) Reader {
 	return r
 }
 
-// pqCorpusDir is the parquet-testing corpus, beside the repository.
-const pqCorpusDir = "../../shared/corpus/parquet-testing"
+// pqCorpusDir is the copy of the apache/parquet-testing corpus kept in
+// testdata (see its SOURCE file).
+const pqCorpusDir = "testdata/parquet-testing"
 
 func pqCorpus(t testing.TB) string {
 	t.Helper()
 	if st, err := os.Stat(pqCorpusDir); err != nil || !st.IsDir() {
-		t.Fatalf("the parquet-testing corpus is missing at %s (relative to parsers/): %v", pqCorpusDir, err)
+		t.Fatalf("the parquet-testing corpus is missing at %s: %v", pqCorpusDir, err)
 	}
 	return pqCorpusDir
 }
@@ -203,4 +206,28 @@ func pqFormatRow(r []any) string {
 		}
 	}
 	return b.String()
+}
+
+// pqConfRow is a row of the Parquet conformance cases and fuzz seeds.
+type pqConfRow struct {
+	ID    int64     `parquet:"id"`
+	Name  *string   `parquet:"name,optional"`
+	Score float64   `parquet:"score"`
+	At    time.Time `parquet:"at,timestamp(millisecond)"`
+	Day   int32     `parquet:"day,date"`
+	OK    bool      `parquet:"ok"`
+	Price int64     `parquet:"price,decimal(2:12)"`
+}
+
+func pqConfRows(n int) []pqConfRow {
+	rows := make([]pqConfRow, n)
+	for i := range rows {
+		rows[i] = pqConfRow{ID: int64(i + 1), Score: float64(i) + 0.5, At: time.UnixMilli(1704067200000 + int64(i)*1500).UTC(),
+			Day: int32(19723 + i), OK: i%2 == 0, Price: int64(i*100 + 5)}
+		if i%3 != 1 {
+			s := string(rune('a' + i))
+			rows[i].Name = &s
+		}
+	}
+	return rows
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/deprecated"
 
+	engine "github.com/s3ingest/s3ingest/parsers/internal/parquet"
 	"github.com/s3ingest/s3ingest/parsers/schema"
 )
 
@@ -659,7 +660,7 @@ func TestParquetPreview(t *testing.T) {
 	if err != nil || len(res.Rows) != 10 {
 		t.Fatalf("%v, %d rows", err, len(res.Rows))
 	}
-	if n, got := big.requests.Load(), big.bytes.Load(); n > 2+12 || got > 12*pqPreviewReadBuffer+pqTailBytes+4 {
+	if n, got := big.requests.Load(), big.bytes.Load(); n > 2+12 || got > 12*engine.PreviewReadBuffer+engine.TailBytes+4 {
 		t.Errorf("preview of a %d-byte row group: %d requests, %d bytes", len(big.b), n, got)
 	}
 

@@ -9,18 +9,20 @@ package parsers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
 
+	"github.com/s3ingest/s3ingest/parsers/internal/shared"
 	"github.com/s3ingest/s3ingest/parsers/schema"
 )
 
 // Object is a named, sized byte source. The S3 source implements it with
 // ranged GetObject requests pinned to one ETag; local files implement it with
-// os.File. If an Object also implements io.ReaderAt, Parquet reads use that
-// directly.
+// os.File. Parquet is read with ranged Open calls, each governed by the
+// context of the reader call that issued it and resumed if its body breaks
+// off; an io.ReaderAt the Object may also implement is not used (it cannot
+// take a context).
 type Object interface {
 	// Name identifies the object in errors, e.g. "s3://bucket/key".
 	Name() string
@@ -213,13 +215,13 @@ type PreviewResult struct {
 var (
 	// ErrUnsupported marks input that is well-formed but uses something
 	// s3ingest cannot read (e.g. an encrypted Parquet file).
-	ErrUnsupported = errors.New("unsupported")
+	ErrUnsupported = shared.ErrUnsupported
 	// ErrCorrupt marks input that is not valid for its format.
-	ErrCorrupt = errors.New("corrupt")
+	ErrCorrupt = shared.ErrCorrupt
 	// ErrTooLarge marks a line, record or decompressed stream over its limit.
-	ErrTooLarge = errors.New("too large")
+	ErrTooLarge = shared.ErrTooLarge
 	// ErrType marks a value that does not convert to its column's type.
-	ErrType = errors.New("wrong type")
+	ErrType = shared.ErrType
 )
 
 // ParseError is a problem with the content of an object. It says where
@@ -280,3 +282,12 @@ func (e *ParseError) Error() string {
 
 // Unwrap returns the cause.
 func (e *ParseError) Unwrap() error { return e.Err }
+
+// Permanent reports whether retrying the same work cannot succeed: always
+// true, the object's bytes are what they are (errors of the stream itself,
+// which a retry may cure, are never ParseErrors).
+func (e *ParseError) Permanent() bool { return true }
+
+// Fix says what to change so the work succeeds: the Hint ("" when none is
+// known).
+func (e *ParseError) Fix() string { return e.Hint }

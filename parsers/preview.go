@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/s3ingest/s3ingest/parsers/internal/parquet"
 	"github.com/s3ingest/s3ingest/parsers/schema"
 )
 
@@ -29,11 +30,11 @@ func Preview(ctx context.Context, obj Object, opts Options, rows, headBytes int)
 	}
 	opts = opts.withDefaults()
 	if opts.Format == FormatParquet {
-		return previewParquetHook(ctx, obj, opts, rows)
+		return previewParquet(ctx, obj, opts, rows)
 	}
 	if parquetByName(obj, opts) {
-		res, err := previewParquetHook(ctx, obj, opts, rows)
-		if !errors.Is(err, errNotParquet) {
+		res, err := previewParquet(ctx, obj, opts, rows)
+		if !errors.Is(err, parquet.ErrNotParquet) {
 			return res, err
 		}
 	}
@@ -75,7 +76,7 @@ func Preview(ctx context.Context, obj Object, opts Options, rows, headBytes int)
 	}
 	if format == FormatParquet && s.comp == CompressionNone {
 		s.Close()
-		return previewParquetHook(ctx, obj, opts, rows)
+		return previewParquet(ctx, obj, opts, rows)
 	}
 	rd, err := openStream(ctx, obj, s, opts)
 	if err != nil {

@@ -8,13 +8,9 @@ import (
 	"io"
 	"unicode/utf8"
 
+	"github.com/s3ingest/s3ingest/parsers/internal/shared"
 	"github.com/s3ingest/s3ingest/parsers/schema"
 )
-
-// maxBatchBytes bounds the text held by one batch: a batch is handed over
-// early once its rows' raw size passes it (keeps memory flat with wide rows
-// and keeps schema.Vector offsets far from int32 overflow).
-const maxBatchBytes = 32 << 20
 
 // errRowRejected is returned by a source for a row-level problem; the
 // source's rowErr() describes it and reading can go on.
@@ -210,7 +206,7 @@ func (r *reader) next(ctx context.Context, b *schema.Batch) error {
 		return fmt.Errorf("parsers: batch has %d columns, schema has %d: use schema.NewBatch(reader.Schema(), n)", len(b.Cols), len(r.schema.Fields))
 	}
 	size := 0
-	for n := 1; b.Len() < r.opts.BatchRows && size < maxBatchBytes; n++ {
+	for n := 1; b.Len() < r.opts.BatchRows && size < shared.MaxBatchBytes; n++ {
 		if n&1023 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -297,7 +293,7 @@ func (r *reader) typeError(col int, c *cell, msg string) *ParseError {
 	pe := &ParseError{Object: r.name, Line: r.row.line, RowGroup: -1, rowLvl: true, Column: f.Name,
 		Err: fmt.Errorf("%w: %s", ErrType, msg)}
 	if c != nil {
-		pe.Value = shorten(c.b)
+		pe.Value = shared.Shorten(c.b)
 	}
 	switch {
 	case msg == msgNull && r.inferred:
@@ -515,7 +511,7 @@ func (r *reader) appendSlow(v *schema.Vector, c *cell) string {
 			}
 			v.AppendBytes(b)
 		case kStr:
-			r.jsonBuf = appendJSONString(r.jsonBuf[:0], b)
+			r.jsonBuf = shared.AppendJSONString(r.jsonBuf[:0], b)
 			v.AppendBytes(r.jsonBuf)
 		default:
 			v.AppendBytes(b)
@@ -530,23 +526,6 @@ func boolInt(b bool) int64 {
 		return 1
 	}
 	return 0
-}
-
-// appendJSONString appends s as a JSON string literal.
-func appendJSONString(dst, s []byte) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for _, c := range s {
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return append(dst, '"')
 }
 
 // utf8Check validates a scanner's buffer chunk by chunk as it is filled, so

@@ -1,0 +1,195 @@
+package parquetguard
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/s3ingest/s3ingest/parsers/internal/shared"
+)
+
+// parquet-go's thrift decoder sizes a list from its header before reading
+// its elements: a footer of a few bytes that declares a list of 2^31
+// elements makes it allocate hundreds of gigabytes, which is a fatal (not
+// recoverable) out-of-memory error. CheckFooter walks the footer's thrift
+// compact encoding first, without decoding it: every list, set, map and
+// binary must be backed by bytes that are really there, nesting is bounded,
+// and the memory the decoded structures would take is estimated and
+// bounded.
+
+const (
+	maxThriftDepth = 64
+	// MaxFooterMemory bounds the memory a footer's decoded structures may
+	// take (estimated).
+	MaxFooterMemory   = 1 << 30
+	structElementCost = 512 // bytes of Go memory per decoded struct in a list
+)
+
+var errThriftShort = errors.New("truncated")
+
+type thriftWalker struct {
+	b    []byte
+	pos  int
+	cost int64
+}
+
+// CheckFooter validates the thrift structure of a footer (FileMetaData,
+// without the length and magic that follow it) before parquet-go decodes
+// it. Its errors wrap shared.ErrCorrupt or shared.ErrTooLarge.
+func CheckFooter(footer []byte) error {
+	w := &thriftWalker{b: footer}
+	if err := w.structure(0); err != nil {
+		if errors.Is(err, shared.ErrTooLarge) {
+			return err
+		}
+		return fmt.Errorf("%w: footer: %v", shared.ErrCorrupt, err)
+	}
+	return nil
+}
+
+func (w *thriftWalker) byte() (byte, error) {
+	if w.pos >= len(w.b) {
+		return 0, errThriftShort
+	}
+	c := w.b[w.pos]
+	w.pos++
+	return c, nil
+}
+
+func (w *thriftWalker) uvarint() (uint64, error) {
+	var v uint64
+	for shift := uint(0); shift < 64; shift += 7 {
+		c, err := w.byte()
+		if err != nil {
+			return 0, err
+		}
+		v |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			return v, nil
+		}
+	}
+	return 0, errors.New("varint too long")
+}
+
+func (w *thriftWalker) skip(n uint64) error {
+	if n > uint64(len(w.b)-w.pos) {
+		return fmt.Errorf("%d bytes declared, %d left", n, len(w.b)-w.pos)
+	}
+	w.pos += int(n)
+	return nil
+}
+
+func (w *thriftWalker) charge(n int64) error {
+	w.cost += n
+	if w.cost > MaxFooterMemory {
+		return fmt.Errorf("%w: the footer would decode to more than %d bytes", shared.ErrTooLarge, MaxFooterMemory)
+	}
+	return nil
+}
+
+// structure walks a struct up to its STOP field.
+func (w *thriftWalker) structure(depth int) error {
+	if depth > maxThriftDepth {
+		return errors.New("nested too deeply")
+	}
+	for {
+		h, err := w.byte()
+		if err != nil {
+			return err
+		}
+		if h == 0 {
+			return nil
+		}
+		if h>>4 == 0 { // long form: the field id follows as a zigzag varint
+			if _, err := w.uvarint(); err != nil {
+				return err
+			}
+		}
+		t := h & 0x0f
+		if t == 1 || t == 2 { // a bool field holds its value in its type
+			continue
+		}
+		if err := w.value(t, depth); err != nil {
+			return err
+		}
+	}
+}
+
+// value walks one value of compact type t.
+func (w *thriftWalker) value(t byte, depth int) error {
+	switch t {
+	case 1, 2, 3: // bool (in a list: one byte), byte
+		_, err := w.byte()
+		return err
+	case 4, 5, 6: // i16, i32, i64
+		_, err := w.uvarint()
+		return err
+	case 7: // double
+		return w.skip(8)
+	case 8: // binary
+		n, err := w.uvarint()
+		if err != nil {
+			return err
+		}
+		return w.skip(n)
+	case 9, 10: // list, set
+		h, err := w.byte()
+		if err != nil {
+			return err
+		}
+		n := uint64(h >> 4)
+		if n == 15 {
+			if n, err = w.uvarint(); err != nil {
+				return err
+			}
+		}
+		et := h & 0x0f
+		if n > uint64(len(w.b)-w.pos) { // every element takes a byte at least
+			return fmt.Errorf("a list of %d elements in %d bytes", n, len(w.b)-w.pos)
+		}
+		cost := int64(8)
+		switch et {
+		case 8:
+			cost = 24
+		case 9, 10, 11:
+			cost = 24
+		case 12:
+			cost = structElementCost
+		}
+		if err := w.charge(int64(n) * cost); err != nil {
+			return err
+		}
+		for range n {
+			if err := w.value(et, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	case 11: // map
+		n, err := w.uvarint()
+		if err != nil || n == 0 {
+			return err
+		}
+		kv, err := w.byte()
+		if err != nil {
+			return err
+		}
+		if n > uint64(len(w.b)-w.pos)/2 {
+			return fmt.Errorf("a map of %d entries in %d bytes", n, len(w.b)-w.pos)
+		}
+		if err := w.charge(int64(n) * 64); err != nil {
+			return err
+		}
+		for range n {
+			if err := w.value(kv>>4, depth+1); err != nil {
+				return err
+			}
+			if err := w.value(kv&0x0f, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	case 12: // struct
+		return w.structure(depth + 1)
+	}
+	return fmt.Errorf("unknown thrift type %d", t)
+}
