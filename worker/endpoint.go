@@ -40,12 +40,6 @@ func publicOnlyDialer() *net.Dialer {
 	}
 }
 
-func internalIP(ip net.IP) bool {
-	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() ||
-		ip.Equal(net.IPv4bcast) || (ip.To4() != nil && ip.To4()[0] == 100 && ip.To4()[1]&0xc0 == 64) // 100.64/10 (CGNAT)
-}
-
 // transports are the HTTP clients and the region cache shared by every
 // task of a process, so connections are reused across tasks and each
 // bucket's region is looked up once.

@@ -20,6 +20,8 @@ type config struct {
 	ShutdownTimeout   time.Duration // S3INGEST_SHUTDOWN_TIMEOUT, default 30s
 	AdminAddr         string        // S3INGEST_ADMIN_ADDR, default 127.0.0.1:9090; "off" disables
 	MonitorReadOnly   bool          // S3INGEST_MONITOR_READONLY, default true
+	AdminToken        string        // S3INGEST_ADMIN_TOKEN: required by /metrics and /monitor/ when set; default none
+	AdminNoAuth       bool          // S3INGEST_ADMIN_ALLOW_UNAUTHENTICATED: allow a non-loopback admin address without a token, default false
 	Scheduler         bool          // S3INGEST_SCHEDULER: run the schedule manager here, default true
 	S3Endpoint        string        // S3INGEST_S3_ENDPOINT: S3-compatible endpoint for integrations, default AWS
 	S3Region          string        // S3INGEST_S3_REGION: region with S3INGEST_S3_ENDPOINT, default us-east-1
@@ -94,6 +96,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 	dur("S3INGEST_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
 	str("S3INGEST_ADMIN_ADDR", &c.AdminAddr)
 	boolean("S3INGEST_MONITOR_READONLY", &c.MonitorReadOnly)
+	str("S3INGEST_ADMIN_TOKEN", &c.AdminToken)
+	boolean("S3INGEST_ADMIN_ALLOW_UNAUTHENTICATED", &c.AdminNoAuth)
 	boolean("S3INGEST_SCHEDULER", &c.Scheduler)
 	str("S3INGEST_S3_ENDPOINT", &c.S3Endpoint)
 	str("S3INGEST_S3_REGION", &c.S3Region)

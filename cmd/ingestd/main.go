@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/s3ingest/s3ingest/credstore"
+	"github.com/s3ingest/s3ingest/internal/buildinfo"
 	"github.com/s3ingest/s3ingest/internal/daemon"
 	"github.com/s3ingest/s3ingest/internal/demo"
 	"github.com/s3ingest/s3ingest/internal/redact"
@@ -44,6 +45,7 @@ func newRootCmd() *cobra.Command {
 		Short:         "s3ingest worker daemon: runs S3 preview and ingest jobs from Redis",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildinfo.Read().String(),
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(osGetenv)
@@ -127,7 +129,8 @@ func runDaemon(ctx context.Context, cfg config) error {
 	}
 	snk, err := sink.Open(ctx, cfg.Sink)
 	if err != nil {
-		return fmt.Errorf("S3INGEST_SINK: %w", err)
+		// The sink may be a URL or a key=value DSN with a password in it.
+		return fmt.Errorf("S3INGEST_SINK %s: %s", redact.DSN(cfg.Sink), redact.Error(cfg.Sink, err))
 	}
 	defer snk.Close()
 	admin := cfg.AdminAddr
@@ -155,7 +158,10 @@ func runDaemon(ctx context.Context, cfg config) error {
 		Scheduler:       cfg.Scheduler,
 		AdminAddr:       admin,
 		MonitorReadOnly: cfg.MonitorReadOnly,
+		AdminToken:      cfg.AdminToken,
 		Log:             log,
+
+		AdminAllowUnauthenticated: cfg.AdminNoAuth,
 	})
 }
 

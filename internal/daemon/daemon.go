@@ -50,6 +50,16 @@ type Options struct {
 	AdminAddr string
 	// MonitorReadOnly puts the asynqmon dashboard in read-only mode.
 	MonitorReadOnly bool
+	// AdminToken, when set, is required by every admin path but /healthz
+	// and /readyz: as "Authorization: Bearer <token>", or as the password
+	// of HTTP basic auth (any user name) so a browser can open the
+	// dashboard.
+	AdminToken string
+	// AdminAllowUnauthenticated lets the admin server listen on a
+	// non-loopback address without AdminToken. Without it Run refuses to
+	// start that way: the dashboard can cancel and delete tasks and shows
+	// every payload.
+	AdminAllowUnauthenticated bool
 	// Log is the logger (nil: no logs).
 	Log *zap.Logger
 	// Registry collects metrics (nil: a new registry).
@@ -66,6 +76,9 @@ func Run(ctx context.Context, o Options) error {
 	if o.Redis == nil || o.RedisConnOpt == nil || o.Resolver == nil || o.Sink == nil {
 		return errors.New("daemon.Run: Redis, RedisConnOpt, Resolver and Sink are required")
 	}
+	if err := checkAdminAuth(o.AdminAddr, o.AdminToken, o.AdminAllowUnauthenticated); err != nil {
+		return err
+	}
 	log := o.Log
 	if log == nil {
 		log = zap.NewNop()
@@ -74,6 +87,12 @@ func Run(ctx context.Context, o Options) error {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	if err := registerBuildInfo(reg); err != nil {
+		return fmt.Errorf("register s3ingest_build_info: %w", err)
+	}
+	for _, w := range redisWarnings(ctx, o.Redis) {
+		log.Warn("ingestd: redis configuration", zap.String("warning", w))
 	}
 	metrics := worker.NewMetrics(reg)
 	h, err := worker.NewHandlers(o.Worker, o.Resolver, o.Sink, log, metrics)
@@ -176,8 +195,9 @@ func Run(ctx context.Context, o Options) error {
 	return runErr
 }
 
-// adminHandler serves /healthz (process up), /readyz (Redis reachable),
-// /metrics and the asynqmon dashboard under /monitor/. Close the returned
+// adminHandler serves /healthz (process up), /readyz (Redis reachable, plus
+// warnings about its configuration), /metrics and the asynqmon dashboard
+// under /monitor/ (both behind AdminToken when set). Close the returned
 // dashboard when done.
 func adminHandler(o Options, reg *prometheus.Registry) (http.Handler, *asynqmon.HTTPHandler) {
 	mux := http.NewServeMux()
@@ -192,13 +212,16 @@ func adminHandler(o Options, reg *prometheus.Registry) (http.Handler, *asynqmon.
 			return
 		}
 		fmt.Fprintln(w, "ready")
+		for _, warning := range redisWarnings(ctx, o.Redis) {
+			fmt.Fprintln(w, "warning:", warning)
+		}
 	})
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("/metrics", requireToken(o.AdminToken, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	mon := asynqmon.New(asynqmon.Options{
 		RootPath:     "/monitor",
 		RedisConnOpt: o.RedisConnOpt,
 		ReadOnly:     o.MonitorReadOnly,
 	})
-	mux.Handle("/monitor/", mon)
+	mux.Handle("/monitor/", requireToken(o.AdminToken, mon))
 	return mux, mon
 }

@@ -1,0 +1,4 @@
+package daemon
+
+// CheckAdminAuth exposes checkAdminAuth to the external tests.
+var CheckAdminAuth = checkAdminAuth
