@@ -16,7 +16,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a := &app{stdout: os.Stdout, stderr: os.Stderr}
+	a := newApp(os.Stdout, os.Stderr)
 	defer a.close()
 	if err := newRootCmd(a).ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "ingestctl:", err)
@@ -39,7 +39,7 @@ func newRootCmd(a *app) *cobra.Command {
 	root.SetErr(a.stderr)
 	root.AddCommand(
 		newCredentialCmd(a),
-		newIntegrationCmdWithVerify(a),
+		newIntegrationCmd(a),
 		newPolicyCmd(a),
 		newPreviewCmd(a),
 		newIngestCmd(a),
