@@ -354,7 +354,7 @@ func finishRotation(cmd *cobra.Command, a *app, s *credstore.Store, workspace, b
 		return err
 	}
 	if !integ.Rotating() {
-		return fmt.Errorf("workspace %s: %w (start one with `ingestctl integration rotate --workspace %s`)", workspace, credstore.ErrNoRotation, workspace)
+		return fmt.Errorf("workspace %s: %w", workspace, credstore.ErrNoRotation)
 	}
 	if !force {
 		if err := checkNewExternalID(cmd, a, s, integ, bucket, prefix); err != nil {
@@ -396,7 +396,7 @@ func checkNewExternalID(cmd *cobra.Command, a *app, s *credstore.Store, integ *c
 	ctx, cancel := context.WithCancel(cmd.Context())
 	defer cancel()
 	if _, err := r.AssumeRoleOnce(ctx, integ, integ.NextExternalID); err != nil {
-		return fmt.Errorf("sts:AssumeRole with the new External ID failed, the rotation is NOT finished (has the customer applied the new trust policy? `ingestctl integration show --workspace %s` prints it; --force skips this check): %w", integ.WorkspaceID, err)
+		return fmt.Errorf("sts:AssumeRole with the new External ID failed, the rotation is NOT finished (has the customer applied the new trust policy? --force skips this check): %w", err)
 	}
 	if !a.asJSON {
 		a.printf("sts:AssumeRole of %s with the new External ID: ok\n", integ.RoleARN)
