@@ -8,7 +8,9 @@ import (
 	"os"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
 
+	"github.com/s3ingest/s3ingest/credstore"
 	"github.com/s3ingest/s3ingest/internal/redact"
 )
 
@@ -17,7 +19,8 @@ import (
 const defaultRedisURL = "redis://127.0.0.1:6379/0"
 
 // app holds what every subcommand shares: global flags, lazily built
-// clients and the output streams.
+// clients, the output streams, and the collaborators tests replace (build
+// it with newApp, which sets the production ones).
 type app struct {
 	redisURL string
 	asJSON   bool
@@ -26,6 +29,25 @@ type app struct {
 	stderr io.Writer
 
 	rdb redis.UniversalClient
+
+	// newResolver builds the Resolver that `integration rotate --finish`
+	// and `integration verify --local` assume customer roles with.
+	newResolver func(*credstore.Store) (*credstore.Resolver, error)
+	// verifyRotation runs the full verification of a workspace's
+	// integration against bucket/prefix with the newest External ID (the
+	// one being rotated in), prints its report, and returns nil only if it
+	// passed: `integration rotate --finish --bucket B` requires it before
+	// retiring the old External ID.
+	verifyRotation func(cmd *cobra.Command, workspaceID, bucket, prefix string) error
+}
+
+// newApp returns an app writing to stdout and stderr, with the production
+// resolver (the platform's default AWS credentials, S3INGEST_STS_ENDPOINT)
+// and the in-process verification for rotations.
+func newApp(stdout, stderr io.Writer) *app {
+	a := &app{stdout: stdout, stderr: stderr, newResolver: platformResolver}
+	a.verifyRotation = a.verifyForRotation
+	return a
 }
 
 // redis returns the Redis client for --redis-url, connecting on first use.

@@ -19,6 +19,9 @@ const cliUserARN = "arn:aws:iam::000000000000:user/platform"
 type cli struct {
 	t   *testing.T
 	url string
+	// setup, when set, adjusts each command's app (e.g. its resolver)
+	// before the command runs.
+	setup func(*app)
 }
 
 func newCLI(t *testing.T) *cli {
@@ -34,7 +37,10 @@ func newCLI(t *testing.T) *cli {
 func (c *cli) run(stdin string, args ...string) (string, string, error) {
 	c.t.Helper()
 	var out, errOut bytes.Buffer
-	a := &app{stdout: &out, stderr: &errOut}
+	a := newApp(&out, &errOut)
+	if c.setup != nil {
+		c.setup(a)
+	}
 	defer a.close()
 	root := newRootCmd(a)
 	root.SetIn(strings.NewReader(stdin))
@@ -228,14 +234,11 @@ func TestCLIRotation(t *testing.T) {
 		Roles:      []testenv.Role{{ARN: role, TrustPolicy: testenv.TrustPolicyFor(cliUserARN, ws1.Integration.NextExternalID), Policies: []string{"p"}}},
 		Policies:   []testenv.Policy{{Name: "p", Document: testenv.ReaderPolicyDocument}},
 	})
-	newRotationResolver = func(s *credstore.Store) (*credstore.Resolver, error) {
-		return credstore.NewResolver(credstore.ResolverConfig{Store: s, STS: srv.STSClient(t, nil)})
-	}
-	t.Cleanup(func() {
-		newRotationResolver = func(s *credstore.Store) (*credstore.Resolver, error) {
-			return credstore.NewResolver(credstore.ResolverConfig{Store: s})
+	c.setup = func(a *app) {
+		a.newResolver = func(s *credstore.Store) (*credstore.Resolver, error) {
+			return credstore.NewResolver(credstore.ResolverConfig{Store: s, STS: srv.STSClient(t, nil)})
 		}
-	})
+	}
 
 	// ws2's new ID is not in the trust policy: the rotation is not finished.
 	c.fails("NOT finished", "", "integration", "rotate", "--finish", "--workspace", "ws2")

@@ -13,35 +13,15 @@ import (
 	"github.com/s3ingest/s3ingest/credstore"
 )
 
-// ---- HOOK: `integration verify` ---------------------------------------------
-//
-// The verify steps live in package worker (worker.Verify); the `verify`
-// subcommand is registered elsewhere (not in this file) and added to the
-// command newIntegrationCmd returns, e.g. in newRootCmd:
-//
-//	integ := newIntegrationCmd(a)
-//	integ.AddCommand(newIntegrationVerifyCmd(a))
-//
-// That code should also set integrationVerifyHook so that
-// `integration rotate --finish --bucket B [--prefix P]` runs the full
-// verification with the new External ID before retiring the old one.
-
-// integrationVerifyHook runs the full verification of a workspace's
-// integration against bucket/prefix with the newest External ID (the one
-// being rotated in), prints its report, and returns nil only if it passed.
-// Nil until the verify command is wired; then `rotate --finish` without
-// --bucket, or with this hook unset, checks sts:AssumeRole with the new
-// External ID only.
-var integrationVerifyHook func(cmd *cobra.Command, a *app, workspaceID, bucket, prefix string) error
-
-// newRotationResolver builds the Resolver used by `rotate --finish` for its
-// AssumeRole check: the platform's default AWS credentials, STS endpoint
-// from S3INGEST_STS_ENDPOINT. Tests replace it.
-var newRotationResolver = func(s *credstore.Store) (*credstore.Resolver, error) {
+// platformResolver builds the Resolver the app uses by default for the
+// AssumeRole checks of `rotate --finish` and `verify --local`: the
+// platform's default AWS credentials, STS endpoint from
+// S3INGEST_STS_ENDPOINT.
+func platformResolver(s *credstore.Store) (*credstore.Resolver, error) {
 	return credstore.NewResolver(credstore.ResolverConfig{Store: s, STSEndpoint: strings.TrimSpace(os.Getenv(envSTSEndpoint))})
 }
 
-// newIntegrationCmd builds `ingestctl integration create|set-role|show|remove|rotate`.
+// newIntegrationCmd builds `ingestctl integration create|set-role|show|remove|rotate|verify`.
 func newIntegrationCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "integration",
@@ -60,6 +40,7 @@ credentials this command runs with (sts:GetCallerIdentity).`,
 		newIntegrationShowCmd(a),
 		newIntegrationRemoveCmd(a),
 		newIntegrationRotateCmd(a),
+		newIntegrationVerifyCmd(a),
 	)
 	return cmd
 }
@@ -305,7 +286,7 @@ func newIntegrationRotateCmd(a *app) *cobra.Command {
      applies the new trust policy.
   2. ingestctl integration rotate --finish --workspace W [--bucket B --prefix P]
      first checks that the role can be assumed with the NEW External ID (with
-     --bucket, the full verification when available); only if that passes does
+     --bucket, the full verification); only if that passes does
      it switch jobs to the new ID and retire the old one, which the customer can
      then drop from the trust policy. --force skips the check.
 
@@ -363,9 +344,9 @@ func newIntegrationRotateCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// finishRotation checks the new External ID (full verification through
-// integrationVerifyHook when a bucket is given and the hook is wired,
-// otherwise one sts:AssumeRole with it), then retires the old one.
+// finishRotation checks the new External ID (the app's full verification
+// when a bucket is given, otherwise one sts:AssumeRole with it), then
+// retires the old one.
 func finishRotation(cmd *cobra.Command, a *app, s *credstore.Store, workspace, bucket, prefix string, force bool) error {
 	ctx := cmd.Context()
 	integ, err := s.GetIntegration(ctx, workspace)
@@ -373,7 +354,7 @@ func finishRotation(cmd *cobra.Command, a *app, s *credstore.Store, workspace, b
 		return err
 	}
 	if !integ.Rotating() {
-		return fmt.Errorf("workspace %s: %w (start one with `ingestctl integration rotate --workspace %s`)", workspace, credstore.ErrNoRotation, workspace)
+		return fmt.Errorf("workspace %s: %w", workspace, credstore.ErrNoRotation)
 	}
 	if !force {
 		if err := checkNewExternalID(cmd, a, s, integ, bucket, prefix); err != nil {
@@ -402,20 +383,20 @@ func checkNewExternalID(cmd *cobra.Command, a *app, s *credstore.Store, integ *c
 		// Nothing can be assumed yet; the new ID simply replaces the old.
 		return nil
 	}
-	if bucket != "" && integrationVerifyHook != nil {
-		if err := integrationVerifyHook(cmd, a, integ.WorkspaceID, bucket, prefix); err != nil {
+	if bucket != "" {
+		if err := a.verifyRotation(cmd, integ.WorkspaceID, bucket, prefix); err != nil {
 			return fmt.Errorf("verification with the new External ID failed, the rotation is NOT finished: %w", err)
 		}
 		return nil
 	}
-	r, err := newRotationResolver(s)
+	r, err := a.newResolver(s)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(cmd.Context())
 	defer cancel()
 	if _, err := r.AssumeRoleOnce(ctx, integ, integ.NextExternalID); err != nil {
-		return fmt.Errorf("sts:AssumeRole with the new External ID failed, the rotation is NOT finished (has the customer applied the new trust policy? `ingestctl integration show --workspace %s` prints it; --force skips this check): %w", integ.WorkspaceID, err)
+		return fmt.Errorf("sts:AssumeRole with the new External ID failed, the rotation is NOT finished (has the customer applied the new trust policy? --force skips this check): %w", err)
 	}
 	if !a.asJSON {
 		a.printf("sts:AssumeRole of %s with the new External ID: ok\n", integ.RoleARN)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -15,13 +16,41 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	a := &app{stdout: os.Stdout, stderr: os.Stderr}
-	defer a.close()
-	if err := newRootCmd(a).ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "ingestctl:", err)
-		os.Exit(1)
+	a := newApp(os.Stdout, os.Stderr)
+	code := a.execute(ctx, os.Args[1:])
+	a.close()
+	stop()
+	os.Exit(code)
+}
+
+// execute runs one command line and returns the exit status. It is where
+// ingestctl prints errors: the error, then the command that fixes it when
+// one is known (see cliHint).
+func (a *app) execute(ctx context.Context, args []string) int {
+	root := newRootCmd(a)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return 0
 	}
+	fmt.Fprintln(a.stderr, "ingestctl:", err)
+	if hint := cliHint(err, scopeOf(root, cmd)); hint != "" {
+		fmt.Fprintln(a.stderr, "  fix:", hint)
+	}
+	return 1
+}
+
+// scopeOf describes the command that failed for cliHint.
+func scopeOf(root, cmd *cobra.Command) hintScope {
+	var sc hintScope
+	if cmd == nil {
+		return sc
+	}
+	sc.Command = strings.TrimPrefix(strings.TrimPrefix(cmd.CommandPath(), root.Name()), " ")
+	if f := cmd.Flags().Lookup("workspace"); f != nil {
+		sc.Workspace = f.Value.String()
+	}
+	return sc
 }
 
 func newRootCmd(a *app) *cobra.Command {
@@ -39,7 +68,7 @@ func newRootCmd(a *app) *cobra.Command {
 	root.SetErr(a.stderr)
 	root.AddCommand(
 		newCredentialCmd(a),
-		newIntegrationCmdWithVerify(a),
+		newIntegrationCmd(a),
 		newPolicyCmd(a),
 		newPreviewCmd(a),
 		newIngestCmd(a),

@@ -48,14 +48,11 @@ func openCredStore(ctx context.Context, a *app, needKey bool) (*credstore.Store,
 		// necessarily this machine's: say where it came from.
 		cfg.LookupPlatformARN = func(ctx context.Context) (string, error) {
 			fmt.Fprintf(a.stderr, "ingestctl: %s is not set; the User ARN is the principal of this machine's AWS credentials (sts:GetCallerIdentity): it must be the principal ingestd runs as\n", credstore.PlatformARNEnv)
-			return platformLookup(ctx)
+			return credstore.LookupCallerARN(ctx)
 		}
 	}
 	return credstore.NewStore(cfg)
 }
-
-// platformLookup finds the caller's principal; tests replace it.
-var platformLookup = credstore.LookupCallerARN
 
 // policyJSON embeds a rendered policy document in --json output.
 func policyJSON(doc []byte) json.RawMessage {

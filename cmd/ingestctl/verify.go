@@ -28,20 +28,6 @@ const (
 // defaultVerifyTimeout is how long `verify` waits for ingestd's report.
 const defaultVerifyTimeout = 2 * time.Minute
 
-func init() {
-	// `rotate --finish --bucket B` runs the full verification with the new
-	// External ID before retiring the old one.
-	integrationVerifyHook = verifyForRotation
-}
-
-// newIntegrationCmdWithVerify is newIntegrationCmd plus its `verify`
-// subcommand.
-func newIntegrationCmdWithVerify(a *app) *cobra.Command {
-	cmd := newIntegrationCmd(a)
-	cmd.AddCommand(newIntegrationVerifyCmd(a))
-	return cmd
-}
-
 func newIntegrationVerifyCmd(a *app) *cobra.Command {
 	var (
 		workspace, bucket, prefix string
@@ -151,15 +137,16 @@ func verifyOnWorker(ctx context.Context, a *app, p jobs.VerifyPayload, timeout t
 	return &rep, nil
 }
 
-// verifyLocal runs the verification in this process with the same resolver
-// `rotate --finish` uses (the platform's default AWS credentials,
-// S3INGEST_STS_ENDPOINT) and S3 at S3INGEST_S3_ENDPOINT (default AWS).
+// verifyLocal runs the verification in this process with the app's
+// resolver (the one `rotate --finish` uses: by default the platform's AWS
+// credentials and S3INGEST_STS_ENDPOINT) and S3 at S3INGEST_S3_ENDPOINT
+// (default AWS).
 func verifyLocal(ctx context.Context, a *app, p jobs.VerifyPayload) (*jobs.VerifyReport, error) {
 	s, err := openCredStore(ctx, a, false)
 	if err != nil {
 		return nil, err
 	}
-	r, err := newRotationResolver(s)
+	r, err := a.newResolver(s)
 	if err != nil {
 		return nil, err
 	}
@@ -185,11 +172,11 @@ func verifyLocal(ctx context.Context, a *app, p jobs.VerifyPayload) (*jobs.Verif
 	return h.Verify(ctx, p)
 }
 
-// verifyForRotation is integrationVerifyHook: the full verification (in
-// this process, like the rest of `rotate --finish`) with the newest External
-// ID. It prints the report (to stderr with --json, so that stdout stays one
-// JSON document) and fails when a step failed.
-func verifyForRotation(cmd *cobra.Command, a *app, workspaceID, bucket, prefix string) error {
+// verifyForRotation is the production app.verifyRotation: the full
+// verification (in this process, like the rest of `rotate --finish`) with
+// the newest External ID. It prints the report (to stderr with --json, so
+// that stdout stays one JSON document) and fails when a step failed.
+func (a *app) verifyForRotation(cmd *cobra.Command, workspaceID, bucket, prefix string) error {
 	p := jobs.VerifyPayload{WorkspaceID: workspaceID, Bucket: bucket, Prefix: prefix}
 	if err := p.Validate(); err != nil {
 		return err

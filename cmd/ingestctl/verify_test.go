@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/hibiken/asynq"
+	"github.com/spf13/cobra"
 
 	"github.com/s3ingest/s3ingest/credstore"
 	"github.com/s3ingest/s3ingest/internal/daemon"
@@ -18,11 +20,6 @@ import (
 	"github.com/s3ingest/s3ingest/worker"
 	"github.com/s3ingest/s3ingest/worker/sink"
 )
-
-// productionRotationResolver is newRotationResolver as the program sets it
-// (captured before any test replaces it): the platform's default AWS
-// credential chain and S3INGEST_STS_ENDPOINT.
-var productionRotationResolver = newRotationResolver
 
 // TestCLIVerify sets up customer roles in a dedicated SeaweedFS from the
 // documents `integration create` prints, then runs `integration verify` on a
@@ -151,9 +148,8 @@ func TestCLIVerify(t *testing.T) {
 	t.Setenv(envSTSEndpoint, srv.STSEndpoint)
 	t.Setenv(envS3Endpoint, srv.Endpoint)
 	t.Setenv(envS3Region, srv.Region)
-	prev := newRotationResolver
-	newRotationResolver = productionRotationResolver
-	t.Cleanup(func() { newRotationResolver = prev })
+	// The app's production resolver: the default credential chain and
+	// S3INGEST_STS_ENDPOINT.
 
 	t.Run("local", func(t *testing.T) {
 		var rep jobs.VerifyReport
@@ -274,4 +270,51 @@ func startVerifyDaemon(t *testing.T, c *cli, srv *testenv.S3Server) func() {
 	}
 	t.Cleanup(stop)
 	return stop
+}
+
+// TestCLIRotateFinishUsesVerifier injects the app's rotation verifier:
+// `rotate --finish --bucket` runs it with the workspace, bucket and prefix,
+// finishes nothing when it fails, and finishes when it passes.
+func TestCLIRotateFinishUsesVerifier(t *testing.T) {
+	c := newCLI(t)
+	c.ok("", "integration", "create", "--workspace", "ws1", "--role-arn", "arn:aws:iam::123456789012:role/r")
+	var rot struct {
+		Integration credstore.Integration `json:"integration"`
+	}
+	if err := json.Unmarshal([]byte(c.ok("", "--json", "integration", "rotate", "--workspace", "ws1")), &rot); err != nil {
+		t.Fatal(err)
+	}
+
+	var calls []string
+	verdict := errors.New("list: access denied")
+	c.setup = func(a *app) {
+		a.verifyRotation = func(_ *cobra.Command, ws, bucket, prefix string) error {
+			calls = append(calls, ws+" "+bucket+" "+prefix)
+			return verdict
+		}
+		a.newResolver = func(*credstore.Store) (*credstore.Resolver, error) {
+			return nil, errors.New("with --bucket the AssumeRole-only check must not run")
+		}
+	}
+	_, _, err := c.run("", "integration", "rotate", "--finish", "--workspace", "ws1", "--bucket", "b-bucket", "--prefix", "in/")
+	if err == nil || !errors.Is(err, verdict) || !strings.Contains(err.Error(), "NOT finished") {
+		t.Fatalf("finish with a failing verification: %v", err)
+	}
+	var still struct {
+		Integration credstore.Integration `json:"integration"`
+	}
+	_ = json.Unmarshal([]byte(c.ok("", "--json", "integration", "show", "--workspace", "ws1")), &still)
+	if !still.Integration.Rotating() {
+		t.Fatalf("a failed verification finished the rotation: %+v", still.Integration)
+	}
+
+	verdict = nil
+	js := c.ok("", "--json", "integration", "rotate", "--finish", "--workspace", "ws1", "--bucket", "b-bucket", "--prefix", "in/")
+	var fin credstore.Integration
+	if err := json.Unmarshal([]byte(js), &fin); err != nil || fin.Rotating() || fin.ExternalID != rot.Integration.NextExternalID {
+		t.Fatalf("finish after a passing verification: %v\n%s", err, js)
+	}
+	if want := []string{"ws1 b-bucket in/", "ws1 b-bucket in/"}; strings.Join(calls, ",") != strings.Join(want, ",") {
+		t.Fatalf("verifier calls %q, want %q", calls, want)
+	}
 }
