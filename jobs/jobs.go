@@ -16,7 +16,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/s3ingest/s3ingest/credstore"
+	"github.com/s3ingest/s3ingest/ident"
 	"github.com/s3ingest/s3ingest/parsers"
 )
 
@@ -208,18 +208,13 @@ type IngestPayload struct {
 	ScheduleID string `json:"schedule_id,omitempty"`
 }
 
-var datasetRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-
 // Validate checks the payload; errors name the field.
 func (p *IngestPayload) Validate() error {
 	if err := validateWorkspace(p.WorkspaceID, p.CredentialID); err != nil {
 		return err
 	}
-	if p.Dataset == "" {
-		return fieldErr("dataset", "is required")
-	}
-	if !datasetRE.MatchString(p.Dataset) || strings.Contains(p.Dataset, "..") {
-		return fieldErr("dataset", fmt.Sprintf("%q must be 1-128 letters, digits, '_', '-' or '.', not starting with '.' or '-'", p.Dataset))
+	if err := identErr("dataset", ident.Dataset(p.Dataset)); err != nil {
+		return err
 	}
 	if p.Concurrency < 0 || p.Concurrency > 64 {
 		return fieldErr("concurrency", "must be between 0 and 64")
@@ -251,27 +246,26 @@ func (p *VerifyPayload) Validate() error {
 	return Source{Bucket: p.Bucket, Prefix: p.Prefix}.Validate()
 }
 
-// validateWorkspace applies credstore's rules, so a payload that validates
-// names IDs the worker can resolve.
+// validateWorkspace applies the identifier rules credstore also applies
+// (package ident), so a payload that validates names IDs the worker can
+// resolve.
 func validateWorkspace(ws, cred string) error {
-	if err := credstore.ValidateWorkspaceID(ws); err != nil {
-		return fieldErr("workspace_id", reason(err))
+	if err := identErr("workspace_id", ident.Workspace(ws)); err != nil {
+		return err
 	}
 	if cred != "" {
-		if err := credstore.ValidateCredentialID(cred); err != nil {
-			return fieldErr("credential_id", reason(err))
-		}
+		return identErr("credential_id", ident.CredentialID(cred))
 	}
 	return nil
 }
 
-// reason is a credstore validation error's reason without its field name.
-func reason(err error) string {
-	var ve *credstore.ValidationError
-	if errors.As(err, &ve) {
-		return ve.Reason
+// identErr renames an identifier error to the payload field it came from.
+func identErr(field string, err error) error {
+	var ie *ident.Error
+	if errors.As(err, &ie) {
+		return fieldErr(field, ie.Detail())
 	}
-	return err.Error()
+	return err
 }
 
 func validateParse(o parsers.Options) error {
