@@ -298,25 +298,59 @@ func validateParse(o parsers.Options) error {
 	return nil
 }
 
-// FieldError is a validation error about one payload field.
-type FieldError struct {
-	Field string // dotted JSON path, e.g. "source.bucket"
-	Msg   string
+// PayloadError is a task payload that cannot be decoded or does not
+// validate: Field names the payload field, Reason what is wrong with it.
+// It is permanent (the same payload never becomes valid) and matches
+// ErrInvalidPayload with errors.Is.
+type PayloadError struct {
+	// Field is the dotted JSON path of the field, e.g. "source.bucket"; ""
+	// when the payload as a whole is not valid JSON.
+	Field string
+	// Reason says what is wrong and what is expected.
+	Reason string
+	// Err is the decoding error, if any.
+	Err error
 }
 
-// Error implements error.
-func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+// FieldError is the former name of PayloadError.
+//
+// Deprecated: use PayloadError.
+type FieldError = PayloadError
 
-func fieldErr(field, msg string) error { return &FieldError{Field: field, Msg: msg} }
+// Error is "field: reason", or the reason alone when no field is known.
+func (e *PayloadError) Error() string {
+	if e.Field == "" {
+		return e.Reason
+	}
+	return e.Field + ": " + e.Reason
+}
 
-// ErrInvalidPayload wraps every payload decoding or validation failure.
+// Is reports whether target is ErrInvalidPayload.
+func (e *PayloadError) Is(target error) bool { return target == ErrInvalidPayload }
+
+// Unwrap returns the decoding error, if any.
+func (e *PayloadError) Unwrap() error { return e.Err }
+
+// Permanent reports true: retrying the same payload cannot succeed.
+func (e *PayloadError) Permanent() bool { return true }
+
+func fieldErr(field, reason string) error { return &PayloadError{Field: field, Reason: reason} }
+
+// ErrInvalidPayload matches every payload decoding or validation failure
+// (each is a *PayloadError).
 var ErrInvalidPayload = errors.New("invalid payload")
 
-// Decode unmarshals and validates a task payload. Errors wrap
-// ErrInvalidPayload.
+// Decode unmarshals and validates a task payload. Errors are *PayloadError
+// (wrapped with the "invalid payload" prefix) and match ErrInvalidPayload.
 func Decode[P interface{ Validate() error }](b []byte, p P) error {
 	if err := json.Unmarshal(b, p); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidPayload, err)
+		pe := &PayloadError{Reason: err.Error(), Err: err}
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			pe.Field = te.Field
+			pe.Reason = fmt.Sprintf("cannot hold JSON %s (want %s)", te.Value, te.Type)
+		}
+		return fmt.Errorf("%w: %w", ErrInvalidPayload, pe)
 	}
 	if err := p.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidPayload, err)
