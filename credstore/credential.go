@@ -228,7 +228,7 @@ func (s *Store) AddCredential(ctx context.Context, workspaceID string, in Creden
 // notFoundCredential is the error for a credential ID that the workspace
 // does not have. It deliberately says nothing about other workspaces.
 func notFoundCredential(workspaceID, id string) error {
-	return fmt.Errorf("credential %s %w in workspace %s: a credential belongs to the workspace that stored it (list them with `ingestctl credential list --workspace %s`)", id, ErrNotFound, workspaceID, workspaceID)
+	return fmt.Errorf("credential %s %w in workspace %s: a credential belongs to the workspace that stored it (list the workspace's credentials for their IDs)", id, ErrNotFound, workspaceID)
 }
 
 // GetCredential returns a workspace's credential (without secrets), or an

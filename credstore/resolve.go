@@ -310,8 +310,8 @@ func (r *Resolver) resolveCredential(ctx context.Context, workspaceID, credentia
 }
 
 func (r *Resolver) noCredentials(workspaceID string) error {
-	return fmt.Errorf("workspace %s: %w: the job names no credential instance and the workspace has no AWS integration; create one with `ingestctl integration create --workspace %s --role-arn ARN`, or store keys with `ingestctl credential add --workspace %s` and name the credential in the job",
-		workspaceID, ErrNoCredentials, workspaceID, workspaceID)
+	return fmt.Errorf("workspace %s: %w: the job names no credential instance and the workspace has no AWS integration; create an AWS integration for the workspace, or store access keys as a credential instance of the workspace and name it in the job",
+		workspaceID, ErrNoCredentials)
 }
 
 // integrationEntry returns the live cache entry for the workspace's
@@ -342,7 +342,7 @@ func (r *Resolver) integrationEntry(ctx context.Context, workspaceID string) (*e
 		}
 		if integ.Pending() {
 			r.drop(workspaceID, nil)
-			return nil, fmt.Errorf("workspace %s: %w: attach the customer's role with `ingestctl integration set-role --workspace %s --role-arn ARN`", workspaceID, ErrIntegrationPending, workspaceID)
+			return nil, fmt.Errorf("workspace %s: %w: attach the customer's role to the integration (set its role ARN)", workspaceID, ErrIntegrationPending)
 		}
 		e = r.install(integ)
 		// The record may have changed (or been removed) between reading it
