@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
@@ -90,46 +90,68 @@ func (r *Resolver) AssumeRoleOnce(ctx context.Context, integ *Integration, exter
 			return aws.Credentials{}, err
 		}
 	}
-	return r.assumeRole(ctx, integ.WorkspaceID, integ.RoleARN, externalID, integ.UserARN)
+	return r.newAssumeProvider(integ.WorkspaceID, integ.RoleARN, externalID, integ.UserARN).Retrieve(ctx)
 }
 
-func (r *Resolver) assumeRole(ctx context.Context, workspaceID, roleARN, externalID, userARN string) (aws.Credentials, error) {
-	fail := func(err error) (aws.Credentials, error) {
-		cause, code, msg := classifySTS(err)
-		return aws.Credentials{}, &AssumeRoleError{
-			WorkspaceID: workspaceID, RoleARN: roleARN, UserARN: userARN, WithExternalID: externalID != "",
-			Cause: cause, Code: code, Message: msg, Err: err,
+// assumeProvider is stscreds' AssumeRoleProvider for one (workspace, role,
+// External ID) with the Resolver's settings, its failures converted into
+// *AssumeRoleError. It caches nothing: the entry's CredentialsCache and
+// assumeSource above it do.
+type assumeProvider struct {
+	workspaceID, roleARN, userARN string
+	withExternalID                bool
+	p                             *stscreds.AssumeRoleProvider
+}
+
+// newAssumeProvider builds the provider; an empty externalID omits the
+// ExternalId parameter.
+func (r *Resolver) newAssumeProvider(workspaceID, roleARN, externalID, userARN string) *assumeProvider {
+	p := stscreds.NewAssumeRoleProvider(lazySTS{r}, roleARN, func(o *stscreds.AssumeRoleOptions) {
+		o.RoleSessionName = r.SessionName(workspaceID)
+		o.Duration = r.cfg.SessionDuration
+		if externalID != "" {
+			o.ExternalID = aws.String(externalID)
 		}
+		if !r.cfg.DisableSourceIdentity {
+			o.SourceIdentity = aws.String(r.cfg.SourceIdentity)
+		}
+	})
+	return &assumeProvider{workspaceID: workspaceID, roleARN: roleARN, userARN: userARN, withExternalID: externalID != "", p: p}
+}
+
+// Retrieve implements aws.CredentialsProvider: one sts:AssumeRole call.
+// Errors are *AssumeRoleError.
+func (a *assumeProvider) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	creds, err := a.p.Retrieve(ctx)
+	if err == nil && (creds.AccessKeyID == "" || creds.SecretAccessKey == "" || creds.Expires.IsZero()) {
+		err = errors.New("STS returned incomplete credentials")
 	}
-	client, err := r.sts(ctx)
 	if err != nil {
-		return fail(err)
+		return aws.Credentials{}, a.fail(err)
 	}
-	in := &sts.AssumeRoleInput{
-		RoleArn:         aws.String(roleARN),
-		RoleSessionName: aws.String(r.SessionName(workspaceID)),
-		DurationSeconds: aws.Int32(int32(r.cfg.SessionDuration / time.Second)),
+	return creds, nil
+}
+
+// fail converts an STS failure into *AssumeRoleError (classifySTS says
+// why).
+func (a *assumeProvider) fail(err error) *AssumeRoleError {
+	cause, code, msg := classifySTS(err)
+	return &AssumeRoleError{
+		WorkspaceID: a.workspaceID, RoleARN: a.roleARN, UserARN: a.userARN, WithExternalID: a.withExternalID,
+		Cause: cause, Code: code, Message: msg, Err: err,
 	}
-	if !r.cfg.DisableSourceIdentity {
-		in.SourceIdentity = aws.String(r.cfg.SourceIdentity)
-	}
-	if externalID != "" {
-		in.ExternalId = aws.String(externalID)
-	}
-	out, err := client.AssumeRole(ctx, in)
+}
+
+// lazySTS is the STS client handed to stscreds: it builds the Resolver's
+// client on first use, so NewResolver does not contact AWS or read the
+// platform's AWS configuration.
+type lazySTS struct{ r *Resolver }
+
+// AssumeRole implements stscreds.AssumeRoleAPIClient.
+func (l lazySTS) AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, optFns ...func(*sts.Options)) (*sts.AssumeRoleOutput, error) {
+	client, err := l.r.sts(ctx)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
-	c := out.Credentials
-	if c == nil || aws.ToString(c.AccessKeyId) == "" || aws.ToString(c.SecretAccessKey) == "" || c.Expiration == nil {
-		return fail(errors.New("STS returned incomplete credentials"))
-	}
-	return aws.Credentials{
-		AccessKeyID:     aws.ToString(c.AccessKeyId),
-		SecretAccessKey: aws.ToString(c.SecretAccessKey),
-		SessionToken:    aws.ToString(c.SessionToken),
-		Source:          "s3ingest-assume-role",
-		CanExpire:       true,
-		Expires:         *c.Expiration,
-	}, nil
+	return client.AssumeRole(ctx, in, optFns...)
 }

@@ -2,6 +2,7 @@ package credstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -36,7 +37,7 @@ func (r *Resolver) newEntry(integ *Integration) *entry {
 	e := &entry{workspaceID: integ.WorkspaceID, roleARN: integ.RoleARN, externalID: integ.ExternalID, userARN: integ.UserARN}
 	e.setRevision(integ.Revision)
 	e.lastUsed.Store(r.cfg.Now().UnixNano())
-	src := &assumeSource{r: r, e: e}
+	src := &assumeSource{r: r, e: e, assume: r.newAssumeProvider(e.workspaceID, e.roleARN, e.externalID, e.userARN)}
 	e.cache = aws.NewCredentialsCache(src, func(o *aws.CredentialsCacheOptions) {
 		o.ExpiryWindow = r.cfg.ExpiryWindow
 		o.ExpiryWindowJitterFrac = r.cfg.ExpiryWindowJitterFrac
@@ -45,12 +46,13 @@ func (r *Resolver) newEntry(integ *Integration) *entry {
 }
 
 // assumeSource is the provider behind an entry's CredentialsCache: it
-// calls AssumeRole, remembers failures for NegativeCacheTTL, and while STS
-// is transiently failing keeps serving the previous credentials as long as
-// they are still valid.
+// calls AssumeRole (through stscreds, see assumeProvider), remembers
+// failures for NegativeCacheTTL, and while STS is transiently failing keeps
+// serving the previous credentials as long as they are still valid.
 type assumeSource struct {
-	r *Resolver
-	e *entry
+	r      *Resolver
+	e      *entry
+	assume *assumeProvider
 
 	mu       sync.Mutex
 	failErr  *AssumeRoleError
@@ -75,9 +77,12 @@ func (s *assumeSource) Retrieve(ctx context.Context) (aws.Credentials, error) {
 	}
 	s.mu.Unlock()
 
-	creds, err := s.r.assumeRole(ctx, s.e.workspaceID, s.e.roleARN, s.e.externalID, s.e.userARN)
+	creds, err := s.assume.Retrieve(ctx)
 	if err != nil {
-		are := err.(*AssumeRoleError)
+		var are *AssumeRoleError
+		if !errors.As(err, &are) {
+			return aws.Credentials{}, err // not an STS answer: nothing to cache
+		}
 		log := s.r.log.With(zap.String("workspace_id", s.e.workspaceID), zap.String("role_arn", s.e.roleARN),
 			zap.String("cause", string(are.Cause)), zap.String("code", are.Code))
 		if are.Cause == CauseCanceled && ctx.Err() != nil {
