@@ -113,7 +113,7 @@ func (r rule) check(v string) error {
 			continue
 		}
 		ch, _ := utf8.DecodeRuneInString(v[i:])
-		return &Error{Field: r.field, Value: v, Reason: "character " + strconv.QuoteRune(ch) + " at byte " + strconv.Itoa(i) + " is not allowed (use letters, digits and " + list(r.chars, " and ") + ")"}
+		return &Error{Field: r.field, Value: v, Reason: "character " + strconv.QuoteRune(ch) + " at byte " + strconv.Itoa(i) + " is not allowed (use letters, digits, " + list(r.chars, " and ") + ")"}
 	}
 	if r.noDots && strings.Contains(v, "..") {
 		return &Error{Field: r.field, Value: v, Reason: `must not contain ".."`}

@@ -25,7 +25,7 @@ func TestRules(t *testing.T) {
 		{"workspace", ident.Workspace, strings.Repeat("w", ident.MaxWorkspaceID), ""},
 		{"workspace", ident.Workspace, "", "must not be empty"},
 		{"workspace", ident.Workspace, strings.Repeat("w", ident.MaxWorkspaceID+1), "129 bytes long, at most 128"},
-		{"workspace", ident.Workspace, "a/b", `character '/' at byte 1 is not allowed (use letters, digits and '.', '_', ':', '@' and '-')`},
+		{"workspace", ident.Workspace, "a/b", `character '/' at byte 1 is not allowed (use letters, digits, '.', '_', ':', '@' and '-')`},
 		{"workspace", ident.Workspace, "a b", `' '`},
 		{"workspace", ident.Workspace, "naïve", `'ï' at byte 2`},
 		{"workspace", ident.Workspace, "a+b", `'+'`},
@@ -54,7 +54,7 @@ func TestRules(t *testing.T) {
 		{"credential_id", ident.CredentialID, "", "must not be empty"},
 		{"credential_id", ident.CredentialID, strings.Repeat("c", ident.MaxCredentialID+1), "at most 64"},
 		{"credential_id", ident.CredentialID, "x y", `' '`},
-		{"credential_id", ident.CredentialID, "a.b:c", `'.' at byte 1 is not allowed (use letters, digits and '_' and '-')`},
+		{"credential_id", ident.CredentialID, "a.b:c", `'.' at byte 1 is not allowed (use letters, digits, '_' and '-')`},
 
 		{"schedule_id", ident.ScheduleID, "nightly", ""},
 		{"schedule_id", ident.ScheduleID, "-x", ""},
