@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/s3ingest/s3ingest/ident"
 	"go.uber.org/zap/zapcore"
 )
 
@@ -141,21 +143,9 @@ func printableNoSpace(s string) bool {
 }
 
 // ValidateCredentialID checks the form of a credential ID as it appears in
-// job payloads: 1–64 characters of letters, digits, '_' and '-'.
-func ValidateCredentialID(id string) error {
-	if id == "" {
-		return invalid("credential_id", "is required")
-	}
-	if len(id) > 64 {
-		return invalid("credential_id", "is longer than 64 characters")
-	}
-	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
-			return invalid("credential_id", "%q contains %q: only letters, digits, '_' and '-' are allowed", id, r)
-		}
-	}
-	return nil
-}
+// job payloads with ident.CredentialID: 1–64 characters of letters, digits,
+// '_' and '-'. Errors are *ValidationError naming "credential_id".
+func ValidateCredentialID(id string) error { return fromIdent(ident.CredentialID(id)) }
 
 // addCredentialScript stores a credential atomically: the record, the
 // index entry and the name, or nothing when the name is taken.
@@ -238,7 +228,7 @@ func (s *Store) AddCredential(ctx context.Context, workspaceID string, in Creden
 // notFoundCredential is the error for a credential ID that the workspace
 // does not have. It deliberately says nothing about other workspaces.
 func notFoundCredential(workspaceID, id string) error {
-	return fmt.Errorf("credential %s %w in workspace %s: a credential belongs to the workspace that stored it (list them with `ingestctl credential list --workspace %s`)", id, ErrNotFound, workspaceID, workspaceID)
+	return fmt.Errorf("credential %s %w in workspace %s: a credential belongs to the workspace that stored it (list the workspace's credentials for their IDs)", id, ErrNotFound, workspaceID)
 }
 
 // GetCredential returns a workspace's credential (without secrets), or an

@@ -168,7 +168,7 @@ return 1
 )
 
 func noIntegration(workspaceID string) error {
-	return fmt.Errorf("workspace %s has no AWS integration: %w (create one with `ingestctl integration create --workspace %s`)", workspaceID, ErrNotFound, workspaceID)
+	return fmt.Errorf("workspace %s has no AWS integration: %w (create an AWS integration for the workspace first)", workspaceID, ErrNotFound)
 }
 
 // CreateIntegration creates the workspace's integration. roleARN may be
@@ -203,7 +203,7 @@ func (s *Store) CreateIntegration(ctx context.Context, workspaceID, roleARN stri
 	res, err := createIntegrationScript.Run(ctx, s.rdb, []string{s.integrationKey(workspaceID)}, args...).Result()
 	if err = scriptError(err); err != nil {
 		if errors.Is(err, ErrExists) {
-			return nil, fmt.Errorf("workspace %s already has an AWS integration: %w (show it with `ingestctl integration show --workspace %s`; remove it first to create a new one, which gets a new External ID)", workspaceID, ErrExists, workspaceID)
+			return nil, fmt.Errorf("workspace %s already has an AWS integration: %w (use the existing one, or remove it first to create a new one, which gets a new External ID)", workspaceID, ErrExists)
 		}
 		return nil, fmt.Errorf("create integration: %w", err)
 	}
@@ -288,9 +288,9 @@ func (s *Store) runUpdate(ctx context.Context, script *redis.Script, workspaceID
 		case errors.Is(err, ErrNotFound):
 			return nil, noIntegration(workspaceID)
 		case errors.Is(err, ErrRotationInProgress):
-			return nil, fmt.Errorf("workspace %s: %w (finish it with `ingestctl integration rotate --finish --workspace %s` or cancel it with --cancel)", workspaceID, ErrRotationInProgress, workspaceID)
+			return nil, fmt.Errorf("workspace %s: %w (finish or cancel it first)", workspaceID, ErrRotationInProgress)
 		case errors.Is(err, ErrNoRotation):
-			return nil, fmt.Errorf("workspace %s: %w (start one with `ingestctl integration rotate --workspace %s`)", workspaceID, ErrNoRotation, workspaceID)
+			return nil, fmt.Errorf("workspace %s: %w (start a rotation first)", workspaceID, ErrNoRotation)
 		}
 		return nil, fmt.Errorf("update integration: %w", err)
 	}

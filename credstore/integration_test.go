@@ -108,7 +108,7 @@ func TestIntegrationLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectMsg("remove")
-	if _, err := s.GetIntegration(ctx, "ws-1"); !errors.Is(err, credstore.ErrNotFound) || !strings.Contains(err.Error(), "ingestctl integration create") {
+	if _, err := s.GetIntegration(ctx, "ws-1"); !errors.Is(err, credstore.ErrNotFound) || !strings.Contains(err.Error(), "create an AWS integration for the workspace") || strings.Contains(err.Error(), "ingestctl") {
 		t.Fatalf("Get after remove: %v", err)
 	}
 	if err := s.RemoveIntegration(ctx, "ws-1"); !errors.Is(err, credstore.ErrNotFound) {

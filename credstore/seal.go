@@ -28,7 +28,7 @@ const sealVersion = "v1"
 // errors.Is.
 var (
 	// ErrSecretKeyMissing means S3INGEST_SECRET_KEY is unset or empty.
-	ErrSecretKeyMissing = errors.New(SecretKeyEnv + " is not set: generate one with `ingestctl secret-key` (or `head -c 32 /dev/urandom | base64`) and give the same value to every ingestd and ingestctl process")
+	ErrSecretKeyMissing = errors.New(SecretKeyEnv + " is not set: set it to 32 random bytes in base64 (e.g. from `head -c 32 /dev/urandom | base64`), the same value in every process that stores or resolves credentials")
 	// ErrSecretKeyInvalid means the keyring text cannot be parsed (bad
 	// base64, wrong key length, malformed or duplicate key ID).
 	ErrSecretKeyInvalid = errors.New(SecretKeyEnv + " is invalid")

@@ -33,6 +33,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/s3ingest/s3ingest/ident"
 )
 
 // PlatformARNEnv names the environment variable holding the platform's
@@ -134,21 +136,18 @@ func aad(ws, kind, id, field string) string {
 func (s *Store) timestamp(t time.Time) string        { return t.UTC().Format(time.RFC3339Nano) }
 func parseTimestamp(v string) (t time.Time, _ error) { return time.Parse(time.RFC3339Nano, v) }
 
-// ValidateWorkspaceID checks a workspace ID: 1–128 characters of letters,
-// digits and ._:@- (it becomes part of Redis keys and STS session names).
-func ValidateWorkspaceID(ws string) error {
-	if ws == "" {
-		return invalid("workspace", "is required")
+// ValidateWorkspaceID checks a workspace ID with ident.Workspace: 1–128
+// characters of letters, digits and ._:@- (it becomes part of Redis keys and
+// STS session names). Errors are *ValidationError naming "workspace".
+func ValidateWorkspaceID(ws string) error { return fromIdent(ident.Workspace(ws)) }
+
+// fromIdent turns an identifier error into the store's *ValidationError.
+func fromIdent(err error) error {
+	var ie *ident.Error
+	if errors.As(err, &ie) {
+		return &ValidationError{Field: ie.Field, Reason: ie.Detail()}
 	}
-	if len(ws) > 128 {
-		return invalid("workspace", "is %d characters, at most 128 are allowed", len(ws))
-	}
-	for _, r := range ws {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._:@-", r)) {
-			return invalid("workspace", "%q contains %q: only letters, digits and ._:@- are allowed", ws, r)
-		}
-	}
-	return nil
+	return err
 }
 
 // PlatformARN returns the platform's principal ARN: the configured one, or

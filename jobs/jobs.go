@@ -16,7 +16,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/s3ingest/s3ingest/credstore"
+	"github.com/s3ingest/s3ingest/ident"
 	"github.com/s3ingest/s3ingest/parsers"
 )
 
@@ -208,18 +208,13 @@ type IngestPayload struct {
 	ScheduleID string `json:"schedule_id,omitempty"`
 }
 
-var datasetRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-
 // Validate checks the payload; errors name the field.
 func (p *IngestPayload) Validate() error {
 	if err := validateWorkspace(p.WorkspaceID, p.CredentialID); err != nil {
 		return err
 	}
-	if p.Dataset == "" {
-		return fieldErr("dataset", "is required")
-	}
-	if !datasetRE.MatchString(p.Dataset) || strings.Contains(p.Dataset, "..") {
-		return fieldErr("dataset", fmt.Sprintf("%q must be 1-128 letters, digits, '_', '-' or '.', not starting with '.' or '-'", p.Dataset))
+	if err := identErr("dataset", ident.Dataset(p.Dataset)); err != nil {
+		return err
 	}
 	if p.Concurrency < 0 || p.Concurrency > 64 {
 		return fieldErr("concurrency", "must be between 0 and 64")
@@ -251,27 +246,26 @@ func (p *VerifyPayload) Validate() error {
 	return Source{Bucket: p.Bucket, Prefix: p.Prefix}.Validate()
 }
 
-// validateWorkspace applies credstore's rules, so a payload that validates
-// names IDs the worker can resolve.
+// validateWorkspace applies the identifier rules credstore also applies
+// (package ident), so a payload that validates names IDs the worker can
+// resolve.
 func validateWorkspace(ws, cred string) error {
-	if err := credstore.ValidateWorkspaceID(ws); err != nil {
-		return fieldErr("workspace_id", reason(err))
+	if err := identErr("workspace_id", ident.Workspace(ws)); err != nil {
+		return err
 	}
 	if cred != "" {
-		if err := credstore.ValidateCredentialID(cred); err != nil {
-			return fieldErr("credential_id", reason(err))
-		}
+		return identErr("credential_id", ident.CredentialID(cred))
 	}
 	return nil
 }
 
-// reason is a credstore validation error's reason without its field name.
-func reason(err error) string {
-	var ve *credstore.ValidationError
-	if errors.As(err, &ve) {
-		return ve.Reason
+// identErr renames an identifier error to the payload field it came from.
+func identErr(field string, err error) error {
+	var ie *ident.Error
+	if errors.As(err, &ie) {
+		return fieldErr(field, ie.Detail())
 	}
-	return err.Error()
+	return err
 }
 
 func validateParse(o parsers.Options) error {
@@ -304,25 +298,59 @@ func validateParse(o parsers.Options) error {
 	return nil
 }
 
-// FieldError is a validation error about one payload field.
-type FieldError struct {
-	Field string // dotted JSON path, e.g. "source.bucket"
-	Msg   string
+// PayloadError is a task payload that cannot be decoded or does not
+// validate: Field names the payload field, Reason what is wrong with it.
+// It is permanent (the same payload never becomes valid) and matches
+// ErrInvalidPayload with errors.Is.
+type PayloadError struct {
+	// Field is the dotted JSON path of the field, e.g. "source.bucket"; ""
+	// when the payload as a whole is not valid JSON.
+	Field string
+	// Reason says what is wrong and what is expected.
+	Reason string
+	// Err is the decoding error, if any.
+	Err error
 }
 
-// Error implements error.
-func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+// FieldError is the former name of PayloadError.
+//
+// Deprecated: use PayloadError.
+type FieldError = PayloadError
 
-func fieldErr(field, msg string) error { return &FieldError{Field: field, Msg: msg} }
+// Error is "field: reason", or the reason alone when no field is known.
+func (e *PayloadError) Error() string {
+	if e.Field == "" {
+		return e.Reason
+	}
+	return e.Field + ": " + e.Reason
+}
 
-// ErrInvalidPayload wraps every payload decoding or validation failure.
+// Is reports whether target is ErrInvalidPayload.
+func (e *PayloadError) Is(target error) bool { return target == ErrInvalidPayload }
+
+// Unwrap returns the decoding error, if any.
+func (e *PayloadError) Unwrap() error { return e.Err }
+
+// Permanent reports true: retrying the same payload cannot succeed.
+func (e *PayloadError) Permanent() bool { return true }
+
+func fieldErr(field, reason string) error { return &PayloadError{Field: field, Reason: reason} }
+
+// ErrInvalidPayload matches every payload decoding or validation failure
+// (each is a *PayloadError).
 var ErrInvalidPayload = errors.New("invalid payload")
 
-// Decode unmarshals and validates a task payload. Errors wrap
-// ErrInvalidPayload.
+// Decode unmarshals and validates a task payload. Errors are *PayloadError
+// (wrapped with the "invalid payload" prefix) and match ErrInvalidPayload.
 func Decode[P interface{ Validate() error }](b []byte, p P) error {
 	if err := json.Unmarshal(b, p); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidPayload, err)
+		pe := &PayloadError{Reason: err.Error(), Err: err}
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			pe.Field = te.Field
+			pe.Reason = fmt.Sprintf("cannot hold JSON %s (want %s)", te.Value, te.Type)
+		}
+		return fmt.Errorf("%w: %w", ErrInvalidPayload, pe)
 	}
 	if err := p.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidPayload, err)

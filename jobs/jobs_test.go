@@ -73,9 +73,12 @@ func TestIngestPayloadValidate(t *testing.T) {
 				}
 				return
 			}
-			var fe *FieldError
+			var fe *PayloadError
 			if !errors.As(err, &fe) {
-				t.Fatalf("Validate() = %v, want a *FieldError for %s", err, tt.field)
+				t.Fatalf("Validate() = %v, want a *PayloadError for %s", err, tt.field)
+			}
+			if !errors.Is(err, ErrInvalidPayload) || !fe.Permanent() {
+				t.Fatalf("Validate() = %v: want it to match ErrInvalidPayload and be permanent", err)
 			}
 			if fe.Field != tt.field {
 				t.Fatalf("error names field %q (%v), want %q", fe.Field, err, tt.field)
@@ -214,10 +217,28 @@ func TestNewTaskRejectsInvalidPayload(t *testing.T) {
 }
 
 func TestDecodeRejectsGarbage(t *testing.T) {
-	var p IngestPayload
-	for _, in := range []string{`{`, `{"workspace_id":"w"}`, `[]`} {
-		if err := Decode([]byte(in), &p); !errors.Is(err, ErrInvalidPayload) {
-			t.Errorf("Decode(%s) = %v, want ErrInvalidPayload", in, err)
+	for _, c := range []struct{ in, field string }{
+		{`{`, ""},
+		{`{"workspace_id":"w"}`, "dataset"},
+		{`[]`, ""},
+		{`{"workspace_id":"w","source":{"bucket":7}}`, "source.bucket"},
+		{`{"workspace_id":"w","source":{"bucket":"b"},"dataset":"d","concurrency":"4"}`, "concurrency"},
+	} {
+		var p IngestPayload
+		err := Decode([]byte(c.in), &p)
+		if !errors.Is(err, ErrInvalidPayload) || !strings.HasPrefix(err.Error(), "invalid payload: "+c.field) {
+			t.Errorf("Decode(%s) = %v, want ErrInvalidPayload naming %q", c.in, err, c.field)
+			continue
+		}
+		// The worker's one check: the outermost classified error says
+		// whether a retry can help.
+		var cl interface{ Permanent() bool }
+		if !errors.As(err, &cl) || !cl.Permanent() {
+			t.Errorf("Decode(%s) = %v: not classified permanent", c.in, err)
+		}
+		var pe *PayloadError
+		if !errors.As(err, &pe) || pe.Field != c.field {
+			t.Errorf("Decode(%s) = %v: want a *PayloadError for field %q", c.in, err, c.field)
 		}
 	}
 }
@@ -273,7 +294,7 @@ func TestScheduleValidate(t *testing.T) {
 	for _, tt := range tests {
 		sc := Schedule{ID: tt.id, Cron: tt.cron, Ingest: validIngest()}
 		err := sc.Validate()
-		var fe *FieldError
+		var fe *PayloadError
 		switch {
 		case tt.field == "" && err != nil:
 			t.Errorf("%s %q: %v", tt.id, tt.cron, err)

@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/robfig/cron/v3"
+
+	"github.com/s3ingest/s3ingest/ident"
 )
 
 // Schedule re-runs an ingest on a cron schedule. Each run reads only objects
@@ -29,14 +30,12 @@ type Schedule struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-var scheduleIDRE = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9_.:-]{0,127}$`)
-
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 // Validate checks the schedule; errors name the field.
 func (s *Schedule) Validate() error {
-	if !scheduleIDRE.MatchString(s.ID) {
-		return fieldErr("id", fmt.Sprintf("%q must be 1-128 letters, digits, '_', '-', '.' or ':'", s.ID))
+	if err := identErr("id", ident.ScheduleID(s.ID)); err != nil {
+		return err
 	}
 	if _, err := cronParser.Parse(s.Cron); err != nil {
 		return fieldErr("cron", fmt.Sprintf("%q: %v", s.Cron, err))

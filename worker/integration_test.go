@@ -479,7 +479,7 @@ func TestIntegrationRemoved(t *testing.T) {
 	if err == nil || info.State != asynq.TaskStateArchived || info.Retried != 0 {
 		t.Fatalf("ingest after removal: state %s retried %d err %v, want archived at once", info.State, info.Retried, err)
 	}
-	for _, want := range []string{"has no AWS integration", "ingestctl integration create --workspace " + ws, "ingestctl credential add --workspace " + ws} {
+	for _, want := range []string{"has no AWS integration", "create an AWS integration for the workspace", "store access keys as a credential instance"} {
 		if !strings.Contains(info.LastErr, want) {
 			t.Fatalf("last error %q lacks %q", info.LastErr, want)
 		}
@@ -502,8 +502,8 @@ func TestIngestWithoutCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	for ws, wants := range map[string][]string{
-		"ws-nothing": {"ws-nothing", "no AWS credentials configured", "ingestctl integration create --workspace ws-nothing", "ingestctl credential add --workspace ws-nothing"},
-		"ws-pending": {"ws-pending", "no role ARN yet", "ingestctl integration set-role --workspace ws-pending"},
+		"ws-nothing": {"ws-nothing", "no AWS credentials configured", "create an AWS integration for the workspace", "store access keys as a credential instance"},
+		"ws-pending": {"ws-pending", "no role ARN yet", "set its role ARN"},
 	} {
 		info, err := h.run(ingestTask(t, ws, "", bucket, "", "orders-"+ws), nil)
 		if err == nil || info.State != asynq.TaskStateArchived || info.Retried != 0 {

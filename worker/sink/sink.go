@@ -241,62 +241,6 @@ func (e *ValueError) Error() string {
 // Unwrap returns ErrInvalidValue.
 func (e *ValueError) Unwrap() error { return ErrInvalidValue }
 
-// MaxDatasetName is the longest dataset name accepted.
-const MaxDatasetName = 128
-
-// MaxWorkspaceID is the longest workspace ID accepted (as credstore's).
-const MaxWorkspaceID = 128
-
-// ValidateWorkspace checks a workspace ID with exactly the rule of
-// credstore.ValidateWorkspaceID (which this package must not import):
-// 1 to MaxWorkspaceID bytes of ASCII letters, digits and '.', '_', ':',
-// '@', '-'. Such an ID may still be "." or ".." or start with '-': each
-// sink maps it to a safe directory or schema name (see FileSink and
-// Postgres).
-func ValidateWorkspace(ws string) error {
-	switch {
-	case ws == "":
-		return fmt.Errorf("%w: workspace: must not be empty", ErrInvalidDataset)
-	case len(ws) > MaxWorkspaceID:
-		return fmt.Errorf("%w: workspace %q: %d bytes long, at most %d allowed", ErrInvalidDataset, shorten(ws), len(ws), MaxWorkspaceID)
-	}
-	for i, r := range ws {
-		if !workspaceChar(r) {
-			return fmt.Errorf("%w: workspace %q: character %q at byte %d is not allowed (use letters, digits and '.', '_', ':', '@', '-')", ErrInvalidDataset, ws, r, i)
-		}
-	}
-	return nil
-}
-
-// workspaceChar reports whether r may appear in a workspace ID.
-func workspaceChar(r rune) bool {
-	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._:@-", r)
-}
-
-// ValidateDataset checks a dataset name: 1 to MaxDatasetName bytes of ASCII
-// letters, digits, '_', '-' and '.', not starting with '.' or '-' (so it can
-// never be ".", ".." or look like an option), which makes it safe as a
-// directory name and, quoted, as a table name.
-func ValidateDataset(name string) error {
-	switch {
-	case name == "":
-		return fmt.Errorf("%w: dataset: must not be empty", ErrInvalidDataset)
-	case len(name) > MaxDatasetName:
-		return fmt.Errorf("%w: dataset %q: %d bytes long, at most %d allowed", ErrInvalidDataset, shorten(name), len(name), MaxDatasetName)
-	case name[0] == '.' || name[0] == '-':
-		return fmt.Errorf("%w: dataset %q: must start with a letter, digit or '_'", ErrInvalidDataset, name)
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' {
-			continue
-		}
-		r, _ := utf8.DecodeRuneInString(name[i:])
-		return fmt.Errorf("%w: dataset %q: character %q at byte %d is not allowed (use letters, digits, '_', '-' and '.')", ErrInvalidDataset, name, r, i)
-	}
-	return nil
-}
-
 // validateSchema checks what both sinks need of a schema: non-empty, unique
 // column names of known types.
 func validateSchema(s *schema.Schema) error {

@@ -3,12 +3,45 @@ package sink
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"unicode/utf8"
 
+	"github.com/s3ingest/s3ingest/ident"
 	"github.com/s3ingest/s3ingest/parsers/schema"
 )
+
+// MaxDatasetName is the longest dataset name accepted (ident.MaxDataset).
+const MaxDatasetName = ident.MaxDataset
+
+// MaxWorkspaceID is the longest workspace ID accepted (ident.MaxWorkspaceID).
+const MaxWorkspaceID = ident.MaxWorkspaceID
+
+// ValidateWorkspace checks a workspace ID with ident.Workspace, the rule
+// jobs and credstore apply too: 1 to MaxWorkspaceID bytes of ASCII letters,
+// digits and '.', '_', ':', '@', '-'. Such an ID may still be "." or ".."
+// or start with '-': each sink maps it to a safe directory or schema name
+// (see FileSink and Postgres). Errors wrap ErrInvalidDataset and name the
+// workspace.
+func ValidateWorkspace(ws string) error { return datasetErr(ident.Workspace(ws)) }
+
+// ValidateDataset checks a dataset name with ident.Dataset, the rule jobs
+// applies too: 1 to MaxDatasetName bytes of ASCII letters, digits, '_', '-'
+// and '.', not starting with '.' or '-' and without "..", which makes it
+// safe as a directory name and, quoted, as a table name. Errors wrap
+// ErrInvalidDataset and name the dataset.
+func ValidateDataset(name string) error { return datasetErr(ident.Dataset(name)) }
+
+// datasetErr turns an identifier error into ErrInvalidDataset naming the
+// field ("workspace" or "dataset").
+func datasetErr(err error) error {
+	var ie *ident.Error
+	if errors.As(err, &ie) {
+		return fmt.Errorf("%w: %s: %s", ErrInvalidDataset, ie.Field, ie.Detail())
+	}
+	return err
+}
 
 // valueRules are the per-sink limits checked by checkBatch.
 type valueRules struct {

@@ -77,8 +77,8 @@ func TestWorkspaceIsolation(t *testing.T) {
 }
 
 // TestWorkspaceIDRule: ValidateWorkspace accepts exactly what
-// credstore.ValidateWorkspaceID accepts (sink may not import credstore, so
-// the rule is written twice; this keeps the copies equal).
+// credstore.ValidateWorkspaceID accepts (both apply package ident; this
+// catches either one drifting from it).
 func TestWorkspaceIDRule(t *testing.T) {
 	cases := []string{
 		"", "ws-a", "Acme_Prod", "acme:prod@eu.1", ".", "..", "-rf", ":", "@",
