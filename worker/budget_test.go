@@ -1,14 +1,20 @@
 package worker
 
 import (
+	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/aws/smithy-go"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/hibiken/asynq"
 
+	"github.com/s3ingest/s3ingest/credstore"
 	"github.com/s3ingest/s3ingest/jobs"
+	"github.com/s3ingest/s3ingest/worker/sink"
+	"github.com/s3ingest/s3ingest/worker/source"
 )
 
 func TestBudgetCheck(t *testing.T) {
@@ -76,14 +82,47 @@ func TestTaskErrorSkipsRetryOnlyForPermanentErrors(t *testing.T) {
 
 func isSkipRetry(err error) bool { return errors.Is(err, asynq.SkipRetry) }
 
+// fakeResolver resolves every workspace to static keys, as a stored
+// credential instance (credentialID set) or as an integration.
+type fakeResolver struct{ endpoint string }
+
+func (f fakeResolver) Resolve(_ context.Context, _, credentialID string) (*credstore.Resolved, error) {
+	return &credstore.Resolved{Provider: credentials.NewStaticCredentialsProvider("AKIAEXAMPLE", "secret", "token"),
+		Region: "us-east-1", Endpoint: f.endpoint, CredentialID: credentialID}, nil
+}
+
+// TestExpiredTokenOfStoredCredentialIsPermanent: S3 says the session token
+// expired. The credentials of a stored credential instance cannot refresh,
+// so that is permanent and names the credential; an integration's are
+// refreshed by its cache, so it is retried. The client knows which it has.
 func TestExpiredTokenOfStoredCredentialIsPermanent(t *testing.T) {
-	expired := &smithy.OperationError{ServiceID: "S3", OperationName: "GetObject",
-		Err: &smithy.GenericAPIError{Code: "ExpiredToken", Message: "The provided token has expired."}}
-	if err := s3Error(expired, ""); isPermanent(err) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`<Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message></Error>`))
+	}))
+	defer srv.Close()
+	h, err := NewHandlers(Config{AllowPrivateEndpoints: true}, fakeResolver{endpoint: srv.URL}, nopSink{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(credentialID string) error {
+		c, _, err := h.client(t.Context(), "ws", credentialID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Object(t.Context(), source.ObjectInfo{Bucket: "b", Key: "k", Size: -1}).Open(t.Context(), 0, -1)
+		return err
+	}
+	if err := read(""); err == nil || isPermanent(err) {
 		t.Fatalf("an integration's expired token (refreshed by its cache) was made permanent: %v", err)
 	}
-	err := s3Error(expired, "cred_1")
-	if !isPermanent(err) || !strings.Contains(err.Error(), "cred_1") || !strings.Contains(err.Error(), "credential add") {
+	err = read("cred_1")
+	if !isPermanent(err) || !strings.Contains(err.Error(), "credential cred_1") || !strings.Contains(err.Error(), "store current keys") ||
+		strings.Contains(err.Error(), "ingestctl") {
 		t.Fatalf("a stored credential's expired token: %v (permanent %v)", err, isPermanent(err))
 	}
 }
+
+// nopSink is a sink that is never written to.
+type nopSink struct{ sink.Sink }

@@ -157,7 +157,7 @@ func (r *ingestRun) list(ctx context.Context, visit func(source.ObjectInfo) erro
 		for _, k := range s.Keys {
 			info, err := r.src.Head(ctx, s.Bucket, k, s.VersionID)
 			if err != nil {
-				return s3Error(err, r.p.CredentialID)
+				return err
 			}
 			if err := visit(info); err != nil {
 				return err
@@ -165,13 +165,7 @@ func (r *ingestRun) list(ctx context.Context, visit func(source.ObjectInfo) erro
 		}
 		return nil
 	}
-	if err := r.src.List(ctx, s.Bucket, s.Prefix, s.Glob, visit); err != nil {
-		if isPermanent(err) || ctx.Err() != nil {
-			return err
-		}
-		return s3Error(err, r.p.CredentialID)
-	}
-	return nil
+	return r.src.List(ctx, s.Bucket, s.Prefix, s.Glob, visit)
 }
 
 func (r *ingestRun) jobSchema() *schema.Schema {
@@ -204,12 +198,10 @@ func (r *ingestRun) object(ctx context.Context, info source.ObjectInfo) error {
 	}
 	var be *BudgetError
 	if errors.As(err, &be) && be.Scope == "job" {
-		return &Permanent{Err: err}
+		return err // the job's budget is spent: the run ends
 	}
 	if !isPermanent(err) {
-		if err = s3Error(err, r.p.CredentialID); !isPermanent(err) {
-			return fmt.Errorf("%s: %w", obj.Name(), err)
-		}
+		return fmt.Errorf("%s: %w", obj.Name(), err)
 	}
 	r.failed.Add(1)
 	r.h.metrics.objects.WithLabelValues("failed").Inc()

@@ -99,7 +99,7 @@ func (h *Handlers) Preview(ctx context.Context, p jobs.PreviewPayload) (*jobs.Pr
 	var res jobs.PreviewResult
 	listing, first, err := sampleListing(ctx, c, p.Source, h.cfg.PreviewListLimit, firstKeys)
 	if err != nil {
-		return nil, s3Error(err, p.CredentialID)
+		return nil, err
 	}
 	res.Listing = listing
 	if first == nil {
@@ -108,10 +108,7 @@ func (h *Handlers) Preview(ctx context.Context, p jobs.PreviewPayload) (*jobs.Pr
 	obj := c.Object(ctx, *first)
 	pr, err := parsers.Preview(ctx, obj, p.Parse, p.Rows, h.cfg.PreviewHeadBytes)
 	if err != nil {
-		if isPermanent(err) {
-			return nil, err
-		}
-		return nil, s3Error(err, p.CredentialID)
+		return nil, err
 	}
 	res.Object = obj.Name()
 	res.PreviewResult = pr

@@ -2,7 +2,6 @@ package source
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -28,8 +27,21 @@ type ObjectInfo struct {
 // URL returns "s3://bucket/key".
 func (o ObjectInfo) URL() string { return "s3://" + o.Bucket + "/" + o.Key }
 
-// ErrInvalidGlob marks a glob pattern that does not parse.
-var ErrInvalidGlob = errors.New("invalid glob")
+// ErrInvalidGlob marks a glob pattern that does not parse. It is permanent
+// (it has Permanent() true): the same pattern never parses.
+var ErrInvalidGlob error = &permanentSentinel{msg: "invalid glob", fix: "fix the glob pattern"}
+
+// permanentSentinel is a sentinel error that is permanent.
+type permanentSentinel struct{ msg, fix string }
+
+// Error returns the message.
+func (e *permanentSentinel) Error() string { return e.msg }
+
+// Permanent reports true.
+func (e *permanentSentinel) Permanent() bool { return true }
+
+// Fix says what to change.
+func (e *permanentSentinel) Fix() string { return e.fix }
 
 // globMeta are the characters that start a doublestar pattern construct.
 const globMeta = `*?[{\`
@@ -80,7 +92,8 @@ func MatchGlob(glob, key string) (bool, error) {
 // is returned as is.
 func (c *Client) List(ctx context.Context, bucket, prefix, glob string, fn func(ObjectInfo) error) error {
 	if glob != "" && !doublestar.ValidatePattern(glob) {
-		return fmt.Errorf("%w %q: unbalanced brackets or braces, or a trailing backslash", ErrInvalidGlob, glob)
+		return c.opError("ListObjectsV2", bucket, prefix, "",
+			fmt.Errorf("%w %q: unbalanced brackets or braces, or a trailing backslash", ErrInvalidGlob, glob))
 	}
 	listPrefix, ok := ListPrefix(prefix, glob)
 	if !ok {
