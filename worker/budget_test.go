@@ -13,11 +13,12 @@ import (
 
 	"github.com/s3ingest/s3ingest/credstore"
 	"github.com/s3ingest/s3ingest/jobs"
+	"github.com/s3ingest/s3ingest/parsers"
 	"github.com/s3ingest/s3ingest/worker/sink"
 	"github.com/s3ingest/s3ingest/worker/source"
 )
 
-func TestBudgetCheck(t *testing.T) {
+func TestBudgetExceeded(t *testing.T) {
 	type counts struct{ objRej, objRead, jobRej, jobRead int64 }
 	tests := []struct {
 		name   string
@@ -40,16 +41,18 @@ func TestBudgetCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := budgetCheck(tt.budget, "s3://b/k", tt.c.objRej, tt.c.objRead, tt.c.jobRej, tt.c.jobRead, []string{"first problem"})
+			o := newErrorBudget(tt.budget).object("s3://b/k")
+			o.rejected, o.read, o.first = tt.c.objRej, tt.c.objRead-tt.c.objRej, []string{"first problem"}
+			err := o.exceeded(tt.c.jobRej, tt.c.jobRead)
 			if tt.scope == "" {
 				if err != nil {
-					t.Fatalf("budgetCheck = %v, want within budget", err)
+					t.Fatalf("exceeded = %v, want within budget", err)
 				}
 				return
 			}
 			var be *BudgetError
 			if !errors.As(err, &be) || be.Scope != tt.scope || !strings.Contains(be.Limit, tt.limit) {
-				t.Fatalf("budgetCheck = %#v, want scope %s limit %s", err, tt.scope, tt.limit)
+				t.Fatalf("exceeded = %#v, want scope %s limit %s", err, tt.scope, tt.limit)
 			}
 			msg := err.Error()
 			if !strings.Contains(msg, "first problem") || !strings.Contains(msg, "error_budget") {
@@ -126,3 +129,38 @@ func TestExpiredTokenOfStoredCredentialIsPermanent(t *testing.T) {
 
 // nopSink is a sink that is never written to.
 type nopSink struct{ sink.Sink }
+
+// TestErrorBudgetRejectAndFinish: reject counts an object's rows and the
+// job's, keeps the first errors and samples, and stops at a limit; the
+// object's fraction, not judged below 100 rows, is judged by finish.
+func TestErrorBudgetRejectAndFinish(t *testing.T) {
+	b := newErrorBudget(jobs.ErrorBudget{ObjectMaxFraction: 0.1, JobMaxRows: 7})
+	o := b.object("s3://b/small.csv")
+	o.accept(15)
+	for i := range 5 {
+		if err := o.reject(&parsers.ParseError{Object: "s3://b/small.csv", Line: int64(i + 2), Err: parsers.ErrType}); err != nil {
+			t.Fatalf("reject %d of 20 rows: %v (fractions wait for 100 rows)", i+1, err)
+		}
+	}
+	var be *BudgetError
+	if err := o.finish(); !errors.As(err, &be) || be.Scope != "object" || be.Rejected != 5 || be.Read != 20 || len(be.First) != 5 {
+		t.Fatalf("finish = %v, want the object's fraction exceeded", err)
+	}
+	o2 := b.object("s3://b/other.csv")
+	o2.accept(1000)
+	for range 2 {
+		if err := o2.reject(&parsers.ParseError{Object: "s3://b/other.csv", Err: parsers.ErrType}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := o2.reject(&parsers.ParseError{Object: "s3://b/other.csv", Err: parsers.ErrType}); !errors.As(err, &be) || be.Scope != "job" || be.Rejected != 8 {
+		t.Fatalf("8th rejected row of the job = %v, want job_max_rows exceeded", err)
+	}
+	n, samples := b.rejects()
+	if n != 8 || len(samples) != 8 || samples[0].Line != 2 || samples[7].Object != "s3://b/other.csv" {
+		t.Fatalf("rejects = %d, %+v", n, samples)
+	}
+	if b.read.Load() != 1015 {
+		t.Fatalf("job read %d, want 1015", b.read.Load())
+	}
+}

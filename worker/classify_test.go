@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/s3ingest/s3ingest/credstore"
 	"github.com/s3ingest/s3ingest/internal/testenv"
 	"github.com/s3ingest/s3ingest/jobs"
@@ -19,56 +21,87 @@ import (
 
 // TestCredentialRefreshFailureMidIngestIsRetried: the integration's cached
 // credentials go stale one second after each AssumeRole and every object
-// read is slowed down, so credentials are refreshed mid-ingest; STS
-// throttles that refresh (and, with the resolver's clock 15 minutes ahead,
-// the previous credentials are no longer good enough to keep serving). The
-// failure is transient, as the same throttle at the start of a job is: the
+// read is slowed down, so credentials are refreshed mid-ingest; STS fails
+// that refresh (and, with the resolver's clock 15 minutes ahead, the
+// previous credentials are no longer good enough to keep serving). A
+// failure credstore judges transient (a throttle, the platform's own keys
+// refused) is transient mid-run too, as it is at the start of a job: the
 // task is retried and completes with every row, instead of being archived.
 func TestCredentialRefreshFailureMidIngestIsRetried(t *testing.T) {
-	const ws = "ws-refresh-fail"
-	const objects = 6
-	var calls atomic.Int64
-	env := newIntegEnv(t, []roleSpec{{Workspace: ws, Name: "refresh-fail", Policy: generatedPolicy(customerBucket, "slow/")}},
-		func(srv *testenv.S3Server) []harnessOpt {
-			slow := srv.FaultProxy(t, func(r *http.Request) (int, bool) {
-				if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/"+customerBucket+"/slow/") {
-					time.Sleep(600 * time.Millisecond)
-				}
-				return 0, false
-			})
-			// The first AssumeRole passes; the next three (every attempt
-			// of the first refresh) are throttled; later ones pass.
-			sts := srv.STSFaultProxy(t, func(r *http.Request) (int, bool) {
-				n := calls.Add(1)
-				return http.StatusTooManyRequests, n >= 2 && n <= 4
-			})
-			return []harnessOpt{
-				withWorker(func(c *worker.Config) { c.S3Endpoint = slow }),
-				viaPlatformSTS(sts),
-				withResolver(func(c *credstore.ResolverConfig) {
-					c.SessionDuration = 15 * time.Minute
-					c.ExpiryWindow = 15*time.Minute - time.Second
-					c.NegativeCacheTTL = time.Millisecond
-					c.Now = func() time.Time { return time.Now().Add(15 * time.Minute) }
-				}),
+	for _, fault := range []struct {
+		name, code string
+		status     int
+		// fails is how many AssumeRole calls after the first fail: the
+		// attempts of STS's retryer for each attempt of S3's, which retry
+		// a throttled refresh; refused keys are not retried.
+		fails int64
+	}{
+		{"throttled", "RequestLimitExceeded", http.StatusBadRequest, 9},
+		{"platform keys refused", "InvalidClientTokenId", http.StatusForbidden, 1},
+	} {
+		t.Run(fault.name, func(t *testing.T) {
+			ws := "ws-refresh-" + strings.ReplaceAll(fault.name, " ", "-")
+			const objects = 6
+			var calls atomic.Int64
+			env := newIntegEnv(t, []roleSpec{{Workspace: ws, Name: "refresh-fail", Policy: generatedPolicy(customerBucket, "slow/")}},
+				func(srv *testenv.S3Server) []harnessOpt {
+					slow := srv.FaultProxy(t, func(r *http.Request) (int, bool) {
+						if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/"+customerBucket+"/slow/") {
+							time.Sleep(600 * time.Millisecond)
+						}
+						return 0, false
+					})
+					// The first AssumeRole passes, the next fault.fails
+					// fail, later ones pass.
+					up, err := url.Parse(srv.STSEndpoint)
+					if err != nil {
+						t.Fatal(err)
+					}
+					rp := httputil.NewSingleHostReverseProxy(up)
+					sts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						if n := calls.Add(1); n >= 2 && n <= 1+fault.fails {
+							w.Header().Set("Content-Type", "text/xml")
+							w.WriteHeader(fault.status)
+							fmt.Fprintf(w, `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>%s</Code><Message>injected</Message></Error><RequestId>1</RequestId></ErrorResponse>`, fault.code)
+							return
+						}
+						rp.ServeHTTP(w, r)
+					}))
+					t.Cleanup(sts.Close)
+					return []harnessOpt{
+						withWorker(func(c *worker.Config) { c.S3Endpoint = slow }),
+						viaPlatformSTS(sts.URL),
+						withResolver(func(c *credstore.ResolverConfig) {
+							c.SessionDuration = 15 * time.Minute
+							c.ExpiryWindow = 15*time.Minute - time.Second
+							c.NegativeCacheTTL = time.Millisecond
+							c.Now = func() time.Time { return time.Now().Add(15 * time.Minute) }
+						}),
+					}
+				})
+			for i := range objects {
+				env.srv.Put(t, customerBucket, fmt.Sprintf("slow/part-%02d.csv", i), ordersCSV(i*10+1, 10, nil))
 			}
-		})
-	for i := range objects {
-		env.srv.Put(t, customerBucket, fmt.Sprintf("slow/part-%02d.csv", i), ordersCSV(i*10+1, 10, nil))
-	}
 
-	var res jobs.IngestResult
-	info, err := env.run(ingestTask(t, ws, "", customerBucket, "slow/", "slow", func(p *jobs.IngestPayload) { p.Concurrency = 1 }), &res)
-	if err != nil {
-		t.Fatalf("ingest across a throttled refresh: %v (state %s, retried %d, last error %s)", err, info.State, info.Retried, info.LastErr)
+			var res jobs.IngestResult
+			task, err := jobs.NewIngestTask(jobs.IngestPayload{WorkspaceID: ws, Source: jobs.Source{Bucket: customerBucket, Prefix: "slow/"},
+				Dataset: "slow", Concurrency: 1}, asynq.MaxRetry(5))
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := env.run(task, &res)
+			if err != nil {
+				t.Fatalf("ingest across a failed refresh: %v (state %s, retried %d, last error %s)", err, info.State, info.Retried, info.LastErr)
+			}
+			if info.Retried == 0 || !strings.Contains(info.LastErr, fault.code) || calls.Load() < 2+fault.fails {
+				t.Fatalf("retried %d, %d AssumeRole calls, last error %q: the failed refresh did not happen mid-run", info.Retried, calls.Load(), info.LastErr)
+			}
+			if res.Objects+res.Skipped != objects || res.Failed != 0 || res.Objects == objects {
+				t.Fatalf("result %+v: want the objects of the first attempt skipped, the others read", res)
+			}
+			checkOrders(t, readDataset(t, env.harness, ws, "slow"), objects*10)
+		})
 	}
-	if info.Retried == 0 || !strings.Contains(info.LastErr, "throttled") {
-		t.Fatalf("retried %d, last error %q: the throttled refresh did not happen mid-run", info.Retried, info.LastErr)
-	}
-	if res.Objects+res.Skipped != objects || res.Failed != 0 {
-		t.Fatalf("result %+v", res)
-	}
-	checkOrders(t, readDataset(t, env.harness, ws, "slow"), objects*10)
 }
 
 // TestDDLErrorOfPostgresIsNotRetried: a bounding-box CSV has columns xmin
