@@ -215,7 +215,8 @@ func classify(err error, l loc) Class {
 // (the failure at l): its class, its message and its fix.
 func nested(c interface{ Permanent() bool }, err error, l loc) Class {
 	inner, _ := c.(error) // errors.As found it in err's tree: it is an error
-	cl := Class{Kind: KindUnknown, Permanent: c.Permanent(), Message: l.prefix() + inner.Error()}
+	// The whole chain: a sentinel's own text may lack the detail around it.
+	cl := Class{Kind: KindUnknown, Permanent: c.Permanent(), Message: l.prefix() + err.Error()}
 	if f, ok := c.(interface{ Fix() string }); ok {
 		cl.Fix = f.Fix()
 	}
