@@ -28,20 +28,20 @@ const sealVersion = "v1"
 // errors.Is.
 var (
 	// ErrSecretKeyMissing means S3INGEST_SECRET_KEY is unset or empty.
-	ErrSecretKeyMissing = errors.New(SecretKeyEnv + " is not set: set it to 32 random bytes in base64 (e.g. from `head -c 32 /dev/urandom | base64`), the same value in every process that stores or resolves credentials")
+	ErrSecretKeyMissing = permanentSentinel(SecretKeyEnv + " is not set: set it to 32 random bytes in base64 (e.g. from `head -c 32 /dev/urandom | base64`), the same value in every process that stores or resolves credentials")
 	// ErrSecretKeyInvalid means the keyring text cannot be parsed (bad
 	// base64, wrong key length, malformed or duplicate key ID).
-	ErrSecretKeyInvalid = errors.New(SecretKeyEnv + " is invalid")
+	ErrSecretKeyInvalid = permanentSentinel(SecretKeyEnv + " is invalid")
 	// ErrUnknownKeyID means a sealed value names a key ID that the keyring
 	// does not hold (the key was rotated out too early, or another
 	// deployment's data was copied in).
-	ErrUnknownKeyID = errors.New("sealed with an unknown key ID")
+	ErrUnknownKeyID = permanentSentinel("sealed with an unknown key ID")
 	// ErrSealAuth means the ciphertext failed authentication: it was sealed
 	// with a different key that has the same ID, tampered with, or copied
 	// from another record or workspace.
-	ErrSealAuth = errors.New("cannot unseal: sealed with a different key, or the value was tampered with or copied from another record")
+	ErrSealAuth = permanentSentinel("cannot unseal: sealed with a different key, or the value was tampered with or copied from another record")
 	// ErrSealedFormat means the stored value is not a sealed value at all.
-	ErrSealedFormat = errors.New("malformed sealed value")
+	ErrSealedFormat = permanentSentinel("malformed sealed value")
 )
 
 // Keyring holds the AES-256-GCM keys used to seal secrets at rest. The

@@ -65,8 +65,11 @@ func (c AssumeRoleCause) Transient() bool {
 }
 
 // AssumeRoleError is the error of a failed sts:AssumeRole for a workspace's
-// integration. The worker classifies it with Transient (permanent errors
-// end the task without retry); Cause tells customers what to fix.
+// integration. It is the one classification of STS failures in s3ingest:
+// Permanent (= !Transient) ends a task without retry, wherever the error is
+// found (at the start of a job or nested in an S3 error when cached
+// credentials are refreshed mid-run); Cause and Fix tell customers what to
+// change.
 type AssumeRoleError struct {
 	// WorkspaceID is the workspace whose integration was assumed.
 	WorkspaceID string
@@ -116,18 +119,23 @@ func (e *AssumeRoleError) Error() string {
 	return b.String()
 }
 
-// Fix says what to change for the cause.
+// Permanent reports whether retrying cannot succeed until the customer's
+// role setup changes: !Transient().
+func (e *AssumeRoleError) Permanent() bool { return !e.Transient() }
+
+// Fix says what to change for the cause, worded for the workspace's user
+// (no CLI commands; empty for transient causes other than the platform's
+// own credentials).
 func (e *AssumeRoleError) Fix() string {
-	show := fmt.Sprintf("`ingestctl integration show --workspace %s`", e.WorkspaceID)
 	switch e.Cause {
 	case CauseExternalIDMismatch:
-		return "the External ID does not match the role's trust policy: its sts:ExternalId condition must equal the workspace's External ID (see " + show + ")"
+		return "the External ID does not match the role's trust policy: its sts:ExternalId condition must equal the External ID of workspace " + e.WorkspaceID + "'s integration"
 	case CausePrincipalNotTrusted:
-		return fmt.Sprintf("the role's trust policy must allow principal %s to call sts:AssumeRole (see %s)", e.UserARN, show)
+		return fmt.Sprintf("the role's trust policy must allow principal %s to call sts:AssumeRole", e.UserARN)
 	case CauseRoleNotFound:
-		return "check the role ARN, or create the role; fix it with `ingestctl integration set-role --workspace " + e.WorkspaceID + " --role-arn ARN`"
+		return "check the role ARN, or create the role, and set the role ARN of workspace " + e.WorkspaceID + "'s integration to it"
 	case CauseAccessDenied:
-		return fmt.Sprintf("check that the role exists, that its trust policy allows principal %s to call sts:AssumeRole, and that its sts:ExternalId condition equals the workspace's External ID (see %s)", e.UserARN, show)
+		return fmt.Sprintf("check that the role exists, that its trust policy allows principal %s to call sts:AssumeRole, and that its sts:ExternalId condition equals the External ID of workspace %s's integration", e.UserARN, e.WorkspaceID)
 	case CauseInvalidRequest:
 		return "check the role ARN and ingestd's session settings"
 	case CauseRegionDisabled:
@@ -148,30 +156,6 @@ func IsSTSDenied(err error) bool {
 	}
 	switch are.Cause {
 	case CauseExternalIDMismatch, CausePrincipalNotTrusted, CauseRoleNotFound, CauseAccessDenied:
-		return true
-	}
-	return false
-}
-
-// IsPermanent reports whether a credstore error cannot be fixed by
-// retrying: missing or pending integration, unknown or foreign credential,
-// validation errors, removed integration, sealing-key problems, and
-// permanent AssumeRole failures. Redis and transient STS errors are not
-// permanent.
-func IsPermanent(err error) bool {
-	var are *AssumeRoleError
-	if errors.As(err, &are) {
-		return !are.Transient()
-	}
-	var ve *ValidationError
-	var ae *ARNError
-	switch {
-	case errors.As(err, &ve), errors.As(err, &ae):
-		return true
-	case errors.Is(err, ErrNoCredentials), errors.Is(err, ErrIntegrationPending), errors.Is(err, ErrIntegrationRemoved),
-		errors.Is(err, ErrNotFound), errors.Is(err, ErrCorruptRecord),
-		errors.Is(err, ErrSecretKeyMissing), errors.Is(err, ErrSecretKeyInvalid), errors.Is(err, ErrUnknownKeyID),
-		errors.Is(err, ErrSealAuth), errors.Is(err, ErrSealedFormat):
 		return true
 	}
 	return false

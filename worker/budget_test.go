@@ -1,17 +1,24 @@
 package worker
 
 import (
+	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/aws/smithy-go"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/hibiken/asynq"
 
+	"github.com/s3ingest/s3ingest/credstore"
 	"github.com/s3ingest/s3ingest/jobs"
+	"github.com/s3ingest/s3ingest/parsers"
+	"github.com/s3ingest/s3ingest/worker/sink"
+	"github.com/s3ingest/s3ingest/worker/source"
 )
 
-func TestBudgetCheck(t *testing.T) {
+func TestBudgetExceeded(t *testing.T) {
 	type counts struct{ objRej, objRead, jobRej, jobRead int64 }
 	tests := []struct {
 		name   string
@@ -34,16 +41,18 @@ func TestBudgetCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := budgetCheck(tt.budget, "s3://b/k", tt.c.objRej, tt.c.objRead, tt.c.jobRej, tt.c.jobRead, []string{"first problem"})
+			o := newErrorBudget(tt.budget).object("s3://b/k")
+			o.rejected, o.read, o.first = tt.c.objRej, tt.c.objRead-tt.c.objRej, []string{"first problem"}
+			err := o.exceeded(tt.c.jobRej, tt.c.jobRead)
 			if tt.scope == "" {
 				if err != nil {
-					t.Fatalf("budgetCheck = %v, want within budget", err)
+					t.Fatalf("exceeded = %v, want within budget", err)
 				}
 				return
 			}
 			var be *BudgetError
 			if !errors.As(err, &be) || be.Scope != tt.scope || !strings.Contains(be.Limit, tt.limit) {
-				t.Fatalf("budgetCheck = %#v, want scope %s limit %s", err, tt.scope, tt.limit)
+				t.Fatalf("exceeded = %#v, want scope %s limit %s", err, tt.scope, tt.limit)
 			}
 			msg := err.Error()
 			if !strings.Contains(msg, "first problem") || !strings.Contains(msg, "error_budget") {
@@ -76,14 +85,82 @@ func TestTaskErrorSkipsRetryOnlyForPermanentErrors(t *testing.T) {
 
 func isSkipRetry(err error) bool { return errors.Is(err, asynq.SkipRetry) }
 
+// fakeResolver resolves every workspace to static keys, as a stored
+// credential instance (credentialID set) or as an integration.
+type fakeResolver struct{ endpoint string }
+
+func (f fakeResolver) Resolve(_ context.Context, _, credentialID string) (*credstore.Resolved, error) {
+	return &credstore.Resolved{Provider: credentials.NewStaticCredentialsProvider("AKIAEXAMPLE", "secret", "token"),
+		Region: "us-east-1", Endpoint: f.endpoint, CredentialID: credentialID}, nil
+}
+
+// TestExpiredTokenOfStoredCredentialIsPermanent: S3 says the session token
+// expired. The credentials of a stored credential instance cannot refresh,
+// so that is permanent and names the credential; an integration's are
+// refreshed by its cache, so it is retried. The client knows which it has.
 func TestExpiredTokenOfStoredCredentialIsPermanent(t *testing.T) {
-	expired := &smithy.OperationError{ServiceID: "S3", OperationName: "GetObject",
-		Err: &smithy.GenericAPIError{Code: "ExpiredToken", Message: "The provided token has expired."}}
-	if err := s3Error(expired, ""); isPermanent(err) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`<Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message></Error>`))
+	}))
+	defer srv.Close()
+	h, err := NewHandlers(Config{AllowPrivateEndpoints: true}, fakeResolver{endpoint: srv.URL}, nopSink{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(credentialID string) error {
+		c, _, err := h.client(t.Context(), "ws", credentialID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Object(t.Context(), source.ObjectInfo{Bucket: "b", Key: "k", Size: -1}).Open(t.Context(), 0, -1)
+		return err
+	}
+	if err := read(""); err == nil || isPermanent(err) {
 		t.Fatalf("an integration's expired token (refreshed by its cache) was made permanent: %v", err)
 	}
-	err := s3Error(expired, "cred_1")
-	if !isPermanent(err) || !strings.Contains(err.Error(), "cred_1") || !strings.Contains(err.Error(), "credential add") {
+	err = read("cred_1")
+	if !isPermanent(err) || !strings.Contains(err.Error(), "credential cred_1") || !strings.Contains(err.Error(), "store current keys") ||
+		strings.Contains(err.Error(), "ingestctl") {
 		t.Fatalf("a stored credential's expired token: %v (permanent %v)", err, isPermanent(err))
+	}
+}
+
+// nopSink is a sink that is never written to.
+type nopSink struct{ sink.Sink }
+
+// TestErrorBudgetRejectAndFinish: reject counts an object's rows and the
+// job's, keeps the first errors and samples, and stops at a limit; the
+// object's fraction, not judged below 100 rows, is judged by finish.
+func TestErrorBudgetRejectAndFinish(t *testing.T) {
+	b := newErrorBudget(jobs.ErrorBudget{ObjectMaxFraction: 0.1, JobMaxRows: 7})
+	o := b.object("s3://b/small.csv")
+	o.accept(15)
+	for i := range 5 {
+		if err := o.reject(&parsers.ParseError{Object: "s3://b/small.csv", Line: int64(i + 2), Err: parsers.ErrType}); err != nil {
+			t.Fatalf("reject %d of 20 rows: %v (fractions wait for 100 rows)", i+1, err)
+		}
+	}
+	var be *BudgetError
+	if err := o.finish(); !errors.As(err, &be) || be.Scope != "object" || be.Rejected != 5 || be.Read != 20 || len(be.First) != 5 {
+		t.Fatalf("finish = %v, want the object's fraction exceeded", err)
+	}
+	o2 := b.object("s3://b/other.csv")
+	o2.accept(1000)
+	for range 2 {
+		if err := o2.reject(&parsers.ParseError{Object: "s3://b/other.csv", Err: parsers.ErrType}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := o2.reject(&parsers.ParseError{Object: "s3://b/other.csv", Err: parsers.ErrType}); !errors.As(err, &be) || be.Scope != "job" || be.Rejected != 8 {
+		t.Fatalf("8th rejected row of the job = %v, want job_max_rows exceeded", err)
+	}
+	n, samples := b.rejects()
+	if n != 8 || len(samples) != 8 || samples[0].Line != 2 || samples[7].Object != "s3://b/other.csv" {
+		t.Fatalf("rejects = %d, %+v", n, samples)
+	}
+	if b.read.Load() != 1015 {
+		t.Fatalf("job read %d, want 1015", b.read.Load())
 	}
 }

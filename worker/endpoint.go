@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,8 +16,23 @@ import (
 // endpoint resolves to a loopback, private, link-local or otherwise
 // internal address and Config.AllowPrivateEndpoints is not set: customer
 // endpoints must not reach the daemon's own network (metadata services,
-// admin ports). It is permanent.
-var ErrEndpointRefused = errors.New("endpoint refused")
+// admin ports). It is permanent (it has Permanent() true), also when found
+// inside an S3 error.
+var ErrEndpointRefused error = &refusedError{}
+
+// refusedError is the type of ErrEndpointRefused.
+type refusedError struct{}
+
+// Error names the refusal; the dialer's error says which address.
+func (*refusedError) Error() string { return "endpoint refused" }
+
+// Permanent reports true: the endpoint stays internal.
+func (*refusedError) Permanent() bool { return true }
+
+// Fix says how to proceed.
+func (*refusedError) Fix() string {
+	return "name a public S3 endpoint in the credential instance (an operator can allow private endpoints with S3INGEST_ALLOW_PRIVATE_ENDPOINTS=true)"
+}
 
 // publicOnlyDialer refuses connections to internal addresses. The check runs
 // on the resolved address at dial time, so DNS tricks cannot get around it.
@@ -77,9 +91,10 @@ func newHTTPClient(d *net.Dialer) *http.Client {
 // sourceOptions returns the S3 client options for credentials with the
 // given region and endpoint: a credential instance's own endpoint goes
 // through the guarded transport; without one, the operator's S3Endpoint or
-// AWS.
-func (h *Handlers) sourceOptions(region, endpoint string) source.Options {
-	opt := source.Options{Region: region, Endpoint: endpoint, Regions: h.http.regions, HTTPClient: h.http.custom}
+// AWS. fixed names credentials that cannot refresh ("" if they can; see
+// source.Options.FixedCredentials).
+func (h *Handlers) sourceOptions(region, endpoint, fixed string) source.Options {
+	opt := source.Options{Region: region, Endpoint: endpoint, Regions: h.http.regions, HTTPClient: h.http.custom, FixedCredentials: fixed}
 	if opt.Endpoint == "" {
 		opt.Endpoint = h.cfg.S3Endpoint
 		opt.HTTPClient = h.http.trusted
@@ -90,7 +105,7 @@ func (h *Handlers) sourceOptions(region, endpoint string) source.Options {
 	return opt
 }
 
-// newSource returns an S3 client for creds.
-func (h *Handlers) newSource(creds aws.CredentialsProvider, region, endpoint string) *source.Client {
-	return source.New(creds, h.sourceOptions(region, endpoint))
+// newSource returns an S3 client for creds (fixed: see sourceOptions).
+func (h *Handlers) newSource(creds aws.CredentialsProvider, region, endpoint, fixed string) *source.Client {
+	return source.New(creds, h.sourceOptions(region, endpoint, fixed))
 }

@@ -6,17 +6,27 @@ import (
 	"strings"
 
 	"github.com/hibiken/asynq"
-
-	"github.com/s3ingest/s3ingest/credstore"
-	"github.com/s3ingest/s3ingest/jobs"
-	"github.com/s3ingest/s3ingest/parsers"
-	"github.com/s3ingest/s3ingest/worker/sink"
 )
 
-// Permanent marks an error after which retrying cannot help (access denied,
-// no such bucket, an invalid payload, a corrupt file, an exhausted error
-// budget). The handler returns it wrapped with asynq.SkipRetry so the task is
-// archived at once with a message that names the cause and the fix.
+// Retry or archive is decided in one place, isPermanent, with one
+// errors.As on interface{ Permanent() bool }: every error that knows
+// whether a retry can help says so itself (credstore's AssumeRoleError and
+// sentinels, source's OpError, sink's errors, parsers' ParseError, the
+// payload errors of jobs, and this package's Permanent, BudgetError and
+// ErrEndpointRefused). Unclassified errors (network, context, unknown)
+// are transient.
+
+// classified is the shared contract of s3ingest's error types.
+type classified interface {
+	// Permanent reports whether retrying the same work cannot succeed.
+	Permanent() bool
+}
+
+// Permanent marks an error after which retrying cannot help although its
+// cause does not say so itself (some objects of an ingest failed, no object
+// matches a preview). The handler returns it wrapped with asynq.SkipRetry
+// so the task is archived at once with a message that names the cause and
+// the fix.
 type Permanent struct {
 	Err error
 }
@@ -27,7 +37,11 @@ func (e *Permanent) Error() string { return e.Err.Error() }
 // Unwrap returns the cause.
 func (e *Permanent) Unwrap() error { return e.Err }
 
+// Permanent reports true.
+func (e *Permanent) Permanent() bool { return true }
+
 // BudgetError reports that rejected rows exceeded the job's error budget.
+// It is permanent: the same data is rejected again.
 type BudgetError struct {
 	// Scope is "object" or "job".
 	Scope string
@@ -41,6 +55,9 @@ type BudgetError struct {
 	First []string
 }
 
+// budgetFix is the fix of every BudgetError.
+const budgetFix = "fix the data, set the column types with parse options, or raise error_budget"
+
 // Error shows the counts, the limit, the first errors and how to fix it.
 func (e *BudgetError) Error() string {
 	var b strings.Builder
@@ -52,25 +69,21 @@ func (e *BudgetError) Error() string {
 		b.WriteString("; first errors: ")
 		b.WriteString(strings.Join(e.First, "; "))
 	}
-	b.WriteString(" (fix the data, set the column types with parse options, or raise error_budget)")
+	b.WriteString(" (" + budgetFix + ")")
 	return b.String()
 }
 
-// isPermanent reports whether err cannot be cured by a retry.
+// Permanent reports true.
+func (e *BudgetError) Permanent() bool { return true }
+
+// Fix says what to change.
+func (e *BudgetError) Fix() string { return budgetFix }
+
+// isPermanent reports whether err cannot be cured by a retry: the
+// outermost classified error in its chain says so.
 func isPermanent(err error) bool {
-	if err == nil {
-		return false
-	}
-	var p *Permanent
-	var pe *parsers.ParseError
-	var be *BudgetError
-	switch {
-	case errors.As(err, &p), errors.As(err, &pe), errors.As(err, &be):
-		return true
-	case errors.Is(err, jobs.ErrInvalidPayload), errors.Is(err, ErrEndpointRefused), credstore.IsPermanent(err), sink.Permanent(err):
-		return true
-	}
-	return false // cancellation, network, throttling, 5xx: retry
+	var c classified
+	return errors.As(err, &c) && c.Permanent()
 }
 
 // taskError turns a handler error into what asynq should see: permanent

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,19 +40,21 @@ func (h *Handlers) HandleIngest(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	log = log.With(zap.String("credentials", res.Source))
-	run := &ingestRun{h: h, p: p, ds: sink.Dataset{Workspace: p.WorkspaceID, Name: p.Dataset}, src: c, log: log, w: t.ResultWriter(), start: time.Now()}
-	run.result.Dataset = p.Dataset
+	run := newIngestRun(h, p, c, log, t.ResultWriter())
 	err = run.run(ctx)
 	if err != nil {
 		log.Warn("ingest: failed", zap.Error(err), zap.Int64("objects", run.objects.Load()), zap.Int64("rows", run.rows.Load()))
 	} else {
 		log.Info("ingest: done", zap.Int64("objects", run.objects.Load()), zap.Int64("skipped", run.skipped.Load()),
-			zap.Int64("rows", run.rows.Load()), zap.Int64("rejected", run.rejected.Load()), zap.Duration("took", time.Since(run.start)))
+			zap.Int64("rows", run.rows.Load()), zap.Int64("rejected", run.budget.rejected.Load()), zap.Duration("took", time.Since(run.start)))
 	}
 	return err
 }
 
-// ingestRun is the state of one ingest task.
+// ingestRun is the state of one ingest task: list the source, skip what
+// the dataset's ledger has, ingest each remaining object (parse → sink →
+// commit), and report snapshots of the counts as progress and as the final
+// result.
 type ingestRun struct {
 	h     *Handlers
 	p     jobs.IngestPayload
@@ -61,29 +64,51 @@ type ingestRun struct {
 	w     *asynq.ResultWriter
 	start time.Time
 
-	objects, skipped, failed, empty, rows, bytes, rejected, read atomic.Int64
+	budget *errorBudget // rejected rows, rows read, their limits and first samples
 
-	mu     sync.Mutex
-	result jobs.IngestResult // Rejects, Errors and Warnings, guarded by mu
-	schema *schema.Schema    // the job's schema, from its first committed object with rows
+	objects, skipped, failed, empty, rows, bytes atomic.Int64
+
+	mu       sync.Mutex
+	errors   []jobs.ObjectError // first failed objects, guarded by mu
+	warnings []string           // first parser warnings, guarded by mu
+	schema   *schema.Schema     // the job's schema, from its first committed object with rows
 }
 
-// run lists and ingests. Objects are read one at a time until one commits
-// rows: its inferred schema becomes the schema of every other object of the
-// job, which are then read Concurrency at a time (and at most
-// Config.MaxObjects at once across the process). Empty objects are counted,
-// not read.
+// newIngestRun returns the run of payload p reading through src.
+func newIngestRun(h *Handlers, p jobs.IngestPayload, src *source.Client, log *zap.Logger, w *asynq.ResultWriter) *ingestRun {
+	return &ingestRun{h: h, p: p, ds: sink.Dataset{Workspace: p.WorkspaceID, Name: p.Dataset}, src: src, log: log, w: w,
+		start: time.Now(), budget: newErrorBudget(p.ErrorBudget)}
+}
+
+// run ingests the source while reporting progress, then writes the final
+// result. Some objects failing for good (bad data, access denied to them)
+// fails the task for good once the others are committed.
 func (r *ingestRun) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stopProgress := r.reportProgress(ctx)
-	stopped := false
-	defer func() {
-		if !stopped {
-			stopProgress()
-		}
-	}()
+	err := r.ingestAll(ctx)
+	stopProgress() // no progress report may overwrite the final result
 
+	res := r.snapshot()
+	res.Done = err == nil
+	r.writeResult(&res)
+	if err != nil {
+		return err
+	}
+	if res.Failed > 0 {
+		return &Permanent{Err: fmt.Errorf("%d of %d objects failed (the others were committed; a retry reads only the failed ones): first: %s",
+			res.Failed, res.Failed+res.Objects, res.Errors[0].Error)}
+	}
+	return nil
+}
+
+// ingestAll walks the source and ingests every object the ledger does not
+// have. Objects are read one at a time until one commits rows: its inferred
+// schema becomes the schema of every other object of the job, which are
+// then read Concurrency at a time (and at most Config.MaxObjects at once
+// across the process). Empty objects are counted, not read.
+func (r *ingestRun) ingestAll(ctx context.Context) error {
 	conc := r.p.Concurrency
 	if conc == 0 {
 		conc = r.h.cfg.Concurrency
@@ -101,8 +126,7 @@ func (r *ingestRun) run(ctx context.Context) error {
 			r.h.metrics.objects.WithLabelValues("empty").Inc()
 			return nil
 		}
-		ref := refOf(info)
-		seen, err := r.h.sink.Seen(gctx, r.ds, ref)
+		seen, err := r.h.sink.Seen(gctx, r.ds, refOf(info))
 		if err != nil {
 			return fmt.Errorf("ledger of dataset %s: %w", r.ds, err)
 		}
@@ -122,56 +146,16 @@ func (r *ingestRun) run(ctx context.Context) error {
 		g.Go(func() error { return r.object(gctx, info) })
 		return nil
 	}
-	listErr := r.list(gctx, visit)
-	err := g.Wait() // an object's error cancels the listing: it is the cause
-	if err == nil {
-		err = listErr
+	listErr := r.src.Each(gctx, selection(r.p.Source), visit)
+	if err := g.Wait(); err != nil {
+		return err // an object's error cancels the listing: it is the cause
 	}
-	stopProgress() // no progress report may overwrite the final result
-	stopped = true
-
-	r.mu.Lock()
-	res := r.result
-	r.mu.Unlock()
-	res.Objects, res.Skipped, res.Failed, res.Empty = r.objects.Load(), r.skipped.Load(), r.failed.Load(), r.empty.Load()
-	res.Rows, res.Bytes, res.Rejected = r.rows.Load(), r.bytes.Load(), r.rejected.Load()
-	res.Duration = jobs.Duration(time.Since(r.start))
-	res.Done = err == nil
-	r.writeResult(&res)
-
-	if err != nil {
-		return err
-	}
-	if res.Failed > 0 {
-		return &Permanent{Err: fmt.Errorf("%d of %d objects failed (the others were committed; a retry reads only the failed ones): first: %s",
-			res.Failed, res.Failed+res.Objects, res.Errors[0].Error)}
-	}
-	return nil
+	return listErr
 }
 
-// list calls visit for each object of the source: the explicit keys (one
-// HeadObject each) or the listing of prefix and glob.
-func (r *ingestRun) list(ctx context.Context, visit func(source.ObjectInfo) error) error {
-	s := r.p.Source
-	if len(s.Keys) > 0 {
-		for _, k := range s.Keys {
-			info, err := r.src.Head(ctx, s.Bucket, k, s.VersionID)
-			if err != nil {
-				return s3Error(err, r.p.CredentialID)
-			}
-			if err := visit(info); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if err := r.src.List(ctx, s.Bucket, s.Prefix, s.Glob, visit); err != nil {
-		if isPermanent(err) || ctx.Err() != nil {
-			return err
-		}
-		return s3Error(err, r.p.CredentialID)
-	}
-	return nil
+// selection is the source package's name for the objects of s.
+func selection(s jobs.Source) source.Selection {
+	return source.Selection{Bucket: s.Bucket, Prefix: s.Prefix, Glob: s.Glob, Keys: s.Keys, VersionID: s.VersionID}
 }
 
 func (r *ingestRun) jobSchema() *schema.Schema {
@@ -204,19 +188,17 @@ func (r *ingestRun) object(ctx context.Context, info source.ObjectInfo) error {
 	}
 	var be *BudgetError
 	if errors.As(err, &be) && be.Scope == "job" {
-		return &Permanent{Err: err}
+		return err // the job's budget is spent: the run ends
 	}
 	if !isPermanent(err) {
-		if err = s3Error(err, r.p.CredentialID); !isPermanent(err) {
-			return fmt.Errorf("%s: %w", obj.Name(), err)
-		}
+		return fmt.Errorf("%s: %w", obj.Name(), err)
 	}
 	r.failed.Add(1)
 	r.h.metrics.objects.WithLabelValues("failed").Inc()
 	r.log.Warn("ingest: object failed", zap.String("object", obj.Name()), zap.Error(err))
 	r.mu.Lock()
-	if len(r.result.Errors) < jobs.MaxRejectSamples {
-		r.result.Errors = append(r.result.Errors, jobs.ObjectError{Object: obj.Name(), Error: err.Error()})
+	if len(r.errors) < jobs.MaxRejectSamples {
+		r.errors = append(r.errors, jobs.ObjectError{Object: obj.Name(), Error: err.Error()})
 	}
 	r.mu.Unlock()
 	return nil
@@ -232,28 +214,17 @@ func refOf(info source.ObjectInfo) sink.ObjectRef {
 func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, obj parsers.Object) (err error) {
 	opts := r.p.Parse
 	opts.Schema = r.jobSchema()
-	var (
-		w       sink.Writer
-		objRej  int64
-		objRead int64
-		first   []string
-	)
-	budget := r.p.ErrorBudget
+	var w sink.Writer
+	budget := r.budget.object(obj.Name())
 	opts.OnWarning = func(msg string) { r.warn(obj.Name(), msg) }
 	opts.OnReject = func(pe *parsers.ParseError) error {
-		objRej++
-		jobRej := r.rejected.Add(1)
 		r.h.metrics.rejected.Inc()
-		if len(first) < 5 {
-			first = append(first, pe.Error())
-		}
-		r.sampleReject(pe)
 		if w != nil {
 			if err := w.Reject(ctx, sink.Reject{Line: pe.Line, Row: pe.Row, Column: pe.Column, Value: pe.Value, Error: pe.Error()}); err != nil {
 				return fmt.Errorf("record rejected row: %w", err)
 			}
 		}
-		return budgetCheck(budget, obj.Name(), objRej, objRead+objRej, jobRej, r.read.Load()+jobRej, first)
+		return budget.reject(pe)
 	}
 
 	rd, err := parsers.Open(ctx, obj, opts)
@@ -281,9 +252,7 @@ func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, ob
 			if werr := r.write(ctx, w, b, obj.Name(), opts.OnReject); werr != nil {
 				return werr
 			}
-			n := int64(b.Len())
-			objRead += n
-			r.read.Add(n)
+			budget.accept(int64(b.Len()))
 		}
 		if errors.Is(err, io.EOF) {
 			break
@@ -292,17 +261,15 @@ func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, ob
 			return err
 		}
 	}
-	// The fraction budget is checked again on the whole object.
-	if total := objRead + objRej; budget.ObjectMaxFraction > 0 && total > 0 && float64(objRej)/float64(total) > budget.ObjectMaxFraction {
-		return &BudgetError{Scope: "object", Object: obj.Name(), Rejected: objRej, Read: total,
-			Limit: fmt.Sprintf("object_max_fraction %g", budget.ObjectMaxFraction), First: first}
+	if err := budget.finish(); err != nil {
+		return err
 	}
-	if err := w.Commit(ctx, sink.Stats{Rows: objRead, Rejected: objRej, Bytes: info.Size}); err != nil {
+	if err := w.Commit(ctx, sink.Stats{Rows: budget.read, Rejected: budget.rejected, Bytes: info.Size}); err != nil {
 		return fmt.Errorf("dataset %s: commit %s: %w", r.ds, obj.Name(), err)
 	}
-	r.rows.Add(objRead)
-	r.h.metrics.rows.Add(float64(objRead))
-	if objRead > 0 {
+	r.rows.Add(budget.read)
+	r.h.metrics.rows.Add(float64(budget.read))
+	if budget.read > 0 {
 		r.mu.Lock()
 		if r.schema == nil {
 			r.schema = sch
@@ -347,36 +314,9 @@ func (r *ingestRun) warn(object, msg string) {
 	r.log.Warn("ingest: parser warning", zap.String("object", object), zap.String("warning", msg))
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.result.Warnings) < maxWarnings {
-		r.result.Warnings = append(r.result.Warnings, object+": "+msg)
+	if len(r.warnings) < maxWarnings {
+		r.warnings = append(r.warnings, object+": "+msg)
 	}
-}
-
-// budgetCheck returns a *BudgetError when the rejected rows exceed a limit
-// of the budget. A budget with no limit set tolerates no rejected row; a
-// zero limit is otherwise "not set". Fractions are checked once 100 rows
-// were read (and on the whole object at its end).
-func budgetCheck(b jobs.ErrorBudget, object string, objRej, objRead, jobRej, jobRead int64, first []string) error {
-	errAt := func(scope, limit string, rej, read int64) error {
-		e := &BudgetError{Scope: scope, Rejected: rej, Read: read, Limit: limit, First: first}
-		if scope == "object" {
-			e.Object = object
-		}
-		return e
-	}
-	switch {
-	case b == (jobs.ErrorBudget{}) && objRej > 0:
-		return errAt("object", "none: error_budget is not set", objRej, objRead)
-	case b.ObjectMaxRows > 0 && objRej > b.ObjectMaxRows:
-		return errAt("object", fmt.Sprintf("object_max_rows %d", b.ObjectMaxRows), objRej, objRead)
-	case b.ObjectMaxFraction > 0 && objRead >= 100 && float64(objRej)/float64(objRead) > b.ObjectMaxFraction:
-		return errAt("object", fmt.Sprintf("object_max_fraction %g", b.ObjectMaxFraction), objRej, objRead)
-	case b.JobMaxRows > 0 && jobRej > b.JobMaxRows:
-		return errAt("job", fmt.Sprintf("job_max_rows %d", b.JobMaxRows), jobRej, jobRead)
-	case b.JobMaxFraction > 0 && jobRead >= 100 && float64(jobRej)/float64(jobRead) > b.JobMaxFraction:
-		return errAt("job", fmt.Sprintf("job_max_fraction %g", b.JobMaxFraction), jobRej, jobRead)
-	}
-	return nil
 }
 
 func batchRows(o parsers.Options) int {
@@ -386,19 +326,24 @@ func batchRows(o parsers.Options) int {
 	return parsers.DefaultBatchRows
 }
 
-func (r *ingestRun) sampleReject(pe *parsers.ParseError) {
+// snapshot returns the run's result so far: the counts, the first failed
+// objects, rejected rows and warnings. Progress reports and the final
+// result are both snapshots.
+func (r *ingestRun) snapshot() jobs.IngestResult {
+	res := jobs.IngestResult{Dataset: r.p.Dataset, Objects: r.objects.Load(), Skipped: r.skipped.Load(),
+		Failed: r.failed.Load(), Empty: r.empty.Load(), Rows: r.rows.Load(), Bytes: r.bytes.Load(),
+		Duration: jobs.Duration(time.Since(r.start))}
+	res.Rejected, res.Rejects = r.budget.rejects()
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.result.Rejects) >= jobs.MaxRejectSamples {
-		return
-	}
-	r.result.Rejects = append(r.result.Rejects, jobs.RejectSample{Object: pe.Object, Line: pe.Line, Row: pe.Row,
-		Column: pe.Column, Value: pe.Value, Error: pe.Error()})
+	res.Errors = slices.Clone(r.errors)
+	res.Warnings = slices.Clone(r.warnings)
+	r.mu.Unlock()
+	return res
 }
 
-// reportProgress writes the running totals to the task result every
-// ProgressInterval until the returned stop is called. The goroutine is owned
-// by the run and ends with stop or ctx.
+// reportProgress writes a snapshot to the task result every
+// ProgressInterval until the returned stop is called (stop waits for the
+// goroutine, owned by the run, to end; it may be called more than once).
 func (r *ingestRun) reportProgress(ctx context.Context) (stop func()) {
 	done := make(chan struct{})
 	exited := make(chan struct{})
@@ -413,14 +358,13 @@ func (r *ingestRun) reportProgress(ctx context.Context) (stop func()) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				res := jobs.IngestResult{Dataset: r.p.Dataset, Objects: r.objects.Load(), Skipped: r.skipped.Load(),
-					Failed: r.failed.Load(), Rows: r.rows.Load(), Bytes: r.bytes.Load(), Rejected: r.rejected.Load(),
-					Duration: jobs.Duration(time.Since(r.start))}
+				res := r.snapshot()
 				r.writeResult(&res)
 			}
 		}
 	}()
-	return func() { close(done); <-exited }
+	var once sync.Once
+	return func() { once.Do(func() { close(done); <-exited }) }
 }
 
 func (r *ingestRun) writeResult(res *jobs.IngestResult) {

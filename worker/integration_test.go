@@ -301,10 +301,13 @@ func TestIngestWrongExternalIDIsArchived(t *testing.T) {
 		if err == nil || info.State != asynq.TaskStateArchived || info.Retried != 0 {
 			t.Fatalf("run %d: state %s retried %d err %v, want archived without retry", i, info.State, info.Retried, err)
 		}
-		for _, want := range []string{"External ID", "sts:ExternalId", testenv.ReaderRoleARN, "ingestctl integration show --workspace " + ws} {
+		for _, want := range []string{"External ID", "sts:ExternalId", testenv.ReaderRoleARN, "External ID of workspace " + ws + "'s integration"} {
 			if !strings.Contains(info.LastErr, want) {
 				t.Fatalf("run %d: last error %q lacks %q", i, info.LastErr, want)
 			}
+		}
+		if strings.Contains(info.LastErr, "ingestctl") {
+			t.Fatalf("run %d: last error %q names a CLI command (only the CLI may)", i, info.LastErr)
 		}
 	}
 	if n := callsWithOurID(); n != 1 {
@@ -329,7 +332,7 @@ func TestIngestWrongExternalIDIsArchived(t *testing.T) {
 			t.Fatalf("assume-role detail %q lacks %q", ar.Detail, want)
 		}
 	}
-	if !strings.Contains(ar.Fix, "sts:ExternalId") || !strings.Contains(ar.Fix, "integration show --workspace "+ws) {
+	if !strings.Contains(ar.Fix, "sts:ExternalId") || !strings.Contains(ar.Fix, "External ID of workspace "+ws+"'s integration") {
 		t.Fatalf("assume-role fix %q should say to set sts:ExternalId and where to find it", ar.Fix)
 	}
 	if n := callsWithOurID(); n != 2 {

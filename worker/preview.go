@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/hibiken/asynq"
@@ -17,10 +16,7 @@ import (
 // firstKeys is how many keys a preview's listing reports.
 const firstKeys = 10
 
-// errStopListing ends a listing early without an error.
-var errStopListing = errors.New("stop listing")
-
-// sampleListing lists src (HeadObject for explicit keys), counting objects
+// sampleListing walks src (HeadObject for explicit keys), counting objects
 // and bytes up to limit (then Listing.Truncated is set), keeping the first
 // keys, and returns the first non-empty object, or nil.
 func sampleListing(ctx context.Context, c *source.Client, src jobs.Source, limit, keys int) (jobs.Listing, *source.ObjectInfo, error) {
@@ -28,10 +24,10 @@ func sampleListing(ctx context.Context, c *source.Client, src jobs.Source, limit
 		l     jobs.Listing
 		first *source.ObjectInfo
 	)
-	visit := func(info source.ObjectInfo) error {
+	err := c.Each(ctx, selection(src), func(info source.ObjectInfo) error {
 		if l.Objects >= int64(limit) {
 			l.Truncated = true
-			return errStopListing
+			return source.StopEach
 		}
 		l.Objects++
 		l.Bytes += info.Size
@@ -42,20 +38,8 @@ func sampleListing(ctx context.Context, c *source.Client, src jobs.Source, limit
 			first = &info
 		}
 		return nil
-	}
-	if len(src.Keys) > 0 {
-		for _, k := range src.Keys {
-			info, err := c.Head(ctx, src.Bucket, k, src.VersionID)
-			if err != nil {
-				return l, nil, err
-			}
-			if visit(info) != nil {
-				break
-			}
-		}
-		return l, first, nil
-	}
-	if err := c.List(ctx, src.Bucket, src.Prefix, src.Glob, visit); err != nil && !errors.Is(err, errStopListing) {
+	})
+	if err != nil {
 		return l, nil, err
 	}
 	return l, first, nil
@@ -99,7 +83,7 @@ func (h *Handlers) Preview(ctx context.Context, p jobs.PreviewPayload) (*jobs.Pr
 	var res jobs.PreviewResult
 	listing, first, err := sampleListing(ctx, c, p.Source, h.cfg.PreviewListLimit, firstKeys)
 	if err != nil {
-		return nil, s3Error(err, p.CredentialID)
+		return nil, err
 	}
 	res.Listing = listing
 	if first == nil {
@@ -108,10 +92,7 @@ func (h *Handlers) Preview(ctx context.Context, p jobs.PreviewPayload) (*jobs.Pr
 	obj := c.Object(ctx, *first)
 	pr, err := parsers.Preview(ctx, obj, p.Parse, p.Rows, h.cfg.PreviewHeadBytes)
 	if err != nil {
-		if isPermanent(err) {
-			return nil, err
-		}
-		return nil, s3Error(err, p.CredentialID)
+		return nil, err
 	}
 	res.Object = obj.Name()
 	res.PreviewResult = pr

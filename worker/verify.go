@@ -122,7 +122,7 @@ func (h *Handlers) Verify(ctx context.Context, p jobs.VerifyPayload) (*jobs.Veri
 		add(StepIntegration, jobs.CheckFail, fmt.Sprintf("workspace %s has no AWS integration", ws),
 			"create one: ingestctl integration create --workspace "+ws+" --role-arn ARN")
 		return skipRest(1, earlierFailed), nil
-	case err != nil && credstore.IsPermanent(err):
+	case err != nil && isPermanent(err):
 		add(StepIntegration, jobs.CheckFail, err.Error(),
 			"remove the integration and create it again: ingestctl integration remove --workspace "+ws)
 		return skipRest(1, earlierFailed), nil
@@ -167,7 +167,7 @@ func (h *Handlers) Verify(ctx context.Context, p jobs.VerifyPayload) (*jobs.Veri
 		add(StepExternalID, jobs.CheckWarn, "could not check: "+err.Error(), "run verify again")
 	}
 
-	c := h.newSource(credentials.StaticCredentialsProvider{Value: creds}, "", "")
+	c := h.newSource(credentials.StaticCredentialsProvider{Value: creds}, "", "", "")
 	if h.cfg.S3Endpoint != "" {
 		add(StepRegion, jobs.CheckPass, fmt.Sprintf("S3-compatible endpoint %s, region %s", h.cfg.S3Endpoint, h.cfg.S3Region), "")
 	} else {

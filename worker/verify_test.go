@@ -236,7 +236,7 @@ func TestVerify(t *testing.T) {
 		checkStatuses(t, rep, "pass fail skip skip skip skip skip")
 		c := check(rep, worker.StepAssumeRole)
 		mustContain(t, "assume-role detail", c.Detail, "External ID "+env.integs["ws-wrong"].ExternalID, string(credstore.CauseExternalIDMismatch))
-		mustContain(t, "assume-role fix", c.Fix, "sts:ExternalId", "ingestctl integration show --workspace ws-wrong")
+		mustContain(t, "assume-role fix", c.Fix, "sts:ExternalId", "External ID of workspace ws-wrong's integration")
 	})
 
 	// SeaweedFS, like AWS, answers an untrusted principal and a missing role

@@ -149,42 +149,18 @@ func (h *Handlers) instrument(typ string, fn asynq.HandlerFunc) asynq.HandlerFun
 }
 
 // client resolves the job's credentials and returns an S3 client with them.
-// Credential problems are permanent unless they are transient STS or
-// network failures.
+// Resolve's errors classify themselves (credstore): permanent unless they
+// are transient STS, Redis or network failures. A stored credential
+// instance cannot refresh, so the client is told (an expired session token
+// of it is permanent, while an integration's is refreshed).
 func (h *Handlers) client(ctx context.Context, workspaceID, credentialID string) (*source.Client, *credstore.Resolved, error) {
 	res, err := h.creds.Resolve(ctx, workspaceID, credentialID)
 	if err != nil {
-		err = fmt.Errorf("resolve credentials: %w", err)
-		if credstore.IsPermanent(err) {
-			return nil, nil, &Permanent{Err: err}
-		}
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("resolve credentials: %w", err)
 	}
-	return h.newSource(res.Provider, res.Region, res.Endpoint), res, nil
-}
-
-// s3Error classifies an S3 error: permanent ones carry the cause and the
-// fix as their message. credentialID names the stored credential instance
-// the job uses ("" for an integration): its session token cannot refresh,
-// so an expired one is permanent, while an integration's is refreshed.
-func s3Error(err error, credentialID string) error {
-	cl := source.Classify(err)
-	if cl.Kind == source.KindExpiredToken && credentialID != "" {
-		return &Permanent{Err: &classified{err: err, msg: fmt.Sprintf(
-			"the session token stored with credential %s has expired: store current keys (ingestctl credential add) and name them in the job: %v", credentialID, err)}}
+	fixed := ""
+	if res.CredentialID != "" {
+		fixed = "credential " + res.CredentialID
 	}
-	if cl.Permanent {
-		return &Permanent{Err: &classified{msg: cl.String(), err: err}}
-	}
-	return err
+	return h.newSource(res.Provider, res.Region, res.Endpoint, fixed), res, nil
 }
-
-// classified is an error whose message was rewritten for the user (cause
-// and fix) while keeping the original for errors.Is/As.
-type classified struct {
-	msg string
-	err error
-}
-
-func (c *classified) Error() string { return c.msg }
-func (c *classified) Unwrap() error { return c.err }

@@ -1,6 +1,7 @@
 package sink_test
 
 import (
+	"errors"
 	"os"
 	"slices"
 	"testing"
@@ -23,4 +24,11 @@ func parquetRowGroups(t *testing.T, path string) int {
 		t.Fatal(err)
 	}
 	return len(pf.RowGroups())
+}
+
+// permanent is the worker's decision on err: the one errors.As of the
+// shared error contract.
+func permanent(err error) bool {
+	var c interface{ Permanent() bool }
+	return errors.As(err, &c) && c.Permanent()
 }

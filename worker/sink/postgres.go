@@ -205,10 +205,10 @@ func (p *Postgres) ddl(ctx context.Context, name string, f func(pgx.Tx) error) e
 		return fmt.Errorf("postgres sink: lock %s: %w", name, err)
 	}
 	if err := f(tx); err != nil {
-		return fmt.Errorf("postgres sink: %s: %w", name, err)
+		return pgError("create or evolve", name, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("postgres sink: %s: %w", name, err)
+		return pgError("create or evolve", name, err)
 	}
 	return nil
 }
@@ -603,17 +603,6 @@ func (w *pgWriter) Write(ctx context.Context, b *schema.Batch) error {
 	return nil
 }
 
-// pgError wraps a PostgreSQL error; data and integrity errors (classes 22
-// and 23, e.g. a value too long for varchar(n)) are permanent. table is
-// the quoted name.
-func pgError(what, table string, err error) error {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")) {
-		return fmt.Errorf("postgres sink: %s %s: %w: %w", what, table, ErrInvalidValue, err)
-	}
-	return fmt.Errorf("postgres sink: %s %s: %w", what, table, err)
-}
-
 func (w *pgWriter) Reject(ctx context.Context, r Reject) error {
 	if w.done {
 		return ErrClosed
@@ -684,7 +673,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHIN
 		w.rows, max(st.Rejected, w.nRejects), st.Bytes)
 	if err != nil {
 		rollback(ctx, w.tx)
-		return fmt.Errorf("postgres sink: insert ledger entry: %w", err)
+		return pgError("insert ledger entry into", LedgerTable, err)
 	}
 	if tag.RowsAffected() == 0 {
 		// Committed meanwhile by a concurrent retry: drop this copy.
@@ -696,7 +685,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHIN
 		if errors.As(err, &pe) && pe.Code == "23505" && pe.TableName == LedgerTable {
 			return nil
 		}
-		return fmt.Errorf("postgres sink: commit %s into %s: %w", w.obj, w.table.quoted, err)
+		return pgError("commit "+w.obj.String()+" into", w.table.quoted, err)
 	}
 	return nil
 }

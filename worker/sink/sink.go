@@ -187,38 +187,41 @@ type Writer interface {
 	Abort(ctx context.Context) error
 }
 
-// Sentinel errors; test with errors.Is. All of them are permanent: retrying
-// the same input gives the same error.
+// Sentinel errors; test with errors.Is. All but ErrClosed are permanent
+// (they have Permanent() true): retrying the same input gives the same
+// error.
 var (
 	// ErrInvalidDataset marks a Dataset that is not allowed: its
 	// workspace ID or its name (the message says which).
-	ErrInvalidDataset = errors.New("invalid dataset")
+	ErrInvalidDataset error = &sentinel{"invalid dataset", true}
 	// ErrInvalidObject marks an ObjectRef without a usable identity.
-	ErrInvalidObject = errors.New("invalid object reference")
+	ErrInvalidObject error = &sentinel{"invalid object reference", true}
 	// ErrInvalidSchema marks a schema the sink cannot store (duplicate or
 	// empty column names, names too long, unknown types).
-	ErrInvalidSchema = errors.New("invalid schema")
+	ErrInvalidSchema error = &sentinel{"invalid schema", true}
 	// ErrIncompatibleSchema marks a schema that conflicts with the
 	// dataset's existing columns.
-	ErrIncompatibleSchema = errors.New("incompatible schema")
+	ErrIncompatibleSchema error = &sentinel{"incompatible schema", true}
 	// ErrInvalidValue marks a value the sink cannot store (see ValueError).
-	ErrInvalidValue = errors.New("invalid value")
+	ErrInvalidValue error = &sentinel{"invalid value", true}
 	// ErrInvalidURL marks a sink URL that Open does not understand.
-	ErrInvalidURL = errors.New("invalid sink URL")
-	// ErrClosed marks use of a Writer after Commit or Abort.
+	ErrInvalidURL error = &sentinel{"invalid sink URL", true}
+	// ErrClosed marks use of a Writer after Commit or Abort (a bug of the
+	// caller; not classified).
 	ErrClosed = errors.New("writer already committed or aborted")
 )
 
-// Permanent reports whether err is one of this package's permanent errors
-// (see the sentinels): retrying will not help.
-func Permanent(err error) bool {
-	for _, s := range []error{ErrInvalidDataset, ErrInvalidObject, ErrInvalidSchema, ErrIncompatibleSchema, ErrInvalidValue, ErrInvalidURL} {
-		if errors.Is(err, s) {
-			return true
-		}
-	}
-	return false
+// sentinel is the type of the package's classified sentinel errors.
+type sentinel struct {
+	msg       string
+	permanent bool
 }
+
+// Error returns the message.
+func (e *sentinel) Error() string { return e.msg }
+
+// Permanent reports whether retrying the same input cannot succeed.
+func (e *sentinel) Permanent() bool { return e.permanent }
 
 // ValueError is a value in a batch that the sink cannot store. It wraps
 // ErrInvalidValue.
@@ -240,6 +243,12 @@ func (e *ValueError) Error() string {
 
 // Unwrap returns ErrInvalidValue.
 func (e *ValueError) Unwrap() error { return ErrInvalidValue }
+
+// Permanent reports true: the same value is refused again.
+func (e *ValueError) Permanent() bool { return true }
+
+// Fix says what to change.
+func (e *ValueError) Fix() string { return "fix the value at the source" }
 
 // validateSchema checks what both sinks need of a schema: non-empty, unique
 // column names of known types.

@@ -530,7 +530,7 @@ func TestWriteValidation(t *testing.T) {
 		b.Cols[0].Nulls[1] = true
 		err = w.Write(ctx, b)
 		var ve *sink.ValueError
-		if !errors.As(err, &ve) || ve.Column != "id" || ve.Line != 3 || !sink.Permanent(err) {
+		if !errors.As(err, &ve) || ve.Column != "id" || ve.Line != 3 || !permanent(err) {
 			t.Fatalf("null id: err = %v, want a permanent *ValueError for column id, line 3", err)
 		}
 		// Invalid JSON.
@@ -942,7 +942,7 @@ func TestPostgresSchemaEvolution(t *testing.T) {
 	// An incompatible type fails Begin, naming the column and both types.
 	v3 := &schema.Schema{Fields: []schema.Field{{Name: "id", Type: schema.String}}}
 	_, err = pg.Begin(ctx, dset("evo"), obj("3.csv"), v3)
-	if !errors.Is(err, sink.ErrIncompatibleSchema) || !sink.Permanent(err) {
+	if !errors.Is(err, sink.ErrIncompatibleSchema) || !permanent(err) {
 		t.Fatalf("incompatible: err = %v", err)
 	}
 	for _, s := range []string{`"id"`, "bigint", "string", "text", `"ws_ws-test"."evo"`} {
@@ -999,7 +999,7 @@ func TestPostgresSchemaEvolution(t *testing.T) {
 	v4 := &schema.Schema{Fields: []schema.Field{{Name: "id", Type: schema.Int64}, {Name: "extra", Type: schema.Bool, Nullable: true}}}
 	start := time.Now()
 	_, err = pg.Begin(ctx, dset("evo"), obj("7.csv"), v4)
-	if err == nil || sink.Permanent(err) || !strings.Contains(err.Error(), "lock") {
+	if err == nil || permanent(err) || !strings.Contains(err.Error(), "lock") {
 		t.Errorf("ALTER behind a running writer: err = %v, want a transient lock timeout", err)
 	}
 	if d := time.Since(start); d > 10*time.Second {

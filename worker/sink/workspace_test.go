@@ -93,7 +93,7 @@ func TestWorkspaceIDRule(t *testing.T) {
 		if (got == nil) != (want == nil) {
 			t.Errorf("workspace %q: sink says %v, credstore says %v", ws, got, want)
 		}
-		if got != nil && (!errors.Is(got, sink.ErrInvalidDataset) || !strings.Contains(got.Error(), "workspace") || !sink.Permanent(got)) {
+		if got != nil && (!errors.Is(got, sink.ErrInvalidDataset) || !strings.Contains(got.Error(), "workspace") || !permanent(got)) {
 			t.Errorf("workspace %q: error %q should be a permanent ErrInvalidDataset naming the workspace", ws, got)
 		}
 	}
@@ -278,7 +278,7 @@ INSERT INTO s3ingest_ledger (dataset, bucket, key, version, size, rows, rejected
 		"Seen":  func() error { _, err := pg.Seen(ctx, long, obj("k")); return err }(),
 		"Begin": func() error { _, err := pg.Begin(ctx, long, obj("k"), s); return err }(),
 	} {
-		if !errors.Is(err, sink.ErrInvalidDataset) || !sink.Permanent(err) || !strings.Contains(err.Error(), "workspace") ||
+		if !errors.Is(err, sink.ErrInvalidDataset) || !permanent(err) || !strings.Contains(err.Error(), "workspace") ||
 			!strings.Contains(err.Error(), fmt.Sprintf("at most %d", sink.MaxPostgresWorkspaceID)) {
 			t.Errorf("%s with a %d-byte workspace: %v", name, len(long.Workspace), err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -55,88 +56,102 @@ type Class struct {
 // Transient is !Permanent: retry later (ErrChanged: list again first).
 func (c Class) Transient() bool { return !c.Permanent }
 
-// String renders "message: fix".
+// String renders "message: fix" (the message alone when it already ends
+// with the fix, as a nested classified error's may).
 func (c Class) String() string {
-	if c.Fix == "" {
+	if c.Fix == "" || strings.HasSuffix(c.Message, c.Fix) {
 		return c.Message
 	}
 	return c.Message + ": " + c.Fix
 }
 
 // Classify returns the verdict on an error from this package (or from the
-// AWS SDK directly):
+// AWS SDK directly). Errors returned by this package carry the same verdict
+// themselves (*OpError's Permanent and Fix); Classify is for messages and
+// for errors built elsewhere.
 //
+//   - an error that classifies itself (it has a Permanent() bool method),
+//     found inside: its verdict. This is how a failing credentials provider
+//     is judged: credstore's AssumeRoleError (the one table of STS errors)
+//     is transient for throttling and 5xx, permanent for denials, whether
+//     the failure happens at the start of a job or at a refresh mid-run.
+//     Other provider errors: transient for cancellation, network failures,
+//     429 and 5xx; permanent otherwise.
 //   - 403 AccessDenied/Forbidden: permanent; KMS denials (KMS.* codes or
 //     messages naming kms:) are reported as KMS problems.
 //   - NoSuchBucket, NoSuchKey, NotFound, NoSuchVersion: permanent.
 //   - PreconditionFailed (412, ErrChanged): transient, list again.
 //   - InvalidAccessKeyId, SignatureDoesNotMatch, InvalidToken: permanent,
 //     credentials rejected. ExpiredToken: transient (a cached provider
-//     refreshes); a caller that sees it twice in a row for static keys
-//     should treat it as permanent.
-//   - a failing credentials provider: an STS error nested in the S3 error
-//     is reported as "assume role failed" (permanent for denials,
-//     transient for throttling and 5xx); other provider errors as
-//     credential failures.
+//     refreshes), permanent when the client's credentials cannot refresh
+//     (Options.FixedCredentials).
+//   - a wrong region (PermanentRedirect, AuthorizationHeaderMalformed,
+//     301/307): on AWS transient (the bucket's region is looked up again);
+//     with a custom Endpoint permanent, naming the region the server asked
+//     for when it said (x-amz-bucket-region, or the message).
 //   - SlowDown, 429, 5xx, network errors, timeouts, retry quota: transient.
 //   - context cancellation: transient.
-//   - other 4xx: permanent; anything else: transient.
+//   - other 4xx, an invalid glob: permanent; anything else: transient.
 func Classify(err error) Class {
 	if err == nil {
 		return Class{Kind: KindUnknown, Message: "no error"}
 	}
-	loc := location(err)
+	var oe *OpError
+	if errors.As(err, &oe) {
+		return oe.Class()
+	}
+	return classify(err, loc{url: "the object"})
+}
 
-	// The credentials could not be obtained: STS, or another provider.
-	if sts := findOperationError(err, "STS"); sts != nil {
-		return classifySTS(sts, err)
-	}
-	var ce *CredentialsError
-	if errors.As(err, &ce) {
-		if isCanceled(ce.Err) {
-			return canceled(err)
-		}
-		if isNetwork(ce.Err) {
-			return Class{Kind: KindNetwork, Message: "cannot reach the credentials provider: " + ce.Err.Error(), Fix: "retrying"}
-		}
-		return Class{Kind: KindCredentials, Permanent: true,
-			Message: "credentials could not be obtained: " + ce.Err.Error(),
-			Fix:     "check the workspace's credential instance or AWS integration"}
-	}
-
-	if errors.Is(err, ErrChanged) {
-		return Class{Kind: KindChanged, Message: loc.url + " changed since it was listed (ETag no longer matches)",
-			Fix: "list the objects again and read the new version"}
-	}
-	if errors.Is(err, errNoSuchBucket) {
-		return noSuchBucket(loc, err)
+// classify judges err, the cause of a failure at l.
+func classify(err error, l loc) Class {
+	if errors.Is(err, ErrInvalidGlob) {
+		return Class{Kind: KindInvalidRequest, Permanent: true, Message: err.Error(), Fix: "fix the glob pattern"}
 	}
 	if isCanceled(err) {
 		return canceled(err)
 	}
+	// An error that knows its class (credstore's, a refused endpoint...)
+	// knows better than the S3 error around it.
+	var c interface{ Permanent() bool }
+	if errors.As(err, &c) {
+		return nested(c, err, l)
+	}
+	var ce *CredentialsError
+	if errors.As(err, &ce) {
+		return providerFailure(ce, err, l)
+	}
+
+	if errors.Is(err, ErrChanged) {
+		return Class{Kind: KindChanged, Message: l.url + " changed since it was listed (ETag no longer matches)",
+			Fix: "list the objects again and read the new version"}
+	}
+	if errors.Is(err, errNoSuchBucket) {
+		return noSuchBucket(l, err)
+	}
 
 	code, msg := apiError(err)
 	status := httpStatus(err)
-	detail := describe(loc, code, msg, status, err)
+	detail := describe(l, code, msg, status, err)
 	switch {
 	case strings.HasPrefix(code, "KMS."):
 		if strings.Contains(code, "Throttling") {
-			return Class{Kind: KindThrottled, Message: "KMS throttled decrypting " + loc.url + " " + detail, Fix: "retrying"}
+			return Class{Kind: KindThrottled, Message: "KMS throttled decrypting " + l.url + " " + detail, Fix: "retrying"}
 		}
-		return kmsDenied(loc, detail)
+		return kmsDenied(l, detail)
 	}
 	switch code {
 	case "AccessDenied", "Forbidden", "AllAccessDisabled", "AccessDeniedException":
 		if strings.Contains(msg, "kms:") || strings.Contains(msg, "KMS") {
-			return kmsDenied(loc, detail)
+			return kmsDenied(l, detail)
 		}
-		return Class{Kind: KindAccessDenied, Permanent: true, Message: "access denied to " + loc.url + " " + detail, Fix: accessFix(loc)}
+		return Class{Kind: KindAccessDenied, Permanent: true, Message: "access denied to " + l.url + " " + detail, Fix: accessFix(l)}
 	case "NoSuchBucket":
-		return noSuchBucket(loc, err)
+		return noSuchBucket(l, err)
 	case "NoSuchKey", "NotFound", "NoSuchVersion":
-		what := "object " + loc.url
-		if loc.versionID != "" {
-			what += " version " + loc.versionID
+		what := "object " + l.url
+		if l.versionID != "" {
+			what += " version " + l.versionID
 		}
 		fix := "it was deleted or renamed after it was listed; check the key and run the ingest again"
 		if code == "NotFound" {
@@ -144,23 +159,26 @@ func Classify(err error) Class {
 		}
 		return Class{Kind: KindNotFound, Permanent: true, Message: what + " does not exist " + detail, Fix: fix}
 	case "PreconditionFailed":
-		return Class{Kind: KindChanged, Message: loc.url + " changed since it was listed " + detail,
+		return Class{Kind: KindChanged, Message: l.url + " changed since it was listed " + detail,
 			Fix: "list the objects again and read the new version"}
 	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "InvalidClientTokenId", "UnrecognizedClientException":
 		return Class{Kind: KindCredentials, Permanent: true, Message: "credentials rejected by S3 " + detail,
 			Fix: "the access key does not exist, the secret key is wrong or the session token is malformed: update the credential instance"}
 	case "ExpiredToken", "TokenRefreshRequired", "ExpiredTokenException":
+		if l.fixed != "" {
+			return Class{Kind: KindExpiredToken, Permanent: true, Message: "the session token stored with " + l.fixed + " has expired " + detail,
+				Fix: "stored credentials cannot refresh: store current keys (long-term keys, or a new session token) and name them in the job"}
+		}
 		return Class{Kind: KindExpiredToken, Message: "session token expired " + detail,
 			Fix: "retrying with refreshed credentials; if the credential instance holds a fixed session token, replace it"}
 	case "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests", "RequestThrottled", "RequestThrottledException":
-		return Class{Kind: KindThrottled, Message: "S3 throttled requests for " + loc.url + " " + detail, Fix: "retrying later with backoff"}
+		return Class{Kind: KindThrottled, Message: "S3 throttled requests for " + l.url + " " + detail, Fix: "retrying later with backoff"}
 	case "InternalError", "ServiceUnavailable", "RequestTimeout", "InternalFailure", "ServiceFailure":
-		return Class{Kind: KindServer, Message: "S3 failed serving " + loc.url + " " + detail, Fix: "retrying later"}
+		return Class{Kind: KindServer, Message: "S3 failed serving " + l.url + " " + detail, Fix: "retrying later"}
 	case "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException", "TemporaryRedirect":
-		return Class{Kind: KindWrongRegion, Message: "bucket " + loc.bucket + " answered from another region " + detail,
-			Fix: "retrying: the bucket's region is looked up again"}
+		return wrongRegion(l, detail, err)
 	case "InvalidObjectState":
-		return Class{Kind: KindArchived, Permanent: true, Message: loc.url + " is archived (Glacier/Deep Archive) " + detail,
+		return Class{Kind: KindArchived, Permanent: true, Message: l.url + " is archived (Glacier/Deep Archive) " + detail,
 			Fix: "restore the object, or exclude archived objects with the glob"}
 	case "RequestTimeTooSkewed":
 		return Class{Kind: KindServer, Message: "request time too skewed " + detail, Fix: "retrying; check the worker's clock (NTP)"}
@@ -168,46 +186,137 @@ func Classify(err error) Class {
 
 	var qe ratelimit.QuotaExceededError // returned by value
 	if errors.As(err, &qe) {
-		return Class{Kind: KindThrottled, Message: "client-side retry quota exhausted for " + loc.url + " after repeated failures: " + err.Error(),
+		return Class{Kind: KindThrottled, Message: "client-side retry quota exhausted for " + l.url + " after repeated failures: " + err.Error(),
 			Fix: "retrying later"}
 	}
 	switch {
 	case status == 429 || status == 503:
-		return Class{Kind: KindThrottled, Message: "S3 throttled requests for " + loc.url + " " + detail, Fix: "retrying later with backoff"}
+		return Class{Kind: KindThrottled, Message: "S3 throttled requests for " + l.url + " " + detail, Fix: "retrying later with backoff"}
 	case status >= 500 || status == 408:
-		return Class{Kind: KindServer, Message: "S3 failed serving " + loc.url + " " + detail, Fix: "retrying later"}
+		return Class{Kind: KindServer, Message: "S3 failed serving " + l.url + " " + detail, Fix: "retrying later"}
 	case status == 403:
-		return Class{Kind: KindAccessDenied, Permanent: true, Message: "access denied to " + loc.url + " " + detail, Fix: accessFix(loc)}
+		return Class{Kind: KindAccessDenied, Permanent: true, Message: "access denied to " + l.url + " " + detail, Fix: accessFix(l)}
 	case status == 404:
-		return Class{Kind: KindNotFound, Permanent: true, Message: loc.url + " does not exist " + detail,
+		return Class{Kind: KindNotFound, Permanent: true, Message: l.url + " does not exist " + detail,
 			Fix: "check the bucket and key and run the ingest again"}
 	case status == 301 || status == 307:
-		return Class{Kind: KindWrongRegion, Message: "bucket " + loc.bucket + " answered from another region " + detail,
-			Fix: "retrying: the bucket's region is looked up again"}
+		return wrongRegion(l, detail, err)
 	case status >= 400:
-		return Class{Kind: KindInvalidRequest, Permanent: true, Message: "S3 rejected the request for " + loc.url + " " + detail,
+		return Class{Kind: KindInvalidRequest, Permanent: true, Message: "S3 rejected the request for " + l.url + " " + detail,
 			Fix: "this request is not expected to fail: report it with the cause"}
 	}
-	if errors.Is(err, ErrInvalidGlob) {
-		return Class{Kind: KindInvalidRequest, Permanent: true, Message: err.Error(), Fix: "fix the glob pattern"}
-	}
 	if isNetwork(err) {
-		return Class{Kind: KindNetwork, Message: "network error talking to S3 about " + loc.url + ": " + rootCause(err), Fix: "retrying"}
+		return Class{Kind: KindNetwork, Message: "network error talking to S3 about " + l.url + ": " + rootCause(err), Fix: "retrying"}
 	}
-	return Class{Kind: KindUnknown, Message: err.Error(), Fix: "retrying"}
+	return Class{Kind: KindUnknown, Message: l.prefix() + err.Error(), Fix: "retrying"}
 }
 
-// loc is where an error happened.
+// nested reports the verdict of c, a classified error found inside err
+// (the failure at l): its class, its message and its fix.
+func nested(c interface{ Permanent() bool }, err error, l loc) Class {
+	inner, _ := c.(error) // errors.As found it in err's tree: it is an error
+	// The whole chain: a sentinel's own text may lack the detail around it.
+	cl := Class{Kind: KindUnknown, Permanent: c.Permanent(), Message: l.prefix() + err.Error()}
+	if f, ok := c.(interface{ Fix() string }); ok {
+		cl.Fix = f.Fix()
+	}
+	var ce *CredentialsError
+	if errors.As(err, &ce) {
+		cl.Kind = KindCredentials
+		if findOperationError(ce, "STS") != nil {
+			cl.Kind = KindAssumeRole
+		}
+		cl.Message = "credentials for " + l.what() + " could not be obtained: " + inner.Error()
+	}
+	if cl.Fix == "" && !cl.Permanent {
+		cl.Fix = "retrying"
+	}
+	return cl
+}
+
+// providerFailure judges a failure of the credentials provider that does
+// not classify itself.
+func providerFailure(ce *CredentialsError, err error, l loc) Class {
+	kind := KindCredentials
+	if findOperationError(ce, "STS") != nil {
+		kind = KindAssumeRole
+	}
+	what := "credentials for " + l.what() + " could not be obtained: " + ce.Err.Error()
+	switch st := httpStatus(ce.Err); {
+	case isNetwork(ce.Err):
+		return Class{Kind: KindNetwork, Message: "cannot reach the credentials provider: " + ce.Err.Error(), Fix: "retrying"}
+	case st == 429 || st >= 500:
+		return Class{Kind: kind, Message: what, Fix: "retrying later"}
+	}
+	return Class{Kind: kind, Permanent: true, Message: what,
+		Fix: "check the workspace's credential instance or AWS integration"}
+}
+
+// regionInMessage finds the region an S3 error message asks for, as in
+// "the region 'us-east-1' is wrong; expecting 'eu-west-1'".
+var regionInMessage = regexp.MustCompile(`expecting '([a-z0-9-]+)'`)
+
+// askedRegion returns the region the server said the bucket is in: the
+// x-amz-bucket-region header of its answer, or the region its message
+// expects; "" if it did not say.
+func askedRegion(err error) string {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) && re.Response != nil && re.Response.Response != nil {
+		if r := re.Response.Header.Get("X-Amz-Bucket-Region"); r != "" {
+			return r
+		}
+	}
+	if _, msg := apiError(err); msg != "" {
+		if m := regionInMessage.FindStringSubmatch(msg); m != nil {
+			return m[1]
+		}
+	}
+	return ""
+}
+
+// wrongRegion reports a bucket that answered from another region. On AWS
+// the client looks the bucket's region up again (wrap forgets the cached
+// one), so a retry helps; a custom endpoint's region is configured, so
+// only changing it helps.
+func wrongRegion(l loc, detail string, err error) Class {
+	if l.endpoint == "" {
+		return Class{Kind: KindWrongRegion, Message: "bucket " + l.bucket + " answered from another region " + detail,
+			Fix: "retrying: the bucket's region is looked up again"}
+	}
+	cl := Class{Kind: KindWrongRegion, Permanent: true,
+		Message: "bucket " + l.bucket + " at " + l.endpoint + " is not in region " + l.region + ", the region its requests are signed for " + detail,
+		Fix:     "set the region configured with endpoint " + l.endpoint + " to the bucket's region"}
+	if want := askedRegion(err); want != "" {
+		cl.Message = "bucket " + l.bucket + " at " + l.endpoint + " is in region " + want + ", not " + l.region + " " + detail
+		cl.Fix = "set the region configured with endpoint " + l.endpoint + " to " + want
+	}
+	return cl
+}
+
+// loc is where an error happened, and what the client knew.
 type loc struct {
 	op, bucket, key, versionID, url string
+	// endpoint and region: the client's custom endpoint ("" for AWS) and
+	// the region its requests are signed for there.
+	endpoint, region string
+	// fixed names credentials that cannot refresh ("" if they can).
+	fixed string
 }
 
-func location(err error) loc {
-	var oe *OpError
-	if errors.As(err, &oe) {
-		return loc{op: oe.Op, bucket: oe.Bucket, key: oe.Key, versionID: oe.VersionID, url: oe.URL()}
+// what names the operation and the object, e.g. "GetObject s3://b/k".
+func (l loc) what() string {
+	if l.op == "" {
+		return l.url
 	}
-	return loc{url: "the object"}
+	return l.op + " " + l.url
+}
+
+// prefix is what() followed by ": ", or "" when the place is unknown.
+func (l loc) prefix() string {
+	if l.op == "" {
+		return ""
+	}
+	return l.what() + ": "
 }
 
 func describe(l loc, code, msg string, status int, err error) string {
@@ -272,41 +381,6 @@ func noSuchBucket(l loc, err error) Class {
 
 func canceled(err error) Class {
 	return Class{Kind: KindCanceled, Message: "canceled: " + rootCause(err), Fix: "the task is retried or resumed"}
-}
-
-// classifySTS reports an STS failure (AssumeRole of the workspace's
-// integration) found inside err.
-func classifySTS(sts *smithy.OperationError, err error) Class {
-	code, msg := apiError(sts)
-	status := httpStatus(sts)
-	what := "assume role failed: " + sts.OperationName
-	if code != "" {
-		what += ": " + code
-		if msg != "" {
-			what += ": " + msg
-		}
-	} else {
-		what += ": " + rootCause(sts)
-	}
-	switch {
-	case isCanceled(sts):
-		return canceled(err)
-	case code == "AccessDenied":
-		return Class{Kind: KindAssumeRole, Permanent: true, Message: what,
-			Fix: "check the role ARN, and that the role's trust policy names the platform's User ARN as principal with the integration's External ID (sts:ExternalId)"}
-	case code == "InvalidClientTokenId" || code == "SignatureDoesNotMatch" || code == "ExpiredToken" || code == "InvalidAccessKeyId":
-		return Class{Kind: KindAssumeRole, Permanent: true, Message: what,
-			Fix: "STS rejected the platform's own credentials: the operator must fix the daemon's AWS keys"}
-	case code == "RegionDisabledException":
-		return Class{Kind: KindAssumeRole, Permanent: true, Message: what, Fix: "activate STS in this region in the customer's account (IAM > Account settings)"}
-	case code == "ValidationError" || code == "MalformedPolicyDocument" || code == "PackedPolicyTooLarge":
-		return Class{Kind: KindAssumeRole, Permanent: true, Message: what, Fix: "check the role ARN and the session duration"}
-	case code == "Throttling" || code == "ThrottlingException" || status == 429 || status >= 500 || isNetwork(sts):
-		return Class{Kind: KindAssumeRole, Message: what, Fix: "retrying later"}
-	case status >= 400:
-		return Class{Kind: KindAssumeRole, Permanent: true, Message: what, Fix: "check the integration's role ARN and trust policy"}
-	}
-	return Class{Kind: KindAssumeRole, Message: what, Fix: "retrying later"}
 }
 
 // findOperationError walks err's whole tree (both Unwrap forms) for a

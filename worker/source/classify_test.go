@@ -31,6 +31,44 @@ func s3Err(op, key string, status int, code, msg string) error {
 		Err: &smithy.OperationError{ServiceID: "S3", OperationName: op, Err: resp}}
 }
 
+// fakeClassified is an error that classifies itself, as credstore's do.
+type fakeClassified struct {
+	msg, fix  string
+	permanent bool
+}
+
+func (e *fakeClassified) Error() string   { return e.msg }
+func (e *fakeClassified) Permanent() bool { return e.permanent }
+func (e *fakeClassified) Fix() string     { return e.fix }
+
+// provErr is err returned by the credentials provider of a GetObject.
+func provErr(err error) error {
+	return &source.OpError{Op: "GetObject", Bucket: "b", Key: "k", Err: &smithy.OperationError{ServiceID: "S3", OperationName: "GetObject",
+		Err: fmt.Errorf("get identity: %w", &source.CredentialsError{Err: fmt.Errorf("failed to refresh cached credentials, %w", err)})}}
+}
+
+// fixed marks an OpError as made by a client whose credentials cannot refresh.
+func fixed(err error) error {
+	err.(*source.OpError).FixedCredentials = "credential cred_1"
+	return err
+}
+
+// custom marks an OpError as made by a client of a custom endpoint.
+func custom(err error) error {
+	oe := err.(*source.OpError)
+	oe.Endpoint, oe.Region = "https://s3.example.net", "us-east-1"
+	return err
+}
+
+// redirect is a HeadObject answered with status and x-amz-bucket-region.
+func redirect(status int, region string) error {
+	h := http.Header{}
+	h.Set("X-Amz-Bucket-Region", region)
+	resp := &awshttp.ResponseError{ResponseError: &smithyhttp.ResponseError{
+		Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status, Header: h}}, Err: errors.New("moved")}}
+	return &source.OpError{Op: "HeadObject", Bucket: "b", Key: "k", Err: &smithy.OperationError{ServiceID: "S3", OperationName: "HeadObject", Err: resp}}
+}
+
 func TestClassifyTable(t *testing.T) {
 	stsDenied := &smithy.OperationError{ServiceID: "STS", OperationName: "AssumeRole", Err: &awshttp.ResponseError{ResponseError: &smithyhttp.ResponseError{
 		Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 403}},
@@ -69,7 +107,14 @@ func TestClassifyTable(t *testing.T) {
 		{"glacier", s3Err("GetObject", "k", 403, "InvalidObjectState", ""), source.KindArchived, true, "archived", "restore"},
 		{"unknown 4xx", s3Err("GetObject", "k", 400, "InvalidArgument", "bad"), source.KindInvalidRequest, true, "rejected", ""},
 		{"retry quota", &source.OpError{Op: "GetObject", Bucket: "b", Key: "k", Err: fmt.Errorf("retry quota exceeded: %w", ratelimit.QuotaExceededError{Available: 0, Requested: 5})}, source.KindThrottled, false, "quota", ""},
-		{"assume role denied", nestedSTS, source.KindAssumeRole, true, "assume role failed: AssumeRole: AccessDenied: not authorized", "External ID"},
+		{"raw STS denial (not classified by its provider)", nestedSTS, source.KindAssumeRole, true, "credentials for GetObject s3://b/k could not be obtained", "credential"},
+		{"provider error classified transient", provErr(&fakeClassified{msg: "sts:AssumeRole failed: throttled"}), source.KindCredentials, false, "sts:AssumeRole failed: throttled", ""},
+		{"provider error classified permanent", provErr(&fakeClassified{msg: "sts:AssumeRole failed: access denied", permanent: true, fix: "trust the platform"}), source.KindCredentials, true, "access denied", "trust the platform"},
+		{"expired token of fixed credentials", fixed(s3Err("GetObject", "k", 400, "ExpiredToken", "")), source.KindExpiredToken, true, "session token stored with credential cred_1 has expired", "store current keys"},
+		{"wrong region on AWS", s3Err("GetObject", "k", 400, "AuthorizationHeaderMalformed", "the region 'us-east-1' is wrong; expecting 'eu-west-1'"), source.KindWrongRegion, false, "another region", "looked up again"},
+		{"wrong region on an endpoint, from the message", custom(s3Err("GetObject", "k", 400, "AuthorizationHeaderMalformed", "the region 'us-east-1' is wrong; expecting 'eu-west-1'")), source.KindWrongRegion, true, "is in region eu-west-1, not us-east-1", "set the region configured with endpoint https://s3.example.net to eu-west-1"},
+		{"wrong region on an endpoint, from the header", custom(redirect(301, "eu-central-1")), source.KindWrongRegion, true, "eu-central-1", "to eu-central-1"},
+		{"wrong region on an endpoint, unsaid", custom(s3Err("HeadObject", "k", 307, "", "")), source.KindWrongRegion, true, "not in region us-east-1", "to the bucket's region"},
 		{"provider failure", &source.OpError{Op: "GetObject", Bucket: "b", Key: "k", Err: fmt.Errorf("get identity: %w", &source.CredentialsError{Err: errors.New("no integration for workspace w1")})}, source.KindCredentials, true, "no integration for workspace w1", ""},
 		{"provider network", &source.CredentialsError{Err: &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}}, source.KindNetwork, false, "credentials provider", ""},
 		{"canceled", &source.OpError{Op: "GetObject", Bucket: "b", Key: "k", Err: &smithy.CanceledError{Err: context.Canceled}}, source.KindCanceled, false, "canceled", ""},
@@ -87,6 +132,15 @@ func TestClassifyTable(t *testing.T) {
 			}
 			if cl.Transient() == cl.Permanent {
 				t.Errorf("Transient() inconsistent")
+			}
+			// The error itself carries the same verdict, found by the one
+			// errors.As of the shared contract.
+			var own interface {
+				Permanent() bool
+				Fix() string
+			}
+			if errors.As(c.err, &own) && (own.Permanent() != cl.Permanent || own.Fix() != cl.Fix) {
+				t.Errorf("the error's own verdict (permanent %v, fix %q) differs from Classify's", own.Permanent(), own.Fix())
 			}
 		})
 	}

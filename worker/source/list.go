@@ -28,8 +28,21 @@ type ObjectInfo struct {
 // URL returns "s3://bucket/key".
 func (o ObjectInfo) URL() string { return "s3://" + o.Bucket + "/" + o.Key }
 
-// ErrInvalidGlob marks a glob pattern that does not parse.
-var ErrInvalidGlob = errors.New("invalid glob")
+// ErrInvalidGlob marks a glob pattern that does not parse. It is permanent
+// (it has Permanent() true): the same pattern never parses.
+var ErrInvalidGlob error = &permanentSentinel{msg: "invalid glob", fix: "fix the glob pattern"}
+
+// permanentSentinel is a sentinel error that is permanent.
+type permanentSentinel struct{ msg, fix string }
+
+// Error returns the message.
+func (e *permanentSentinel) Error() string { return e.msg }
+
+// Permanent reports true.
+func (e *permanentSentinel) Permanent() bool { return true }
+
+// Fix says what to change.
+func (e *permanentSentinel) Fix() string { return e.fix }
 
 // globMeta are the characters that start a doublestar pattern construct.
 const globMeta = `*?[{\`
@@ -80,7 +93,8 @@ func MatchGlob(glob, key string) (bool, error) {
 // is returned as is.
 func (c *Client) List(ctx context.Context, bucket, prefix, glob string, fn func(ObjectInfo) error) error {
 	if glob != "" && !doublestar.ValidatePattern(glob) {
-		return fmt.Errorf("%w %q: unbalanced brackets or braces, or a trailing backslash", ErrInvalidGlob, glob)
+		return c.opError("ListObjectsV2", bucket, prefix, "",
+			fmt.Errorf("%w %q: unbalanced brackets or braces, or a trailing backslash", ErrInvalidGlob, glob))
 	}
 	listPrefix, ok := ListPrefix(prefix, glob)
 	if !ok {
@@ -162,4 +176,49 @@ func quote(etag string) string {
 		return etag
 	}
 	return `"` + etag + `"`
+}
+
+// Selection names the objects of a job: explicit Keys (each looked up with
+// HeadObject, VersionID pinning the version of a single key), or every
+// object under Prefix whose key matches Glob. It mirrors jobs.Source,
+// which this package does not import.
+type Selection struct {
+	Bucket, Prefix, Glob string
+	Keys                 []string
+	VersionID            string
+}
+
+// StopEach may be returned by an Each visit function to end the walk
+// early; Each then returns nil.
+var StopEach = errors.New("stop walking the objects")
+
+// Each calls visit for every object of sel, one at a time, in order: the
+// explicit keys (one HeadObject each, so a missing key is an error) or
+// the listing of prefix and glob (see List). An error from visit stops
+// the walk and is returned as is, except StopEach, which ends it without
+// an error. It is the one listing loop of ingest, preview and verify.
+func (c *Client) Each(ctx context.Context, sel Selection, visit func(ObjectInfo) error) error {
+	var err error
+	if len(sel.Keys) > 0 {
+		err = c.eachKey(ctx, sel, visit)
+	} else {
+		err = c.List(ctx, sel.Bucket, sel.Prefix, sel.Glob, visit)
+	}
+	if errors.Is(err, StopEach) {
+		return nil
+	}
+	return err
+}
+
+func (c *Client) eachKey(ctx context.Context, sel Selection, visit func(ObjectInfo) error) error {
+	for _, k := range sel.Keys {
+		info, err := c.Head(ctx, sel.Bucket, k, sel.VersionID)
+		if err != nil {
+			return err
+		}
+		if err := visit(info); err != nil {
+			return err
+		}
+	}
+	return nil
 }

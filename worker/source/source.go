@@ -6,8 +6,10 @@
 //
 // It knows S3, not parsers: *Object has the method set of parsers.Object
 // (Name, Size, Open) plus io.ReaderAt, without importing the parsers
-// package. Classify turns any error of this package (or of the AWS SDK) into
-// a permanent or transient verdict with a cause and a fix for the user.
+// package. Its errors carry their verdict (*OpError has Permanent and Fix,
+// the shared contract of s3ingest's packages); Classify gives the verdict on
+// any error of this package or of the AWS SDK as a Class with a cause and a
+// fix for the user.
 package source
 
 import (
@@ -62,6 +64,12 @@ type Options struct {
 	Regions *RegionCache
 	// APIOptions adjust the s3.Options of every request (tests, tracing).
 	APIOptions []func(*s3.Options)
+	// FixedCredentials names credentials that cannot refresh, e.g.
+	// "credential cred_1" for a stored access key with a session token:
+	// S3 saying the session token expired is then permanent, with a fix
+	// naming them. Empty means the credentials refresh (an integration's
+	// role session): an expired token is transient.
+	FixedCredentials string
 }
 
 // Client reads S3 objects with one set of credentials. It is safe for
@@ -74,8 +82,9 @@ type Client struct {
 }
 
 // New returns a Client that signs with creds (nil means anonymous
-// requests). Errors from creds are reported by Classify as credential
-// failures (and as "assume role failed" when they come from STS).
+// requests). Errors from creds are reported as credential failures; when
+// they classify themselves (credstore's AssumeRoleError), their verdict is
+// the S3 error's.
 func New(creds aws.CredentialsProvider, opt Options) *Client {
 	if opt.Region == "" {
 		opt.Region = DefaultRegion
@@ -208,7 +217,7 @@ func (c *Client) BucketRegion(ctx context.Context, bucket string) (string, error
 		if errors.As(err, &nf) {
 			err = fmt.Errorf("%w: %w", errNoSuchBucket, err)
 		}
-		return "", &OpError{Op: "GetBucketRegion", Bucket: bucket, Err: err}
+		return "", c.opError("GetBucketRegion", bucket, "", "", err)
 	}
 	if r == "" {
 		// S3-compatible servers may omit x-amz-bucket-region.
@@ -236,24 +245,49 @@ func (c *Client) regionOpt(ctx context.Context, op, bucket, key string) (func(*s
 }
 
 // OpError is an S3 operation that failed, with the bucket and key it was
-// about. Classify uses them in its messages.
+// about and what the client knew (its endpoint, region, and whether its
+// credentials can refresh). It carries its verdict: Permanent and Fix (see
+// Classify); permanent ones read as cause and fix.
 type OpError struct {
 	// Op is the S3 operation, e.g. "GetObject".
 	Op string
 	// Bucket, Key and VersionID locate the object (Key is "" for bucket
 	// operations).
 	Bucket, Key, VersionID string
+	// Endpoint is the client's custom S3 endpoint ("" for AWS) and Region
+	// the region its requests are signed for there.
+	Endpoint, Region string
+	// FixedCredentials is the client's Options.FixedCredentials.
+	FixedCredentials string
 	// Err is the SDK's error.
 	Err error
 }
 
-// Error names the operation and the object.
+// Error names the operation and the object; a permanent error reads as
+// its cause and its fix (Class().String()).
 func (e *OpError) Error() string {
+	if cl := e.Class(); cl.Permanent {
+		return cl.String()
+	}
 	return e.Op + " " + e.URL() + ": " + e.Err.Error()
 }
 
 // Unwrap returns the SDK's error.
 func (e *OpError) Unwrap() error { return e.Err }
+
+// Class returns the verdict on the failure (see Classify).
+func (e *OpError) Class() Class {
+	return classify(e.Err, loc{op: e.Op, bucket: e.Bucket, key: e.Key, versionID: e.VersionID, url: e.URL(),
+		endpoint: e.Endpoint, region: e.Region, fixed: e.FixedCredentials})
+}
+
+// Permanent reports whether retrying the operation cannot succeed. A
+// classified error nested in it (a credentials provider's) decides.
+func (e *OpError) Permanent() bool { return e.Class().Permanent }
+
+// Fix says what to change so the operation succeeds (or that a retry
+// will do).
+func (e *OpError) Fix() string { return e.Class().Fix }
 
 // URL returns "s3://bucket/key" (or "s3://bucket" for bucket operations).
 func (e *OpError) URL() string {
@@ -269,5 +303,15 @@ func (c *Client) wrap(op, bucket, key, versionID string, err error) error {
 	if code := errorCode(err); code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed" || code == "IllegalLocationConstraintException" {
 		c.regions.Forget(bucket)
 	}
-	return &OpError{Op: op, Bucket: bucket, Key: key, VersionID: versionID, Err: err}
+	return c.opError(op, bucket, key, versionID, err)
+}
+
+// opError returns an *OpError with the client's endpoint, region and
+// credentials kind.
+func (c *Client) opError(op, bucket, key, versionID string, err error) *OpError {
+	oe := &OpError{Op: op, Bucket: bucket, Key: key, VersionID: versionID, FixedCredentials: c.opt.FixedCredentials, Err: err}
+	if c.opt.Endpoint != "" {
+		oe.Endpoint, oe.Region = c.opt.Endpoint, c.opt.Region
+	}
+	return oe
 }

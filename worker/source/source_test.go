@@ -613,8 +613,8 @@ func TestAssumeRoleFailureNestedInS3Error(t *testing.T) {
 	// A wrong External ID: STS says AccessDenied inside the S3 call's error.
 	err := list(assume(srv.STSEndpoint, "wrong-external-id"))
 	cl := source.Classify(err)
-	if !cl.Permanent || cl.Kind != source.KindAssumeRole || !strings.HasPrefix(cl.Message, "assume role failed: AssumeRole: AccessDenied") ||
-		strings.Contains(cl.Message, "access denied to s3://") || !strings.Contains(cl.Fix, "External ID") {
+	if !cl.Permanent || cl.Kind != source.KindAssumeRole || !strings.HasPrefix(cl.Message, "credentials for ListObjectsV2 s3://"+bucket+" could not be obtained") ||
+		!strings.Contains(cl.Message, "AccessDenied") || strings.Contains(cl.Message, "access denied to s3://") {
 		t.Errorf("wrong External ID: %+v (err %v)", cl, err)
 	}
 
@@ -622,7 +622,7 @@ func TestAssumeRoleFailureNestedInS3Error(t *testing.T) {
 	ep := srv.STSFaultProxy(t, func(*http.Request) (int, bool) { return 503, true })
 	err = list(assume(ep, testenv.ReaderRoleExternalID))
 	cl = source.Classify(err)
-	if cl.Permanent || cl.Kind != source.KindAssumeRole || !strings.HasPrefix(cl.Message, "assume role failed") {
+	if cl.Permanent || cl.Kind != source.KindAssumeRole || !strings.HasPrefix(cl.Message, "credentials for ListObjectsV2") {
 		t.Errorf("STS 503: %+v (err %v)", cl, err)
 	}
 
