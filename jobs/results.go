@@ -98,9 +98,33 @@ type Check struct {
 	Status CheckStatus `json:"status"`
 	// Detail says what was found.
 	Detail string `json:"detail"`
-	// Fix says what to change when Status is fail or warn.
+	// Fix says what to change when Status is fail or warn, in words for
+	// the workspace's user (no CLI commands).
 	Fix string `json:"fix,omitempty"`
+	// Action names the fix as a code a client can turn into its own
+	// button or command (ingestctl prints the command); empty when the fix
+	// is only words.
+	Action CheckAction `json:"action,omitempty"`
 }
+
+// CheckAction is the machine-readable form of a Check's fix.
+type CheckAction string
+
+// Fix actions of verification steps.
+const (
+	// ActionCreateIntegration: the workspace has no AWS integration.
+	ActionCreateIntegration CheckAction = "create_integration"
+	// ActionRecreateIntegration: the stored integration is unusable;
+	// remove it and create it again.
+	ActionRecreateIntegration CheckAction = "recreate_integration"
+	// ActionSetRole: the integration needs (another) role ARN.
+	ActionSetRole CheckAction = "set_role"
+	// ActionUpdateTrustPolicy: the role's trust policy must change; the
+	// integration's trust policy document shows what it must say.
+	ActionUpdateTrustPolicy CheckAction = "update_trust_policy"
+	// ActionVerifyAgain: the failure looks transient.
+	ActionVerifyAgain CheckAction = "verify_again"
+)
 
 // CheckStatus is the outcome of one verification step.
 type CheckStatus string

@@ -93,9 +93,10 @@ func (h *Handlers) Verify(ctx context.Context, p jobs.VerifyPayload) (*jobs.Veri
 		return nil, &Permanent{Err: errors.New("verification needs a credstore.Resolver")}
 	}
 	rep := &jobs.VerifyReport{WorkspaceID: p.WorkspaceID, Bucket: p.Bucket, Prefix: p.Prefix}
-	add := func(step string, st jobs.CheckStatus, detail, fix string) {
-		rep.Checks = append(rep.Checks, jobs.Check{Step: step, Status: st, Detail: detail, Fix: fix})
+	addAction := func(step string, st jobs.CheckStatus, detail, fix string, action jobs.CheckAction) {
+		rep.Checks = append(rep.Checks, jobs.Check{Step: step, Status: st, Detail: detail, Fix: fix, Action: action})
 	}
+	add := func(step string, st jobs.CheckStatus, detail, fix string) { addAction(step, st, detail, fix, "") }
 	// skipRest marks the steps from index from on as not run.
 	skipRest := func(from int, why string) *jobs.VerifyReport {
 		for _, s := range verifySteps[from:] {
@@ -108,29 +109,29 @@ func (h *Handlers) Verify(ctx context.Context, p jobs.VerifyPayload) (*jobs.Veri
 	// transient ones (throttling, 5xx, network) too, but say to retry.
 	failS3 := func(step string, err error) {
 		cl := source.Classify(err)
-		fix := cl.Fix
+		fix, action := cl.Fix, jobs.CheckAction("")
 		if !cl.Permanent {
-			fix = "this looks transient (" + string(cl.Kind) + "): run verify again"
+			fix, action = "this looks transient ("+string(cl.Kind)+"): verify again", jobs.ActionVerifyAgain
 		}
-		add(step, jobs.CheckFail, cl.Message, fix)
+		addAction(step, jobs.CheckFail, cl.Message, fix, action)
 	}
 	ws := p.WorkspaceID
 
 	integ, err := v.Config().Store.GetIntegration(ctx, ws)
 	switch {
 	case errors.Is(err, credstore.ErrNotFound):
-		add(StepIntegration, jobs.CheckFail, fmt.Sprintf("workspace %s has no AWS integration", ws),
-			"create one: ingestctl integration create --workspace "+ws+" --role-arn ARN")
+		addAction(StepIntegration, jobs.CheckFail, fmt.Sprintf("workspace %s has no AWS integration", ws),
+			"create an AWS integration for the workspace with the role's ARN", jobs.ActionCreateIntegration)
 		return skipRest(1, earlierFailed), nil
 	case err != nil && isPermanent(err):
-		add(StepIntegration, jobs.CheckFail, err.Error(),
-			"remove the integration and create it again: ingestctl integration remove --workspace "+ws)
+		addAction(StepIntegration, jobs.CheckFail, err.Error(),
+			"remove the integration and create it again", jobs.ActionRecreateIntegration)
 		return skipRest(1, earlierFailed), nil
 	case err != nil:
 		return nil, fmt.Errorf("verify: load integration of %s: %w", ws, err)
 	case integ.Pending():
-		add(StepIntegration, jobs.CheckFail, "the integration is pending: no role ARN yet",
-			"attach the role: ingestctl integration set-role --workspace "+ws+" --role-arn ARN")
+		addAction(StepIntegration, jobs.CheckFail, "the integration is pending: no role ARN yet",
+			"set the integration's role ARN", jobs.ActionSetRole)
 		return skipRest(1, earlierFailed), nil
 	}
 	rep.RoleARN = integ.RoleARN
@@ -146,8 +147,8 @@ func (h *Handlers) Verify(ctx context.Context, p jobs.VerifyPayload) (*jobs.Veri
 		return nil, ctx.Err()
 	}
 	if err != nil {
-		detail, fix := assumeRoleFailure(err, integ, extID)
-		add(StepAssumeRole, jobs.CheckFail, detail, fix)
+		detail, fix, action := assumeRoleFailure(err, integ, extID)
+		addAction(StepAssumeRole, jobs.CheckFail, detail, fix, action)
 		return skipRest(2, earlierFailed), nil
 	}
 	add(StepAssumeRole, jobs.CheckPass, fmt.Sprintf("assumed %s with External ID %s; credentials expire %s",
@@ -159,12 +160,13 @@ func (h *Handlers) Verify(ctx context.Context, p jobs.VerifyPayload) (*jobs.Veri
 	}
 	switch {
 	case err == nil:
-		add(StepExternalID, jobs.CheckWarn, "the role can be assumed WITHOUT the External ID: its trust policy lacks the sts:ExternalId condition, so another customer of the platform could make us read this bucket (confused deputy)",
-			"add \"Condition\": {\"StringEquals\": {\"sts:ExternalId\": \""+extID+"\"}} to the role's trust policy (ingestctl integration show --workspace "+ws+" prints it)")
+		addAction(StepExternalID, jobs.CheckWarn, "the role can be assumed WITHOUT the External ID: its trust policy lacks the sts:ExternalId condition, so another customer of the platform could make us read this bucket (confused deputy)",
+			"add \"Condition\": {\"StringEquals\": {\"sts:ExternalId\": \""+extID+"\"}} to the role's trust policy (the integration's trust policy document has it)",
+			jobs.ActionUpdateTrustPolicy)
 	case credstore.IsSTSDenied(err):
 		add(StepExternalID, jobs.CheckPass, "AssumeRole without the External ID is denied", "")
 	default:
-		add(StepExternalID, jobs.CheckWarn, "could not check: "+err.Error(), "run verify again")
+		addAction(StepExternalID, jobs.CheckWarn, "could not check: "+err.Error(), "verify again", jobs.ActionVerifyAgain)
 	}
 
 	c := h.newSource(credentials.StaticCredentialsProvider{Value: creds}, "", "", "")
@@ -245,14 +247,13 @@ func (h *Handlers) Verify(ctx context.Context, p jobs.VerifyPayload) (*jobs.Veri
 const verifySniffBytes = 256 << 10
 
 // assumeRoleFailure words a failed AssumeRole with the External ID: the
-// cause (naming the External ID that was sent) and the fix.
-func assumeRoleFailure(err error, integ *credstore.Integration, extID string) (detail, fix string) {
+// cause (naming the External ID that was sent), the fix and its action.
+func assumeRoleFailure(err error, integ *credstore.Integration, extID string) (detail, fix string, action jobs.CheckAction) {
 	var are *credstore.AssumeRoleError
 	if !errors.As(err, &are) {
 		// The record itself is unusable (e.g. a malformed role ARN or
 		// External ID): nothing was sent to STS.
-		return err.Error(), "fix the integration: ingestctl integration set-role --workspace " + integ.WorkspaceID +
-			" --role-arn ARN, or remove it and create it again"
+		return err.Error(), "set the integration's role ARN again, or remove the integration and create it again", jobs.ActionSetRole
 	}
 	detail = fmt.Sprintf("sts:AssumeRole of %s with External ID %s failed: %s", integ.RoleARN, extID, are.Cause)
 	switch {
@@ -262,14 +263,24 @@ func assumeRoleFailure(err error, integ *credstore.Integration, extID string) (d
 		detail += fmt.Sprintf(" (%v)", are.Err)
 	}
 	fix = are.Fix()
+	switch are.Cause {
+	case credstore.CauseRoleNotFound, credstore.CauseInvalidRequest:
+		action = jobs.ActionSetRole
+	case credstore.CauseExternalIDMismatch, credstore.CausePrincipalNotTrusted, credstore.CauseAccessDenied:
+		action = jobs.ActionUpdateTrustPolicy
+	default:
+		if are.Transient() {
+			action = jobs.ActionVerifyAgain
+		}
+	}
 	switch {
 	case fix == "" && are.Transient():
-		fix = "this looks transient (" + string(are.Cause) + "): run verify again; if it persists, check that ingestd reaches STS"
+		fix = "this looks transient (" + string(are.Cause) + "): verify again; if it persists, check that ingestd reaches STS"
 	case integ.Rotating() && !are.Transient():
 		fix += "; during the External ID rotation the trust policy must accept the new External ID " + extID +
-			" as well as the current one (`ingestctl integration show --workspace " + integ.WorkspaceID + "` prints it)"
+			" as well as the current one (the integration's trust policy document has both)"
 	}
-	return detail, fix
+	return detail, fix, action
 }
 
 // isParseFailure reports whether err is about the object's content (not

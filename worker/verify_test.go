@@ -282,13 +282,19 @@ func TestVerify(t *testing.T) {
 	t.Run("no integration", func(t *testing.T) {
 		rep := verify(t, "ws-none", "exports/")
 		checkStatuses(t, rep, "fail skip skip skip skip skip skip")
-		mustContain(t, "integration fix", check(rep, worker.StepIntegration).Fix, "ingestctl integration create --workspace ws-none")
+		mustContain(t, "integration fix", check(rep, worker.StepIntegration).Fix, "create an AWS integration")
+		if a := check(rep, worker.StepIntegration).Action; a != jobs.ActionCreateIntegration {
+			t.Errorf("integration action = %q, want %q", a, jobs.ActionCreateIntegration)
+		}
 	})
 
 	t.Run("pending integration", func(t *testing.T) {
 		rep := verify(t, "ws-pending", "exports/")
 		checkStatuses(t, rep, "fail skip skip skip skip skip skip")
-		mustContain(t, "integration fix", check(rep, worker.StepIntegration).Fix, "ingestctl integration set-role --workspace ws-pending")
+		mustContain(t, "integration fix", check(rep, worker.StepIntegration).Fix, "set the integration's role ARN")
+		if a := check(rep, worker.StepIntegration).Action; a != jobs.ActionSetRole {
+			t.Errorf("integration action = %q, want %q", a, jobs.ActionSetRole)
+		}
 	})
 
 	t.Run("invalid payload", func(t *testing.T) {

@@ -114,3 +114,26 @@ func remoteSentinel(err error) error {
 	}
 	return nil
 }
+
+// actionCommand returns the ingestctl command of a verification step's
+// fix action for the workspace of rep ("" for none).
+func actionCommand(a jobs.CheckAction, rep *jobs.VerifyReport) string {
+	ws := rep.WorkspaceID
+	switch a {
+	case jobs.ActionCreateIntegration:
+		return "ingestctl integration create --workspace " + ws + " --role-arn ARN"
+	case jobs.ActionRecreateIntegration:
+		return "ingestctl integration remove --workspace " + ws + ", then ingestctl integration create --workspace " + ws + " --role-arn ARN"
+	case jobs.ActionSetRole:
+		return "ingestctl integration set-role --workspace " + ws + " --role-arn ARN"
+	case jobs.ActionUpdateTrustPolicy:
+		return "ingestctl integration show --workspace " + ws + " (prints the trust policy)"
+	case jobs.ActionVerifyAgain:
+		cmd := "ingestctl integration verify --workspace " + ws + " --bucket " + rep.Bucket
+		if rep.Prefix != "" {
+			cmd += " --prefix " + rep.Prefix
+		}
+		return cmd
+	}
+	return ""
+}

@@ -226,6 +226,9 @@ func printVerifyReport(w io.Writer, rep *jobs.VerifyReport) {
 		if c.Fix != "" {
 			fmt.Fprintf(w, "        %-*s  fix: %s\n", width, "", c.Fix)
 		}
+		if cmd := actionCommand(c.Action, rep); cmd != "" {
+			fmt.Fprintf(w, "        %-*s  run: %s\n", width, "", cmd)
+		}
 		switch c.Status {
 		case jobs.CheckFail:
 			failed++

@@ -134,7 +134,7 @@ func TestCLIVerify(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "integration: workspace ws-none has no AWS integration") {
 			t.Fatalf("verify without an integration: %v\n%s", err, out)
 		}
-		if !strings.Contains(out, "fix: create one: ingestctl integration create --workspace ws-none") {
+		if !strings.Contains(out, "run: ingestctl integration create --workspace ws-none") {
 			t.Fatalf("output:\n%s", out)
 		}
 	})
