@@ -79,6 +79,11 @@ type Source struct {
 // MaxKeys is the most explicit keys a Source may list.
 const MaxKeys = 1000
 
+// MaxFieldBytes bounds every free-text payload string (an S3 key is at
+// most 1024 bytes; so are a prefix, a glob, a version ID and a column name
+// here).
+const MaxFieldBytes = 1024
+
 var bucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 
 // Validate checks the source; errors name the field.
@@ -89,6 +94,11 @@ func (s Source) Validate() error {
 	if !bucketRE.MatchString(s.Bucket) || strings.Contains(s.Bucket, "..") {
 		return fieldErr("source.bucket", fmt.Sprintf("%q is not a valid S3 bucket name (3-63 lowercase letters, digits, '.', '-')", s.Bucket))
 	}
+	for _, f := range []struct{ name, v string }{{"source.prefix", s.Prefix}, {"source.glob", s.Glob}, {"source.version_id", s.VersionID}} {
+		if len(f.v) > MaxFieldBytes {
+			return fieldErr(f.name, fmt.Sprintf("is %d bytes long, at most %d allowed", len(f.v), MaxFieldBytes))
+		}
+	}
 	if len(s.Keys) > MaxKeys {
 		return fieldErr("source.keys", fmt.Sprintf("lists %d keys, at most %d are allowed (use a prefix or glob)", len(s.Keys), MaxKeys))
 	}
@@ -98,6 +108,9 @@ func (s Source) Validate() error {
 	for i, k := range s.Keys {
 		if k == "" {
 			return fieldErr(fmt.Sprintf("source.keys[%d]", i), "is empty")
+		}
+		if len(k) > MaxFieldBytes {
+			return fieldErr(fmt.Sprintf("source.keys[%d]", i), fmt.Sprintf("is %d bytes long, at most %d allowed (S3 keys are at most 1024 bytes)", len(k), MaxFieldBytes))
 		}
 	}
 	if s.VersionID != "" && len(s.Keys) != 1 {
@@ -206,6 +219,10 @@ type IngestPayload struct {
 	Concurrency int `json:"concurrency,omitempty"`
 	// ScheduleID is set when a schedule enqueued the job.
 	ScheduleID string `json:"schedule_id,omitempty"`
+	// Contract is what the job asks of its dataset (pinned schema or
+	// hints, evolution mode, modified-object policy, lineage), stored on
+	// the dataset when the job creates it.
+	Contract Contract `json:"contract,omitzero"`
 }
 
 // Validate checks the payload; errors name the field.
@@ -223,6 +240,9 @@ func (p *IngestPayload) Validate() error {
 		return err
 	}
 	if err := validateParse(p.Parse); err != nil {
+		return err
+	}
+	if err := p.Contract.Validate(); err != nil {
 		return err
 	}
 	return p.Source.Validate()
