@@ -144,7 +144,7 @@ func BenchmarkIngestPipeline(b *testing.B) {
 			if _, err := manager.NewDownloader(client).Download(ctx, buf, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("big/data.csv")}); err != nil {
 				b.Fatal(err)
 			}
-			w, err := fs.Begin(ctx, sink.Dataset{Workspace: "bench", Name: "peer"}, sink.ObjectRef{Bucket: bucket, Key: "big/data.csv", ETag: "peer" + strconv.Itoa(n) + "-" + strconv.Itoa(b.N), Size: int64(len(data))}, typed)
+			w, err := fs.Begin(ctx, sink.Dataset{Workspace: "bench", Name: "peer"}, sink.ObjectRef{Bucket: bucket, Key: "big/data.csv", ETag: "peer" + strconv.Itoa(n) + "-" + strconv.Itoa(b.N), Size: int64(len(data))}, sink.PlanFor(typed))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -117,7 +117,7 @@ func sinkData() ([]*schema.Batch, []sinkRow) {
 func writeFileSink(b *testing.B, s *sink.FileSink, key string) {
 	ctx := context.Background()
 	batches, _ := sinkData()
-	w, err := s.Begin(ctx, sink.Dataset{Workspace: "bench", Name: "bench"}, sink.ObjectRef{Bucket: "b", Key: key, ETag: "e", Size: 1}, sinkSchema)
+	w, err := s.Begin(ctx, sink.Dataset{Workspace: "bench", Name: "bench"}, sink.ObjectRef{Bucket: "b", Key: key, ETag: "e", Size: 1}, sink.PlanFor(sinkSchema))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -235,7 +235,7 @@ func TestSinkBenchDataAgrees(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	w, err := fs.Begin(ctx, sink.Dataset{Workspace: "bench", Name: "check"}, sink.ObjectRef{Bucket: "b", Key: "k", ETag: "e", Size: 1}, sinkSchema)
+	w, err := fs.Begin(ctx, sink.Dataset{Workspace: "bench", Name: "check"}, sink.ObjectRef{Bucket: "b", Key: "k", ETag: "e", Size: 1}, sink.PlanFor(sinkSchema))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +315,7 @@ func BenchmarkSinkPostgresCopy(b *testing.B) {
 	var cpu time.Duration
 	for n := range b.N {
 		c0 := cpuTime()
-		w, err := pg.Begin(ctx, sink.Dataset{Workspace: "bench", Name: "bench"}, sink.ObjectRef{Bucket: "b", Key: "k" + strconv.Itoa(n), ETag: "e", Size: 1}, sinkSchema)
+		w, err := pg.Begin(ctx, sink.Dataset{Workspace: "bench", Name: "bench"}, sink.ObjectRef{Bucket: "b", Key: "k" + strconv.Itoa(n), ETag: "e", Size: 1}, sink.PlanFor(sinkSchema))
 		if err != nil {
 			b.Fatal(err)
 		}

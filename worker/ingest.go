@@ -126,11 +126,11 @@ func (r *ingestRun) ingestAll(ctx context.Context) error {
 			r.h.metrics.objects.WithLabelValues("empty").Inc()
 			return nil
 		}
-		seen, err := r.h.sink.Seen(gctx, r.ds, refOf(info))
+		look, err := r.h.sink.Lookup(gctx, r.ds, refOf(info))
 		if err != nil {
 			return fmt.Errorf("ledger of dataset %s: %w", r.ds, err)
 		}
-		if seen {
+		if look.Loaded {
 			r.skipped.Add(1)
 			r.h.metrics.objects.WithLabelValues("skipped").Inc()
 			return nil
@@ -234,7 +234,7 @@ func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, ob
 	defer rd.Close()
 	sch := rd.Schema()
 
-	w, err = r.h.sink.Begin(ctx, r.ds, refOf(info), sch)
+	w, err = r.h.sink.Begin(ctx, r.ds, refOf(info), sink.PlanFor(sch))
 	if err != nil {
 		return fmt.Errorf("dataset %s: %w", r.ds, err)
 	}

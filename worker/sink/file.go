@@ -195,7 +195,8 @@ func (s *FileSink) Close() error { return nil }
 
 // Begin creates a temporary Parquet file for obj in
 // <workspace>/<dataset>/.tmp.
-func (s *FileSink) Begin(ctx context.Context, ds Dataset, obj ObjectRef, sch *schema.Schema) (Writer, error) {
+func (s *FileSink) Begin(ctx context.Context, ds Dataset, obj ObjectRef, plan Plan) (Writer, error) {
+	sch := ColumnsSchema(plan.Columns)
 	final, err := s.PartPath(ds, obj)
 	if err != nil {
 		return nil, err

@@ -1,12 +1,15 @@
 package sink_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"slices"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/s3ingest/s3ingest/worker/sink"
 )
 
 func slicesSortFunc[S ~[]E, E any](s S, cmp func(a, b E) int) { slices.SortFunc(s, cmp) }
@@ -31,4 +34,10 @@ func parquetRowGroups(t *testing.T, path string) int {
 func permanent(err error) bool {
 	var c interface{ Permanent() bool }
 	return errors.As(err, &c) && c.Permanent()
+}
+
+// seen reports whether s's ledger of ds has obj's very version.
+func seen(ctx context.Context, s sink.Sink, ds sink.Dataset, obj sink.ObjectRef) (bool, error) {
+	l, err := s.Lookup(ctx, ds, obj)
+	return l.Loaded, err
 }

@@ -49,14 +49,14 @@ func TestPostgresDDLErrorsArePermanent(t *testing.T) {
 
 	bbox := &schema.Schema{Fields: []schema.Field{{Name: "id", Type: schema.Int64},
 		{Name: "xmin", Type: schema.Float64, Nullable: true}, {Name: "xmax", Type: schema.Float64, Nullable: true}}}
-	_, err = pg.Begin(ctx, dset("bbox"), obj("bbox.csv"), bbox)
+	_, err = pg.Begin(ctx, dset("bbox"), obj("bbox.csv"), sink.PlanFor(bbox))
 	check("xmin column", err, "42701", "xmin")
 
 	wide := &schema.Schema{}
 	for i := range 1700 {
 		wide.Fields = append(wide.Fields, schema.Field{Name: fmt.Sprintf("c%04d", i), Type: schema.Bool, Nullable: true})
 	}
-	_, err = pg.Begin(ctx, dset("wide"), obj("wide.csv"), wide)
+	_, err = pg.Begin(ctx, dset("wide"), obj("wide.csv"), sink.PlanFor(wide))
 	check("1700 columns", err, "54011", "1600 columns")
 
 	// A role that may connect but not create schemas.
@@ -86,6 +86,6 @@ func TestPostgresDDLErrorsArePermanent(t *testing.T) {
 	}
 	defer limited.Close()
 	_, err = limited.Begin(ctx, sink.Dataset{Workspace: "ws-noddl", Name: "orders"}, obj("a.csv"),
-		&schema.Schema{Fields: []schema.Field{{Name: "id", Type: schema.Int64}}})
+		sink.PlanFor(&schema.Schema{Fields: []schema.Field{{Name: "id", Type: schema.Int64}}}))
 	check("no CREATE privilege", err, "42501", "CREATE")
 }

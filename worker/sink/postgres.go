@@ -492,7 +492,8 @@ func ensureSchema(ctx context.Context, tx pgx.Tx, name string) error {
 
 // Begin creates or evolves the dataset's table, then opens the Writer's
 // transaction.
-func (p *Postgres) Begin(ctx context.Context, ds Dataset, obj ObjectRef, sch *schema.Schema) (Writer, error) {
+func (p *Postgres) Begin(ctx context.Context, ds Dataset, obj ObjectRef, plan Plan) (Writer, error) {
+	sch := ColumnsSchema(plan.Columns)
 	t, err := pgDataset(ds)
 	if err != nil {
 		return nil, err

@@ -150,12 +150,17 @@ func (d Dataset) Validate() error {
 // Sink is a set of datasets with a ledger of committed object versions.
 // Implementations are safe for concurrent use.
 type Sink interface {
-	// Seen reports whether the ledger of ds already has this object
-	// version.
-	Seen(ctx context.Context, ds Dataset, obj ObjectRef) (bool, error)
-	// Begin starts writing obj into ds with schema s (the dataset is
-	// created or, for Postgres, evolved as needed).
-	Begin(ctx context.Context, ds Dataset, obj ObjectRef, s *schema.Schema) (Writer, error)
+	// Catalog reads the datasets' records.
+	Catalog
+	// Lookup reports what the ledger of ds has of obj's key: this version,
+	// and other versions committed earlier.
+	Lookup(ctx context.Context, ds Dataset, obj ObjectRef) (Lookup, error)
+	// Capabilities says what the sink can change in an existing dataset.
+	Capabilities() Capabilities
+	// Begin starts writing obj into ds as plan says: batches have the
+	// schema ColumnsSchema(plan.Columns); Commit creates the dataset or
+	// applies the plan's schema change with the rows.
+	Begin(ctx context.Context, ds Dataset, obj ObjectRef, plan Plan) (Writer, error)
 	// Close releases the sink's resources. Writers must be finished first.
 	Close() error
 }
@@ -163,7 +168,7 @@ type Sink interface {
 // Writer writes one object version into one dataset. It is not safe for
 // concurrent use. The usual shape is:
 //
-//	w, err := s.Begin(ctx, ds, obj, sch)
+//	w, err := s.Begin(ctx, ds, obj, plan)
 //	if err != nil { ... }
 //	defer w.Abort(ctx) // no-op after a successful Commit
 //	for ... { w.Write(ctx, batch) }

@@ -367,10 +367,10 @@ func TestRoundTripAllTypes(t *testing.T) {
 		ctx := ctxT(t)
 		s := allTypes()
 		o := obj("all/types.csv")
-		if seen, err := tg.sink.Seen(ctx, dset("types"), o); err != nil || seen {
+		if seen, err := seen(ctx, tg.sink, dset("types"), o); err != nil || seen {
 			t.Fatalf("Seen before commit = %v, %v", seen, err)
 		}
-		w, err := tg.sink.Begin(ctx, dset("types"), o, s)
+		w, err := tg.sink.Begin(ctx, dset("types"), o, sink.PlanFor(s))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -396,13 +396,13 @@ func TestRoundTripAllTypes(t *testing.T) {
 		if err := w.Commit(ctx, sink.Stats{Rows: int64(len(want)), Rejected: 1, Bytes: 1234}); err != nil {
 			t.Fatal(err)
 		}
-		if seen, err := tg.sink.Seen(ctx, dset("types"), o); err != nil || !seen {
+		if seen, err := seen(ctx, tg.sink, dset("types"), o); err != nil || !seen {
 			t.Fatalf("Seen after commit = %v, %v", seen, err)
 		}
 		// Another version of the same key is a different ledger identity.
 		o2 := o
 		o2.ETag = "other"
-		if seen, err := tg.sink.Seen(ctx, dset("types"), o2); err != nil || seen {
+		if seen, err := seen(ctx, tg.sink, dset("types"), o2); err != nil || seen {
 			t.Fatalf("Seen(other version) = %v, %v", seen, err)
 		}
 		equalRows(t, tg.rows(t, dset("types")), want, tg.name == "file")
@@ -428,7 +428,7 @@ func TestAbortLeavesNothing(t *testing.T) {
 		ctx := ctxT(t)
 		s := allTypes()
 		o := obj("aborted.csv")
-		w, err := tg.sink.Begin(ctx, dset("ab"), o, s)
+		w, err := tg.sink.Begin(ctx, dset("ab"), o, sink.PlanFor(s))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -444,7 +444,7 @@ func TestAbortLeavesNothing(t *testing.T) {
 		if err := w.Commit(ctx, sink.Stats{}); !errors.Is(err, sink.ErrClosed) {
 			t.Errorf("Commit after Abort = %v, want ErrClosed", err)
 		}
-		if seen, err := tg.sink.Seen(ctx, dset("ab"), o); err != nil || seen {
+		if seen, err := seen(ctx, tg.sink, dset("ab"), o); err != nil || seen {
 			t.Fatalf("Seen after abort = %v, %v", seen, err)
 		}
 		if rows := tg.rows(t, dset("ab")); len(rows) != 0 {
@@ -463,7 +463,7 @@ func TestCommitTwiceNoDuplicates(t *testing.T) {
 		o := obj("twice.csv")
 		// Sequential: a retry that did not check Seen.
 		for i := 0; i < 2; i++ {
-			w, err := tg.sink.Begin(ctx, dset("dup"), o, s)
+			w, err := tg.sink.Begin(ctx, dset("dup"), o, sink.PlanFor(s))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -481,7 +481,7 @@ func TestCommitTwiceNoDuplicates(t *testing.T) {
 		o2 := obj("twice-concurrent.csv")
 		var ws []sink.Writer
 		for i := 0; i < 2; i++ {
-			w, err := tg.sink.Begin(ctx, dset("dup"), o2, s)
+			w, err := tg.sink.Begin(ctx, dset("dup"), o2, sink.PlanFor(s))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -519,7 +519,7 @@ func TestWriteValidation(t *testing.T) {
 	forEachSink(t, func(t *testing.T, tg target) {
 		ctx := ctxT(t)
 		s := allTypes()
-		w, err := tg.sink.Begin(ctx, dset("val"), obj("v.csv"), s)
+		w, err := tg.sink.Begin(ctx, dset("val"), obj("v.csv"), sink.PlanFor(s))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -574,7 +574,7 @@ func TestPostgresRejectsNUL(t *testing.T) {
 	tg := pgTarget(t)
 	ctx := ctxT(t)
 	s := allTypes()
-	w, err := tg.sink.Begin(ctx, dset("nul"), obj("n.csv"), s)
+	w, err := tg.sink.Begin(ctx, dset("nul"), obj("n.csv"), sink.PlanFor(s))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -610,7 +610,7 @@ func TestFileSinkCrashLeavesNoVisibleFile(t *testing.T) {
 	s := allTypes()
 	o := obj("crash.csv")
 	// A "crashed" writer: written, never committed nor aborted.
-	w, err := fs.Begin(ctx, dset("crash"), o, s)
+	w, err := fs.Begin(ctx, dset("crash"), o, sink.PlanFor(s))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -633,7 +633,7 @@ func TestFileSinkCrashLeavesNoVisibleFile(t *testing.T) {
 		t.Fatalf("ReadDataset = %v rows, %v", len(ds.Rows), err)
 	}
 	// The retry commits under the deterministic name.
-	w2, err := fs.Begin(ctx, dset("crash"), o, s)
+	w2, err := fs.Begin(ctx, dset("crash"), o, sink.PlanFor(s))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -669,7 +669,7 @@ func TestFileSinkCrashLeavesNoVisibleFile(t *testing.T) {
 		os.Chtimes(p, old, old)
 	}
 	fs2, _ := sink.OpenFile(dir, sink.FileOptions{})
-	w3, err := fs2.Begin(ctx, dset("crash"), obj("other.csv"), s)
+	w3, err := fs2.Begin(ctx, dset("crash"), obj("other.csv"), sink.PlanFor(s))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -690,7 +690,7 @@ func TestFileSinkColumnOrderAndRowGroups(t *testing.T) {
 	s := &schema.Schema{Fields: []schema.Field{
 		{Name: "zeta", Type: schema.Int64}, {Name: "alpha", Type: schema.String}, {Name: "mid", Type: schema.Bool, Nullable: true},
 	}}
-	w, err := fs.Begin(ctx, dset("order"), obj("o.csv"), s)
+	w, err := fs.Begin(ctx, dset("order"), obj("o.csv"), sink.PlanFor(s))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -779,7 +779,7 @@ func TestDatasetNames(t *testing.T) {
 					t.Errorf("error %q: want ErrInvalidDataset naming the dataset and %q", err, c.errHas)
 				}
 			}
-			_, err = fs.Begin(ctx, dset(c.name), obj("k"), allTypes())
+			_, err = fs.Begin(ctx, dset(c.name), obj("k"), sink.PlanFor(allTypes()))
 			if (err == nil) != c.ok {
 				t.Errorf("FileSink.Begin(%q) = %v", c.name, err)
 			}
@@ -896,7 +896,7 @@ func TestPostgresSchemaEvolution(t *testing.T) {
 
 	v1 := &schema.Schema{Fields: []schema.Field{{Name: "id", Type: schema.Int64}, {Name: "name", Type: schema.String, Nullable: true}}}
 	commit := func(s *schema.Schema, key string, fill func(b *schema.Batch)) error {
-		w, err := pg.Begin(ctx, dset("evo"), obj(key), s)
+		w, err := pg.Begin(ctx, dset("evo"), obj(key), sink.PlanFor(s))
 		if err != nil {
 			return err
 		}
@@ -941,7 +941,7 @@ func TestPostgresSchemaEvolution(t *testing.T) {
 
 	// An incompatible type fails Begin, naming the column and both types.
 	v3 := &schema.Schema{Fields: []schema.Field{{Name: "id", Type: schema.String}}}
-	_, err = pg.Begin(ctx, dset("evo"), obj("3.csv"), v3)
+	_, err = pg.Begin(ctx, dset("evo"), obj("3.csv"), sink.PlanFor(v3))
 	if !errors.Is(err, sink.ErrIncompatibleSchema) || !permanent(err) {
 		t.Fatalf("incompatible: err = %v", err)
 	}
@@ -958,7 +958,7 @@ func TestPostgresSchemaEvolution(t *testing.T) {
 	if _, err := pg.Pool().Exec(ctx, `ALTER TABLE "ws_ws-test".evo ALTER COLUMN must DROP DEFAULT`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pg.Begin(ctx, dset("evo"), obj("4.csv"), v1); !errors.Is(err, sink.ErrIncompatibleSchema) || !strings.Contains(err.Error(), `"must"`) {
+	if _, err := pg.Begin(ctx, dset("evo"), obj("4.csv"), sink.PlanFor(v1)); !errors.Is(err, sink.ErrIncompatibleSchema) || !strings.Contains(err.Error(), `"must"`) {
 		t.Fatalf("NOT NULL column missing from the object: err = %v", err)
 	}
 	if _, err := pg.Pool().Exec(ctx, `ALTER TABLE "ws_ws-test".evo DROP COLUMN must`); err != nil {
@@ -985,7 +985,7 @@ func TestPostgresSchemaEvolution(t *testing.T) {
 
 	// ALTER waits for running writers of the dataset; it times out as a
 	// transient error rather than blocking forever.
-	w, err := pg.Begin(ctx, dset("evo"), obj("6.csv"), v1)
+	w, err := pg.Begin(ctx, dset("evo"), obj("6.csv"), sink.PlanFor(v1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -998,7 +998,7 @@ func TestPostgresSchemaEvolution(t *testing.T) {
 	}
 	v4 := &schema.Schema{Fields: []schema.Field{{Name: "id", Type: schema.Int64}, {Name: "extra", Type: schema.Bool, Nullable: true}}}
 	start := time.Now()
-	_, err = pg.Begin(ctx, dset("evo"), obj("7.csv"), v4)
+	_, err = pg.Begin(ctx, dset("evo"), obj("7.csv"), sink.PlanFor(v4))
 	if err == nil || permanent(err) || !strings.Contains(err.Error(), "lock") {
 		t.Errorf("ALTER behind a running writer: err = %v, want a transient lock timeout", err)
 	}
@@ -1008,7 +1008,7 @@ func TestPostgresSchemaEvolution(t *testing.T) {
 	if err := w.Commit(ctx, sink.Stats{}); err != nil {
 		t.Fatal(err)
 	}
-	w2, err := pg.Begin(ctx, dset("evo"), obj("7.csv"), v4)
+	w2, err := pg.Begin(ctx, dset("evo"), obj("7.csv"), sink.PlanFor(v4))
 	if err != nil {
 		t.Fatalf("after the writer committed: %v", err)
 	}
@@ -1024,7 +1024,7 @@ func TestPostgresLedgerRow(t *testing.T) {
 	defer pg.Close()
 	s := allTypes()
 	o := sink.ObjectRef{Bucket: "b", Key: "dir/k.json", VersionID: "v-123", ETag: "abc", Size: 99, LastModified: time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)}
-	w, err := pg.Begin(ctx, dset("led"), o, s)
+	w, err := pg.Begin(ctx, dset("led"), o, sink.PlanFor(s))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1061,14 +1061,14 @@ func TestZeroColumns(t *testing.T) {
 	forEachSink(t, func(t *testing.T, tg target) {
 		ctx := ctxT(t)
 		s := &schema.Schema{}
-		w, err := tg.sink.Begin(ctx, dset("empty"), obj("empty.csv"), s)
+		w, err := tg.sink.Begin(ctx, dset("empty"), obj("empty.csv"), sink.PlanFor(s))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := w.Commit(ctx, sink.Stats{}); err != nil {
 			t.Fatal(err)
 		}
-		if seen, err := tg.sink.Seen(ctx, dset("empty"), obj("empty.csv")); !seen || err != nil {
+		if seen, err := seen(ctx, tg.sink, dset("empty"), obj("empty.csv")); !seen || err != nil {
 			t.Fatalf("Seen = %v, %v", seen, err)
 		}
 	})
@@ -1094,7 +1094,7 @@ func TestPostgresConcurrentFirstBegin(t *testing.T) {
 			if i%2 == 1 {
 				s.Fields = append(s.Fields, schema.Field{Name: fmt.Sprintf("extra%d", i), Type: schema.String, Nullable: true})
 			}
-			w, err := pg.Begin(ctx, dset("fresh"), obj(fmt.Sprintf("o%d", i)), s)
+			w, err := pg.Begin(ctx, dset("fresh"), obj(fmt.Sprintf("o%d", i)), sink.PlanFor(s))
 			if err != nil {
 				errs[i] = err
 				return
@@ -1131,7 +1131,7 @@ func TestPostgresConcurrentFirstBegin(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &schema.Schema{Fields: []schema.Field{{Name: "id", Type: schema.Int64}}}
-	w, err := pg.Begin(ctx, dset("fresh"), obj("again"), s)
+	w, err := pg.Begin(ctx, dset("fresh"), obj("again"), sink.PlanFor(s))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1151,7 +1151,7 @@ func TestFileSinkRowGroupBytesBound(t *testing.T) {
 	}
 	ctx := ctxT(t)
 	s := allTypes()
-	w, err := fs.Begin(ctx, dset("rg"), obj("rg.csv"), s)
+	w, err := fs.Begin(ctx, dset("rg"), obj("rg.csv"), sink.PlanFor(s))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1212,7 +1212,7 @@ func TestFileSinkMemoryFlat(t *testing.T) {
 		}
 		ctx := ctxT(t)
 		s := &schema.Schema{Fields: []schema.Field{{Name: "id", Type: schema.Int64}, {Name: "s", Type: schema.String, Nullable: true}}}
-		w, err := fs.Begin(ctx, dset("mem"), obj("m"), s)
+		w, err := fs.Begin(ctx, dset("mem"), obj("m"), sink.PlanFor(s))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -30,10 +30,10 @@ func TestWorkspaceIsolation(t *testing.T) {
 		b := sink.Dataset{Workspace: "ws-b", Name: "orders"}
 		commit := func(ds sink.Dataset, rows []row, idOffset int64, reject string) [][]any {
 			t.Helper()
-			if seen, err := tg.sink.Seen(ctx, ds, o); err != nil || seen {
+			if seen, err := seen(ctx, tg.sink, ds, o); err != nil || seen {
 				t.Fatalf("%s: Seen before its own commit = %v, %v", ds, seen, err)
 			}
-			w, err := tg.sink.Begin(ctx, ds, o, s)
+			w, err := tg.sink.Begin(ctx, ds, o, sink.PlanFor(s))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -48,7 +48,7 @@ func TestWorkspaceIsolation(t *testing.T) {
 			if err := w.Commit(ctx, sink.Stats{Rejected: 1}); err != nil {
 				t.Fatal(err)
 			}
-			if seen, err := tg.sink.Seen(ctx, ds, o); err != nil || !seen {
+			if seen, err := seen(ctx, tg.sink, ds, o); err != nil || !seen {
 				t.Fatalf("%s: Seen after commit = %v, %v", ds, seen, err)
 			}
 			return wantRows(batch)
@@ -70,7 +70,7 @@ func TestWorkspaceIsolation(t *testing.T) {
 			}
 		}
 		// A third workspace has not seen it either.
-		if seen, err := tg.sink.Seen(ctx, sink.Dataset{Workspace: "ws-c", Name: "orders"}, o); err != nil || seen {
+		if seen, err := seen(ctx, tg.sink, sink.Dataset{Workspace: "ws-c", Name: "orders"}, o); err != nil || seen {
 			t.Errorf("ws-c: Seen = %v, %v", seen, err)
 		}
 	})
@@ -169,12 +169,12 @@ func TestFileSinkWorkspaceDirs(t *testing.T) {
 	// Invalid workspaces are refused before touching the file system.
 	ctx := ctxT(t)
 	for _, ws := range []string{"", "../../etc", "a/b", "a b"} {
-		if _, err := fs.Begin(ctx, sink.Dataset{Workspace: ws, Name: "orders"}, obj("k"), allTypes()); !errors.Is(err, sink.ErrInvalidDataset) || !strings.Contains(err.Error(), "workspace") {
+		if _, err := fs.Begin(ctx, sink.Dataset{Workspace: ws, Name: "orders"}, obj("k"), sink.PlanFor(allTypes())); !errors.Is(err, sink.ErrInvalidDataset) || !strings.Contains(err.Error(), "workspace") {
 			t.Errorf("Begin in workspace %q = %v", ws, err)
 		}
 	}
 	// A workspace named ".." stays inside the root.
-	w, err := fs.Begin(ctx, sink.Dataset{Workspace: "..", Name: "orders"}, obj("k"), allTypes())
+	w, err := fs.Begin(ctx, sink.Dataset{Workspace: "..", Name: "orders"}, obj("k"), sink.PlanFor(allTypes()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +244,7 @@ INSERT INTO s3ingest_ledger (dataset, bucket, key, version, size, rows, rejected
 		if seen, err := pg.Seen(ctx, ds, obj("k")); err != nil || seen {
 			t.Fatalf("%s: Seen = %v, %v", ds, seen, err)
 		}
-		w, err := pg.Begin(ctx, ds, obj("k"), s)
+		w, err := pg.Begin(ctx, ds, obj("k"), sink.PlanFor(s))
 		if err != nil {
 			t.Fatalf("%s: %v", ds, err)
 		}
@@ -276,7 +276,7 @@ INSERT INTO s3ingest_ledger (dataset, bucket, key, version, size, rows, rejected
 	long := sink.Dataset{Workspace: strings.Repeat("w", sink.MaxPostgresWorkspaceID+1), Name: "orders"}
 	for name, err := range map[string]error{
 		"Seen":  func() error { _, err := pg.Seen(ctx, long, obj("k")); return err }(),
-		"Begin": func() error { _, err := pg.Begin(ctx, long, obj("k"), s); return err }(),
+		"Begin": func() error { _, err := pg.Begin(ctx, long, obj("k"), sink.PlanFor(s)); return err }(),
 	} {
 		if !errors.Is(err, sink.ErrInvalidDataset) || !permanent(err) || !strings.Contains(err.Error(), "workspace") ||
 			!strings.Contains(err.Error(), fmt.Sprintf("at most %d", sink.MaxPostgresWorkspaceID)) {
@@ -298,7 +298,7 @@ func TestPostgresConcurrentNewWorkspace(t *testing.T) {
 	errs := make(chan error, 8)
 	for i := range cap(errs) {
 		go func() {
-			w, err := pg.Begin(ctx, sink.Dataset{Workspace: "ws-new", Name: fmt.Sprintf("d%d", i%4)}, obj(fmt.Sprintf("o%d", i)), s)
+			w, err := pg.Begin(ctx, sink.Dataset{Workspace: "ws-new", Name: fmt.Sprintf("d%d", i%4)}, obj(fmt.Sprintf("o%d", i)), sink.PlanFor(s))
 			if err == nil {
 				err = w.Commit(ctx, sink.Stats{})
 			}
