@@ -39,4 +39,3 @@ func (s *FileSink) History(context.Context, Dataset) ([]SchemaChange, error) {
 func (s *FileSink) Rejects(context.Context, Dataset, int) ([]RecordedReject, error) {
 	return nil, errCatalogPending
 }
-
