@@ -358,7 +358,18 @@ func fieldErr(field, reason string) error { return &PayloadError{Field: field, R
 
 // ErrInvalidPayload matches every payload decoding or validation failure
 // (each is a *PayloadError).
-var ErrInvalidPayload = errors.New("invalid payload")
+// It is itself classified permanent, so an error that wraps only the
+// sentinel is archived too.
+var ErrInvalidPayload error = permanentSentinel("invalid payload")
+
+// permanentSentinel is a sentinel error whose class is permanent.
+type permanentSentinel string
+
+// Error returns the message.
+func (e permanentSentinel) Error() string { return string(e) }
+
+// Permanent reports true: the same payload is invalid again.
+func (e permanentSentinel) Permanent() bool { return true }
 
 // Decode unmarshals and validates a task payload. Errors are *PayloadError
 // (wrapped with the "invalid payload" prefix) and match ErrInvalidPayload.

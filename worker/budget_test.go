@@ -3,13 +3,18 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/s3ingest/s3ingest/credstore"
 	"github.com/s3ingest/s3ingest/jobs"
@@ -162,5 +167,56 @@ func TestErrorBudgetRejectAndFinish(t *testing.T) {
 	}
 	if b.read.Load() != 1015 {
 		t.Fatalf("job read %d, want 1015", b.read.Load())
+	}
+}
+
+// TestTaskErrorMessageHasNoAsynqJargon: an archived task's error reads as
+// the cause and the fix, without asynq's "(skip retry for the task)".
+func TestTaskErrorMessageHasNoAsynqJargon(t *testing.T) {
+	err := taskError(&Permanent{Err: errors.New("access denied to s3://b/k: check the role's policy")})
+	if !isSkipRetry(err) {
+		t.Fatal("a permanent error must skip retries")
+	}
+	if msg := err.Error(); msg != "access denied to s3://b/k: check the role's policy" {
+		t.Fatalf("message = %q, want the cause and fix only", msg)
+	}
+	var p *Permanent
+	if !errors.As(err, &p) {
+		t.Fatal("the cause is no longer reachable with errors.As")
+	}
+}
+
+func TestRetryDelayOfADeadWorkerIsShort(t *testing.T) {
+	d := retryDelay(nil)
+	if got := d(0, fmt.Errorf("asynq: %w", asynq.ErrLeaseExpired), nil); got != LeaseExpiredRetryDelay {
+		t.Fatalf("delay after a lease expiry = %s, want %s", got, LeaseExpiredRetryDelay)
+	}
+	if got := d(0, errors.New("connection reset"), nil); got < 10*time.Second {
+		t.Fatalf("delay after an ordinary failure = %s, want asynq's backoff (>= 10s for a first retry)", got)
+	}
+	custom := retryDelay(func(int, error, *asynq.Task) time.Duration { return 42 * time.Millisecond })
+	if got := custom(3, errors.New("x"), nil); got != 42*time.Millisecond {
+		t.Fatalf("a configured delay func is not used: %s", got)
+	}
+}
+
+func TestAsynqLoggerRewordsForPeople(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	l := AsynqLogger(zap.New(core), "asynq")
+	l.Warn("Retry exhausted for task id=abc123")
+	l.Error("Failed to close redis client connection: redis connection is shared so the Client can't be closed through asynq")
+	l.Error("real trouble")
+	entries := logs.AllUntimed()
+	if len(entries) != 3 {
+		t.Fatalf("got %d entries", len(entries))
+	}
+	if e := entries[0]; e.Level != zapcore.InfoLevel || e.Message != "task archived" || e.ContextMap()["task_id"] != "abc123" {
+		t.Errorf("retry exhausted became %v %q %v, want info \"task archived\" task_id=abc123", e.Level, e.Message, e.ContextMap())
+	}
+	if e := entries[1]; e.Level != zapcore.DebugLevel {
+		t.Errorf("the shared-connection message on shutdown is logged at %v, want debug", e.Level)
+	}
+	if e := entries[2]; e.Level != zapcore.ErrorLevel || e.Message != "real trouble" {
+		t.Errorf("an ordinary error became %v %q", e.Level, e.Message)
 	}
 }

@@ -93,7 +93,15 @@ func taskError(err error) error {
 		return nil
 	}
 	if isPermanent(err) {
-		return fmt.Errorf("%w (%w)", err, asynq.SkipRetry)
+		return &skipRetry{err}
 	}
 	return err
 }
+
+// skipRetry tells asynq to archive the task (errors.Is asynq.SkipRetry)
+// without adding asynq's "(skip retry for the task)" to the message users
+// read.
+type skipRetry struct{ err error }
+
+func (e *skipRetry) Error() string   { return e.err.Error() }
+func (e *skipRetry) Unwrap() []error { return []error{e.err, asynq.SkipRetry} }

@@ -2,7 +2,9 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -78,7 +80,7 @@ func NewServer(rdb redis.UniversalClient, cfg ServerConfig, log *zap.Logger) (*a
 		Concurrency:              cfg.Concurrency,
 		Queues:                   cfg.Queues,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
-		RetryDelayFunc:           cfg.RetryDelay,
+		RetryDelayFunc:           retryDelay(cfg.RetryDelay),
 		TaskCheckInterval:        cfg.PollInterval,
 		DelayedTaskCheckInterval: cfg.PollInterval,
 		Logger:                   AsynqLogger(log, "asynq"),
@@ -91,7 +93,34 @@ func NewServer(rdb redis.UniversalClient, cfg ServerConfig, log *zap.Logger) (*a
 	}), nil
 }
 
-// AsynqLogger adapts a zap logger, named name, to asynq.Logger.
+// retryDelay returns the delay before retry n: a task whose worker died
+// (its lease expired: a crash, a kill -9, a lost node) is retried at once
+// rather than after asynq's backoff, since nothing about the task failed;
+// everything else follows next (default asynq's exponential backoff).
+func retryDelay(next asynq.RetryDelayFunc) asynq.RetryDelayFunc {
+	if next == nil {
+		next = asynq.DefaultRetryDelayFunc
+	}
+	return func(n int, err error, t *asynq.Task) time.Duration {
+		if errors.Is(err, asynq.ErrLeaseExpired) {
+			return LeaseExpiredRetryDelay
+		}
+		return next(n, err, t)
+	}
+}
+
+// LeaseExpiredRetryDelay is the delay before a task whose worker died is
+// run again (asynq's recoverer finds it once its 30 s lease has expired,
+// checking every minute).
+const LeaseExpiredRetryDelay = time.Second
+
+// AsynqLogger adapts a zap logger, named name, to asynq.Logger. Two of
+// asynq's messages are reworded for people: "Retry exhausted for task
+// id=…" (also logged for tasks that were never retried because they failed
+// permanently) becomes "task archived" at info level (the handler's own
+// "task error" line says why), and the scheduler's error on a clean
+// shutdown about the shared Redis connection it may not close becomes a
+// debug line.
 func AsynqLogger(log *zap.Logger, name string) asynq.Logger {
 	return zapLogger{log.Sugar().Named(name)}
 }
@@ -100,6 +129,20 @@ type zapLogger struct{ s *zap.SugaredLogger }
 
 func (l zapLogger) Debug(args ...any) { l.s.Debug(args...) }
 func (l zapLogger) Info(args ...any)  { l.s.Info(args...) }
-func (l zapLogger) Warn(args ...any)  { l.s.Warn(args...) }
-func (l zapLogger) Error(args ...any) { l.s.Error(args...) }
+func (l zapLogger) Warn(args ...any) {
+	msg := fmt.Sprint(args...)
+	if id, ok := strings.CutPrefix(msg, "Retry exhausted for task id="); ok {
+		l.s.Infow("task archived", "task_id", id)
+		return
+	}
+	l.s.Warn(msg)
+}
+func (l zapLogger) Error(args ...any) {
+	msg := fmt.Sprint(args...)
+	if strings.Contains(msg, "redis connection is shared") {
+		l.s.Debug(msg) // asynq refusing to close a client it does not own: expected
+		return
+	}
+	l.s.Error(msg)
+}
 func (l zapLogger) Fatal(args ...any) { l.s.Fatal(args...) }
