@@ -69,33 +69,9 @@ func (c *Client) Task(queue, id string) (*asynq.TaskInfo, error) {
 // good); the error text carries the task's last error.
 var ErrTaskFailed = errors.New("task failed")
 
-// Wait polls until the task completes or is archived, or ctx ends. It returns
-// the final TaskInfo; for an archived task it also returns an error wrapping
-// ErrTaskFailed with the task's last error. A task that is retrying keeps
-// Wait waiting. poll <= 0 means 200ms.
+// Wait is WaitFor with only a poll interval (poll <= 0 means 200ms).
 func (c *Client) Wait(ctx context.Context, queue, id string, poll time.Duration) (*asynq.TaskInfo, error) {
-	if poll <= 0 {
-		poll = 200 * time.Millisecond
-	}
-	t := time.NewTicker(poll)
-	defer t.Stop()
-	for {
-		info, err := c.i.GetTaskInfo(queue, id)
-		if err != nil {
-			return nil, fmt.Errorf("wait for task %s: %w", id, err)
-		}
-		switch info.State {
-		case asynq.TaskStateCompleted:
-			return info, nil
-		case asynq.TaskStateArchived:
-			return info, fmt.Errorf("%w: %s", ErrTaskFailed, info.LastErr)
-		}
-		select {
-		case <-ctx.Done():
-			return info, fmt.Errorf("wait for task %s (state %s): %w", id, info.State, ctx.Err())
-		case <-t.C:
-		}
-	}
+	return c.WaitFor(ctx, queue, id, WaitOptions{Poll: poll})
 }
 
 // DecodeResult unmarshals a task's result into v (e.g. *IngestResult).
