@@ -1,6 +1,6 @@
 // Command ingestctl is s3ingest's operator CLI: credentials, AWS
 // integrations and policies, previews (remote or of a local file), ingests,
-// schedules and task status.
+// schedules, task status and datasets' records.
 package main
 
 import (
@@ -56,7 +56,7 @@ func scopeOf(root, cmd *cobra.Command) hintScope {
 func newRootCmd(a *app) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "ingestctl",
-		Short:         "operate s3ingest: credentials, integrations, previews, ingests, schedules",
+		Short:         "operate s3ingest: credentials, integrations, previews, ingests, schedules, datasets",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -74,6 +74,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newIngestCmd(a),
 		newScheduleCmd(a),
 		newTaskCmd(a),
+		newDatasetCmd(a),
 		newSecretKeyCmd(a),
 	)
 	return root
