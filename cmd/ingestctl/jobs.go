@@ -138,7 +138,7 @@ func newPreviewCmd(a *app) *cobra.Command {
 			t, err := jobs.NewPreviewTask(jobs.PreviewPayload{WorkspaceID: sf.workspace, CredentialID: sf.credential,
 				Source: sf.source(), Parse: opts, Rows: rows})
 			if err != nil {
-				return err
+				return nameFlags(err)
 			}
 			var res jobs.PreviewResult
 			_, done, err := a.enqueue(cmd.Context(), t, wf, &res)
@@ -251,23 +251,29 @@ func newIngestCmd(a *app) *cobra.Command {
 		sf          sourceFlags
 		wf          waitFlags
 		bf          budgetFlags
+		cf          contractFlags
 		dataset     string
 		concurrency int
 	)
 	cmd := &cobra.Command{
-		Use:     "ingest",
-		Short:   "enqueue an ingest of matching objects into a dataset",
-		Example: `  ingestctl ingest --workspace ws1 --bucket data --prefix exports/ --dataset orders --max-rejects 100 --wait`,
-		Args:    cobra.NoArgs,
+		Use:   "ingest",
+		Short: "enqueue an ingest of matching objects into a dataset",
+		Example: `  ingestctl ingest --workspace ws1 --bucket data --prefix exports/ --dataset orders --max-rejects 100 --wait
+  ingestctl ingest --workspace ws1 --bucket data --prefix exports/ --dataset orders --schema-hints 'amount:string' --evolution rescue --lineage`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts, err := sf.parse()
 			if err != nil {
 				return err
 			}
-			t, err := jobs.NewIngestTask(jobs.IngestPayload{WorkspaceID: sf.workspace, CredentialID: sf.credential,
-				Source: sf.source(), Parse: opts, Dataset: dataset, ErrorBudget: bf.b, Concurrency: concurrency})
+			contract, err := cf.contract()
 			if err != nil {
 				return err
+			}
+			t, err := jobs.NewIngestTask(jobs.IngestPayload{WorkspaceID: sf.workspace, CredentialID: sf.credential,
+				Source: sf.source(), Parse: opts, Dataset: dataset, ErrorBudget: bf.b, Concurrency: concurrency, Contract: contract})
+			if err != nil {
+				return nameFlags(err)
 			}
 			var res jobs.IngestResult
 			info, haveResult, err := a.enqueue(cmd.Context(), t, wf, &res)
@@ -290,6 +296,7 @@ func newIngestCmd(a *app) *cobra.Command {
 	sf.register(cmd)
 	wf.register(cmd)
 	bf.register(cmd)
+	cf.register(cmd)
 	cmd.Flags().StringVar(&dataset, "dataset", "", "target dataset (required)")
 	cmd.Flags().IntVar(&concurrency, "concurrency", 0, "objects read at once (default: the daemon's)")
 	return cmd
@@ -365,6 +372,7 @@ func newScheduleCmd(a *app) *cobra.Command {
 	var (
 		sf          sourceFlags
 		bf          budgetFlags
+		cf          contractFlags
 		id, cron    string
 		dataset     string
 		concurrency int
@@ -379,14 +387,24 @@ func newScheduleCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rdb, err := a.redis(cmd.Context())
+			contract, err := cf.contract()
 			if err != nil {
 				return err
 			}
 			sc := jobs.Schedule{ID: id, Cron: cron, Ingest: jobs.IngestPayload{WorkspaceID: sf.workspace, CredentialID: sf.credential,
-				Source: sf.source(), Parse: opts, Dataset: dataset, ErrorBudget: bf.b, Concurrency: concurrency}}
-			if err := jobs.NewSchedules(rdb).Put(cmd.Context(), sc); err != nil {
+				Source: sf.source(), Parse: opts, Dataset: dataset, ErrorBudget: bf.b, Concurrency: concurrency, Contract: contract}}
+			// Validated before Redis is reached (a typo needs no server),
+			// with the schedule ID set as Put sets it.
+			sc.Ingest.ScheduleID = id
+			if err := sc.Validate(); err != nil {
+				return nameFlags(err)
+			}
+			rdb, err := a.redis(cmd.Context())
+			if err != nil {
 				return err
+			}
+			if err := jobs.NewSchedules(rdb).Put(cmd.Context(), sc); err != nil {
+				return nameFlags(err)
 			}
 			a.printf("schedule %s/%s: %s -> dataset %s at %q\n", sf.workspace, id, sc.Ingest.Source, dataset, cron)
 			return nil
@@ -394,6 +412,7 @@ func newScheduleCmd(a *app) *cobra.Command {
 	}
 	sf.register(add)
 	bf.register(add)
+	cf.register(add)
 	add.Flags().StringVar(&id, "id", "", "schedule ID within the workspace (required)")
 	add.Flags().StringVar(&cron, "cron", "", `cron spec, e.g. "*/15 * * * *" or "@hourly" (required)`)
 	add.Flags().StringVar(&dataset, "dataset", "", "target dataset (required)")
