@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -92,7 +93,7 @@ func (a *app) enqueue(ctx context.Context, t *asynq.Task, w waitFlags, res any) 
 			return info, false, a.printJSON(map[string]string{"task_id": info.ID, "queue": info.Queue, "type": info.Type})
 		}
 		a.printf("enqueued %s task %s on queue %s\n", info.Type, info.ID, info.Queue)
-		a.printf("follow it with: ingestctl task status --queue %s %s\n", info.Queue, info.ID)
+		a.printf("follow it with: ingestctl task status %s\n", info.ID)
 		return info, false, nil
 	}
 	wctx, cancel := context.WithTimeout(ctx, w.timeout)
@@ -326,16 +327,17 @@ func newTaskCmd(a *app) *cobra.Command {
 				return err
 			}
 			c := jobs.NewClient(rdb)
-			var info *asynq.TaskInfo
+			info, err := findTask(c, queue, args[0])
+			if err != nil {
+				return err
+			}
 			if wf.wait {
 				ctx, cancel := context.WithTimeout(cmd.Context(), wf.timeout)
 				defer cancel()
-				info, err = c.Wait(ctx, queue, args[0], 0)
+				info, err = c.Wait(ctx, info.Queue, args[0], 0)
 				if info == nil {
 					return err
 				}
-			} else if info, err = c.Task(queue, args[0]); err != nil {
-				return err
 			}
 			if a.asJSON {
 				return a.printJSON(map[string]any{"id": info.ID, "queue": info.Queue, "type": info.Type, "state": info.State.String(),
@@ -351,10 +353,53 @@ func newTaskCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	status.Flags().StringVar(&queue, "queue", jobs.QueueIngest, "the task's queue")
+	status.Flags().StringVar(&queue, "queue", "", "the task's queue (default: look in "+strings.Join(taskQueues, ", ")+")")
 	wf.register(status)
 	cmd.AddCommand(status)
 	return cmd
+}
+
+// taskQueues are the queues tasks are enqueued on, where `task status`
+// looks for a task when --queue is not given.
+var taskQueues = []string{jobs.QueueInteractive, jobs.QueueIngest, jobs.QueueScheduled}
+
+// findTask returns the task id from queue, or from the first of
+// taskQueues that has it when queue is "".
+func findTask(c *jobs.Client, queue, id string) (*asynq.TaskInfo, error) {
+	queues := taskQueues
+	if queue != "" {
+		queues = []string{queue}
+	}
+	for _, q := range queues {
+		info, err := c.Task(q, id)
+		switch {
+		case err == nil:
+			return info, nil
+		case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+			continue
+		default:
+			return nil, fmt.Errorf("read task %s in queue %s: %w", id, q, err)
+		}
+	}
+	where := "queue " + queue
+	if queue == "" {
+		where = "any queue (" + strings.Join(taskQueues, ", ") + ")"
+	}
+	return nil, fmt.Errorf("task %s not found in %s: check the ID; a finished task is kept %s (previews, verifications) or %s (ingests)",
+		id, where, days(jobs.PreviewRetention), days(jobs.IngestRetention))
+}
+
+// days renders a whole number of days ("1 day", "7 days"), else the
+// duration.
+func days(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d == day:
+		return "1 day"
+	case d > 0 && d%day == 0:
+		return fmt.Sprintf("%d days", d/day)
+	}
+	return d.String()
 }
 
 // rawJSON keeps a JSON result as-is in --json output.

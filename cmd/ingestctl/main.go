@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/s3ingest/s3ingest/internal/buildinfo"
 )
 
 func main() {
@@ -59,6 +61,7 @@ func newRootCmd(a *app) *cobra.Command {
 		Short:         "operate s3ingest: credentials, integrations, previews, ingests, schedules, datasets",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildinfo.Read().String(),
 	}
 	// The default is resolved when Redis is first used, so --help never
 	// prints a password from the environment.
