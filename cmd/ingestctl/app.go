@@ -12,6 +12,7 @@ import (
 
 	"github.com/s3ingest/s3ingest/credstore"
 	"github.com/s3ingest/s3ingest/internal/redact"
+	"github.com/s3ingest/s3ingest/worker/sink"
 )
 
 // defaultRedisURL is used when neither --redis-url nor S3INGEST_REDIS_URL
@@ -30,6 +31,12 @@ type app struct {
 
 	rdb redis.UniversalClient
 
+	// sinkURL is the dataset commands' --sink.
+	sinkURL string
+	// openCatalog opens the sink named by a URL for the dataset commands
+	// (nil: openSinkCatalog); tests put a fake catalog here.
+	openCatalog func(ctx context.Context, url string) (sink.Catalog, io.Closer, error)
+
 	// newResolver builds the Resolver that `integration rotate --finish`
 	// and `integration verify --local` assume customer roles with.
 	newResolver func(*credstore.Store) (*credstore.Resolver, error)
@@ -42,10 +49,10 @@ type app struct {
 }
 
 // newApp returns an app writing to stdout and stderr, with the production
-// resolver (the platform's default AWS credentials, S3INGEST_STS_ENDPOINT)
-// and the in-process verification for rotations.
+// resolver (the platform's default AWS credentials, S3INGEST_STS_ENDPOINT),
+// the in-process verification for rotations, and the real sinks.
 func newApp(stdout, stderr io.Writer) *app {
-	a := &app{stdout: stdout, stderr: stderr, newResolver: platformResolver}
+	a := &app{stdout: stdout, stderr: stderr, newResolver: platformResolver, openCatalog: openSinkCatalog}
 	a.verifyRotation = a.verifyForRotation
 	return a
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/s3ingest/s3ingest/credstore"
 	"github.com/s3ingest/s3ingest/jobs"
+	"github.com/s3ingest/s3ingest/worker/sink"
 )
 
 // hintScope is what the failed command line knows about an error that the
@@ -84,6 +85,8 @@ func cliHint(err error, sc hintScope) string {
 		return "remove it with `ingestctl credential remove --workspace " + ws + " --id ID` and add it again with `ingestctl credential add`"
 	case errors.Is(err, credstore.ErrCorruptRecord) && (sc.area("integration") || sc.area("policy")):
 		return fmt.Sprintf("remove the integration with `ingestctl integration remove --workspace %s` and create it again with `ingestctl integration create --workspace %s` (the customer must apply the new External ID)", ws, ws)
+	case errors.Is(err, sink.ErrDatasetNotFound) && sc.area("dataset"):
+		return "list the workspace's datasets with `ingestctl dataset list --workspace " + ws + "`, and check that --sink (or " + envSink + ") names the sink ingestd writes to"
 	case errors.Is(err, jobs.ErrScheduleNotFound):
 		return "list the workspace's schedules with `ingestctl schedule list --workspace " + ws + "`"
 	case errors.Is(err, jobs.ErrTaskFailed):

@@ -11,6 +11,7 @@ import (
 
 	"github.com/s3ingest/s3ingest/credstore"
 	"github.com/s3ingest/s3ingest/jobs"
+	"github.com/s3ingest/s3ingest/worker/sink"
 )
 
 // TestCLIHint maps the library's errors, wrapped as the library and the
@@ -60,6 +61,9 @@ func TestCLIHint(t *testing.T) {
 			[]string{"`ingestctl secret-key`", credstore.SecretKeyEnv}},
 		{"schedule not found", fmt.Errorf("%w: ws1/nightly", jobs.ErrScheduleNotFound), ws1("schedule remove"),
 			[]string{"`ingestctl schedule list --workspace ws1`"}},
+		{"dataset not found", fmt.Errorf("sink x: %w", sink.ErrDatasetNotFound), ws1("dataset show"),
+			[]string{"`ingestctl dataset list --workspace ws1`", "--sink"}},
+		{"dataset not found outside dataset commands", sink.ErrDatasetNotFound, ws1("ingest"), nil},
 
 		// AssumeRoleError: the workspace comes from the error.
 		{"role not found", assume(credstore.CauseRoleNotFound), ws1("integration rotate"),

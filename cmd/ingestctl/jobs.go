@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -92,7 +93,7 @@ func (a *app) enqueue(ctx context.Context, t *asynq.Task, w waitFlags, res any) 
 			return info, false, a.printJSON(map[string]string{"task_id": info.ID, "queue": info.Queue, "type": info.Type})
 		}
 		a.printf("enqueued %s task %s on queue %s\n", info.Type, info.ID, info.Queue)
-		a.printf("follow it with: ingestctl task status --queue %s %s\n", info.Queue, info.ID)
+		a.printf("follow it with: ingestctl task status %s\n", info.ID)
 		return info, false, nil
 	}
 	wctx, cancel := context.WithTimeout(ctx, w.timeout)
@@ -138,7 +139,7 @@ func newPreviewCmd(a *app) *cobra.Command {
 			t, err := jobs.NewPreviewTask(jobs.PreviewPayload{WorkspaceID: sf.workspace, CredentialID: sf.credential,
 				Source: sf.source(), Parse: opts, Rows: rows})
 			if err != nil {
-				return err
+				return nameFlags(err)
 			}
 			var res jobs.PreviewResult
 			_, done, err := a.enqueue(cmd.Context(), t, wf, &res)
@@ -251,23 +252,29 @@ func newIngestCmd(a *app) *cobra.Command {
 		sf          sourceFlags
 		wf          waitFlags
 		bf          budgetFlags
+		cf          contractFlags
 		dataset     string
 		concurrency int
 	)
 	cmd := &cobra.Command{
-		Use:     "ingest",
-		Short:   "enqueue an ingest of matching objects into a dataset",
-		Example: `  ingestctl ingest --workspace ws1 --bucket data --prefix exports/ --dataset orders --max-rejects 100 --wait`,
-		Args:    cobra.NoArgs,
+		Use:   "ingest",
+		Short: "enqueue an ingest of matching objects into a dataset",
+		Example: `  ingestctl ingest --workspace ws1 --bucket data --prefix exports/ --dataset orders --max-rejects 100 --wait
+  ingestctl ingest --workspace ws1 --bucket data --prefix exports/ --dataset orders --schema-hints 'amount:string' --evolution rescue --lineage`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts, err := sf.parse()
 			if err != nil {
 				return err
 			}
-			t, err := jobs.NewIngestTask(jobs.IngestPayload{WorkspaceID: sf.workspace, CredentialID: sf.credential,
-				Source: sf.source(), Parse: opts, Dataset: dataset, ErrorBudget: bf.b, Concurrency: concurrency})
+			contract, err := cf.contract()
 			if err != nil {
 				return err
+			}
+			t, err := jobs.NewIngestTask(jobs.IngestPayload{WorkspaceID: sf.workspace, CredentialID: sf.credential,
+				Source: sf.source(), Parse: opts, Dataset: dataset, ErrorBudget: bf.b, Concurrency: concurrency, Contract: contract})
+			if err != nil {
+				return nameFlags(err)
 			}
 			var res jobs.IngestResult
 			info, haveResult, err := a.enqueue(cmd.Context(), t, wf, &res)
@@ -290,6 +297,7 @@ func newIngestCmd(a *app) *cobra.Command {
 	sf.register(cmd)
 	wf.register(cmd)
 	bf.register(cmd)
+	cf.register(cmd)
 	cmd.Flags().StringVar(&dataset, "dataset", "", "target dataset (required)")
 	cmd.Flags().IntVar(&concurrency, "concurrency", 0, "objects read at once (default: the daemon's)")
 	return cmd
@@ -319,16 +327,17 @@ func newTaskCmd(a *app) *cobra.Command {
 				return err
 			}
 			c := jobs.NewClient(rdb)
-			var info *asynq.TaskInfo
+			info, err := findTask(c, queue, args[0])
+			if err != nil {
+				return err
+			}
 			if wf.wait {
 				ctx, cancel := context.WithTimeout(cmd.Context(), wf.timeout)
 				defer cancel()
-				info, err = c.Wait(ctx, queue, args[0], 0)
+				info, err = c.Wait(ctx, info.Queue, args[0], 0)
 				if info == nil {
 					return err
 				}
-			} else if info, err = c.Task(queue, args[0]); err != nil {
-				return err
 			}
 			if a.asJSON {
 				return a.printJSON(map[string]any{"id": info.ID, "queue": info.Queue, "type": info.Type, "state": info.State.String(),
@@ -344,10 +353,53 @@ func newTaskCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	status.Flags().StringVar(&queue, "queue", jobs.QueueIngest, "the task's queue")
+	status.Flags().StringVar(&queue, "queue", "", "the task's queue (default: look in "+strings.Join(taskQueues, ", ")+")")
 	wf.register(status)
 	cmd.AddCommand(status)
 	return cmd
+}
+
+// taskQueues are the queues tasks are enqueued on, where `task status`
+// looks for a task when --queue is not given.
+var taskQueues = []string{jobs.QueueInteractive, jobs.QueueIngest, jobs.QueueScheduled}
+
+// findTask returns the task id from queue, or from the first of
+// taskQueues that has it when queue is "".
+func findTask(c *jobs.Client, queue, id string) (*asynq.TaskInfo, error) {
+	queues := taskQueues
+	if queue != "" {
+		queues = []string{queue}
+	}
+	for _, q := range queues {
+		info, err := c.Task(q, id)
+		switch {
+		case err == nil:
+			return info, nil
+		case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+			continue
+		default:
+			return nil, fmt.Errorf("read task %s in queue %s: %w", id, q, err)
+		}
+	}
+	where := "queue " + queue
+	if queue == "" {
+		where = "any queue (" + strings.Join(taskQueues, ", ") + ")"
+	}
+	return nil, fmt.Errorf("task %s not found in %s: check the ID; a finished task is kept %s (previews, verifications) or %s (ingests)",
+		id, where, days(jobs.PreviewRetention), days(jobs.IngestRetention))
+}
+
+// days renders a whole number of days ("1 day", "7 days"), else the
+// duration.
+func days(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d == day:
+		return "1 day"
+	case d > 0 && d%day == 0:
+		return fmt.Sprintf("%d days", d/day)
+	}
+	return d.String()
 }
 
 // rawJSON keeps a JSON result as-is in --json output.
@@ -365,6 +417,7 @@ func newScheduleCmd(a *app) *cobra.Command {
 	var (
 		sf          sourceFlags
 		bf          budgetFlags
+		cf          contractFlags
 		id, cron    string
 		dataset     string
 		concurrency int
@@ -379,14 +432,24 @@ func newScheduleCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rdb, err := a.redis(cmd.Context())
+			contract, err := cf.contract()
 			if err != nil {
 				return err
 			}
 			sc := jobs.Schedule{ID: id, Cron: cron, Ingest: jobs.IngestPayload{WorkspaceID: sf.workspace, CredentialID: sf.credential,
-				Source: sf.source(), Parse: opts, Dataset: dataset, ErrorBudget: bf.b, Concurrency: concurrency}}
-			if err := jobs.NewSchedules(rdb).Put(cmd.Context(), sc); err != nil {
+				Source: sf.source(), Parse: opts, Dataset: dataset, ErrorBudget: bf.b, Concurrency: concurrency, Contract: contract}}
+			// Validated before Redis is reached (a typo needs no server),
+			// with the schedule ID set as Put sets it.
+			sc.Ingest.ScheduleID = id
+			if err := sc.Validate(); err != nil {
+				return nameFlags(err)
+			}
+			rdb, err := a.redis(cmd.Context())
+			if err != nil {
 				return err
+			}
+			if err := jobs.NewSchedules(rdb).Put(cmd.Context(), sc); err != nil {
+				return nameFlags(err)
 			}
 			a.printf("schedule %s/%s: %s -> dataset %s at %q\n", sf.workspace, id, sc.Ingest.Source, dataset, cron)
 			return nil
@@ -394,6 +457,7 @@ func newScheduleCmd(a *app) *cobra.Command {
 	}
 	sf.register(add)
 	bf.register(add)
+	cf.register(add)
 	add.Flags().StringVar(&id, "id", "", "schedule ID within the workspace (required)")
 	add.Flags().StringVar(&cron, "cron", "", `cron spec, e.g. "*/15 * * * *" or "@hourly" (required)`)
 	add.Flags().StringVar(&dataset, "dataset", "", "target dataset (required)")

@@ -192,7 +192,7 @@ func TestIngestThroughCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &enq); err != nil || enq["task_id"] == "" {
 		t.Fatalf("enqueue output %q: %v", out, err)
 	}
-	status := c.ok("", "task", "status", "--queue", enq["queue"], "--wait", enq["task_id"])
+	status := c.ok("", "task", "status", "--wait", enq["task_id"]) // found in its queue
 	if !strings.Contains(status, "completed") || !strings.Contains(status, `"skipped":1`) {
 		t.Fatalf("task status:\n%s", status)
 	}

@@ -1,6 +1,6 @@
 // Command ingestctl is s3ingest's operator CLI: credentials, AWS
 // integrations and policies, previews (remote or of a local file), ingests,
-// schedules and task status.
+// schedules, task status and datasets' records.
 package main
 
 import (
@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/s3ingest/s3ingest/internal/buildinfo"
 )
 
 func main() {
@@ -56,9 +58,10 @@ func scopeOf(root, cmd *cobra.Command) hintScope {
 func newRootCmd(a *app) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "ingestctl",
-		Short:         "operate s3ingest: credentials, integrations, previews, ingests, schedules",
+		Short:         "operate s3ingest: credentials, integrations, previews, ingests, schedules, datasets",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildinfo.Read().String(),
 	}
 	// The default is resolved when Redis is first used, so --help never
 	// prints a password from the environment.
@@ -74,6 +77,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newIngestCmd(a),
 		newScheduleCmd(a),
 		newTaskCmd(a),
+		newDatasetCmd(a),
 		newSecretKeyCmd(a),
 	)
 	return root
