@@ -520,7 +520,9 @@ func newCSVReader(ctx context.Context, s *stream, opts Options) (Reader, error) 
 	if header {
 		var hr rowBuf
 		smp.load(0, &hr, 0)
-		names = headerNames(hr.cells)
+		if names, err = headerNames(ctx, hr.cells); err != nil {
+			return nil, err
+		}
 	} else {
 		n := mode
 		if opts.CSV.Ragged == RaggedPad {
@@ -544,16 +546,32 @@ func newCSVReader(ctx context.Context, s *stream, opts Options) (Reader, error) 
 	if opts.Schema != nil {
 		r.schema = opts.Schema
 		r.colMap = make([]int, len(opts.Schema.Fields))
+		pos := make(map[string]int, len(names))
+		for i := len(names) - 1; i >= 0; i-- {
+			pos[names[i]] = i
+		}
+		inSchema := make(map[string]bool, len(opts.Schema.Fields))
+		warned := 0
 		for i, f := range opts.Schema.Fields {
-			r.colMap[i] = indexOf(names, f.Name)
-			if r.colMap[i] < 0 {
+			inSchema[f.Name] = true
+			r.colMap[i] = -1
+			if j, ok := pos[f.Name]; ok {
+				r.colMap[i] = j
+				continue
+			}
+			if warned++; warned <= maxColumnWarnings {
 				opts.warn(fmt.Sprintf("column %q of the schema is not in the header: it is null in every row", f.Name))
 			}
 		}
 		for _, n := range names {
-			if opts.Schema.Index(n) < 0 {
-				opts.warn(fmt.Sprintf("column %q is not in the schema: its values are not loaded", n))
+			if !inSchema[n] {
+				if warned++; warned <= maxColumnWarnings {
+					opts.warn(fmt.Sprintf("column %q is not in the schema: its values are not loaded", n))
+				}
 			}
+		}
+		if warned > maxColumnWarnings {
+			opts.warn(fmt.Sprintf("%d columns of the header and the schema do not match; only the first %d are listed", warned, maxColumnWarnings))
 		}
 	} else {
 		r.inferred = true
@@ -585,19 +603,18 @@ func newCSVReader(ctx context.Context, s *stream, opts Options) (Reader, error) 
 	return r, nil
 }
 
-func indexOf(names []string, n string) int {
-	for i, x := range names {
-		if x == n {
-			return i
-		}
-	}
-	return -1
-}
+// maxColumnWarnings caps the warnings about columns of a header and a
+// schema that do not match.
+const maxColumnWarnings = 20
 
-// headerNames makes unique, non-empty column names from a header record.
-func headerNames(cells []cell) []string {
+// headerNames makes unique, non-empty column names from a header record:
+// an empty name becomes c<position>, and a repeated one gets the first
+// suffix _2, _3, ... that no other name of the header has. It is linear in
+// the number of names (each base name remembers the next suffix to try, and
+// a candidate skipped because it is taken is charged to the one base name
+// it extends) and checks ctx as it goes.
+func headerNames(ctx context.Context, cells []cell) ([]string, error) {
 	names := make([]string, len(cells))
-	seen := map[string]bool{}
 	for i := range cells {
 		n := strings.TrimSpace(string(cells[i].b))
 		if n == "" {
@@ -606,25 +623,36 @@ func headerNames(cells []cell) []string {
 		names[i] = n
 	}
 	// explicit names take precedence over generated suffixes
+	explicit := make(map[string]struct{}, len(names))
 	for _, n := range names {
-		seen[n] = false
+		explicit[n] = struct{}{}
 	}
-	used := map[string]bool{}
+	used := make(map[string]struct{}, len(names))
+	next := map[string]int{} // base name -> next suffix to try
 	for i, n := range names {
-		if !used[n] {
-			used[n] = true
+		if i&1023 == 1023 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		if _, dup := used[n]; !dup {
+			used[n] = struct{}{}
 			continue
 		}
-		for k := 2; ; k++ {
+		k := max(next[n], 2)
+		for ; ; k++ {
 			c := n + "_" + strconv.Itoa(k)
-			if _, taken := seen[c]; !taken && !used[c] {
+			_, taken := explicit[c]
+			_, dup := used[c]
+			if !taken && !dup {
 				names[i] = c
-				used[c] = true
+				used[c] = struct{}{}
 				break
 			}
 		}
+		next[n] = k + 1
 	}
-	return names
+	return names, nil
 }
 
 // detectHeader applies the rule documented at the top of this file.
