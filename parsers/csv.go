@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"math/bits"
 	"strconv"
 	"strings"
@@ -61,6 +62,10 @@ type csvScanner struct {
 	cut     func() bool
 	dropped bool
 	utf8    utf8Check
+	// maxFields bounds the fields of a record: a wider record is skipped
+	// and reported (see wideRecord), so that a line of commas cannot make
+	// a row of millions of cells.
+	maxFields int
 }
 
 type unqRef struct{ cell, off, n int }
@@ -72,7 +77,7 @@ func newCSVScanner(r io.Reader, name string, delim byte, maxRec int) *csvScanner
 	if maxRec+2 < size {
 		size = max(maxRec+2, 16)
 	}
-	return &csvScanner{r: r, buf: make([]byte, size), line: 1, delim: delim, maxRec: maxRec, name: name}
+	return &csvScanner{r: r, buf: make([]byte, size), line: 1, delim: delim, maxRec: maxRec, name: name, maxFields: math.MaxInt32}
 }
 
 // fill reads more data, compacting and growing the buffer as needed.
@@ -218,6 +223,14 @@ func (s *csvScanner) scan(row *rowBuf) (scanStatus, error) {
 			s.line++
 			continue
 		}
+		if len(line) >= s.maxFields {
+			if n := bytes.Count(line, []byte{delim}) + 1; n > s.maxFields {
+				err := s.wideError(s.line, n)
+				s.pos = next
+				s.line++
+				return scanErr, err
+			}
+		}
 		row.cells = splitLine(row.cells[:0], line, delim)
 		row.line = s.line
 		row.nbytes = next - p
@@ -327,6 +340,9 @@ func (s *csvScanner) scanQuoted(row *rowBuf, lineEnd int) (scanStatus, error) {
 					break
 				}
 				cells = append(cells, cell{b: buf[start:k:k], kind: kText})
+				if len(cells) > s.maxFields {
+					return s.wideRecord()
+				}
 				k++
 				start = k
 				if k < lineEnd && buf[k] == '"' {
@@ -352,6 +368,9 @@ func (s *csvScanner) scanQuoted(row *rowBuf, lineEnd int) (scanStatus, error) {
 			return scanErr, s.tooLarge()
 		}
 		if i < len(buf) && buf[i] == delim {
+			if len(cells) >= s.maxFields {
+				return s.wideRecord()
+			}
 			i++
 			continue
 		}
@@ -378,6 +397,78 @@ func (s *csvScanner) scanQuoted(row *rowBuf, lineEnd int) (scanStatus, error) {
 }
 
 var nlSep = []byte{'\n'}
+
+// wideRecord skips the record at s.pos, which has more than s.maxFields
+// fields, counting its fields without keeping them; it returns a row-level
+// error (reading goes on after the record), or scanMore if the record does
+// not end in the buffer yet.
+func (s *csvScanner) wideRecord() (scanStatus, error) {
+	buf := s.buf[:s.end]
+	delim := s.delim
+	i, fields := s.pos, 1
+	newlines := int64(0)
+	for {
+		if i < len(buf) && buf[i] == '"' { // a quoted field
+			i++
+			for {
+				j := bytes.IndexByte(buf[i:], '"')
+				if j < 0 {
+					if !s.eof {
+						return scanMore, nil
+					}
+					newlines += int64(bytes.Count(buf[i:], nlSep))
+					i = len(buf)
+					break
+				}
+				newlines += int64(bytes.Count(buf[i:i+j], nlSep))
+				q := i + j
+				if q+1 >= len(buf) && !s.eof {
+					return scanMore, nil
+				}
+				if q+1 < len(buf) && buf[q+1] == '"' {
+					i = q + 2
+					continue
+				}
+				i = q + 1
+				break
+			}
+		}
+		// the rest of the field, up to a delimiter or the line's end
+		for i < len(buf) && buf[i] != delim && buf[i] != '\n' {
+			i++
+		}
+		if i >= len(buf) {
+			if !s.eof {
+				return scanMore, nil
+			}
+			if s.cut != nil && s.cut() {
+				s.pos = len(buf)
+				s.dropped = true
+				return scanEOF, nil
+			}
+			break
+		}
+		if buf[i] == delim {
+			fields++
+			i++
+			continue
+		}
+		i++ // the newline
+		break
+	}
+	err := s.wideError(s.line, fields)
+	s.pos = i
+	s.line += 1 + newlines
+	return scanErr, err
+}
+
+// wideError is the row-level error of a record with n fields, more than
+// s.maxFields.
+func (s *csvScanner) wideError(line int64, n int) *ParseError {
+	return &ParseError{Object: s.name, Line: line, RowGroup: -1, rowLvl: true,
+		Err:  fmt.Errorf("%w: the record has %d fields, more than max_columns (%d)", ErrTooLarge, n, s.maxFields),
+		Hint: "check the delimiter, split the object into narrower ones, or raise max_columns"}
+}
 
 // csvSource adapts the scanner to the reader.
 type csvSource struct {
@@ -441,6 +532,7 @@ func newCSVReader(ctx context.Context, s *stream, opts Options) (Reader, error) 
 	info := Info{Format: FormatCSV, Compression: s.comp, Encoding: encName, RowCount: -1}
 	sc := newCSVScanner(text, s.name, ',', opts.MaxLineBytes)
 	sc.cut = func() bool { return s.cut }
+	sc.maxFields = opts.MaxColumns
 	head, err := sc.peek(sniffBytes)
 	if err != nil {
 		return nil, err
@@ -477,11 +569,22 @@ func newCSVReader(ctx context.Context, s *stream, opts Options) (Reader, error) 
 			break
 		}
 		if err != nil {
-			if _, ok := err.(*ParseError); ok && len(smp.rows) > 0 {
+			pe, ok := err.(*ParseError)
+			switch {
+			case ok && pe.rowLevel() && len(smp.rows) == 0:
+				// the first record (a header, or the one that sets the
+				// width) is too wide: the object is
+				return nil, &ParseError{Object: s.name, Line: pe.Line, RowGroup: -1, Err: pe.Err,
+					Hint: "split the object into narrower ones, or raise max_columns (at most " + strconv.Itoa(MaxMaxColumns) + ")"}
+			case ok && pe.rowLevel():
+				smp.addReject(pe.Line, pe)
+				continue
+			case ok && len(smp.rows) > 0:
 				smp.fatal = err // rows before it are still read
-				break
+			default:
+				return nil, err
 			}
-			return nil, err
+			break
 		}
 		smp.add(&row, false)
 	}
@@ -493,6 +596,9 @@ func newCSVReader(ctx context.Context, s *stream, opts Options) (Reader, error) 
 	counts := map[int]int{}
 	maxN := 0
 	for _, r := range smp.rows {
+		if r.rej != nil {
+			continue
+		}
 		counts[r.n]++
 		maxN = max(maxN, r.n)
 	}
@@ -578,7 +684,7 @@ func newCSVReader(ctx context.Context, s *stream, opts Options) (Reader, error) 
 		inf := make([]colInfer, width)
 		for k := r.replay; k < len(smp.rows); k++ {
 			sr := &smp.rows[k]
-			if sr.n != width && opts.CSV.Ragged != RaggedPad {
+			if sr.rej != nil || (sr.n != width && opts.CSV.Ragged != RaggedPad) {
 				continue
 			}
 			for j := 0; j < min(sr.n, width); j++ {

@@ -2,7 +2,10 @@ package parsers
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -62,5 +65,124 @@ func TestHeaderNamesLinear(t *testing.T) {
 	cancel()
 	if _, err := headerNames(ctx, cells(many...)); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: err = %v, want context.Canceled", err)
+	}
+}
+
+// pqWideFile writes, by hand, a Parquet file of n INT32 columns and no row
+// group: just the magic and a footer (a million columns take 12 MB).
+func pqWideFile(n int) []byte {
+	uvarint := func(b []byte, v uint64) []byte { return binary.AppendUvarint(b, v) }
+	zigzag := func(v int64) uint64 { return uint64(v<<1) ^ uint64(v>>63) }
+	list := func(b []byte, n int, et byte) []byte {
+		if n < 15 {
+			return append(b, byte(n)<<4|et)
+		}
+		return uvarint(append(b, 0xf0|et), uint64(n))
+	}
+	f := []byte{0x15, 0x02, 0x19} // version 1; schema:
+	f = list(f, n+1, 12)
+	f = append(f, 0x48, 1, 'r', 0x15) // root: name, num_children
+	f = uvarint(f, zigzag(int64(n)))
+	f = append(f, 0)
+	for i := range n {
+		name := "c" + strconv.Itoa(i)
+		f = append(f, 0x15, 0x02, 0x25, 0x00, 0x18, byte(len(name))) // INT32, REQUIRED, name
+		f = append(append(f, name...), 0)
+	}
+	f = append(f, 0x16, 0x00, 0x19, 0x0c, 0x00) // num_rows 0, row_groups [], stop
+	out := append([]byte("PAR1"), f...)
+	out = binary.LittleEndian.AppendUint32(out, uint32(len(f)))
+	return append(out, "PAR1"...)
+}
+
+// TestMaxColumns: an object with more columns than Options.MaxColumns fails
+// with a ParseError naming the object and the count, whatever the format;
+// a later CSV record that is too wide is rejected as a row.
+func TestMaxColumns(t *testing.T) {
+	wideCSV := func(n int, sep string) string {
+		var b strings.Builder
+		for i := range n {
+			if i > 0 {
+				b.WriteString(sep)
+			}
+			fmt.Fprintf(&b, "c%d", i)
+		}
+		b.WriteString("\n")
+		return b.String()
+	}
+	jsonKeys := func(n int) string {
+		var b strings.Builder
+		b.WriteString("{")
+		for i := range n {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, `"k%d":%d`, i, i)
+		}
+		b.WriteString("}\n")
+		return b.String()
+	}
+	for _, tc := range []struct {
+		name string
+		obj  string
+		data []byte
+		max  int
+		want string // in the error; "" means it opens
+	}{
+		{"csv default limit", "s3://b/wide.csv", []byte(wideCSV(10_001, ",") + "1\n"), 0, "the record has 10001 fields, more than max_columns (10000)"},
+		{"csv at the limit", "s3://b/wide.csv", []byte(wideCSV(10_000, ",")), 0, ""},
+		{"csv quoted header", "s3://b/q.csv", []byte(`"a","b","c","d"` + "\n1,2,3,4\n"), 3, "the record has 4 fields, more than max_columns (3)"},
+		{"csv line of commas", "s3://b/commas.csv", []byte(strings.Repeat(",", 1<<20) + "\n"), 0, "the record has 1048577 fields"},
+		{"tsv", "s3://b/wide.tsv", []byte(wideCSV(50, "\t")), 49, "the record has 50 fields, more than max_columns (49)"},
+		{"json keys", "s3://b/wide.json", []byte(jsonKeys(10_001)), 0, "more than 10000 distinct keys"},
+		{"json keys over documents", "s3://b/w.ndjson", []byte(`{"a":1}` + "\n" + `{"b":1}` + "\n" + `{"c":1}` + "\n"), 2, "more than 2 distinct keys"},
+		{"json flattened", "s3://b/n.json", []byte(`{"a":{"b":1,"c":{"d":2,"e":3}}}`), 2, "more than 2 distinct keys"},
+		{"json flattening off", "s3://b/n.json", []byte(`{"a":{"b":1,"c":{"d":2,"e":3}}}`), 1, ""},
+		{"parquet", "s3://b/w.parquet", pqWideFile(12), 11, "the file has 12 columns, more than max_columns (11)"},
+		{"parquet at the limit", "s3://b/w.parquet", pqWideFile(11), 11, ""},
+		{"parquet footer of a million columns", "s3://b/m.parquet", pqWideFile(1_000_000), 0, "the file has 1000000 columns, more than max_columns (10000)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := Options{MaxColumns: tc.max}
+			if tc.name == "json flattening off" {
+				opts.JSON.MaxDepth = -1
+			}
+			start := time.Now()
+			r, err := Open(context.Background(), BytesObject(tc.obj, tc.data), opts)
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("took %v", d)
+			}
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				r.Close()
+				return
+			}
+			var pe *ParseError
+			if !errors.As(err, &pe) || !errors.Is(err, ErrTooLarge) || pe.Object != tc.obj || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want a ParseError about %s containing %q", err, tc.obj, tc.want)
+			}
+			if pe.rowLevel() {
+				t.Errorf("the error is row-level: %#v", pe)
+			}
+		})
+	}
+
+	// A data record wider than the limit is rejected as a row, quoted or not;
+	// the rows around it load.
+	data := "a,b\n1,2\n" + strings.Repeat("x,", 10) + "x\n3,4\n" + strings.Repeat(`"y",`, 10) + "\"z\"\n5,6\n"
+	var rejects []*ParseError
+	_, rows := readRows(t, "t.csv", []byte(data), Options{MaxColumns: 5, OnReject: func(pe *ParseError) error {
+		rejects = append(rejects, pe)
+		return nil
+	}})
+	if len(rows) != 3 || len(rejects) != 2 {
+		t.Fatalf("rows %v, rejects %v", rows, rejects)
+	}
+	for i, line := range []int64{3, 5} {
+		if pe := rejects[i]; pe.Line != line || !errors.Is(pe, ErrTooLarge) || !strings.Contains(pe.Error(), "the record has 11 fields, more than max_columns (5)") {
+			t.Errorf("reject %d: %v, want line %d", i, pe, line)
+		}
 	}
 }

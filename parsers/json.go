@@ -81,6 +81,10 @@ type jsonCols struct {
 	unknown map[string]bool
 	warn    func(string)
 	obj     string
+	// max bounds the columns (Options.MaxColumns); over is set when a
+	// new key was met with max columns already known.
+	max  int
+	over bool
 }
 
 func (c *jsonCols) lookup(path []byte) int {
@@ -108,6 +112,10 @@ func (c *jsonCols) lookup(path []byte) int {
 		return -1
 	}
 	i := len(c.names)
+	if c.max > 0 && i >= c.max {
+		c.over = true
+		return -1
+	}
 	k := string(path)
 	c.names = append(c.names, k)
 	c.index[k] = i
@@ -670,7 +678,7 @@ func (s *jsonSource) docNoun() string {
 
 // multiLine reports whether the first document does not end on its first
 // line (a pretty-printed object, or concatenated multi-line documents).
-func (s *jsonSource) multiLine(maxDepth int) (bool, error) {
+func (s *jsonSource) multiLine(maxDepth, maxCols int) (bool, error) {
 	for {
 		if bytes.IndexByte(s.buf[s.pos:s.end], '\n') >= 0 || s.eof || s.end-s.pos > s.maxDoc {
 			break
@@ -683,7 +691,7 @@ func (s *jsonSource) multiLine(maxDepth int) (bool, error) {
 	if nl := bytes.IndexByte(line, '\n'); nl >= 0 {
 		line = line[:nl]
 	}
-	tp := jsonParser{cols: &jsonCols{index: map[string]int{}}, maxDepth: maxDepth, final: true, buf: line}
+	tp := jsonParser{cols: &jsonCols{index: map[string]int{}, max: maxCols}, maxDepth: maxDepth, final: true, buf: line}
 	_, err := tp.document(0)
 	return err != nil && tp.more && !(s.eof && s.pos+len(line) == s.end), nil
 }
@@ -938,7 +946,7 @@ func newJSONReader(ctx context.Context, s *stream, opts Options) (Reader, error)
 	info := Info{Format: FormatJSON, Compression: s.comp, Encoding: encName, RowCount: -1}
 	src := &jsonSource{stream: s, r: text, name: s.name, line: 1, maxDoc: opts.MaxLineBytes,
 		buf: make([]byte, min(256<<10, opts.MaxLineBytes+2)), cut: func() bool { return s.cut }}
-	cols := &jsonCols{index: map[string]int{}, warn: opts.warn, obj: s.name}
+	cols := &jsonCols{index: map[string]int{}, warn: opts.warn, obj: s.name, max: opts.MaxColumns}
 	src.p = jsonParser{cols: cols, maxDepth: opts.JSON.MaxDepth}
 	if opts.Schema != nil {
 		for _, f := range opts.Schema.Fields {
@@ -959,7 +967,7 @@ func newJSONReader(ctx context.Context, s *stream, opts Options) (Reader, error)
 	} else if ok && src.buf[src.pos] == '[' {
 		src.array = true
 	} else if ok {
-		if src.concat, err = src.multiLine(opts.JSON.MaxDepth); err != nil {
+		if src.concat, err = src.multiLine(opts.JSON.MaxDepth, opts.MaxColumns); err != nil {
 			return nil, err
 		}
 	}
@@ -974,6 +982,12 @@ func newJSONReader(ctx context.Context, s *stream, opts Options) (Reader, error)
 			}
 		}
 		err := src.read(&row)
+		if cols.over {
+			return nil, &ParseError{Object: s.name, Line: row.line, RowGroup: -1,
+				Err: fmt.Errorf("%w: the sampled documents have more than %d distinct keys (nested keys count once per path), more than max_columns allows",
+					ErrTooLarge, cols.max),
+				Hint: "lower json.max_depth to keep nested objects as JSON text, or raise max_columns (at most " + strconv.Itoa(MaxMaxColumns) + ")"}
+		}
 		if err == io.EOF {
 			smp.exhaustive = !s.headTruncated()
 			break

@@ -116,6 +116,10 @@ func (o Options) withDefaults() Options {
 	if o.MaxDecompressedBytes <= 0 {
 		o.MaxDecompressedBytes = DefaultMaxDecompressedBytes
 	}
+	if o.MaxColumns <= 0 {
+		o.MaxColumns = DefaultMaxColumns
+	}
+	o.MaxColumns = min(o.MaxColumns, MaxMaxColumns)
 	if o.JSON.MaxDepth == 0 {
 		o.JSON.MaxDepth = DefaultJSONDepth
 	}

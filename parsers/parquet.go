@@ -100,7 +100,7 @@ func openParquetReader(ctx context.Context, obj Object, opts Options, preview bo
 			Hint: "the source must report the object's size (HeadObject) for Parquet"}
 	}
 	r := &parquetReader{name: name, src: newObjectReaderAt(obj, size)}
-	cfg := parquet.Config{Schema: opts.Schema, BatchRows: opts.BatchRows, Preview: preview}
+	cfg := parquet.Config{Schema: opts.Schema, BatchRows: opts.BatchRows, Preview: preview, MaxColumns: opts.MaxColumns}
 	if opts.OnReject != nil {
 		cfg.OnReject = func(e *parquet.Error) error { return opts.OnReject(r.parseError(e)) }
 	}

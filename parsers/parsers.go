@@ -119,6 +119,7 @@ const (
 	DefaultJSONDepth            = 3
 	DefaultPreviewRows          = 100
 	DefaultPreviewHeadBytes     = 4 << 20
+	DefaultMaxColumns           = 10_000
 )
 
 // Upper bounds of the Options sizes: larger values are clamped, so a payload
@@ -128,6 +129,7 @@ const (
 	MaxSampleRows   = 100_000
 	MaxSampleBytes  = 64 << 20
 	MaxMaxLineBytes = 256 << 20
+	MaxMaxColumns   = 100_000
 )
 
 // Options configure Open and Preview. The zero value sniffs and infers
@@ -155,6 +157,13 @@ type Options struct {
 	// MaxDecompressedBytes stops decompression bombs
 	// (DefaultMaxDecompressedBytes).
 	MaxDecompressedBytes int64 `json:"max_decompressed_bytes,omitempty"`
+	// MaxColumns bounds the columns of an object (DefaultMaxColumns, at
+	// most MaxMaxColumns): the fields of a CSV header (or first record),
+	// the distinct flattened keys of the sampled JSON documents, the leaf
+	// columns of a Parquet footer. An object over it fails with a
+	// *ParseError wrapping ErrTooLarge that names the count; a later CSV
+	// record with more fields is rejected as a row.
+	MaxColumns int `json:"max_columns,omitempty"`
 	// OnReject is called for each row that cannot be converted (a wrong
 	// type, a ragged row, an invalid JSON line). If it returns nil the row is
 	// skipped and reading goes on; an error it returns is returned by Next.

@@ -121,6 +121,10 @@ type Config struct {
 	OnReject func(*Error) error
 	// Preview reads smaller windows: the first pages only are needed.
 	Preview bool
+	// MaxColumns bounds the leaf columns the footer may declare (<= 0: no
+	// bound). It is checked on the footer's bytes, before parquet-go
+	// decodes them.
+	MaxColumns int
 }
 
 // Reader reads the rows of one Parquet file in batches. It is not safe for
@@ -291,6 +295,16 @@ func (r *Reader) footer(size int64) ([]byte, error) {
 	footer := src.tail[start-src.tailOff : size-src.tailOff-8]
 	if err := parquetguard.CheckFooter(footer); err != nil {
 		return nil, &Error{Err: err}
+	}
+	if max := r.cfg.MaxColumns; max > 0 {
+		n, err := parquetguard.FooterColumns(footer)
+		if err != nil {
+			return nil, &Error{Err: err}
+		}
+		if n > max {
+			return nil, &Error{Err: fmt.Errorf("%w: the file has %d columns, more than max_columns (%d)", shared.ErrTooLarge, n, max),
+				Hint: "read the file with a higher max_columns, or rewrite it with fewer columns"}
+		}
 	}
 	return footer, nil
 }

@@ -193,3 +193,115 @@ func (w *thriftWalker) value(t byte, depth int) error {
 	}
 	return fmt.Errorf("unknown thrift type %d", t)
 }
+
+// FooterColumns counts the leaf columns a footer (FileMetaData, as given to
+// CheckFooter, which must have accepted it) declares: the elements of its
+// schema list, after the root, that have a physical type. It walks the
+// thrift encoding without decoding it, in time linear in the footer's size
+// and without allocating, so a footer declaring a million columns is
+// refused before parquet-go builds a schema of them.
+func FooterColumns(footer []byte) (int, error) {
+	w := &thriftWalker{b: footer}
+	n, err := w.countLeaves()
+	if err != nil {
+		return 0, fmt.Errorf("%w: footer: %v", shared.ErrCorrupt, err)
+	}
+	return n, nil
+}
+
+// fieldHeader reads a struct field header: its type (0 for STOP) and id,
+// given the id of the previous field.
+func (w *thriftWalker) fieldHeader(last int16) (byte, int16, error) {
+	h, err := w.byte()
+	if err != nil || h == 0 {
+		return 0, 0, err
+	}
+	id := last + int16(h>>4)
+	if h>>4 == 0 { // long form: the id follows as a zigzag varint
+		v, err := w.uvarint()
+		if err != nil {
+			return 0, 0, err
+		}
+		id = int16(int64(v>>1) ^ -int64(v&1))
+	}
+	return h & 0x0f, id, nil
+}
+
+// countLeaves walks FileMetaData and counts the schema's leaves.
+func (w *thriftWalker) countLeaves() (int, error) {
+	leaves := 0
+	var id int16
+	for {
+		t, fid, err := w.fieldHeader(id)
+		if err != nil {
+			return 0, err
+		}
+		if t == 0 {
+			return leaves, nil
+		}
+		id = fid
+		if t == 1 || t == 2 {
+			continue
+		}
+		if id != 2 || t != 9 {
+			if err := w.value(t, 0); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		// schema: list<SchemaElement>
+		h, err := w.byte()
+		if err != nil {
+			return 0, err
+		}
+		n := uint64(h >> 4)
+		if n == 15 {
+			if n, err = w.uvarint(); err != nil {
+				return 0, err
+			}
+		}
+		if et := h & 0x0f; et != 12 {
+			for range n {
+				if err := w.value(et, 1); err != nil {
+					return 0, err
+				}
+			}
+			continue
+		}
+		for i := range n {
+			typed, err := w.elementTyped()
+			if err != nil {
+				return 0, err
+			}
+			if typed && i > 0 {
+				leaves++
+			}
+		}
+	}
+}
+
+// elementTyped walks a SchemaElement and reports whether it has a type
+// (field 1): a leaf.
+func (w *thriftWalker) elementTyped() (bool, error) {
+	typed := false
+	var id int16
+	for {
+		t, fid, err := w.fieldHeader(id)
+		if err != nil {
+			return false, err
+		}
+		if t == 0 {
+			return typed, nil
+		}
+		id = fid
+		if id == 1 {
+			typed = true
+		}
+		if t == 1 || t == 2 {
+			continue
+		}
+		if err := w.value(t, 1); err != nil {
+			return false, err
+		}
+	}
+}
