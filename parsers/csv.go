@@ -557,7 +557,7 @@ func newCSVReader(ctx context.Context, s *stream, opts Options) (Reader, error) 
 	var row rowBuf
 	nulls := newNullSet(opts.CSV.Nulls)
 	limitRows := opts.SampleRows + 1 // + a possible header
-	for len(smp.rows) < limitRows && len(smp.arena) < opts.SampleBytes {
+	for len(smp.rows) < limitRows && !smp.full(opts.SampleBytes) {
 		if len(smp.rows)&255 == 255 {
 			if err := ctx.Err(); err != nil {
 				return nil, err

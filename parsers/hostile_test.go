@@ -5,10 +5,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/s3ingest/s3ingest/parsers/schema"
 )
 
 // Hostile and unusual input: every shape is bounded in memory and time.
@@ -184,5 +188,123 @@ func TestMaxColumns(t *testing.T) {
 		if pe := rejects[i]; pe.Line != line || !errors.Is(pe, ErrTooLarge) || !strings.Contains(pe.Error(), "the record has 11 fields, more than max_columns (5)") {
 			t.Errorf("reject %d: %v, want line %d", i, pe, line)
 		}
+	}
+}
+
+// batchAlloc is the memory a batch's slices hold.
+func batchAlloc(b *schema.Batch) int {
+	n := cap(b.Lines) * 8
+	for i := range b.Cols {
+		v := &b.Cols[i]
+		n += cap(v.Nulls) + cap(v.Bools) + 8*cap(v.Ints) + 8*cap(v.Floats) + cap(v.Bytes) + 4*cap(v.Offsets)
+	}
+	return n
+}
+
+// TestWideBatchesBoundedByBytes: a batch of a 20,000-column object holds
+// few rows, so its memory stays under schema.BatchFixedBytes (plus the text
+// of its values), where a batch of 8,192 rows took about a gigabyte. The
+// batch is made as the worker makes it, with room for Options.BatchRows.
+func TestWideBatchesBoundedByBytes(t *testing.T) {
+	const cols, rows = 20_000, 300
+	wide := func(row func(b *strings.Builder, r, c int), header bool) []byte {
+		var b strings.Builder
+		if header {
+			for c := range cols {
+				if c > 0 {
+					b.WriteByte(',')
+				}
+				fmt.Fprintf(&b, "col%d", c)
+			}
+			b.WriteByte('\n')
+		}
+		for r := range rows {
+			for c := range cols {
+				row(&b, r, c)
+			}
+			b.WriteByte('\n')
+		}
+		return []byte(b.String())
+	}
+	for _, tc := range []struct {
+		name, obj string
+		data      []byte
+		text      bool // string values: the text bound applies too
+	}{
+		{"csv int64", "wide.csv", wide(func(b *strings.Builder, r, c int) {
+			if c > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.Itoa((r + c) % 10))
+		}, true), false},
+		{"csv strings", "wide.csv", wide(func(b *strings.Builder, r, c int) {
+			if c > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString("x")
+		}, true), true},
+		{"ndjson", "wide.ndjson", wide(func(b *strings.Builder, r, c int) {
+			switch {
+			case c == 0:
+				b.WriteString(`{"k0":1`)
+			default:
+				fmt.Fprintf(b, `,"k%d":%d`, c, c%7)
+			}
+			if c == cols-1 {
+				b.WriteByte('}')
+			}
+		}, false), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			r, err := Open(ctx, BytesObject(tc.obj, tc.data), Options{MaxColumns: cols})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			sch := r.Schema()
+			if len(sch.Fields) != cols {
+				t.Fatalf("%d columns", len(sch.Fields))
+			}
+			limit := schema.BatchRows(sch, DefaultBatchRows)
+			if limit >= DefaultBatchRows || limit < 50 {
+				t.Fatalf("BatchRows = %d for %d columns", limit, cols)
+			}
+			b := schema.NewBatch(sch, DefaultBatchRows)
+			bound := schema.BatchFixedBytes
+			if tc.text {
+				bound += 32 << 20
+			}
+			total := 0
+			for {
+				err := r.Next(ctx, b)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if b.Len() > limit {
+					t.Fatalf("a batch of %d rows, more than %d", b.Len(), limit)
+				}
+				if a := batchAlloc(b); a > bound {
+					t.Fatalf("a batch of %d rows holds %d bytes, more than %d", b.Len(), a, bound)
+				}
+				total += b.Len()
+			}
+			if total != rows {
+				t.Fatalf("%d rows, want %d", total, rows)
+			}
+			runtime.ReadMemStats(&after)
+			alloc := after.TotalAlloc - before.TotalAlloc
+			t.Logf("%d columns: %d rows per batch, batch %.1f MiB, %.1f MiB allocated for %.1f MiB of input",
+				cols, limit, float64(batchAlloc(b))/(1<<20), float64(alloc)/(1<<20), float64(len(tc.data))/(1<<20))
+			if !raceEnabled && alloc > 256<<20 {
+				t.Errorf("reading allocated %d MiB", alloc>>20)
+			}
+		})
 	}
 }

@@ -975,7 +975,7 @@ func newJSONReader(ctx context.Context, s *stream, opts Options) (Reader, error)
 
 	smp := &sample{}
 	var row rowBuf
-	for len(smp.rows) < opts.SampleRows && len(smp.arena) < opts.SampleBytes {
+	for len(smp.rows) < opts.SampleRows && !smp.full(opts.SampleBytes) {
 		if len(smp.rows)&255 == 255 {
 			if err := ctx.Err(); err != nil {
 				return nil, err

@@ -233,6 +233,8 @@ func Open(ctx context.Context, ra io.ReaderAt, size int64, cfg Config) (_ *Reade
 	if err := r.bindSchema(); err != nil {
 		return nil, err
 	}
+	// a wide schema gets small batches (see schema.BatchFixedBytes)
+	r.cfg.BatchRows = schema.BatchRows(r.out, r.cfg.BatchRows)
 	r.need = make([]bool, len(leaves))
 	for _, j := range r.srcCol {
 		if j >= 0 {
@@ -534,8 +536,9 @@ func (r *Reader) Close() (err error) {
 	return nil
 }
 
-// Next resets b and fills it with up to Config.BatchRows rows (fewer once
-// their text passes shared.MaxBatchBytes). It returns io.EOF (and an empty
+// Next resets b and fills it with up to Config.BatchRows rows (fewer for a
+// wide schema, see schema.BatchRows, and fewer once their text passes
+// shared.MaxBatchBytes). It returns io.EOF (and an empty
 // batch) after the last row. b must come from schema.NewBatch(r.Schema(),
 // n). After an error other than a rejected row's, the Reader keeps
 // returning that error; rows before the error are delivered first.
