@@ -308,3 +308,83 @@ func TestWideBatchesBoundedByBytes(t *testing.T) {
 		})
 	}
 }
+
+// zstdFrame hand-writes a zstd frame holding data in one raw block, whose
+// header declares a window of 2^windowLog bytes or, when fcs > 0, is a
+// single segment of fcs bytes (the decoder then sizes its window from fcs).
+func zstdFrame(windowLog int, fcs uint64, data string) []byte {
+	b := []byte{0x28, 0xb5, 0x2f, 0xfd}
+	if fcs > 0 {
+		b = append(b, 0xe0) // 8-byte content size, single segment
+		b = binary.LittleEndian.AppendUint64(b, fcs)
+	} else {
+		b = append(b, 0x00, byte(windowLog-10)<<3)
+	}
+	h := uint32(1 | len(data)<<3) // last block, raw
+	b = append(b, byte(h), byte(h>>8), byte(h>>16))
+	return append(b, data...)
+}
+
+// TestZstdWindowCapped: a zstd frame that declares a 512 MiB window (in 21
+// bytes) fails with a ParseError instead of being decoded with whatever
+// window it asks for; a window up to MaxZstdWindow is read.
+func TestZstdWindowCapped(t *testing.T) {
+	const data = "a,b\n1,2\n"
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+		fails bool
+	}{
+		{"512 MiB window", zstdFrame(29, 0, data), true},
+		{"64 MiB window", zstdFrame(26, 0, data), true},
+		{"single segment of 512 MiB", zstdFrame(0, 512<<20, data), true},
+		{"32 MiB window", zstdFrame(25, 0, data), false},
+		{"8 MiB window", zstdFrame(23, 0, data), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			r, err := Open(context.Background(), BytesObject("s3://b/k.csv.zst", tc.frame), Options{})
+			if err == nil {
+				var n int
+				_, n, err = readAllBatches(r)
+				r.Close()
+				if err == nil && n != 1 {
+					t.Fatalf("%d rows", n)
+				}
+			}
+			runtime.ReadMemStats(&after)
+			if !tc.fails {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var pe *ParseError
+			if !errors.As(err, &pe) || !errors.Is(err, ErrTooLarge) || pe.Object != "s3://b/k.csv.zst" || !strings.Contains(err.Error(), "window of more than 32 MiB") {
+				t.Fatalf("err = %v, want a ParseError about the zstd window", err)
+			}
+			if a := after.TotalAlloc - before.TotalAlloc; !raceEnabled && a > 16<<20 {
+				t.Errorf("allocated %d MiB", a>>20)
+			}
+		})
+	}
+}
+
+// readAllBatches reads r to the end and returns its rows and their count.
+func readAllBatches(r Reader) ([][]any, int, error) {
+	b := schema.NewBatch(r.Schema(), 64)
+	var rows [][]any
+	for {
+		err := r.Next(context.Background(), b)
+		if err == io.EOF {
+			return rows, len(rows), nil
+		}
+		if err != nil {
+			return rows, len(rows), err
+		}
+		for i := 0; i < b.Len(); i++ {
+			rows = append(rows, b.Row(i))
+		}
+	}
+}

@@ -220,6 +220,11 @@ func (m *errorMapper) Read(p []byte) (int, error) {
 		m.s.cut = true
 		return n, io.EOF
 	}
+	if errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+		return n, &ParseError{Object: m.s.name, RowGroup: -1,
+			Err:  fmt.Errorf("%w: a zstd frame needs a window of more than %d MiB (%v)", ErrTooLarge, MaxZstdWindow>>20, err),
+			Hint: "compress the object with a smaller window (zstd levels up to 19 without --long use at most 8 MiB)"}
+	}
 	return n, &ParseError{Object: m.s.name, RowGroup: -1,
 		Err:  fmt.Errorf("%w: %s data: %v", ErrCorrupt, m.comp, err),
 		Hint: fmt.Sprintf("the object is not valid %s; set compression to %q if it is not compressed", m.comp, CompressionNone)}
@@ -289,8 +294,11 @@ func newStream(ctx context.Context, name string, rc io.ReadCloser, opts Options,
 		s.dec = zr
 		dec = zr
 	case CompressionZstd:
+		// The window is what a zstd frame makes the decoder hold; a frame
+		// declares it (or, single-segment, its content size: which the
+		// decoder checks against MaxMemory only) in a few bytes.
 		zr, err := zstd.NewReader(rawBr, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
-			zstd.WithDecoderMaxMemory(uint64(opts.MaxDecompressedBytes)))
+			zstd.WithDecoderMaxWindow(MaxZstdWindow), zstd.WithDecoderMaxMemory(MaxZstdWindow))
 		if err != nil {
 			return nil, &ParseError{Object: name, RowGroup: -1, Err: fmt.Errorf("%w: zstd: %v", ErrCorrupt, err)}
 		}

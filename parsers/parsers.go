@@ -132,6 +132,12 @@ const (
 	MaxMaxColumns   = 100_000
 )
 
+// MaxZstdWindow bounds the window a zstd frame may ask the decoder to keep
+// (32 MiB: zstd levels up to 19 use at most 8 MiB, --ultra -20 32 MiB). A frame declaring a larger window, e.g. written with
+// --long or --ultra -22, fails with a *ParseError wrapping ErrTooLarge
+// instead of making the worker allocate what 21 bytes of header ask for.
+const MaxZstdWindow = 32 << 20
+
 // Options configure Open and Preview. The zero value sniffs and infers
 // everything with the documented defaults.
 type Options struct {
