@@ -3,6 +3,7 @@ package parsers
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -386,5 +387,136 @@ func readAllBatches(r Reader) ([][]any, int, error) {
 		for i := 0; i < b.Len(); i++ {
 			rows = append(rows, b.Row(i))
 		}
+	}
+}
+
+// TestHonestPreview: a preview in which no sampled row parses fails with
+// the first errors (line and byte) instead of returning a schema inferred
+// from nothing; one in which some rows parse still lists the others as
+// warnings.
+func TestHonestPreview(t *testing.T) {
+	for _, tc := range []struct {
+		name, obj, data string
+		want            []string // in the error; nil: the preview succeeds
+		rows            int
+	}{
+		{"ndjson of broken lines", "s3://b/k.ndjson", "{\"a\":1,}\n{\"a\" 2}\n{\"a\":3\n",
+			[]string{"line 1, byte 8", "no sampled row parses (3 rejected)", "invalid JSON", "then line 2, byte 6", "; line 3"}, 0},
+		{"json array of non-objects after an object", "s3://b/k.json", `[{"a":1}, 2, 3]`, nil, 1},
+		{"csv of ragged rows", "s3://b/k.csv", "a,b,c\n1,2\n3,4\n", []string{"line 2", "no sampled row parses (2 rejected)", "the row has 2 fields, the header has 3"}, 0},
+		{"csv of wrong types with a schema", "s3://b/k.csv", "a\nx\ny\n", []string{"line 2", "no sampled row parses", `column "a"`}, 0},
+		{"ndjson with one good line", "s3://b/k.ndjson", "{\"a\":1,}\n{\"a\":2}\n", nil, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := Options{}
+			if strings.Contains(tc.name, "schema") {
+				opts.Schema = &schema.Schema{Fields: []schema.Field{{Name: "a", Type: schema.Int64}}}
+			}
+			res, err := Preview(context.Background(), BytesObject(tc.obj, []byte(tc.data)), opts, 10, 0)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(res.Rows) != tc.rows || len(res.Warnings) == 0 {
+					t.Fatalf("rows %v, warnings %v", res.Rows, res.Warnings)
+				}
+				return
+			}
+			var pe *ParseError
+			if !errors.As(err, &pe) || pe.Object != tc.obj || !pe.Permanent() || pe.rowLevel() {
+				t.Fatalf("res %+v, err = %v; want a ParseError", res, err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestNameIsAHint: an object named as JSON or Parquet whose content is not
+// fails as invalid JSON or Parquet, saying what it starts with, instead of
+// being read as something else; a forced format still reads it.
+func TestNameIsAHint(t *testing.T) {
+	gz := func(s string) string { return string(compressGzip(t, []byte(s))) }
+	for _, tc := range []struct {
+		obj, data, want string
+	}{
+		{"s3://b/k.json", "id,name\n1,x\n", `invalid JSON: starts with "id,name": looks like CSV`},
+		{"s3://b/k.ndjson", "<html><body>404</body></html>\n", `invalid JSON: starts with "<html><body>404</body></html>": looks like XML or HTML`},
+		{"s3://b/k.jsonl", "\x00\x01\x02garbage", `invalid JSON: starts with "\x00\x01\x02garbage": looks like binary data`},
+		{"s3://b/k.json", "PAR1\x00\x00\x00\x00PAR1", `invalid JSON: starts with "PAR1`},
+		{"s3://b/k.json", "name\nx\n", `invalid JSON: starts with "name": is not JSON, CSV or Parquet`},
+		{"s3://b/k.json.gz", gz("id;name\n1;x\n"), `invalid JSON: starts with "id;name": looks like CSV`},
+		{"s3://b/k.parquet", "id,name\n1,x\n", `invalid Parquet: no "PAR1" magic: starts with "id,name": looks like CSV`},
+		{"s3://b/k.parquet", gz("id,name\n1,x\n"), `invalid Parquet: no "PAR1" magic: its gzip-decompressed content starts with "id,name": looks like CSV`},
+	} {
+		t.Run(tc.obj, func(t *testing.T) {
+			obj := BytesObject(tc.obj, []byte(tc.data))
+			_, err := Open(context.Background(), obj, Options{})
+			_, perr := Preview(context.Background(), obj, Options{}, 5, 0)
+			for _, err := range []error{err, perr} {
+				var pe *ParseError
+				if !errors.As(err, &pe) || !errors.Is(err, ErrCorrupt) || pe.Object != tc.obj || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("err = %v, want a ParseError containing %q", err, tc.want)
+				}
+			}
+		})
+	}
+	// a forced format reads what the object holds
+	_, rows := readRows(t, "k.json", []byte("id,name\n1,x\n"), Options{Format: FormatCSV})
+	if len(rows) != 1 {
+		t.Fatalf("rows %v", rows)
+	}
+	// without a name that says otherwise, numbers on lines are CSV as before
+	r, _ := readRows(t, "k.txt", []byte("1\n2\n"), Options{})
+	if r.Info().Format != FormatCSV {
+		t.Fatalf("format %s", r.Info().Format)
+	}
+}
+
+// TestJSONScalars: a JSON array or NDJSON of scalars loads as one column
+// "value" (as DuckDB's read_json does) instead of rejecting every element.
+func TestJSONScalars(t *testing.T) {
+	for _, tc := range []struct {
+		obj, data, schema string
+		rows              string
+		opts              Options
+	}{
+		{"k.json", "[1, 2, 3]", "value int64", "[[1] [2] [3]]", Options{}},
+		{"k.json", "[\"a\", \"b\"]", "value string", "[[a] [b]]", Options{}},
+		{"k.ndjson", "\"a\"\n\"b\"\n", "value string", "[[a] [b]]", Options{}},
+		{"k.ndjson", "1\n2.5\nnull\n", "value float64?", "[[1] [2.5] [<nil>]]", Options{}},
+		{"k.jsonl", "true\nfalse\n", "value bool", "[[true] [false]]", Options{}},
+		{"k.json", "[\"2024-01-02\"]", "value date", "[[2024-01-02]]", Options{}},
+		{"k.json", "[[1,2], [3]]", "value json", "[[[1,2]] [[3]]]", Options{}},
+		{"k.json", `["a", {"x":1}, [1], null]`, "value string?", `[[a] [{"x":1}] [[1]] [<nil>]]`, Options{}},
+		{"k.json", "[1, 2]", "value int64", "[[1] [2]]",
+			Options{Schema: &schema.Schema{Fields: []schema.Field{{Name: "value", Type: schema.Int64}}}}},
+		{"data", "[1, 2]", "value int64", "[[1] [2]]", Options{}},
+	} {
+		t.Run(tc.data, func(t *testing.T) {
+			r, rows := readRows(t, tc.obj, []byte(tc.data), tc.opts)
+			for i := range rows {
+				for j, v := range rows[i] {
+					if raw, ok := v.(json.RawMessage); ok {
+						rows[i][j] = string(raw)
+					}
+				}
+			}
+			if got := r.Schema().String(); got != tc.schema || fmt.Sprint(rows) != tc.rows {
+				t.Fatalf("schema %s, rows %v; want %s, %s", got, rows, tc.schema, tc.rows)
+			}
+			if r.Info().Format != FormatJSON {
+				t.Fatalf("format %s", r.Info().Format)
+			}
+		})
+	}
+	// objects stay objects: a scalar among them is rejected as a row
+	var rejects []*ParseError
+	_, rows := readRows(t, "k.json", []byte(`[{"a":1}, 2]`), Options{OnReject: func(pe *ParseError) error { rejects = append(rejects, pe); return nil }})
+	if len(rows) != 1 || len(rejects) != 1 || !strings.Contains(rejects[0].Error(), "not a JSON object") {
+		t.Fatalf("rows %v, rejects %v", rows, rejects)
 	}
 }

@@ -140,7 +140,14 @@ type jsonParser struct {
 	// final says the window holds the whole input: a number may end at its
 	// end.
 	final bool
+	// scalars says the documents are not objects (e.g. [1, 2, 3] or an
+	// NDJSON of strings): each is the value of the one column "value", as
+	// DuckDB's read_json does.
+	scalars bool
 }
+
+// scalarColumn names the column of a JSON stream of scalars.
+var scalarColumn = []byte("value")
 
 var errJSON = errors.New("json syntax")
 
@@ -174,6 +181,9 @@ func (p *jsonParser) document(i int) (int, error) {
 	if i >= len(p.buf) {
 		return i, p.fail(i, "")
 	}
+	if p.scalars {
+		return p.scalar(i)
+	}
 	if p.buf[i] != '{' {
 		end, err := p.skip(i)
 		if err != nil {
@@ -182,6 +192,38 @@ func (p *jsonParser) document(i int) (int, error) {
 		return end, p.fail(i, errNotObject)
 	}
 	return p.object(i, 0)
+}
+
+// scalar parses a document of a stream of scalars: any value at i, the
+// value of the column "value" (an object or array as JSON text).
+func (p *jsonParser) scalar(i int) (int, error) {
+	p.cur = scalarColumn
+	var c cell
+	var err error
+	end := i
+	switch b := p.buf[i]; {
+	case b == '"':
+		var s []byte
+		end, s, err = p.str(i)
+		c = cell{b: s, kind: kStr}
+	case b == '{' || b == '[':
+		end, err = p.skip(i)
+		c = cell{b: p.buf[i:end:end], kind: kRaw}
+	case b == 't' || b == 'f':
+		end, err = p.literal(i)
+		c = cell{b: p.buf[i:end:end], kind: kBool}
+	case b == 'n':
+		end, err = p.literal(i)
+		c = cell{kind: kNull}
+	default:
+		end, err = p.number(i)
+		c = cell{b: p.buf[i:end:end], kind: kNum}
+	}
+	if err != nil {
+		return end, err
+	}
+	p.setCell(c)
+	return end, nil
 }
 
 func (p *jsonParser) setCell(c cell) {
@@ -596,6 +638,9 @@ type jsonSource struct {
 	cut     func() bool
 	// dropped is set when a partial last document of a preview head was left out.
 	dropped bool
+	// decided is set once the first document has said whether the stream
+	// holds objects or scalars (jsonParser.scalars).
+	decided bool
 }
 
 func (s *jsonSource) rowErr() *ParseError { return s.rerr }
@@ -678,7 +723,7 @@ func (s *jsonSource) docNoun() string {
 
 // multiLine reports whether the first document does not end on its first
 // line (a pretty-printed object, or concatenated multi-line documents).
-func (s *jsonSource) multiLine(maxDepth, maxCols int) (bool, error) {
+func (s *jsonSource) multiLine(maxDepth, maxCols int, scalars bool) (bool, error) {
 	for {
 		if bytes.IndexByte(s.buf[s.pos:s.end], '\n') >= 0 || s.eof || s.end-s.pos > s.maxDoc {
 			break
@@ -691,7 +736,7 @@ func (s *jsonSource) multiLine(maxDepth, maxCols int) (bool, error) {
 	if nl := bytes.IndexByte(line, '\n'); nl >= 0 {
 		line = line[:nl]
 	}
-	tp := jsonParser{cols: &jsonCols{index: map[string]int{}, max: maxCols}, maxDepth: maxDepth, final: true, buf: line}
+	tp := jsonParser{cols: &jsonCols{index: map[string]int{}, max: maxCols}, maxDepth: maxDepth, final: true, buf: line, scalars: scalars}
 	_, err := tp.document(0)
 	return err != nil && tp.more && !(s.eof && s.pos+len(line) == s.end), nil
 }
@@ -853,6 +898,11 @@ func (s *jsonSource) readArray(row *rowBuf) error {
 				s.state = 3
 				continue
 			}
+			if !s.decided {
+				// the first element decides: objects, or scalars
+				s.decided = true
+				s.p.scalars = c != '{'
+			}
 		case 2:
 			switch c {
 			case ',':
@@ -967,7 +1017,9 @@ func newJSONReader(ctx context.Context, s *stream, opts Options) (Reader, error)
 	} else if ok && src.buf[src.pos] == '[' {
 		src.array = true
 	} else if ok {
-		if src.concat, err = src.multiLine(opts.JSON.MaxDepth, opts.MaxColumns); err != nil {
+		src.decided = true
+		src.p.scalars = src.buf[src.pos] != '{'
+		if src.concat, err = src.multiLine(opts.JSON.MaxDepth, opts.MaxColumns, src.p.scalars); err != nil {
 			return nil, err
 		}
 	}
@@ -1009,6 +1061,30 @@ func newJSONReader(ctx context.Context, s *stream, opts Options) (Reader, error)
 		opts.warn(fmt.Sprintf("%s: the last document of the head was cut by the preview's byte limit and was left out", s.name))
 	}
 	cols.frozen = true
+	if opts.Schema == nil {
+		// A schema inferred from no document at all would call the
+		// object fine: an object in which no sampled document parses
+		// fails.
+		var rej []*ParseError
+		good := 0
+		for k := range smp.rows {
+			if pe := smp.rows[k].rej; pe == nil {
+				good++
+			} else if len(rej) < 3 {
+				rej = append(rej, pe)
+			}
+		}
+		if good == 0 && len(rej) > 0 {
+			n := len(smp.rows)
+			if smp.fatal != nil {
+				// the error that stopped the sample is listed too
+				if pe, ok := smp.fatal.(*ParseError); ok && len(rej) < 3 {
+					rej = append(rej, pe)
+				}
+			}
+			return nil, noRowParses(n, rej)
+		}
+	}
 	r := &reader{name: s.name, info: info, src: src, opts: opts, nulls: newNullSet(nil), sample: smp,
 		sparse: max(len(cols.names), 1)}
 	if opts.Schema != nil {
