@@ -161,8 +161,24 @@ func (s *csvScanner) read(row *rowBuf) error {
 		if s.end-s.pos >= s.maxRec+1 {
 			return s.tooLarge()
 		}
+		if err := s.fillMore(); err != nil {
+			return err
+		}
+	}
+}
+
+// fillMore reads until the unread data doubles (or the stream ends, or the
+// buffer is at its limit), so that a record spanning many reads is scanned
+// again a logarithmic number of times, not once per read: linear time
+// whatever the size of the stream's reads.
+func (s *csvScanner) fillMore() error {
+	want := max(2*(s.end-s.pos), 1)
+	for {
 		if err := s.fill(); err != nil {
 			return err
+		}
+		if s.eof || s.end-s.pos >= want || (s.end == len(s.buf) && len(s.buf) >= s.maxRec+2) {
+			return nil
 		}
 	}
 }

@@ -520,3 +520,52 @@ func TestJSONScalars(t *testing.T) {
 		t.Fatalf("rows %v, rejects %v", rows, rejects)
 	}
 }
+
+// chunkedObject returns at most n bytes per Read, as an S3 body does.
+type chunkedObject struct {
+	Object
+	n int
+}
+
+func (c chunkedObject) Open(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+	rc, err := c.Object.Open(ctx, off, n)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{&nByteReader{r: rc, n: c.n}, rc}, nil
+}
+
+// TestLongRecordsLinear: a record that spans thousands of reads of the
+// stream is scanned again a logarithmic number of times, not once per read
+// (which made a 6 MiB JSON document take a second, and a 256 MiB one
+// minutes).
+func TestLongRecordsLinear(t *testing.T) {
+	for _, tc := range []struct{ name, obj, data string }{
+		{"csv quoted field", "k.csv", "a,b\n\"" + strings.Repeat(`""`, 3<<20) + "\",1\n"},
+		{"csv unquoted line", "k.csv", "a,b\n" + strings.Repeat("x", 6<<20) + ",1\n"},
+		{"json array element", "k.json", `[{"a":"` + strings.Repeat(`\"`, 3<<20) + `"}]`},
+		{"ndjson line", "k.ndjson", `{"a":"` + strings.Repeat(`\"`, 3<<20) + "\"}\n"},
+		{"concatenated", "k.json", "{\n\"a\":\"" + strings.Repeat(`\"`, 3<<20) + "\"}\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			r, err := Open(context.Background(), chunkedObject{BytesObject(tc.obj, []byte(tc.data)), 16 << 10}, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			rows, _, err := readAllBatches(r)
+			if err != nil || len(rows) != 1 {
+				t.Fatalf("%d rows, %v", len(rows), err)
+			}
+			d := time.Since(start)
+			t.Logf("%s: %v", tc.name, d)
+			if !raceEnabled && d > 400*time.Millisecond {
+				t.Errorf("took %v", d)
+			}
+		})
+	}
+}

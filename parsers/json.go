@@ -681,6 +681,21 @@ func (s *jsonSource) fill() error {
 	return io.ErrNoProgress
 }
 
+// fillMore reads until the unread data doubles (or the stream ends, or the
+// buffer is at its limit), so that a document spanning many reads is parsed
+// again a logarithmic number of times, not once per read.
+func (s *jsonSource) fillMore() error {
+	want := max(2*(s.end-s.pos), 1)
+	for {
+		if err := s.fill(); err != nil {
+			return err
+		}
+		if s.eof || s.end-s.pos >= want || (s.end == len(s.buf) && len(s.buf) >= s.maxDoc+2) {
+			return nil
+		}
+	}
+}
+
 func (s *jsonSource) tooLarge() error {
 	return &ParseError{Object: s.name, Line: s.line, RowGroup: -1,
 		Err:  fmt.Errorf("%w: the JSON document starting on line %d is longer than max_line_bytes (%d bytes)", ErrTooLarge, s.line, s.maxDoc),
@@ -728,7 +743,7 @@ func (s *jsonSource) multiLine(maxDepth, maxCols int, scalars bool) (bool, error
 		if bytes.IndexByte(s.buf[s.pos:s.end], '\n') >= 0 || s.eof || s.end-s.pos > s.maxDoc {
 			break
 		}
-		if err := s.fill(); err != nil {
+		if err := s.fillMore(); err != nil {
 			return false, err
 		}
 	}
@@ -752,7 +767,7 @@ func (s *jsonSource) readLine(row *rowBuf) error {
 				skipping = true
 				s.pos = s.end
 			}
-			if err := s.fill(); err != nil {
+			if err := s.fillMore(); err != nil {
 				return err
 			}
 			continue
@@ -965,7 +980,7 @@ func (s *jsonSource) readDoc(row *rowBuf) error {
 			if s.end-s.pos > s.maxDoc {
 				return s.tooLarge()
 			}
-			if err := s.fill(); err != nil {
+			if err := s.fillMore(); err != nil {
 				return err
 			}
 		case s.p.more && s.cut != nil && s.cut():
