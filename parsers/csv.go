@@ -699,6 +699,11 @@ func newCSVReader(ctx context.Context, s *stream, opts Options) (Reader, error) 
 		r.inferred = true
 		inf := make([]colInfer, width)
 		for k := r.replay; k < len(smp.rows); k++ {
+			if k&255 == 255 {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+			}
 			sr := &smp.rows[k]
 			if sr.rej != nil || (sr.n != width && opts.CSV.Ragged != RaggedPad) {
 				continue

@@ -1107,30 +1107,29 @@ func newJSONReader(ctx context.Context, s *stream, opts Options) (Reader, error)
 	} else {
 		r.inferred = true
 		inf := make([]colInfer, len(cols.names))
+		present := make([]int, len(cols.names)) // per column: sampled rows that have it
+		good := 0
 		for k := range smp.rows {
+			if k&255 == 255 {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+			}
 			sr := &smp.rows[k]
 			if sr.rej != nil {
 				continue
 			}
-			seen := 0
+			good++
 			for j := 0; j < sr.n; j++ {
 				sc := &smp.cells[sr.first+j]
 				c := cell{b: smp.arena[sc.off : sc.off+sc.n], kind: sc.kind}
 				inf[sc.col].add(&c, sr.line, r.nulls)
-				seen++
+				present[sc.col]++
 			}
-			// missing keys are nulls
-			if seen < len(cols.names) {
-				present := make(map[int]bool, sr.n)
-				for j := 0; j < sr.n; j++ {
-					present[smp.cells[sr.first+j].col] = true
-				}
-				for c := range inf {
-					if !present[c] {
-						inf[c].nulls++
-					}
-				}
-			}
+		}
+		// missing keys are nulls
+		for c := range inf {
+			inf[c].nulls += good - present[c]
 		}
 		sch := &schema.Schema{Fields: make([]schema.Field, len(cols.names))}
 		names := columnNames(cols.names)
