@@ -50,9 +50,10 @@ const (
 	// readBudget is shared by the per-column read buffers: each column
 	// reads through a buffer of readBudget/columns bytes, between
 	// minReadBuffer and maxReadBuffer. Each buffer refill is one
-	// ranged request.
+	// ranged request. The floor is low so that a wide file stays within
+	// the budget (up to 1,024 columns; 32 KiB per column beyond).
 	readBudget    = 32 << 20
-	minReadBuffer = 256 << 10
+	minReadBuffer = 32 << 10
 	maxReadBuffer = 4 << 20
 	// prefetchRowGroup: a row group no larger than this is fetched with
 	// one request before its columns are read.
@@ -197,11 +198,13 @@ func Open(ctx context.Context, ra io.ReaderAt, size int64, cfg Config) (_ *Reade
 	if err != nil {
 		return nil, err
 	}
-	nleaves := 0
-	readBuf := PreviewReadBuffer
+	nleaves, err := parquetguard.FooterColumns(footer)
+	if err != nil {
+		nleaves = 16 // parquet-go's decoding will say what is wrong
+	}
+	readBuf := min(PreviewReadBuffer, readBufferSize(nleaves))
 	r.prefetchMax = previewPrefetch
 	if !cfg.Preview {
-		nleaves = countLeaves(footer)
 		readBuf = readBufferSize(nleaves)
 		r.prefetchMax = prefetchRowGroup
 	}
@@ -309,33 +312,6 @@ func (r *Reader) footer(size int64) ([]byte, error) {
 		}
 	}
 	return footer, nil
-}
-
-// footerSchema is the part of the footer (FileMetaData field 2) needed
-// to size read buffers before parquet-go decodes the whole footer.
-type footerSchema struct {
-	Schema []format.SchemaElement `thrift:"2,required"`
-}
-
-// countLeaves counts the leaf columns declared in a footer; it is only used
-// to size read buffers, so a footer it cannot decode counts as 16.
-func countLeaves(footer []byte) (n int) {
-	defer func() {
-		if recover() != nil {
-			n = 16
-		}
-	}()
-	var fs footerSchema
-	var proto thrift.CompactProtocol
-	if err := thrift.NewDecoder(proto.NewReaderFromBytes(footer)).Decode(&fs); err != nil {
-		return 16
-	}
-	for i := range fs.Schema {
-		if fs.Schema[i].Type.Valid && i > 0 {
-			n++
-		}
-	}
-	return max(n, 1)
 }
 
 func (r *Reader) encrypted(what string) error {
