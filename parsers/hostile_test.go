@@ -75,7 +75,12 @@ func TestHeaderNamesLinear(t *testing.T) {
 
 // pqWideFile writes, by hand, a Parquet file of n INT32 columns and no row
 // group: just the magic and a footer (a million columns take 12 MB).
-func pqWideFile(n int) []byte {
+func pqWideFile(n int) []byte { return pqFooterFile(n, 0) }
+
+// pqFooterFile writes, by hand, a Parquet file of n INT32 columns and
+// rowGroups empty row groups of one (empty) column chunk each: just the
+// magic and a footer.
+func pqFooterFile(n, rowGroups int) []byte {
 	uvarint := func(b []byte, v uint64) []byte { return binary.AppendUvarint(b, v) }
 	zigzag := func(v int64) uint64 { return uint64(v<<1) ^ uint64(v>>63) }
 	list := func(b []byte, n int, et byte) []byte {
@@ -94,7 +99,12 @@ func pqWideFile(n int) []byte {
 		f = append(f, 0x15, 0x02, 0x25, 0x00, 0x18, byte(len(name))) // INT32, REQUIRED, name
 		f = append(append(f, name...), 0)
 	}
-	f = append(f, 0x16, 0x00, 0x19, 0x0c, 0x00) // num_rows 0, row_groups [], stop
+	f = append(f, 0x16, 0x00, 0x19) // num_rows 0, row_groups:
+	f = list(f, rowGroups, 12)
+	for range rowGroups {
+		f = append(f, 0x19, 0x1c, 0x00, 0x16, 0x00, 0x16, 0x00, 0x00) // [{}], total_byte_size 0, num_rows 0
+	}
+	f = append(f, 0x00)
 	out := append([]byte("PAR1"), f...)
 	out = binary.LittleEndian.AppendUint32(out, uint32(len(f)))
 	return append(out, "PAR1"...)
@@ -102,7 +112,9 @@ func pqWideFile(n int) []byte {
 
 // TestMaxColumns: an object with more columns than Options.MaxColumns fails
 // with a ParseError naming the object and the count, whatever the format;
-// a later CSV record that is too wide is rejected as a row.
+// a later CSV record that is too wide is rejected as a row. A Parquet footer
+// of 100,000 row groups is refused for its estimated decoded size (it took
+// ~270 MiB).
 func TestMaxColumns(t *testing.T) {
 	wideCSV := func(n int, sep string) string {
 		var b strings.Builder
@@ -146,6 +158,7 @@ func TestMaxColumns(t *testing.T) {
 		{"parquet", "s3://b/w.parquet", pqWideFile(12), 11, "the file has 12 columns, more than max_columns (11)"},
 		{"parquet at the limit", "s3://b/w.parquet", pqWideFile(11), 11, ""},
 		{"parquet footer of a million columns", "s3://b/m.parquet", pqWideFile(1_000_000), 0, "the file has 1000000 columns, more than max_columns (10000)"},
+		{"parquet footer of 100,000 row groups", "s3://b/rg.parquet", pqFooterFile(1, 100_000), 0, "the footer would decode to more than 268435456 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := Options{MaxColumns: tc.max}

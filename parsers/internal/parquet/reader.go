@@ -298,9 +298,6 @@ func (r *Reader) footer(size int64) ([]byte, error) {
 		return nil, err
 	}
 	footer := src.tail[start-src.tailOff : size-src.tailOff-8]
-	if err := parquetguard.CheckFooter(footer); err != nil {
-		return nil, &Error{Err: err}
-	}
 	if max := r.cfg.MaxColumns; max > 0 {
 		n, err := parquetguard.FooterColumns(footer)
 		if err != nil {
@@ -310,6 +307,13 @@ func (r *Reader) footer(size int64) ([]byte, error) {
 			return nil, &Error{Err: fmt.Errorf("%w: the file has %d columns, more than max_columns (%d)", shared.ErrTooLarge, n, max),
 				Hint: "read the file with a higher max_columns, or rewrite it with fewer columns"}
 		}
+	}
+	if err := parquetguard.CheckFooter(footer); err != nil {
+		e := &Error{Err: err}
+		if errors.Is(err, shared.ErrTooLarge) {
+			e.Hint = "the file's metadata is too large: rewrite it with fewer, larger row groups"
+		}
+		return nil, e
 	}
 	return footer, nil
 }

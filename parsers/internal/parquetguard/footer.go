@@ -19,9 +19,14 @@ import (
 const (
 	maxThriftDepth = 64
 	// MaxFooterMemory bounds the memory a footer's decoded structures may
-	// take (estimated).
-	MaxFooterMemory   = 1 << 30
-	structElementCost = 512 // bytes of Go memory per decoded struct in a list
+	// take (estimated), part of a Parquet object's memory budget.
+	MaxFooterMemory = 256 << 20
+	// structElementCost is the Go memory of a struct in a list, as
+	// parquet-go decodes it and builds its own objects from it (measured:
+	// ~2.7 KiB per row group of one column chunk, i.e. per two structs,
+	// on parquet-go v0.32): a footer of 87,000 row groups of one column, or
+	// of 85,000 column chunks, is refused.
+	structElementCost = 1536
 )
 
 var errThriftShort = errors.New("truncated")
@@ -30,6 +35,8 @@ type thriftWalker struct {
 	b    []byte
 	pos  int
 	cost int64
+	// count: only walk (FooterColumns), charge nothing
+	count bool
 }
 
 // CheckFooter validates the thrift structure of a footer (FileMetaData,
@@ -79,6 +86,9 @@ func (w *thriftWalker) skip(n uint64) error {
 }
 
 func (w *thriftWalker) charge(n int64) error {
+	if w.count {
+		return nil
+	}
 	w.cost += n
 	if w.cost > MaxFooterMemory {
 		return fmt.Errorf("%w: the footer would decode to more than %d bytes", shared.ErrTooLarge, MaxFooterMemory)
@@ -195,13 +205,13 @@ func (w *thriftWalker) value(t byte, depth int) error {
 }
 
 // FooterColumns counts the leaf columns a footer (FileMetaData, as given to
-// CheckFooter, which must have accepted it) declares: the elements of its
-// schema list, after the root, that have a physical type. It walks the
-// thrift encoding without decoding it, in time linear in the footer's size
-// and without allocating, so a footer declaring a million columns is
-// refused before parquet-go builds a schema of them.
+// CheckFooter) declares: the elements of its schema list, after the root,
+// that have a physical type. It walks the thrift encoding without decoding
+// it, in time linear in the footer's size and without allocating, so a
+// footer declaring a million columns is refused (by its column count, before
+// CheckFooter's estimate) before parquet-go builds a schema of them.
 func FooterColumns(footer []byte) (int, error) {
-	w := &thriftWalker{b: footer}
+	w := &thriftWalker{b: footer, count: true}
 	n, err := w.countLeaves()
 	if err != nil {
 		return 0, fmt.Errorf("%w: footer: %v", shared.ErrCorrupt, err)
