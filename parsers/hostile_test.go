@@ -582,3 +582,52 @@ func TestLongRecordsLinear(t *testing.T) {
 		})
 	}
 }
+
+// TestHostileShapes: each hostile shape ends, within a second or two, with a
+// clear ParseError or loads, and allocates a bounded amount.
+func TestHostileShapes(t *testing.T) {
+	dupHeader := strings.Repeat("a,", 512<<10) + "a\n1\n"
+	zeros := compressGzip(t, make([]byte, 64<<20))
+	for _, tc := range []struct {
+		name, obj string
+		data      []byte
+		opts      Options
+		want      string // "" loads
+	}{
+		{"1 MiB of duplicate header names", "k.csv", []byte(dupHeader), Options{}, "the record has 524289 fields, more than max_columns (10000)"},
+		{"60,000 duplicate header names", "k.csv", []byte(strings.Repeat("a,", 59_999) + "a\n"), Options{MaxColumns: 60_000}, ""},
+		{"1,000,000-deep arrays", "k.json", []byte(strings.Repeat("[", 1_000_000)), Options{}, "nested too deeply"},
+		{"1,000,000-deep objects", "k.json", []byte(strings.Repeat(`{"a":`, 1_000_000)), Options{}, "nested too deeply"},
+		{"a 20 MiB line", "k.csv", []byte("a\n" + strings.Repeat("x", 20<<20) + "\n"), Options{}, "longer than max_line_bytes"},
+		{"a gzip bomb of zeros", "k.csv.gz", zeros, Options{}, "longer than max_line_bytes"},
+		{"a gzip bomb over max_decompressed_bytes", "k.csv.gz", zeros, Options{MaxDecompressedBytes: 1 << 20, MaxLineBytes: 4 << 20}, "decompresses to more than 1048576 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			start := time.Now()
+			r, err := Open(context.Background(), chunkedObject{BytesObject(tc.obj, tc.data), 32 << 10}, tc.opts)
+			if err == nil {
+				_, _, err = readAllBatches(r)
+				r.Close()
+			}
+			d := time.Since(start)
+			runtime.ReadMemStats(&after)
+			alloc := after.TotalAlloc - before.TotalAlloc
+			t.Logf("%v, %d MiB allocated: %v", d, alloc>>20, err)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				var pe *ParseError
+				if !errors.As(err, &pe) || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("err = %v, want a ParseError containing %q", err, tc.want)
+				}
+			}
+			if !raceEnabled && (d > 2*time.Second || alloc > ObjectMemoryBudget) {
+				t.Errorf("took %v and %d MiB", d, alloc>>20)
+			}
+		})
+	}
+}
