@@ -11,12 +11,18 @@ import (
 	"github.com/s3ingest/s3ingest/parsers/schema"
 )
 
-// TestParquetByNameFallsBackToSniffing: an object named .parquet that holds
-// CSV is still read as CSV (the Parquet attempt costs only a magic check),
-// and a real Parquet file named .parquet is never streamed from offset 0.
-func TestParquetByNameFallsBackToSniffing(t *testing.T) {
+// TestParquetByName: an object named .parquet that holds CSV fails, saying
+// what it holds (the name is a hint the content must not silently
+// contradict), and is read as CSV when the format is set; a real Parquet
+// file named .parquet is never streamed from offset 0.
+func TestParquetByName(t *testing.T) {
 	obj := &countingObject{Object: BytesObject("s3://b/misnamed.parquet", []byte("a,b\n1,x\n2,y\n"))}
-	r, err := Open(context.Background(), obj, Options{})
+	_, err := Open(context.Background(), obj, Options{})
+	var pe *ParseError
+	if !errors.As(err, &pe) || !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), `invalid Parquet: no "PAR1" magic: starts with "a,b": looks like CSV`) {
+		t.Fatalf("err = %v, want an invalid Parquet error", err)
+	}
+	r, err := Open(context.Background(), obj, Options{Format: FormatCSV})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"math/bits"
 	"strconv"
 	"strings"
@@ -61,6 +62,10 @@ type csvScanner struct {
 	cut     func() bool
 	dropped bool
 	utf8    utf8Check
+	// maxFields bounds the fields of a record: a wider record is skipped
+	// and reported (see wideRecord), so that a line of commas cannot make
+	// a row of millions of cells.
+	maxFields int
 }
 
 type unqRef struct{ cell, off, n int }
@@ -72,7 +77,7 @@ func newCSVScanner(r io.Reader, name string, delim byte, maxRec int) *csvScanner
 	if maxRec+2 < size {
 		size = max(maxRec+2, 16)
 	}
-	return &csvScanner{r: r, buf: make([]byte, size), line: 1, delim: delim, maxRec: maxRec, name: name}
+	return &csvScanner{r: r, buf: make([]byte, size), line: 1, delim: delim, maxRec: maxRec, name: name, maxFields: math.MaxInt32}
 }
 
 // fill reads more data, compacting and growing the buffer as needed.
@@ -156,8 +161,24 @@ func (s *csvScanner) read(row *rowBuf) error {
 		if s.end-s.pos >= s.maxRec+1 {
 			return s.tooLarge()
 		}
+		if err := s.fillMore(); err != nil {
+			return err
+		}
+	}
+}
+
+// fillMore reads until the unread data doubles (or the stream ends, or the
+// buffer is at its limit), so that a record spanning many reads is scanned
+// again a logarithmic number of times, not once per read: linear time
+// whatever the size of the stream's reads.
+func (s *csvScanner) fillMore() error {
+	want := max(2*(s.end-s.pos), 1)
+	for {
 		if err := s.fill(); err != nil {
 			return err
+		}
+		if s.eof || s.end-s.pos >= want || (s.end == len(s.buf) && len(s.buf) >= s.maxRec+2) {
+			return nil
 		}
 	}
 }
@@ -217,6 +238,14 @@ func (s *csvScanner) scan(row *rowBuf) (scanStatus, error) {
 			s.pos = next
 			s.line++
 			continue
+		}
+		if len(line) >= s.maxFields {
+			if n := bytes.Count(line, []byte{delim}) + 1; n > s.maxFields {
+				err := s.wideError(s.line, n)
+				s.pos = next
+				s.line++
+				return scanErr, err
+			}
 		}
 		row.cells = splitLine(row.cells[:0], line, delim)
 		row.line = s.line
@@ -327,6 +356,9 @@ func (s *csvScanner) scanQuoted(row *rowBuf, lineEnd int) (scanStatus, error) {
 					break
 				}
 				cells = append(cells, cell{b: buf[start:k:k], kind: kText})
+				if len(cells) > s.maxFields {
+					return s.wideRecord()
+				}
 				k++
 				start = k
 				if k < lineEnd && buf[k] == '"' {
@@ -352,6 +384,9 @@ func (s *csvScanner) scanQuoted(row *rowBuf, lineEnd int) (scanStatus, error) {
 			return scanErr, s.tooLarge()
 		}
 		if i < len(buf) && buf[i] == delim {
+			if len(cells) >= s.maxFields {
+				return s.wideRecord()
+			}
 			i++
 			continue
 		}
@@ -378,6 +413,78 @@ func (s *csvScanner) scanQuoted(row *rowBuf, lineEnd int) (scanStatus, error) {
 }
 
 var nlSep = []byte{'\n'}
+
+// wideRecord skips the record at s.pos, which has more than s.maxFields
+// fields, counting its fields without keeping them; it returns a row-level
+// error (reading goes on after the record), or scanMore if the record does
+// not end in the buffer yet.
+func (s *csvScanner) wideRecord() (scanStatus, error) {
+	buf := s.buf[:s.end]
+	delim := s.delim
+	i, fields := s.pos, 1
+	newlines := int64(0)
+	for {
+		if i < len(buf) && buf[i] == '"' { // a quoted field
+			i++
+			for {
+				j := bytes.IndexByte(buf[i:], '"')
+				if j < 0 {
+					if !s.eof {
+						return scanMore, nil
+					}
+					newlines += int64(bytes.Count(buf[i:], nlSep))
+					i = len(buf)
+					break
+				}
+				newlines += int64(bytes.Count(buf[i:i+j], nlSep))
+				q := i + j
+				if q+1 >= len(buf) && !s.eof {
+					return scanMore, nil
+				}
+				if q+1 < len(buf) && buf[q+1] == '"' {
+					i = q + 2
+					continue
+				}
+				i = q + 1
+				break
+			}
+		}
+		// the rest of the field, up to a delimiter or the line's end
+		for i < len(buf) && buf[i] != delim && buf[i] != '\n' {
+			i++
+		}
+		if i >= len(buf) {
+			if !s.eof {
+				return scanMore, nil
+			}
+			if s.cut != nil && s.cut() {
+				s.pos = len(buf)
+				s.dropped = true
+				return scanEOF, nil
+			}
+			break
+		}
+		if buf[i] == delim {
+			fields++
+			i++
+			continue
+		}
+		i++ // the newline
+		break
+	}
+	err := s.wideError(s.line, fields)
+	s.pos = i
+	s.line += 1 + newlines
+	return scanErr, err
+}
+
+// wideError is the row-level error of a record with n fields, more than
+// s.maxFields.
+func (s *csvScanner) wideError(line int64, n int) *ParseError {
+	return &ParseError{Object: s.name, Line: line, RowGroup: -1, rowLvl: true,
+		Err:  fmt.Errorf("%w: the record has %d fields, more than max_columns (%d)", ErrTooLarge, n, s.maxFields),
+		Hint: "check the delimiter, split the object into narrower ones, or raise max_columns"}
+}
 
 // csvSource adapts the scanner to the reader.
 type csvSource struct {
@@ -441,6 +548,7 @@ func newCSVReader(ctx context.Context, s *stream, opts Options) (Reader, error) 
 	info := Info{Format: FormatCSV, Compression: s.comp, Encoding: encName, RowCount: -1}
 	sc := newCSVScanner(text, s.name, ',', opts.MaxLineBytes)
 	sc.cut = func() bool { return s.cut }
+	sc.maxFields = opts.MaxColumns
 	head, err := sc.peek(sniffBytes)
 	if err != nil {
 		return nil, err
@@ -465,7 +573,7 @@ func newCSVReader(ctx context.Context, s *stream, opts Options) (Reader, error) 
 	var row rowBuf
 	nulls := newNullSet(opts.CSV.Nulls)
 	limitRows := opts.SampleRows + 1 // + a possible header
-	for len(smp.rows) < limitRows && len(smp.arena) < opts.SampleBytes {
+	for len(smp.rows) < limitRows && !smp.full(opts.SampleBytes) {
 		if len(smp.rows)&255 == 255 {
 			if err := ctx.Err(); err != nil {
 				return nil, err
@@ -477,11 +585,22 @@ func newCSVReader(ctx context.Context, s *stream, opts Options) (Reader, error) 
 			break
 		}
 		if err != nil {
-			if _, ok := err.(*ParseError); ok && len(smp.rows) > 0 {
+			pe, ok := err.(*ParseError)
+			switch {
+			case ok && pe.rowLevel() && len(smp.rows) == 0:
+				// the first record (a header, or the one that sets the
+				// width) is too wide: the object is
+				return nil, &ParseError{Object: s.name, Line: pe.Line, RowGroup: -1, Err: pe.Err,
+					Hint: "split the object into narrower ones, or raise max_columns (at most " + strconv.Itoa(MaxMaxColumns) + ")"}
+			case ok && pe.rowLevel():
+				smp.addReject(pe.Line, pe)
+				continue
+			case ok && len(smp.rows) > 0:
 				smp.fatal = err // rows before it are still read
-				break
+			default:
+				return nil, err
 			}
-			return nil, err
+			break
 		}
 		smp.add(&row, false)
 	}
@@ -493,6 +612,9 @@ func newCSVReader(ctx context.Context, s *stream, opts Options) (Reader, error) 
 	counts := map[int]int{}
 	maxN := 0
 	for _, r := range smp.rows {
+		if r.rej != nil {
+			continue
+		}
 		counts[r.n]++
 		maxN = max(maxN, r.n)
 	}
@@ -520,7 +642,9 @@ func newCSVReader(ctx context.Context, s *stream, opts Options) (Reader, error) 
 	if header {
 		var hr rowBuf
 		smp.load(0, &hr, 0)
-		names = headerNames(hr.cells)
+		if names, err = headerNames(ctx, hr.cells); err != nil {
+			return nil, err
+		}
 	} else {
 		n := mode
 		if opts.CSV.Ragged == RaggedPad {
@@ -544,23 +668,44 @@ func newCSVReader(ctx context.Context, s *stream, opts Options) (Reader, error) 
 	if opts.Schema != nil {
 		r.schema = opts.Schema
 		r.colMap = make([]int, len(opts.Schema.Fields))
+		pos := make(map[string]int, len(names))
+		for i := len(names) - 1; i >= 0; i-- {
+			pos[names[i]] = i
+		}
+		inSchema := make(map[string]bool, len(opts.Schema.Fields))
+		warned := 0
 		for i, f := range opts.Schema.Fields {
-			r.colMap[i] = indexOf(names, f.Name)
-			if r.colMap[i] < 0 {
+			inSchema[f.Name] = true
+			r.colMap[i] = -1
+			if j, ok := pos[f.Name]; ok {
+				r.colMap[i] = j
+				continue
+			}
+			if warned++; warned <= maxColumnWarnings {
 				opts.warn(fmt.Sprintf("column %q of the schema is not in the header: it is null in every row", f.Name))
 			}
 		}
 		for _, n := range names {
-			if opts.Schema.Index(n) < 0 {
-				opts.warn(fmt.Sprintf("column %q is not in the schema: its values are not loaded", n))
+			if !inSchema[n] {
+				if warned++; warned <= maxColumnWarnings {
+					opts.warn(fmt.Sprintf("column %q is not in the schema: its values are not loaded", n))
+				}
 			}
+		}
+		if warned > maxColumnWarnings {
+			opts.warn(fmt.Sprintf("%d columns of the header and the schema do not match; only the first %d are listed", warned, maxColumnWarnings))
 		}
 	} else {
 		r.inferred = true
 		inf := make([]colInfer, width)
 		for k := r.replay; k < len(smp.rows); k++ {
+			if k&255 == 255 {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+			}
 			sr := &smp.rows[k]
-			if sr.n != width && opts.CSV.Ragged != RaggedPad {
+			if sr.rej != nil || (sr.n != width && opts.CSV.Ragged != RaggedPad) {
 				continue
 			}
 			for j := 0; j < min(sr.n, width); j++ {
@@ -585,19 +730,18 @@ func newCSVReader(ctx context.Context, s *stream, opts Options) (Reader, error) 
 	return r, nil
 }
 
-func indexOf(names []string, n string) int {
-	for i, x := range names {
-		if x == n {
-			return i
-		}
-	}
-	return -1
-}
+// maxColumnWarnings caps the warnings about columns of a header and a
+// schema that do not match.
+const maxColumnWarnings = 20
 
-// headerNames makes unique, non-empty column names from a header record.
-func headerNames(cells []cell) []string {
+// headerNames makes unique, non-empty column names from a header record:
+// an empty name becomes c<position>, and a repeated one gets the first
+// suffix _2, _3, ... that no other name of the header has. It is linear in
+// the number of names (each base name remembers the next suffix to try, and
+// a candidate skipped because it is taken is charged to the one base name
+// it extends) and checks ctx as it goes.
+func headerNames(ctx context.Context, cells []cell) ([]string, error) {
 	names := make([]string, len(cells))
-	seen := map[string]bool{}
 	for i := range cells {
 		n := strings.TrimSpace(string(cells[i].b))
 		if n == "" {
@@ -606,25 +750,36 @@ func headerNames(cells []cell) []string {
 		names[i] = n
 	}
 	// explicit names take precedence over generated suffixes
+	explicit := make(map[string]struct{}, len(names))
 	for _, n := range names {
-		seen[n] = false
+		explicit[n] = struct{}{}
 	}
-	used := map[string]bool{}
+	used := make(map[string]struct{}, len(names))
+	next := map[string]int{} // base name -> next suffix to try
 	for i, n := range names {
-		if !used[n] {
-			used[n] = true
+		if i&1023 == 1023 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		if _, dup := used[n]; !dup {
+			used[n] = struct{}{}
 			continue
 		}
-		for k := 2; ; k++ {
+		k := max(next[n], 2)
+		for ; ; k++ {
 			c := n + "_" + strconv.Itoa(k)
-			if _, taken := seen[c]; !taken && !used[c] {
+			_, taken := explicit[c]
+			_, dup := used[c]
+			if !taken && !dup {
 				names[i] = c
-				used[c] = true
+				used[c] = struct{}{}
 				break
 			}
 		}
+		next[n] = k + 1
 	}
-	return names
+	return names, nil
 }
 
 // detectHeader applies the rule documented at the top of this file.

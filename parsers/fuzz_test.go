@@ -154,3 +154,39 @@ func FuzzSniff(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCompression feeds arbitrary bytes to the decompressors (sniffed, or
+// forced by mode): whatever they are, reading ends with rows or a
+// ParseError, never a panic, a hang or an allocation beyond the limits
+// (MaxDecompressedBytes, MaxZstdWindow). Seeds are the conformance cases
+// compressed with each codec, multi-member gzip, cut streams and zstd
+// frames declaring huge windows.
+//
+//	go test -run='^$' -fuzz='^FuzzCompression$' -fuzztime=60s ./parsers/
+func FuzzCompression(f *testing.F) {
+	for _, c := range append(csvCases, jsonCases...) {
+		if !c.Text {
+			continue
+		}
+		d := c.Data(f)
+		for i, z := range [][]byte{parserstest.Gzip(f, d), parserstest.Zstd(f, d), parserstest.Bzip2(f, d), parserstest.Gzip(f, d, d)} {
+			f.Add(z, uint8(0))
+			f.Add(z[:len(z)*2/3], uint8(i+1))
+		}
+	}
+	// zstd frames declaring a 512 MiB window, and a single segment of 512 MiB
+	f.Add([]byte("\x28\xb5\x2f\xfd\x00\x98\x21\x00\x00a,b\n"), uint8(0))
+	f.Add([]byte("\x28\xb5\x2f\xfd\xe0\x00\x00\x00\x20\x00\x00\x00\x00\x21\x00\x00a,b\n"), uint8(2))
+	f.Add([]byte("BZh91AY&SY"), uint8(3))
+	f.Add([]byte{0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff}, uint8(1)) // gzip with a 64 KiB extra field, cut
+	comps := []parsers.Compression{parsers.CompressionAuto, parsers.CompressionGzip, parsers.CompressionZstd, parsers.CompressionBzip2}
+	f.Fuzz(func(t *testing.T, data []byte, mode uint8) {
+		opts := parsers.Options{Compression: comps[int(mode)%len(comps)], MaxDecompressedBytes: 1 << 20, MaxLineBytes: 4096, SampleRows: 10}
+		obj := parsers.BytesObject("fuzz", data)
+		checkRead(t, obj, opts)
+		checkRead(t, parserstest.Micro(obj, 3), opts)
+		if _, err := parsers.Preview(context.Background(), obj, opts, 5, len(data)/2+1); err != nil {
+			checkFuzzErr(t, err)
+		}
+	})
+}

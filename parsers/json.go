@@ -81,6 +81,10 @@ type jsonCols struct {
 	unknown map[string]bool
 	warn    func(string)
 	obj     string
+	// max bounds the columns (Options.MaxColumns); over is set when a
+	// new key was met with max columns already known.
+	max  int
+	over bool
 }
 
 func (c *jsonCols) lookup(path []byte) int {
@@ -108,6 +112,10 @@ func (c *jsonCols) lookup(path []byte) int {
 		return -1
 	}
 	i := len(c.names)
+	if c.max > 0 && i >= c.max {
+		c.over = true
+		return -1
+	}
 	k := string(path)
 	c.names = append(c.names, k)
 	c.index[k] = i
@@ -132,7 +140,14 @@ type jsonParser struct {
 	// final says the window holds the whole input: a number may end at its
 	// end.
 	final bool
+	// scalars says the documents are not objects (e.g. [1, 2, 3] or an
+	// NDJSON of strings): each is the value of the one column "value", as
+	// DuckDB's read_json does.
+	scalars bool
 }
+
+// scalarColumn names the column of a JSON stream of scalars.
+var scalarColumn = []byte("value")
 
 var errJSON = errors.New("json syntax")
 
@@ -166,6 +181,9 @@ func (p *jsonParser) document(i int) (int, error) {
 	if i >= len(p.buf) {
 		return i, p.fail(i, "")
 	}
+	if p.scalars {
+		return p.scalar(i)
+	}
 	if p.buf[i] != '{' {
 		end, err := p.skip(i)
 		if err != nil {
@@ -174,6 +192,38 @@ func (p *jsonParser) document(i int) (int, error) {
 		return end, p.fail(i, errNotObject)
 	}
 	return p.object(i, 0)
+}
+
+// scalar parses a document of a stream of scalars: any value at i, the
+// value of the column "value" (an object or array as JSON text).
+func (p *jsonParser) scalar(i int) (int, error) {
+	p.cur = scalarColumn
+	var c cell
+	var err error
+	end := i
+	switch b := p.buf[i]; {
+	case b == '"':
+		var s []byte
+		end, s, err = p.str(i)
+		c = cell{b: s, kind: kStr}
+	case b == '{' || b == '[':
+		end, err = p.skip(i)
+		c = cell{b: p.buf[i:end:end], kind: kRaw}
+	case b == 't' || b == 'f':
+		end, err = p.literal(i)
+		c = cell{b: p.buf[i:end:end], kind: kBool}
+	case b == 'n':
+		end, err = p.literal(i)
+		c = cell{kind: kNull}
+	default:
+		end, err = p.number(i)
+		c = cell{b: p.buf[i:end:end], kind: kNum}
+	}
+	if err != nil {
+		return end, err
+	}
+	p.setCell(c)
+	return end, nil
 }
 
 func (p *jsonParser) setCell(c cell) {
@@ -588,6 +638,9 @@ type jsonSource struct {
 	cut     func() bool
 	// dropped is set when a partial last document of a preview head was left out.
 	dropped bool
+	// decided is set once the first document has said whether the stream
+	// holds objects or scalars (jsonParser.scalars).
+	decided bool
 }
 
 func (s *jsonSource) rowErr() *ParseError { return s.rerr }
@@ -626,6 +679,21 @@ func (s *jsonSource) fill() error {
 		}
 	}
 	return io.ErrNoProgress
+}
+
+// fillMore reads until the unread data doubles (or the stream ends, or the
+// buffer is at its limit), so that a document spanning many reads is parsed
+// again a logarithmic number of times, not once per read.
+func (s *jsonSource) fillMore() error {
+	want := max(2*(s.end-s.pos), 1)
+	for {
+		if err := s.fill(); err != nil {
+			return err
+		}
+		if s.eof || s.end-s.pos >= want || (s.end == len(s.buf) && len(s.buf) >= s.maxDoc+2) {
+			return nil
+		}
+	}
 }
 
 func (s *jsonSource) tooLarge() error {
@@ -670,12 +738,12 @@ func (s *jsonSource) docNoun() string {
 
 // multiLine reports whether the first document does not end on its first
 // line (a pretty-printed object, or concatenated multi-line documents).
-func (s *jsonSource) multiLine(maxDepth int) (bool, error) {
+func (s *jsonSource) multiLine(maxDepth, maxCols int, scalars bool) (bool, error) {
 	for {
 		if bytes.IndexByte(s.buf[s.pos:s.end], '\n') >= 0 || s.eof || s.end-s.pos > s.maxDoc {
 			break
 		}
-		if err := s.fill(); err != nil {
+		if err := s.fillMore(); err != nil {
 			return false, err
 		}
 	}
@@ -683,7 +751,7 @@ func (s *jsonSource) multiLine(maxDepth int) (bool, error) {
 	if nl := bytes.IndexByte(line, '\n'); nl >= 0 {
 		line = line[:nl]
 	}
-	tp := jsonParser{cols: &jsonCols{index: map[string]int{}}, maxDepth: maxDepth, final: true, buf: line}
+	tp := jsonParser{cols: &jsonCols{index: map[string]int{}, max: maxCols}, maxDepth: maxDepth, final: true, buf: line, scalars: scalars}
 	_, err := tp.document(0)
 	return err != nil && tp.more && !(s.eof && s.pos+len(line) == s.end), nil
 }
@@ -699,7 +767,7 @@ func (s *jsonSource) readLine(row *rowBuf) error {
 				skipping = true
 				s.pos = s.end
 			}
-			if err := s.fill(); err != nil {
+			if err := s.fillMore(); err != nil {
 				return err
 			}
 			continue
@@ -845,6 +913,11 @@ func (s *jsonSource) readArray(row *rowBuf) error {
 				s.state = 3
 				continue
 			}
+			if !s.decided {
+				// the first element decides: objects, or scalars
+				s.decided = true
+				s.p.scalars = c != '{'
+			}
 		case 2:
 			switch c {
 			case ',':
@@ -907,7 +980,7 @@ func (s *jsonSource) readDoc(row *rowBuf) error {
 			if s.end-s.pos > s.maxDoc {
 				return s.tooLarge()
 			}
-			if err := s.fill(); err != nil {
+			if err := s.fillMore(); err != nil {
 				return err
 			}
 		case s.p.more && s.cut != nil && s.cut():
@@ -938,7 +1011,7 @@ func newJSONReader(ctx context.Context, s *stream, opts Options) (Reader, error)
 	info := Info{Format: FormatJSON, Compression: s.comp, Encoding: encName, RowCount: -1}
 	src := &jsonSource{stream: s, r: text, name: s.name, line: 1, maxDoc: opts.MaxLineBytes,
 		buf: make([]byte, min(256<<10, opts.MaxLineBytes+2)), cut: func() bool { return s.cut }}
-	cols := &jsonCols{index: map[string]int{}, warn: opts.warn, obj: s.name}
+	cols := &jsonCols{index: map[string]int{}, warn: opts.warn, obj: s.name, max: opts.MaxColumns}
 	src.p = jsonParser{cols: cols, maxDepth: opts.JSON.MaxDepth}
 	if opts.Schema != nil {
 		for _, f := range opts.Schema.Fields {
@@ -959,7 +1032,9 @@ func newJSONReader(ctx context.Context, s *stream, opts Options) (Reader, error)
 	} else if ok && src.buf[src.pos] == '[' {
 		src.array = true
 	} else if ok {
-		if src.concat, err = src.multiLine(opts.JSON.MaxDepth); err != nil {
+		src.decided = true
+		src.p.scalars = src.buf[src.pos] != '{'
+		if src.concat, err = src.multiLine(opts.JSON.MaxDepth, opts.MaxColumns, src.p.scalars); err != nil {
 			return nil, err
 		}
 	}
@@ -967,13 +1042,19 @@ func newJSONReader(ctx context.Context, s *stream, opts Options) (Reader, error)
 
 	smp := &sample{}
 	var row rowBuf
-	for len(smp.rows) < opts.SampleRows && len(smp.arena) < opts.SampleBytes {
+	for len(smp.rows) < opts.SampleRows && !smp.full(opts.SampleBytes) {
 		if len(smp.rows)&255 == 255 {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 		}
 		err := src.read(&row)
+		if cols.over {
+			return nil, &ParseError{Object: s.name, Line: row.line, RowGroup: -1,
+				Err: fmt.Errorf("%w: the sampled documents have more than %d distinct keys (nested keys count once per path), more than max_columns allows",
+					ErrTooLarge, cols.max),
+				Hint: "lower json.max_depth to keep nested objects as JSON text, or raise max_columns (at most " + strconv.Itoa(MaxMaxColumns) + ")"}
+		}
 		if err == io.EOF {
 			smp.exhaustive = !s.headTruncated()
 			break
@@ -995,6 +1076,30 @@ func newJSONReader(ctx context.Context, s *stream, opts Options) (Reader, error)
 		opts.warn(fmt.Sprintf("%s: the last document of the head was cut by the preview's byte limit and was left out", s.name))
 	}
 	cols.frozen = true
+	if opts.Schema == nil {
+		// A schema inferred from no document at all would call the
+		// object fine: an object in which no sampled document parses
+		// fails.
+		var rej []*ParseError
+		good := 0
+		for k := range smp.rows {
+			if pe := smp.rows[k].rej; pe == nil {
+				good++
+			} else if len(rej) < 3 {
+				rej = append(rej, pe)
+			}
+		}
+		if good == 0 && len(rej) > 0 {
+			n := len(smp.rows)
+			if smp.fatal != nil {
+				// the error that stopped the sample is listed too
+				if pe, ok := smp.fatal.(*ParseError); ok && len(rej) < 3 {
+					rej = append(rej, pe)
+				}
+			}
+			return nil, noRowParses(n, rej)
+		}
+	}
 	r := &reader{name: s.name, info: info, src: src, opts: opts, nulls: newNullSet(nil), sample: smp,
 		sparse: max(len(cols.names), 1)}
 	if opts.Schema != nil {
@@ -1002,30 +1107,29 @@ func newJSONReader(ctx context.Context, s *stream, opts Options) (Reader, error)
 	} else {
 		r.inferred = true
 		inf := make([]colInfer, len(cols.names))
+		present := make([]int, len(cols.names)) // per column: sampled rows that have it
+		good := 0
 		for k := range smp.rows {
+			if k&255 == 255 {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+			}
 			sr := &smp.rows[k]
 			if sr.rej != nil {
 				continue
 			}
-			seen := 0
+			good++
 			for j := 0; j < sr.n; j++ {
 				sc := &smp.cells[sr.first+j]
 				c := cell{b: smp.arena[sc.off : sc.off+sc.n], kind: sc.kind}
 				inf[sc.col].add(&c, sr.line, r.nulls)
-				seen++
+				present[sc.col]++
 			}
-			// missing keys are nulls
-			if seen < len(cols.names) {
-				present := make(map[int]bool, sr.n)
-				for j := 0; j < sr.n; j++ {
-					present[smp.cells[sr.first+j].col] = true
-				}
-				for c := range inf {
-					if !present[c] {
-						inf[c].nulls++
-					}
-				}
-			}
+		}
+		// missing keys are nulls
+		for c := range inf {
+			inf[c].nulls += good - present[c]
 		}
 		sch := &schema.Schema{Fields: make([]schema.Field, len(cols.names))}
 		names := columnNames(cols.names)

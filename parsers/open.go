@@ -32,9 +32,13 @@ const sniffBytes = 64 << 10
 // first, then the .gz/.zst/.bz2 extension), the format (Parquet magic
 // "PAR1" at offset 0 of an uncompressed object; JSON if the first character
 // after a byte order mark and white space is '{' or '['; CSV otherwise; the
-// extension .csv/.tsv/.json/.ndjson/.jsonl/.parquet decides only for an
-// empty object), then infers the schema from a bounded sample (unless
-// opts.Schema is set). The sample rows are kept and replayed by Next, so the
+// extension .csv/.tsv/.json/.ndjson/.jsonl/.parquet decides for an empty
+// object), then infers the schema from a bounded sample (unless
+// opts.Schema is set). The name is a hint the content must not contradict:
+// an object named .json/.ndjson/.jsonl holds JSON (a stream of scalars, 1
+// or "a" on each line, is JSON too) and one named .parquet holds Parquet,
+// or Open fails with a *ParseError wrapping ErrCorrupt that says what the
+// object starts with (e.g. `starts with "id,name": looks like CSV`). The sample rows are kept and replayed by Next, so the
 // object is read once. opts.Format and opts.Compression override sniffing.
 func Open(ctx context.Context, obj Object, opts Options) (Reader, error) {
 	opts = opts.withDefaults()
@@ -68,7 +72,8 @@ func Open(ctx context.Context, obj Object, opts Options) (Reader, error) {
 // stream is opened: its name ends in ".parquet" and neither the format nor a
 // compression is forced. This saves the ranged reads of a Parquet object a
 // streamed GET of its head; an object without the Parquet magic is then
-// sniffed as usual.
+// sniffed, which fails saying what it holds (unless it is compressed
+// Parquet, which fails as unsupported).
 func parquetByName(obj Object, opts Options) bool {
 	return opts.Format == FormatAuto &&
 		(opts.Compression == CompressionAuto || opts.Compression == CompressionNone) &&
@@ -116,6 +121,10 @@ func (o Options) withDefaults() Options {
 	if o.MaxDecompressedBytes <= 0 {
 		o.MaxDecompressedBytes = DefaultMaxDecompressedBytes
 	}
+	if o.MaxColumns <= 0 {
+		o.MaxColumns = DefaultMaxColumns
+	}
+	o.MaxColumns = min(o.MaxColumns, MaxMaxColumns)
 	if o.JSON.MaxDepth == 0 {
 		o.JSON.MaxDepth = DefaultJSONDepth
 	}
@@ -216,6 +225,11 @@ func (m *errorMapper) Read(p []byte) (int, error) {
 		m.s.cut = true
 		return n, io.EOF
 	}
+	if errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+		return n, &ParseError{Object: m.s.name, RowGroup: -1,
+			Err:  fmt.Errorf("%w: a zstd frame needs a window of more than %d MiB (%v)", ErrTooLarge, MaxZstdWindow>>20, err),
+			Hint: "compress the object with a smaller window (zstd levels up to 19 without --long use at most 8 MiB)"}
+	}
 	return n, &ParseError{Object: m.s.name, RowGroup: -1,
 		Err:  fmt.Errorf("%w: %s data: %v", ErrCorrupt, m.comp, err),
 		Hint: fmt.Sprintf("the object is not valid %s; set compression to %q if it is not compressed", m.comp, CompressionNone)}
@@ -285,8 +299,11 @@ func newStream(ctx context.Context, name string, rc io.ReadCloser, opts Options,
 		s.dec = zr
 		dec = zr
 	case CompressionZstd:
+		// The window is what a zstd frame makes the decoder hold; a frame
+		// declares it (or, single-segment, its content size: which the
+		// decoder checks against MaxMemory only) in a few bytes.
 		zr, err := zstd.NewReader(rawBr, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
-			zstd.WithDecoderMaxMemory(uint64(opts.MaxDecompressedBytes)))
+			zstd.WithDecoderMaxWindow(MaxZstdWindow), zstd.WithDecoderMaxMemory(MaxZstdWindow))
 		if err != nil {
 			return nil, &ParseError{Object: name, RowGroup: -1, Err: fmt.Errorf("%w: zstd: %v", ErrCorrupt, err)}
 		}
@@ -387,19 +404,109 @@ func (s *stream) sniffFormat(opts Options) (Format, error) {
 	if err != nil {
 		return "", err
 	}
+	named, _ := formatExt(s.name)
 	if bytes.HasPrefix(head, []byte("PAR1")) {
+		if named == FormatJSON {
+			return "", notJSON(s.name, head)
+		}
 		return FormatParquet, nil
 	}
 	c := firstChar(head)
-	switch c {
-	case '{', '[':
-		return FormatJSON, nil
-	case 0:
-		if f, _ := formatExt(s.name); f != FormatAuto {
-			return f, nil
+	if named == FormatParquet && len(head) > 0 {
+		what := describeHead(head)
+		if s.comp != CompressionNone {
+			what = fmt.Sprintf("its %s-decompressed content %s", s.comp, what)
 		}
+		return "", &ParseError{Object: s.name, RowGroup: -1,
+			Err:  fmt.Errorf("%w: invalid Parquet: no \"PAR1\" magic: %s", ErrCorrupt, what),
+			Hint: "the name says Parquet: fix the content, or set format to the one it holds (e.g. csv)"}
+	}
+	switch {
+	case c == '{' || c == '[':
+		return FormatJSON, nil
+	case c == 0 && len(bytes.Trim(head, " \t\r\n\x00\xef\xbb\xbf\xfe\xff")) == 0:
+		// empty, or only white space
+		if named != FormatAuto {
+			return named, nil
+		}
+	case named == FormatJSON:
+		// The name is a hint the content must not contradict: a JSON
+		// object holds JSON (here a stream of scalars), or fails.
+		if !jsonScalarHead(head) {
+			return "", notJSON(s.name, head)
+		}
+		return FormatJSON, nil
 	}
 	return FormatCSV, nil
+}
+
+// jsonScalarHead reports whether the first line of head is one JSON scalar
+// (a number, string, true, false or null), the start of an NDJSON of
+// scalars.
+func jsonScalarHead(head []byte) bool {
+	head = bytes.TrimPrefix(head, bomUTF8)
+	line := head
+	if nl := bytes.IndexByte(line, '\n'); nl >= 0 {
+		line = line[:nl]
+	} else if len(head) >= sniffBytes {
+		return false // a first line longer than the head is no scalar
+	}
+	p := jsonParser{cols: &jsonCols{index: map[string]int{}}, final: true, buf: line, scalars: true}
+	start := p.wsIn(line, 0)
+	end, err := p.document(start)
+	return err == nil && p.wsIn(line, end) == len(line)
+}
+
+// notJSON is the error of an object named as JSON whose content is not.
+func notJSON(name string, head []byte) *ParseError {
+	return &ParseError{Object: name, RowGroup: -1,
+		Err:  fmt.Errorf("%w: invalid JSON: %s", ErrCorrupt, describeHead(head)),
+		Hint: "the name says JSON: fix the content, or set format to the one it holds (e.g. csv)"}
+}
+
+// describeHead says what the first bytes of an object look like, for an
+// error about content that contradicts its name: e.g.
+// `starts with "id,name": looks like CSV`.
+func describeHead(head []byte) string {
+	if len(head) == 0 {
+		return "the object is empty"
+	}
+	line := head
+	if nl := bytes.IndexByte(line, '\n'); nl >= 0 {
+		line = line[:nl]
+	}
+	line = bytes.TrimSuffix(line, []byte{'\r'})
+	var what string
+	switch text := bytes.TrimLeft(head, " \t\r\n\xef\xbb\xbf"); {
+	case bytes.HasPrefix(head, []byte("PAR1")):
+		what = "looks like Parquet"
+	case sniffCompression(head) != CompressionNone:
+		what = fmt.Sprintf("looks like %s-compressed data", sniffCompression(head))
+	case bytes.HasPrefix(head, bomUTF16LE) || bytes.HasPrefix(head, bomUTF16BE):
+		what = "looks like UTF-16 text"
+	case bytes.IndexByte(head[:min(len(head), 512)], 0) >= 0 || !validUTF8Head(head[:min(len(head), 512)], len(head) <= 512):
+		return fmt.Sprintf("starts with %q: looks like binary data", shortBytes(head, 16))
+	case len(text) > 0 && text[0] == '<':
+		what = "looks like XML or HTML"
+	case len(text) > 0 && (text[0] == '{' || text[0] == '['):
+		what = "looks like JSON"
+	case bytes.ContainsAny(line, ",;\t|"):
+		what = "looks like CSV"
+	default:
+		what = "is not JSON, CSV or Parquet"
+	}
+	return fmt.Sprintf("starts with %q: %s", shortBytes(line, 32), what)
+}
+
+// shortBytes returns at most n bytes of b, cut at a rune boundary.
+func shortBytes(b []byte, n int) string {
+	if len(b) <= n {
+		return string(b)
+	}
+	for n > 0 && !utf8.RuneStart(b[n]) {
+		n--
+	}
+	return string(b[:n]) + "..."
 }
 
 // firstChar returns the first non-space ASCII character after a byte order

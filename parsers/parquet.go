@@ -40,12 +40,18 @@ func previewParquet(ctx context.Context, obj Object, opts Options, rows int) (*P
 		rows = DefaultPreviewRows
 	}
 	var warnings []string
+	var firstRejects []*ParseError
+	rejects := 0
 	user := opts.OnReject
 	opts.OnReject = func(pe *ParseError) error {
 		if user != nil {
 			if err := user(pe); err != nil {
 				return err
 			}
+		}
+		rejects++
+		if len(firstRejects) < 3 {
+			firstRejects = append(firstRejects, pe)
 		}
 		if len(warnings) < maxParquetPreviewRejects {
 			warnings = append(warnings, "rejected: "+pe.Error())
@@ -71,6 +77,9 @@ func previewParquet(ctx context.Context, obj Object, opts Options, rows int) (*P
 		for i := 0; i < b.Len() && len(res.Rows) < rows; i++ {
 			res.Rows = append(res.Rows, b.Row(i))
 		}
+	}
+	if len(res.Rows) == 0 && rejects > 0 {
+		return nil, noRowParses(rejects, firstRejects)
 	}
 	res.Truncated = int64(len(res.Rows)) < res.RowCount
 	res.Warnings = append(r.warnings(), warnings...)
@@ -100,7 +109,7 @@ func openParquetReader(ctx context.Context, obj Object, opts Options, preview bo
 			Hint: "the source must report the object's size (HeadObject) for Parquet"}
 	}
 	r := &parquetReader{name: name, src: newObjectReaderAt(obj, size)}
-	cfg := parquet.Config{Schema: opts.Schema, BatchRows: opts.BatchRows, Preview: preview}
+	cfg := parquet.Config{Schema: opts.Schema, BatchRows: opts.BatchRows, Preview: preview, MaxColumns: opts.MaxColumns}
 	if opts.OnReject != nil {
 		cfg.OnReject = func(e *parquet.Error) error { return opts.OnReject(r.parseError(e)) }
 	}

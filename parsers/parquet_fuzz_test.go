@@ -20,8 +20,8 @@ import (
 // FuzzParquet feeds arbitrary bytes to the Parquet reader: whatever they
 // are, the preview and the read end with rows or a ParseError, never a
 // panic, a hang or an unbounded allocation. Seeds are small files written
-// with every codec, page version, dictionaries, nulls and nested fields, and
-// the corpus's bad_data files.
+// with every codec, page version, dictionaries, nulls and nested fields, the
+// corpus's bad_data files and its data files under 16 KiB.
 //
 //	go test -run='^$' -fuzz=FuzzParquet -fuzztime=60s ./parsers/
 func FuzzParquet(f *testing.F) {
@@ -43,13 +43,20 @@ func FuzzParquet(f *testing.F) {
 	f.Add(pqWriteFile(f, []nested{{ID: 1, L: []int32{1, 2}, M: map[string]int64{"k": 1}, R: []string{"p"}}, {ID: 2}, {ID: 3, S: struct {
 		A *string `parquet:"a,optional"`
 	}{&a}}}, parquet.DataPageVersion(1)))
-	dir := filepath.Join(pqCorpusDir, "bad_data")
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		f.Fatalf("the parquet-testing corpus is missing: %v", err)
-	}
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".parquet") {
+	// the corpus: every bad_data file, and the data files under 16 KiB
+	for _, sub := range []string{"bad_data", "data"} {
+		dir := filepath.Join(pqCorpusDir, sub)
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			f.Fatalf("the parquet-testing corpus is missing: %v", err)
+		}
+		for _, e := range entries {
+			if !strings.HasSuffix(e.Name(), ".parquet") {
+				continue
+			}
+			if info, err := e.Info(); err != nil || (sub == "data" && info.Size() > 16<<10) {
+				continue
+			}
 			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
 			if err != nil {
 				f.Fatal(err)

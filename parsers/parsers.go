@@ -5,6 +5,47 @@
 // from a bounded sample, and then streams the object in batches of typed
 // columns (see package schema). It knows bytes and rows only: no AWS, no
 // Redis, no asynq. The worker adapts S3 objects to the Object interface.
+//
+// # Memory and time: bounded for every shape of input
+//
+// Reading one object takes at most ObjectMemoryBudget bytes at the default
+// Options, whatever the object holds, so a process that reads N objects at
+// once (the daemon's S3INGEST_MAX_OBJECTS) stays under N × ObjectMemoryBudget
+// plus its own baseline. Every input dimension has a limit with a clear
+// *ParseError (ErrTooLarge) naming the object and the count:
+//
+//	columns          MaxColumns (10,000): CSV header fields, flattened JSON
+//	                 keys, Parquet leaf columns (counted on the footer's
+//	                 bytes before parquet-go decodes it)
+//	a record         MaxLineBytes (8 MiB): a CSV record, a JSON document
+//	a batch          schema.BatchFixedBytes (16 MiB) of lines, nulls,
+//	                 numbers and offsets: a wide schema gets fewer rows; plus
+//	                 32 MiB of string and JSON text and one record
+//	the sample       SampleRows, SampleBytes (1 MiB of text) and 4 MiB of cells
+//	decompression    MaxDecompressedBytes of output; a zstd window of
+//	                 MaxZstdWindow (32 MiB); gzip and bzip2 keep fixed state
+//	                 (32 KiB and 900 KB blocks)
+//	JSON nesting     10,000 levels
+//	a Parquet footer 256 MiB, and what it would decode to 256 MiB
+//	                 (estimated: ~1.5 KiB per row group and column chunk)
+//	Parquet pages    256 MiB each (parquetguard), checked before allocation
+//
+// The budget of a CSV or JSON object at the defaults: batch 16 MiB + text
+// 32 MiB + one record 8 MiB + the record buffer 8 MiB (up to 12 MiB while it
+// grows) + sample 5 MiB + per-column inference state (~1.2 KiB per column,
+// 12 MiB at 10,000 columns) + the zstd window 32 MiB (+1 MiB): about 118 MiB.
+// A Parquet object: per-column read buffers 32 MiB (32 KiB per column beyond
+// 1,024 columns) + one prefetched row group 8 MiB + the batch 48 MiB + one
+// decoded page per column (the writer's page size, usually 1 MiB or less) +
+// the decoded footer (~1.5 KiB per row group and per column chunk: 15 MiB
+// for 100 columns in 100 row groups; a footer estimated over 256 MiB is
+// refused).
+// Raising MaxLineBytes, SampleBytes or MaxColumns raises the budget
+// accordingly (by twice MaxLineBytes, for instance).
+//
+// Time is linear in the input: header de-duplication, sniffing, inference,
+// a record that spans many reads (scanned again only when the unread data
+// doubles) and the Parquet guards; long loops check their context.
 package parsers
 
 import (
@@ -119,6 +160,7 @@ const (
 	DefaultJSONDepth            = 3
 	DefaultPreviewRows          = 100
 	DefaultPreviewHeadBytes     = 4 << 20
+	DefaultMaxColumns           = 10_000
 )
 
 // Upper bounds of the Options sizes: larger values are clamped, so a payload
@@ -128,7 +170,19 @@ const (
 	MaxSampleRows   = 100_000
 	MaxSampleBytes  = 64 << 20
 	MaxMaxLineBytes = 256 << 20
+	MaxMaxColumns   = 100_000
 )
+
+// ObjectMemoryBudget is the most memory reading one object takes at the
+// default Options (see the package doc for its parts): a process reading N
+// objects at once stays under N × ObjectMemoryBudget above its baseline.
+const ObjectMemoryBudget = 128 << 20
+
+// MaxZstdWindow bounds the window a zstd frame may ask the decoder to keep
+// (32 MiB: zstd levels up to 19 use at most 8 MiB, --ultra -20 32 MiB). A frame declaring a larger window, e.g. written with
+// --long or --ultra -22, fails with a *ParseError wrapping ErrTooLarge
+// instead of making the worker allocate what 21 bytes of header ask for.
+const MaxZstdWindow = 32 << 20
 
 // Options configure Open and Preview. The zero value sniffs and infers
 // everything with the documented defaults.
@@ -155,6 +209,13 @@ type Options struct {
 	// MaxDecompressedBytes stops decompression bombs
 	// (DefaultMaxDecompressedBytes).
 	MaxDecompressedBytes int64 `json:"max_decompressed_bytes,omitempty"`
+	// MaxColumns bounds the columns of an object (DefaultMaxColumns, at
+	// most MaxMaxColumns): the fields of a CSV header (or first record),
+	// the distinct flattened keys of the sampled JSON documents, the leaf
+	// columns of a Parquet footer. An object over it fails with a
+	// *ParseError wrapping ErrTooLarge that names the count; a later CSV
+	// record with more fields is rejected as a row.
+	MaxColumns int `json:"max_columns,omitempty"`
 	// OnReject is called for each row that cannot be converted (a wrong
 	// type, a ragged row, an invalid JSON line). If it returns nil the row is
 	// skipped and reading goes on; an error it returns is returned by Next.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/s3ingest/s3ingest/parsers/internal/parquet"
 	"github.com/s3ingest/s3ingest/parsers/schema"
@@ -19,8 +20,10 @@ const maxPreviewRejects = 50
 // ranged read; a compressed head is decompressed as far as it goes, and a
 // last line cut by the limit is left out (with a warning). Rows that do not
 // convert are listed in Warnings with their line and column instead of
-// failing the preview. Parquet objects are previewed from their footer and
-// first row group.
+// failing the preview; but when no row of the head converts and some were
+// rejected, Preview fails with a *ParseError giving the first errors (a
+// preview never calls a file in which nothing parses fine). Parquet objects
+// are previewed from their footer and first row group.
 func Preview(ctx context.Context, obj Object, opts Options, rows, headBytes int) (*PreviewResult, error) {
 	if rows <= 0 {
 		rows = DefaultPreviewRows
@@ -47,8 +50,12 @@ func Preview(ctx context.Context, obj Object, opts Options, rows, headBytes int)
 		}
 	}
 	rejects := 0
+	var firstRejects []*ParseError
 	opts.OnReject = func(pe *ParseError) error {
 		rejects++
+		if len(firstRejects) < 3 {
+			firstRejects = append(firstRejects, pe)
+		}
 		switch {
 		case rejects <= maxPreviewRejects:
 			res.Warnings = append(res.Warnings, "rejected row: "+pe.Error())
@@ -104,6 +111,9 @@ func Preview(ctx context.Context, obj Object, opts Options, rows, headBytes int)
 			return nil, tr.err
 		}
 	}
+	if b.Len() == 0 && rejects > 0 {
+		return nil, noRowParses(rejects, firstRejects)
+	}
 	res.Info = rd.Info()
 	res.Schema = rd.Schema()
 	res.Rows = make([][]any, b.Len())
@@ -115,4 +125,34 @@ func Preview(ctx context.Context, obj Object, opts Options, rows, headBytes int)
 		res.Warnings = append(res.Warnings, fmt.Sprintf("the first %d bytes of the object hold no complete row (a %s block may be larger); preview more bytes", headBytes, s.comp))
 	}
 	return res, nil
+}
+
+// noRowParses is the error of a sample in which no row parses: the first
+// rejected row's error, saying how many were rejected and listing the next
+// ones (with their line and byte).
+func noRowParses(rejects int, first []*ParseError) *ParseError {
+	f := first[0]
+	var more strings.Builder
+	for i, pe := range first[1:] {
+		if i == 0 {
+			more.WriteString("; then")
+		} else {
+			more.WriteString(";")
+		}
+		switch {
+		case pe.Line > 0 && pe.Byte > 0:
+			fmt.Fprintf(&more, " line %d, byte %d", pe.Line, pe.Byte)
+		case pe.Line > 0:
+			fmt.Fprintf(&more, " line %d", pe.Line)
+		case pe.RowGroup >= 0:
+			fmt.Fprintf(&more, " row group %d, row %d", pe.RowGroup, pe.Row)
+		}
+		if pe.Column != "" {
+			fmt.Fprintf(&more, ", column %q", pe.Column)
+		}
+		fmt.Fprintf(&more, ": %v", pe.Err)
+	}
+	return &ParseError{Object: f.Object, Line: f.Line, RowGroup: f.RowGroup, Row: f.Row, Column: f.Column, Byte: f.Byte, Value: f.Value,
+		Err:  fmt.Errorf("no sampled row parses (%d rejected), the first: %w%s", rejects, f.Err, more.String()),
+		Hint: f.Hint}
 }

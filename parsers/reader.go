@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/s3ingest/s3ingest/parsers/internal/shared"
 	"github.com/s3ingest/s3ingest/parsers/schema"
@@ -61,6 +62,18 @@ type sampleCell struct {
 	col    int
 	kind   cellKind
 	quoted bool
+}
+
+// sampleCellBudget bounds the memory of a sample's cells and rows (beyond
+// the text that Options.SampleBytes bounds, when that is smaller): a wide
+// object of empty fields has little text but many cells.
+const sampleCellBudget = 4 << 20
+
+// full reports whether the sample holds sampleBytes of text, or its cells
+// and rows take sampleCellBudget (or sampleBytes if larger).
+func (s *sample) full(sampleBytes int) bool {
+	cells := len(s.cells)*int(unsafe.Sizeof(sampleCell{})) + len(s.rows)*int(unsafe.Sizeof(sampleRow{}))
+	return len(s.arena) >= sampleBytes || cells >= max(sampleBytes, sampleCellBudget)
 }
 
 // add copies a row (only its non-null cells when sparse).
@@ -136,6 +149,10 @@ type reader struct {
 	sample *sample
 	replay int
 
+	// batchRows is the most rows of a batch: Options.BatchRows, fewer
+	// for a wide schema.
+	batchRows int
+
 	row     rowBuf
 	eof     bool
 	err     error // sticky fatal error
@@ -205,8 +222,12 @@ func (r *reader) next(ctx context.Context, b *schema.Batch) error {
 	if len(b.Cols) != len(r.schema.Fields) {
 		return fmt.Errorf("parsers: batch has %d columns, schema has %d: use schema.NewBatch(reader.Schema(), n)", len(b.Cols), len(r.schema.Fields))
 	}
+	if r.batchRows == 0 {
+		// a wide schema gets small batches (see schema.BatchFixedBytes)
+		r.batchRows = schema.BatchRows(r.schema, r.opts.BatchRows)
+	}
 	size := 0
-	for n := 1; b.Len() < r.opts.BatchRows && size < shared.MaxBatchBytes; n++ {
+	for n := 1; b.Len() < r.batchRows && size < shared.MaxBatchBytes; n++ {
 		if n&1023 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err

@@ -10,9 +10,11 @@
 # binary; nothing listens on fixed ports.
 #
 # Usage: scripts/test.sh [packages] [go test flags]
-#   scripts/test.sh                       # everything
+#   scripts/test.sh                       # everything, then each fuzz target for 5s
 #   scripts/test.sh -run TestIngest       # extra flags go to go test
 #   scripts/test.sh ./worker/... -v       # only some packages
+#   S3INGEST_FUZZTIME=2m scripts/test.sh  # extended mode: each fuzz target for 2 minutes
+#   S3INGEST_FUZZTIME=0 scripts/test.sh   # no fuzzing
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -113,4 +115,17 @@ go test -race -count=1 -timeout 25m "${pkgargs[@]}" "${flagargs[@]}"
 if ((${#pkgargs[@]} == 1)) && [[ ${pkgargs[0]} == ./... ]] && ((${#flagargs[@]} == 0)); then
 	log "go test -count=1 -run MemoryFlat (without -race)"
 	go test -count=1 -timeout 10m -run 'MemoryFlat' ./parsers/ ./worker/sink/ ./bench/
+fi
+
+# 5. Fuzzing: each fuzz target of the parsers runs for S3INGEST_FUZZTIME (5s
+#    by default; e.g. 2m in the extended mode, 0 to skip) from its seed corpus
+#    (the conformance cases and testdata/). go test -fuzz takes one target per
+#    run. Runs after the whole suite, or whenever S3INGEST_FUZZTIME is set.
+FUZZTIME=${S3INGEST_FUZZTIME:-5s}
+if [[ $FUZZTIME != 0 ]] && { [[ -n ${S3INGEST_FUZZTIME:-} ]] ||
+	{ ((${#pkgargs[@]} == 1)) && [[ ${pkgargs[0]} == ./... ]] && ((${#flagargs[@]} == 0)); }; }; then
+	for target in FuzzCSV FuzzJSON FuzzSniff FuzzParquet FuzzCompression; do
+		log "go test -run '^\$' -fuzz '^$target\$' -fuzztime $FUZZTIME ./parsers/"
+		go test -run '^$' -fuzz "^$target\$" -fuzztime "$FUZZTIME" -timeout 30m ./parsers/
+	done
 fi

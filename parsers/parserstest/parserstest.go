@@ -102,6 +102,12 @@ func Gzip(tb testing.TB, data ...[]byte) []byte {
 	return out.Bytes()
 }
 
+// Zstd compresses data as one zstd frame.
+func Zstd(tb testing.TB, data []byte) []byte { return zstdBytes(tb, data) }
+
+// Bzip2 compresses data with bzip2.
+func Bzip2(tb testing.TB, data []byte) []byte { return bzip2Bytes(tb, data) }
+
 // Micro returns obj with bodies that return n bytes per Read (one byte
 // through iotest.OneByteReader when n is 1), to check that a reader does
 // not depend on how its stream is cut.

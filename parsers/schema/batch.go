@@ -196,8 +196,52 @@ type Batch struct {
 	Lines []int64
 }
 
-// NewBatch returns an empty batch for s with room for capacity rows.
+// BatchFixedBytes bounds the fixed-width part of a batch: its rows' lines,
+// null flags, numbers and string offsets (RowBytes per row), whatever the
+// schema's width. Readers hand over a batch once it holds BatchRows rows,
+// and NewBatch preallocates no more, so a wide schema gets small batches: a
+// 20,000-column batch holds about 180 rows instead of 8,192 (which took
+// ~940 MiB). The text of string and JSON values is bounded separately (by
+// the readers, at 32 MiB per batch).
+const BatchFixedBytes = 16 << 20
+
+// RowBytes is the memory one row of s takes in a Batch, not counting the
+// text of string and JSON values: its line (8 bytes), and per column its
+// null flag (1) and its value (1 for a bool, 8 for a number, date or
+// timestamp, a 4-byte offset for a string or JSON value).
+func RowBytes(s *Schema) int {
+	n := 8
+	for _, f := range s.Fields {
+		switch f.Type {
+		case Bool:
+			n += 2
+		case Int64, Float64, Date, Timestamp:
+			n += 9
+		default:
+			n += 5
+		}
+	}
+	return n
+}
+
+// BatchRows is the number of rows of s a batch holds: at most max (when
+// max > 0) and at most BatchFixedBytes / RowBytes(s), at least 1.
+func BatchRows(s *Schema, max int) int {
+	n := BatchFixedBytes / RowBytes(s)
+	if max > 0 && max < n {
+		n = max
+	}
+	if n < 1 {
+		n = 1
+	}
+	return n
+}
+
+// NewBatch returns an empty batch for s with room for capacity rows, or for
+// BatchRows(s, capacity) when that is fewer (a batch grows past its
+// preallocation if more rows are appended).
 func NewBatch(s *Schema, capacity int) *Batch {
+	capacity = BatchRows(s, capacity)
 	b := &Batch{Schema: s, Cols: make([]Vector, len(s.Fields)), Lines: make([]int64, 0, capacity)}
 	for i, f := range s.Fields {
 		v := &b.Cols[i]

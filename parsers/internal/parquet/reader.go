@@ -50,9 +50,10 @@ const (
 	// readBudget is shared by the per-column read buffers: each column
 	// reads through a buffer of readBudget/columns bytes, between
 	// minReadBuffer and maxReadBuffer. Each buffer refill is one
-	// ranged request.
+	// ranged request. The floor is low so that a wide file stays within
+	// the budget (up to 1,024 columns; 32 KiB per column beyond).
 	readBudget    = 32 << 20
-	minReadBuffer = 256 << 10
+	minReadBuffer = 32 << 10
 	maxReadBuffer = 4 << 20
 	// prefetchRowGroup: a row group no larger than this is fetched with
 	// one request before its columns are read.
@@ -121,6 +122,10 @@ type Config struct {
 	OnReject func(*Error) error
 	// Preview reads smaller windows: the first pages only are needed.
 	Preview bool
+	// MaxColumns bounds the leaf columns the footer may declare (<= 0: no
+	// bound). It is checked on the footer's bytes, before parquet-go
+	// decodes them.
+	MaxColumns int
 }
 
 // Reader reads the rows of one Parquet file in batches. It is not safe for
@@ -193,11 +198,13 @@ func Open(ctx context.Context, ra io.ReaderAt, size int64, cfg Config) (_ *Reade
 	if err != nil {
 		return nil, err
 	}
-	nleaves := 0
-	readBuf := PreviewReadBuffer
+	nleaves, err := parquetguard.FooterColumns(footer)
+	if err != nil {
+		nleaves = 16 // parquet-go's decoding will say what is wrong
+	}
+	readBuf := min(PreviewReadBuffer, readBufferSize(nleaves))
 	r.prefetchMax = previewPrefetch
 	if !cfg.Preview {
-		nleaves = countLeaves(footer)
 		readBuf = readBufferSize(nleaves)
 		r.prefetchMax = prefetchRowGroup
 	}
@@ -229,6 +236,8 @@ func Open(ctx context.Context, ra io.ReaderAt, size int64, cfg Config) (_ *Reade
 	if err := r.bindSchema(); err != nil {
 		return nil, err
 	}
+	// a wide schema gets small batches (see schema.BatchFixedBytes)
+	r.cfg.BatchRows = schema.BatchRows(r.out, r.cfg.BatchRows)
 	r.need = make([]bool, len(leaves))
 	for _, j := range r.srcCol {
 		if j >= 0 {
@@ -289,37 +298,24 @@ func (r *Reader) footer(size int64) ([]byte, error) {
 		return nil, err
 	}
 	footer := src.tail[start-src.tailOff : size-src.tailOff-8]
+	if max := r.cfg.MaxColumns; max > 0 {
+		n, err := parquetguard.FooterColumns(footer)
+		if err != nil {
+			return nil, &Error{Err: err}
+		}
+		if n > max {
+			return nil, &Error{Err: fmt.Errorf("%w: the file has %d columns, more than max_columns (%d)", shared.ErrTooLarge, n, max),
+				Hint: "read the file with a higher max_columns, or rewrite it with fewer columns"}
+		}
+	}
 	if err := parquetguard.CheckFooter(footer); err != nil {
-		return nil, &Error{Err: err}
+		e := &Error{Err: err}
+		if errors.Is(err, shared.ErrTooLarge) {
+			e.Hint = "the file's metadata is too large: rewrite it with fewer, larger row groups"
+		}
+		return nil, e
 	}
 	return footer, nil
-}
-
-// footerSchema is the part of the footer (FileMetaData field 2) needed
-// to size read buffers before parquet-go decodes the whole footer.
-type footerSchema struct {
-	Schema []format.SchemaElement `thrift:"2,required"`
-}
-
-// countLeaves counts the leaf columns declared in a footer; it is only used
-// to size read buffers, so a footer it cannot decode counts as 16.
-func countLeaves(footer []byte) (n int) {
-	defer func() {
-		if recover() != nil {
-			n = 16
-		}
-	}()
-	var fs footerSchema
-	var proto thrift.CompactProtocol
-	if err := thrift.NewDecoder(proto.NewReaderFromBytes(footer)).Decode(&fs); err != nil {
-		return 16
-	}
-	for i := range fs.Schema {
-		if fs.Schema[i].Type.Valid && i > 0 {
-			n++
-		}
-	}
-	return max(n, 1)
 }
 
 func (r *Reader) encrypted(what string) error {
@@ -520,8 +516,9 @@ func (r *Reader) Close() (err error) {
 	return nil
 }
 
-// Next resets b and fills it with up to Config.BatchRows rows (fewer once
-// their text passes shared.MaxBatchBytes). It returns io.EOF (and an empty
+// Next resets b and fills it with up to Config.BatchRows rows (fewer for a
+// wide schema, see schema.BatchRows, and fewer once their text passes
+// shared.MaxBatchBytes). It returns io.EOF (and an empty
 // batch) after the last row. b must come from schema.NewBatch(r.Schema(),
 // n). After an error other than a rejected row's, the Reader keeps
 // returning that error; rows before the error are delivered first.

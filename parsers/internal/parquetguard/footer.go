@@ -19,9 +19,14 @@ import (
 const (
 	maxThriftDepth = 64
 	// MaxFooterMemory bounds the memory a footer's decoded structures may
-	// take (estimated).
-	MaxFooterMemory   = 1 << 30
-	structElementCost = 512 // bytes of Go memory per decoded struct in a list
+	// take (estimated), part of a Parquet object's memory budget.
+	MaxFooterMemory = 256 << 20
+	// structElementCost is the Go memory of a struct in a list, as
+	// parquet-go decodes it and builds its own objects from it (measured:
+	// ~2.7 KiB per row group of one column chunk, i.e. per two structs,
+	// on parquet-go v0.32): a footer of 87,000 row groups of one column, or
+	// of 85,000 column chunks, is refused.
+	structElementCost = 1536
 )
 
 var errThriftShort = errors.New("truncated")
@@ -30,6 +35,8 @@ type thriftWalker struct {
 	b    []byte
 	pos  int
 	cost int64
+	// count: only walk (FooterColumns), charge nothing
+	count bool
 }
 
 // CheckFooter validates the thrift structure of a footer (FileMetaData,
@@ -79,6 +86,9 @@ func (w *thriftWalker) skip(n uint64) error {
 }
 
 func (w *thriftWalker) charge(n int64) error {
+	if w.count {
+		return nil
+	}
 	w.cost += n
 	if w.cost > MaxFooterMemory {
 		return fmt.Errorf("%w: the footer would decode to more than %d bytes", shared.ErrTooLarge, MaxFooterMemory)
@@ -192,4 +202,116 @@ func (w *thriftWalker) value(t byte, depth int) error {
 		return w.structure(depth + 1)
 	}
 	return fmt.Errorf("unknown thrift type %d", t)
+}
+
+// FooterColumns counts the leaf columns a footer (FileMetaData, as given to
+// CheckFooter) declares: the elements of its schema list, after the root,
+// that have a physical type. It walks the thrift encoding without decoding
+// it, in time linear in the footer's size and without allocating, so a
+// footer declaring a million columns is refused (by its column count, before
+// CheckFooter's estimate) before parquet-go builds a schema of them.
+func FooterColumns(footer []byte) (int, error) {
+	w := &thriftWalker{b: footer, count: true}
+	n, err := w.countLeaves()
+	if err != nil {
+		return 0, fmt.Errorf("%w: footer: %v", shared.ErrCorrupt, err)
+	}
+	return n, nil
+}
+
+// fieldHeader reads a struct field header: its type (0 for STOP) and id,
+// given the id of the previous field.
+func (w *thriftWalker) fieldHeader(last int16) (byte, int16, error) {
+	h, err := w.byte()
+	if err != nil || h == 0 {
+		return 0, 0, err
+	}
+	id := last + int16(h>>4)
+	if h>>4 == 0 { // long form: the id follows as a zigzag varint
+		v, err := w.uvarint()
+		if err != nil {
+			return 0, 0, err
+		}
+		id = int16(int64(v>>1) ^ -int64(v&1))
+	}
+	return h & 0x0f, id, nil
+}
+
+// countLeaves walks FileMetaData and counts the schema's leaves.
+func (w *thriftWalker) countLeaves() (int, error) {
+	leaves := 0
+	var id int16
+	for {
+		t, fid, err := w.fieldHeader(id)
+		if err != nil {
+			return 0, err
+		}
+		if t == 0 {
+			return leaves, nil
+		}
+		id = fid
+		if t == 1 || t == 2 {
+			continue
+		}
+		if id != 2 || t != 9 {
+			if err := w.value(t, 0); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		// schema: list<SchemaElement>
+		h, err := w.byte()
+		if err != nil {
+			return 0, err
+		}
+		n := uint64(h >> 4)
+		if n == 15 {
+			if n, err = w.uvarint(); err != nil {
+				return 0, err
+			}
+		}
+		if et := h & 0x0f; et != 12 {
+			for range n {
+				if err := w.value(et, 1); err != nil {
+					return 0, err
+				}
+			}
+			continue
+		}
+		for i := range n {
+			typed, err := w.elementTyped()
+			if err != nil {
+				return 0, err
+			}
+			if typed && i > 0 {
+				leaves++
+			}
+		}
+	}
+}
+
+// elementTyped walks a SchemaElement and reports whether it has a type
+// (field 1): a leaf.
+func (w *thriftWalker) elementTyped() (bool, error) {
+	typed := false
+	var id int16
+	for {
+		t, fid, err := w.fieldHeader(id)
+		if err != nil {
+			return false, err
+		}
+		if t == 0 {
+			return typed, nil
+		}
+		id = fid
+		if id == 1 {
+			typed = true
+		}
+		if t == 1 || t == 2 {
+			continue
+		}
+		if err := w.value(t, 1); err != nil {
+			return false, err
+		}
+	}
 }
