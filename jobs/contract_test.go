@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/s3ingest/s3ingest/parsers"
 	"github.com/s3ingest/s3ingest/parsers/schema"
 )
 
@@ -70,6 +71,7 @@ func TestIngestPayloadBoundsAndContract(t *testing.T) {
 			p.Contract.SchemaHints = []ColumnSpec{{Name: "b"}}
 		}, "schema_hints"},
 		{"long column name", func(p *IngestPayload) { p.Contract.SchemaHints = []ColumnSpec{{Name: long}} }, "schema_hints"},
+		{"max columns over the limit", func(p *IngestPayload) { p.Parse.MaxColumns = parsers.MaxMaxColumns + 1 }, "parse.max_columns"},
 		{"rescue", func(p *IngestPayload) { p.Contract.Evolution = EvolutionRescue; p.Contract.Modified = ModifiedSkip }, ""},
 	}
 	for _, tt := range tests {

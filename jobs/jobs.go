@@ -307,6 +307,7 @@ func validateParse(o parsers.Options) error {
 		{"parse.sample_bytes", o.SampleBytes, parsers.MaxSampleBytes},
 		{"parse.batch_rows", o.BatchRows, parsers.MaxBatchRows},
 		{"parse.max_line_bytes", o.MaxLineBytes, parsers.MaxMaxLineBytes},
+		{"parse.max_columns", o.MaxColumns, parsers.MaxMaxColumns},
 	} {
 		if f.v < 0 || f.v > f.limit {
 			return fieldErr(f.name, fmt.Sprintf("%d is not between 0 (the default) and %d", f.v, f.limit))
