@@ -463,10 +463,17 @@ func (w *fileWriter) commit(ctx context.Context, st Stats) error {
 		return err
 	}
 	defer ld.unlock()
+	if ld.m == nil {
+		// A new dataset: an empty manifest first, so that the files below
+		// are garbage, not parts of a directory without a manifest (which
+		// would be read as written by an earlier version), if this commit
+		// dies before its manifest update.
+		if err := ld.save(&Manifest{}); err != nil {
+			return fmt.Errorf("file sink: create dataset %s: %w", w.ds, err)
+		}
+	}
 	m := ld.m
-	if m == nil {
-		m = &Manifest{}
-	} else if m.part(part.File) != nil {
+	if m.part(part.File) != nil {
 		return nil // committed meanwhile by a concurrent retry: keep that one
 	}
 	next := m.clone()

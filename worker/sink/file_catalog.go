@@ -48,7 +48,7 @@ func (s *FileSink) manifestOf(ctx context.Context, ds Dataset) (*Manifest, strin
 	if err != nil {
 		return nil, dir, err
 	}
-	if m == nil {
+	if m == nil || m.Dataset.Version == 0 { // none, or being created
 		return nil, dir, fmt.Errorf("file sink: dataset %s: %w", ds, ErrDatasetNotFound)
 	}
 	return m, dir, nil

@@ -223,7 +223,8 @@ func readManifestFile(dir string) (*Manifest, os.FileInfo, error) {
 // directory written by an earlier version (part files with their ledger
 // entry in their metadata, no manifest) is read as the manifest the sink
 // builds from its parts when it first opens the dataset. A directory with
-// neither gives an error wrapping ErrDatasetNotFound.
+// neither (or a dataset whose first commit has not finished) gives an
+// error wrapping ErrDatasetNotFound.
 func ReadManifest(dir string) (*Manifest, error) {
 	m, _, err := readManifestFile(dir)
 	if err == nil && m == nil {
@@ -232,7 +233,7 @@ func ReadManifest(dir string) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read dataset manifest: %w", err)
 	}
-	if m == nil {
+	if m == nil || m.Dataset.Version == 0 { // none, or being created
 		return nil, fmt.Errorf("%s: %w", dir, ErrDatasetNotFound)
 	}
 	return m, nil
