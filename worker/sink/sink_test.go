@@ -1293,7 +1293,9 @@ func TestFileSinkMemoryFlat(t *testing.T) {
 // ---- the dataset contract (issue 8): both sinks ----------------------------------
 
 // col is a nullable column of a plan.
-func col(name string, t schema.Type) sink.Column { return sink.Column{Name: name, Type: t, Nullable: true} }
+func col(name string, t schema.Type) sink.Column {
+	return sink.Column{Name: name, Type: t, Nullable: true}
+}
 
 // planOf returns a plan with cols and default settings.
 func planOf(cols ...sink.Column) sink.Plan {
