@@ -673,6 +673,9 @@ func TestFileSinkCrashLeavesNoVisibleFile(t *testing.T) {
 	if err != nil || len(ds.Rows) != 0 {
 		t.Fatalf("ReadDataset = %v rows, %v", len(ds.Rows), err)
 	}
+	if _, err := fs.Dataset(ctx, dset("crash")); !errors.Is(err, sink.ErrDatasetNotFound) {
+		t.Fatalf("Dataset after an abandoned first writer = %v, want ErrDatasetNotFound", err)
+	}
 	// The retry commits under the deterministic name.
 	w2, err := fs.Begin(ctx, dset("crash"), o, sink.PlanFor(s))
 	if err != nil {
