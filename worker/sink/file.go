@@ -119,6 +119,8 @@ type FileSink struct {
 	opt     FileOptions
 	cleaned sync.Map // dataset directory -> struct{}: stale temp files swept
 	swept   sync.Map // dataset directory -> struct{}: unlisted parts swept
+
+	manifests manifestCache
 }
 
 // OpenFile opens (creating if needed) a FileSink rooted at dir.
@@ -194,8 +196,11 @@ func (s *FileSink) Seen(ctx context.Context, ds Dataset, obj ObjectRef) (bool, e
 	return l.Loaded, err
 }
 
-// Close does nothing: a FileSink holds no resources between writers.
-func (s *FileSink) Close() error { return nil }
+// Close closes the manifests kept open by the sink's cache.
+func (s *FileSink) Close() error {
+	s.manifests.clear()
+	return nil
+}
 
 // Begin creates a temporary Parquet file for obj in
 // <workspace>/<dataset>/.tmp with the plan's columns. A plan column that the

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // Lookup reports what ds's manifest lists of obj's key: this version
@@ -62,6 +63,7 @@ func (s *FileSink) Dataset(ctx context.Context, ds Dataset) (*DatasetInfo, error
 	}
 	info := m.Dataset
 	info.Workspace, info.Name = ds.Workspace, ds.Name
+	info.Columns = slices.Clone(info.Columns)
 	return &info, nil
 }
 
@@ -105,7 +107,7 @@ func (s *FileSink) History(ctx context.Context, ds Dataset) ([]SchemaChange, err
 	if err != nil {
 		return nil, err
 	}
-	return m.History, nil
+	return slices.Clone(m.History), nil
 }
 
 // Rejects returns up to limit (all when limit <= 0) recorded rejected rows

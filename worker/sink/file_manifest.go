@@ -193,30 +193,43 @@ func (m *Manifest) recount() {
 // there is none; info identifies the file read (for the writer's
 // compare-and-swap).
 func readManifestFile(dir string) (*Manifest, os.FileInfo, error) {
+	f, m, info, err := openManifest(dir)
+	if f != nil {
+		f.Close()
+	}
+	return m, info, err
+}
+
+// openManifest reads dir's manifest and returns it with its file, still
+// open (nil, and a nil manifest, when there is none).
+func openManifest(dir string) (*os.File, *Manifest, os.FileInfo, error) {
 	f, err := os.Open(filepath.Join(dir, ManifestFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	defer f.Close()
 	info, err := f.Stat()
 	if err != nil {
-		return nil, nil, err
+		f.Close()
+		return nil, nil, nil, err
 	}
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(f); err != nil {
-		return nil, nil, err
+		f.Close()
+		return nil, nil, nil, err
 	}
 	var m Manifest
 	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", f.Name(), err)
+		f.Close()
+		return nil, nil, nil, fmt.Errorf("%s: %w", f.Name(), err)
 	}
 	if m.Format != ManifestFormat {
-		return nil, nil, fmt.Errorf("%s: manifest format %d, this version reads %d", f.Name(), m.Format, ManifestFormat)
+		f.Close()
+		return nil, nil, nil, fmt.Errorf("%s: manifest format %d, this version reads %d", f.Name(), m.Format, ManifestFormat)
 	}
-	return &m, info, nil
+	return f, &m, info, nil
 }
 
 // ReadManifest reads the manifest of a FileSink dataset directory. A
@@ -480,13 +493,14 @@ func (s *FileSink) sweepGarbage(ld *lockedDataset) {
 }
 
 // current returns the manifest of ds (nil: the dataset does not exist),
-// migrating a directory written before manifests existed.
+// migrating a directory written before manifests existed. The manifest
+// may be shared with other callers: it must not be changed.
 func (s *FileSink) current(ctx context.Context, ds Dataset) (*Manifest, string, error) {
 	dir, err := s.DatasetDir(ds)
 	if err != nil {
 		return nil, "", err
 	}
-	m, _, err := readManifestFile(dir)
+	m, err := s.manifests.get(dir)
 	if err != nil {
 		return nil, dir, fmt.Errorf("file sink: dataset %s: %w", ds, err)
 	}
