@@ -39,7 +39,10 @@ type Manifest struct {
 	// Revision counts the manifest's updates: the fencing token of the
 	// dataset's writers (a writer replaces only the revision it read).
 	Revision int64 `json:"revision"`
-	// Dataset is the dataset's record.
+	// Dataset is the dataset's record. Version 0 (no columns, no parts):
+	// the dataset's first commit is under way (its manifest is written
+	// empty before its files, so that a crash leaves no directory of parts
+	// without a manifest); the Catalog reports it as not found.
 	Dataset DatasetInfo `json:"dataset"`
 	// History holds one entry per schema version, oldest first.
 	History []SchemaChange `json:"history"`
