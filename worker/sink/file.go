@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -71,8 +72,10 @@ type LedgerEntry struct {
 // FileSink stores each dataset as a directory of Parquet files under a root,
 // one directory per workspace:
 //
+//	<root>/<workspace>/<dataset>/_dataset.json                  the manifest: record, history, ledger
 //	<root>/<workspace>/<dataset>/part-<hash>.parquet            one per committed object version
 //	<root>/<workspace>/<dataset>/_rejects/part-<hash>.ndjson    its rejected rows, if any
+//	<root>/<workspace>/<dataset>/.lock                          the dataset's lock (flock)
 //	<root>/<workspace>/<dataset>/.tmp/                          files being written
 //
 // <workspace> is the workspace ID made into one safe path component (see
@@ -85,26 +88,39 @@ type LedgerEntry struct {
 // the root must be on a case-sensitive file system (as Linux's are), or
 // workspaces whose IDs differ only in case would share a directory.
 //
-// <hash> is derived from the ledger identity (workspace, dataset, bucket,
-// key, version ID or ETag, size), so the data file's existence is the
-// ledger entry: Seen
-// is a stat, and a retry after a crash writes the same name again. The file
-// carries its LedgerEntry and schema in Parquet key/value metadata
-// (MetaLedger, MetaSchema).
+// The manifest (see Manifest) is the dataset's record (columns with one
+// type each, settings, schema history) and its ledger (the committed
+// parts): Lookup and the Catalog methods read it, and a part it does not
+// list is never read. <hash> is derived from the ledger identity
+// (workspace, dataset, bucket, key, version ID or ETag, size). Each part
+// also carries its LedgerEntry and schema in Parquet key/value metadata
+// (MetaLedger, MetaSchema), from which a manifest can be rebuilt: a
+// directory written by an earlier version, without a manifest, gets one
+// built from its parts when the sink first opens it.
 //
-// Commit publishes in this order: the rejects file (renamed into
-// _rejects/), then the data file (renamed into place: the commit point),
-// then fsyncs the directories. A crash before the data rename leaves no
-// visible data file; a rejects file without its data file is ignored by
-// ReadDataset and replaced by the retry.
+// Commit holds the dataset's lock (flock on .lock: released by the kernel
+// if the process dies) while it re-reads the manifest, merges the plan's
+// columns into it (a column it already has with another type is a
+// *SchemaConflictError: a Parquet directory never holds two types under
+// one column name), publishes the data file and the rejects file with
+// link (which fails if the name exists, so a file is never overwritten in
+// place), and replaces the manifest (temporary file, fsync, rename, fsync
+// of the directory): the commit point. If the manifest already lists the
+// object version (a concurrent retry won), the Writer's files are
+// discarded. A crash before the manifest update leaves files that no
+// manifest lists: garbage, never read, swept later.
 //
-// Each file has the schema its object was read with; files of one dataset
-// may differ (readers such as ReadDataset, DuckDB or Spark union them by
-// column name).
+// Every part is written with the dataset's columns as the plan of its
+// commit gave them; parts committed before a column was added lack it,
+// and readers (ReadDataset, DuckDB, Spark) union the parts by column name,
+// reading nulls there.
 type FileSink struct {
 	root    string
 	opt     FileOptions
 	cleaned sync.Map // dataset directory -> struct{}: stale temp files swept
+	swept   sync.Map // dataset directory -> struct{}: unlisted parts swept
+
+	manifests manifestCache
 }
 
 // OpenFile opens (creating if needed) a FileSink rooted at dir.
@@ -173,28 +189,23 @@ func (s *FileSink) PartPath(ds Dataset, obj ObjectRef) (string, error) {
 	return filepath.Join(dir, "part-"+ledgerHash(ds, obj)+".parquet"), nil
 }
 
-// Seen reports whether obj's data file exists in ds.
+// Seen reports whether ds's manifest lists obj's version (Lookup's
+// Loaded).
 func (s *FileSink) Seen(ctx context.Context, ds Dataset, obj ObjectRef) (bool, error) {
-	p, err := s.PartPath(ds, obj)
-	if err != nil {
-		return false, err
-	}
-	_, err = os.Stat(p)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, fs.ErrNotExist):
-		return false, nil
-	default:
-		return false, fmt.Errorf("file sink: ledger lookup: %w", err)
-	}
+	l, err := s.Lookup(ctx, ds, obj)
+	return l.Loaded, err
 }
 
-// Close does nothing: a FileSink holds no resources between writers.
-func (s *FileSink) Close() error { return nil }
+// Close closes the manifests kept open by the sink's cache.
+func (s *FileSink) Close() error {
+	s.manifests.clear()
+	return nil
+}
 
 // Begin creates a temporary Parquet file for obj in
-// <workspace>/<dataset>/.tmp.
+// <workspace>/<dataset>/.tmp with the plan's columns. A plan column that the
+// dataset already has with another type fails early with a
+// *SchemaConflictError (Commit checks again under the dataset's lock).
 func (s *FileSink) Begin(ctx context.Context, ds Dataset, obj ObjectRef, plan Plan) (Writer, error) {
 	sch := ColumnsSchema(plan.Columns)
 	final, err := s.PartPath(ds, obj)
@@ -204,9 +215,20 @@ func (s *FileSink) Begin(ctx context.Context, ds Dataset, obj ObjectRef, plan Pl
 	if err := validateSchema(sch); err != nil {
 		return nil, err
 	}
+	if err := plan.Settings.Validate(); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	m, _, err := s.current(ctx, ds)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.conflict(ds, plan.Columns); err != nil {
+		return nil, err
+	}
+	plan.Columns = slices.Clone(plan.Columns)
 	dir := filepath.Dir(final)
 	tmp := filepath.Join(dir, tmpDir)
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
@@ -232,6 +254,7 @@ func (s *FileSink) Begin(ctx context.Context, ds Dataset, obj ObjectRef, plan Pl
 		sink:    s,
 		ds:      ds,
 		obj:     obj,
+		plan:    plan,
 		fields:  fields,
 		dir:     dir,
 		final:   final,
@@ -274,6 +297,7 @@ type fileWriter struct {
 	sink    *FileSink
 	ds      Dataset
 	obj     ObjectRef
+	plan    Plan
 	fields  []schema.Field
 	dir     string // dataset directory
 	final   string // data file path
@@ -392,7 +416,7 @@ func (w *fileWriter) Commit(ctx context.Context, st Stats) error {
 		w.abort()
 		return err
 	}
-	err := w.commit(st)
+	err := w.commit(ctx, st)
 	if err != nil {
 		w.abort()
 		return err
@@ -401,17 +425,22 @@ func (w *fileWriter) Commit(ctx context.Context, st Stats) error {
 	return nil
 }
 
-func (w *fileWriter) commit(st Stats) error {
-	entry := LedgerEntry{
-		Workspace:   w.ds.Workspace,
-		Dataset:     w.ds.Name,
+// commit finishes the temporary files, then, under the dataset's lock,
+// publishes them and the manifest that lists them (see FileSink).
+func (w *fileWriter) commit(ctx context.Context, st Stats) error {
+	now := time.Now().UTC()
+	part := ManifestPart{
+		File:        filepath.Base(w.final),
 		Object:      w.obj,
 		Rows:        w.rows,
 		Rejected:    max(st.Rejected, w.nRejects),
 		Bytes:       st.Bytes,
-		CommittedAt: time.Now().UTC(),
+		CommittedAt: now,
 	}
-	ej, err := json.Marshal(entry)
+	if w.nRejects > 0 {
+		part.RejectsFile = filepath.Join(rejectsDir, filepath.Base(w.rejects))
+	}
+	ej, err := json.Marshal(part.entry(w.ds))
 	if err != nil {
 		return fmt.Errorf("file sink: encode ledger entry: %w", err)
 	}
@@ -432,35 +461,76 @@ func (w *fileWriter) commit(st Stats) error {
 		}
 		w.rf = nil
 	}
+	defer w.removeTemps()
 
-	// Committed meanwhile by a concurrent retry: keep that one.
-	if _, err := os.Stat(w.final); err == nil {
-		w.removeTemps()
-		return nil
+	ld, err := w.sink.lockDataset(ctx, w.ds, w.dir)
+	if err != nil {
+		return err
 	}
-
-	// 1. Rejects (or removal of a stale rejects file from a crashed attempt).
+	defer ld.unlock()
+	if ld.m == nil {
+		// A new dataset: an empty manifest first, so that the files below
+		// are garbage, not parts of a directory without a manifest (which
+		// would be read as written by an earlier version), if this commit
+		// dies before its manifest update.
+		if err := ld.save(&Manifest{}); err != nil {
+			return fmt.Errorf("file sink: create dataset %s: %w", w.ds, err)
+		}
+	}
+	m := ld.m
+	if m.part(part.File) != nil {
+		return nil // committed meanwhile by a concurrent retry: keep that one
+	}
+	next := m.clone()
+	removed, err := next.apply(w.ds, w.obj, w.plan, part)
+	if err != nil {
+		return err
+	}
+	// The files: no manifest lists these names (the object version is not
+	// listed), so an existing one is garbage of a crashed commit.
+	if err := publish(w.tmpBase+".parquet", w.final); err != nil {
+		return fmt.Errorf("file sink: publish %s: %w", part.File, err)
+	}
 	if w.nRejects > 0 {
 		if err := os.MkdirAll(filepath.Dir(w.rejects), 0o755); err != nil {
 			return fmt.Errorf("file sink: create rejects directory: %w", err)
 		}
-		if err := os.Rename(w.tmpBase+".ndjson", w.rejects); err != nil {
+		if err := publish(w.tmpBase+".ndjson", w.rejects); err != nil {
 			return fmt.Errorf("file sink: publish rejects: %w", err)
 		}
 		if err := syncDir(filepath.Dir(w.rejects)); err != nil {
 			return fmt.Errorf("file sink: publish rejects: %w", err)
 		}
-	} else if err := os.Remove(w.rejects); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("file sink: remove stale rejects: %w", err)
-	}
-	// 2. The data file: the commit point.
-	if err := os.Rename(w.tmpBase+".parquet", w.final); err != nil {
-		return fmt.Errorf("file sink: publish %s: %w", filepath.Base(w.final), err)
 	}
 	if err := syncDir(w.dir); err != nil {
-		return fmt.Errorf("file sink: publish %s: %w", filepath.Base(w.final), err)
+		return fmt.Errorf("file sink: publish %s: %w", part.File, err)
+	}
+	// The manifest: the commit point.
+	if err := ld.save(next); err != nil {
+		return fmt.Errorf("file sink: commit %s to %s: %w", w.obj, w.ds, err)
+	}
+	// Replaced parts left the manifest; their files are garbage now.
+	for _, p := range removed {
+		_ = os.Remove(filepath.Join(w.dir, p.File))
+		if p.RejectsFile != "" {
+			_ = os.Remove(filepath.Join(w.dir, p.RejectsFile))
+		}
 	}
 	return nil
+}
+
+// publish links the finished temporary file tmp to its published name,
+// replacing a file of that name left by a crashed commit (the caller holds
+// the dataset's lock and no manifest lists the name).
+func publish(tmp, name string) error {
+	err := os.Link(tmp, name)
+	if errors.Is(err, fs.ErrExist) {
+		if err := os.Remove(name); err != nil {
+			return err
+		}
+		err = os.Link(tmp, name)
+	}
+	return err
 }
 
 func (w *fileWriter) Abort(ctx context.Context) error {

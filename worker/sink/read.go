@@ -1,7 +1,6 @@
 package sink
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,8 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
+	"strconv"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -20,40 +18,67 @@ import (
 // DatasetContents is the whole content of a FileSink dataset, as read by
 // ReadDataset.
 type DatasetContents struct {
-	// Schema is the union of the files' columns by name, in first-seen
-	// order (files are visited in name order).
+	// Schema is the dataset's columns, from its manifest, in order.
 	Schema *schema.Schema
-	// Rows holds every row in Schema order, as plain values (see
-	// schema.Vector.Value: nil, bool, int64, float64, "2006-01-02" dates,
-	// RFC 3339 timestamps, strings, json.RawMessage). A column missing
-	// from a file is nil in that file's rows.
+	// Rows holds every row of the listed parts in Schema order, as plain
+	// values (see schema.Vector.Value: nil, bool, int64, float64,
+	// "2006-01-02" dates, RFC 3339 timestamps, strings, json.RawMessage).
+	// A column missing from a part is nil in that part's rows.
 	Rows [][]any
-	// Objects holds the ledger entry of each file.
+	// Objects holds the ledger entry of each listed part, in commit order.
 	Objects []LedgerEntry
-	// Rejects holds the published rejects of committed files.
+	// Rejects holds the rejects of the listed parts, in commit order.
 	Rejects []Reject
 }
 
 // ReadDataset reads a FileSink dataset directory (FileSink.DatasetDir:
-// <root>/<workspace>/<dataset>) into memory: for tests, demos and small
-// datasets only.
+// <root>/<workspace>/<dataset>) into memory as one table: the parts its
+// manifest lists (see ReadManifest), unioned by column name with the
+// manifest's columns, one type per column. For tests, demos and small
+// datasets only. A directory without a dataset reads as empty.
 func ReadDataset(dir string) (*DatasetContents, error) {
-	paths, err := filepath.Glob(filepath.Join(dir, "part-*.parquet"))
-	if err != nil {
-		return nil, fmt.Errorf("read dataset %s: %w", dir, err)
-	}
-	sort.Strings(paths)
-	ds := &DatasetContents{Schema: &schema.Schema{}}
-	for _, p := range paths {
-		if err := ds.readFile(p); err != nil {
+	for attempt := 0; ; attempt++ {
+		m, err := ReadManifest(dir)
+		if errors.Is(err, ErrDatasetNotFound) {
+			return &DatasetContents{Schema: &schema.Schema{}}, nil
+		}
+		if err != nil {
 			return nil, fmt.Errorf("read dataset %s: %w", dir, err)
 		}
-		rej := filepath.Join(dir, rejectsDir, strings.TrimSuffix(filepath.Base(p), ".parquet")+".ndjson")
-		if err := ds.readRejects(rej); err != nil {
+		c, err := readManifestParts(dir, m)
+		if errors.Is(err, fs.ErrNotExist) && attempt < 3 {
+			continue // a replacement removed a part after the manifest was read
+		}
+		if err != nil {
 			return nil, fmt.Errorf("read dataset %s: %w", dir, err)
 		}
+		return c, nil
 	}
-	return ds, nil
+}
+
+// readManifestParts reads the parts m lists.
+func readManifestParts(dir string, m *Manifest) (*DatasetContents, error) {
+	c := &DatasetContents{Schema: ColumnsSchema(m.Dataset.Columns)}
+	for i := range c.Schema.Fields {
+		c.Schema.Fields[i].Reason = ""
+	}
+	ds := Dataset{Workspace: m.Dataset.Workspace, Name: m.Dataset.Name}
+	for _, p := range m.Parts {
+		if err := c.readFile(filepath.Join(dir, p.File)); err != nil {
+			return nil, err
+		}
+		c.Objects = append(c.Objects, p.entry(ds))
+		if p.RejectsFile != "" {
+			err := scanRejects(filepath.Join(dir, p.RejectsFile), func(r Reject) bool {
+				c.Rejects = append(c.Rejects, r)
+				return true
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	return c, nil
 }
 
 // ReadPart reads the ledger entry and schema of one data file.
@@ -104,17 +129,19 @@ func partMeta(path string, pf *parquet.File) (LedgerEntry, *schema.Schema, error
 	return entry, &sch, nil
 }
 
+// readFile appends the rows of one part, mapping its columns to the
+// dataset's by name and converting values of a part written with another
+// type (by an earlier version) to the dataset's type.
 func (ds *DatasetContents) readFile(path string) error {
 	f, pf, err := openPart(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	entry, sch, err := partMeta(path, pf)
+	_, sch, err := partMeta(path, pf)
 	if err != nil {
 		return err
 	}
-	ds.Objects = append(ds.Objects, entry)
 
 	// Map the file's leaf columns to dataset columns.
 	cols := pf.Schema().Columns()
@@ -125,27 +152,24 @@ func (ds *DatasetContents) readFile(path string) error {
 		if fi < 0 {
 			return fmt.Errorf("%s: column %q is not in the file's schema metadata", f.Name(), path[0])
 		}
-		fld := sch.Fields[fi]
-		di := ds.Schema.Index(fld.Name)
+		di := ds.Schema.Index(path[0])
 		if di < 0 {
-			ds.Schema.Fields = append(ds.Schema.Fields, schema.Field{Name: fld.Name, Type: fld.Type, Nullable: fld.Nullable})
-			di = len(ds.Schema.Fields) - 1
-		} else if ds.Schema.Fields[di].Type != fld.Type {
-			return fmt.Errorf("%s: column %q is %s, earlier files have %s", f.Name(), fld.Name, fld.Type, ds.Schema.Fields[di].Type)
+			return fmt.Errorf("%s: column %q is not in the dataset's manifest", f.Name(), path[0])
 		}
-		target[i], types[i] = di, fld.Type
+		target[i], types[i] = di, sch.Fields[fi].Type
 	}
 
+	width := len(ds.Schema.Fields)
 	buf := make([]parquet.Row, 256)
 	for _, rg := range pf.RowGroups() {
 		rows := rg.Rows()
 		for {
 			n, err := rows.ReadRows(buf)
 			for _, r := range buf[:n] {
-				out := make([]any, len(ds.Schema.Fields))
+				out := make([]any, width)
 				for _, v := range r {
 					c := v.Column()
-					out[target[c]] = plainValue(v, types[c])
+					out[target[c]] = convertValue(plainValue(v, types[c]), types[c], ds.Schema.Fields[target[c]].Type)
 				}
 				ds.Rows = append(ds.Rows, out)
 			}
@@ -159,13 +183,34 @@ func (ds *DatasetContents) readFile(path string) error {
 		}
 		rows.Close()
 	}
-	// Earlier rows are shorter if later files added columns.
-	for i, r := range ds.Rows {
-		if len(r) < len(ds.Schema.Fields) {
-			ds.Rows[i] = append(r, make([]any, len(ds.Schema.Fields)-len(r))...)
-		}
-	}
 	return nil
+}
+
+// convertValue converts a plain value of type from to type to (see
+// commonType: int64 → float64, date → timestamp, anything → string).
+func convertValue(v any, from, to schema.Type) any {
+	if v == nil || from == to {
+		return v
+	}
+	switch x := v.(type) {
+	case int64:
+		if to == schema.Float64 {
+			return float64(x)
+		}
+		return strconv.FormatInt(x, 10)
+	case float64:
+		return strconv.FormatFloat(x, 'g', -1, 64)
+	case bool:
+		return strconv.FormatBool(x)
+	case json.RawMessage:
+		return string(x)
+	case string:
+		if from == schema.Date && to == schema.Timestamp {
+			return x + "T00:00:00Z"
+		}
+		return x
+	}
+	return fmt.Sprint(v)
 }
 
 // plainValue converts a Parquet value to the schema.Vector.Value form.
@@ -189,25 +234,4 @@ func plainValue(v parquet.Value, t schema.Type) any {
 	default:
 		return string(v.ByteArray())
 	}
-}
-
-func (ds *DatasetContents) readRejects(path string) error {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for sc.Scan() {
-		var r Reject
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		ds.Rejects = append(ds.Rejects, r)
-	}
-	return sc.Err()
 }

@@ -124,6 +124,9 @@ type target struct {
 	rejects func(t *testing.T, ds sink.Dataset) []sink.Reject
 	// ledger lists the keys of the dataset's ledger entries, sorted.
 	ledger func(t *testing.T, ds sink.Dataset) []string
+	// project reads the columns of s (by name) of every row of a dataset,
+	// ordered by the first one, in Value form.
+	project func(t *testing.T, ds sink.Dataset, s *schema.Schema) [][]any
 }
 
 func fileTarget(t *testing.T) target {
@@ -167,6 +170,25 @@ func fileTarget(t *testing.T) target {
 			slices.Sort(keys)
 			return keys
 		},
+		project: func(t *testing.T, ds sink.Dataset, s *schema.Schema) [][]any {
+			c := read(t, ds)
+			out := make([][]any, len(c.Rows))
+			for i, r := range c.Rows {
+				out[i] = make([]any, len(s.Fields))
+				for j, f := range s.Fields {
+					k := c.Schema.Index(f.Name)
+					if k < 0 {
+						t.Fatalf("%s has no column %q: %s", ds, f.Name, c.Schema)
+					}
+					if got := c.Schema.Fields[k].Type; got != f.Type {
+						t.Fatalf("%s: column %q is %s, want %s", ds, f.Name, got, f.Type)
+					}
+					out[i][j] = r[k]
+				}
+			}
+			sortByFirst(out)
+			return out
+		},
 	}
 }
 
@@ -183,6 +205,9 @@ func pgTarget(t *testing.T) target {
 		sink: s,
 		rows: func(t *testing.T, ds sink.Dataset) [][]any {
 			return pgRows(t, pg, ds, allTypes())
+		},
+		project: func(t *testing.T, ds sink.Dataset, s *schema.Schema) [][]any {
+			return pgRows(t, pg, ds, s)
 		},
 		ledger: func(t *testing.T, ds sink.Dataset) []string {
 			rows, err := pg.Pool().Query(ctxT(t), `SELECT key FROM s3ingest_ledger WHERE workspace = $1 AND dataset = $2 ORDER BY key`, ds.Workspace, ds.Name)
@@ -245,6 +270,22 @@ func sortByID(rows [][]any) {
 		}
 		return 0
 	})
+}
+
+// sortByFirst orders rows by their first value (int64 or string; nulls
+// first).
+func sortByFirst(rows [][]any) {
+	key := func(v any) string {
+		switch x := v.(type) {
+		case nil:
+			return ""
+		case int64:
+			return fmt.Sprintf("i%020d", x)
+		default:
+			return fmt.Sprintf("s%v", x)
+		}
+	}
+	slicesSortFunc(rows, func(a, b []any) int { return strings.Compare(key(a[0]), key(b[0])) })
 }
 
 // pgRows reads a table in schema order (fields of s), ordered by id, in
@@ -631,6 +672,9 @@ func TestFileSinkCrashLeavesNoVisibleFile(t *testing.T) {
 	ds, err := sink.ReadDataset(filepath.Join(dir, testWS, "crash"))
 	if err != nil || len(ds.Rows) != 0 {
 		t.Fatalf("ReadDataset = %v rows, %v", len(ds.Rows), err)
+	}
+	if _, err := fs.Dataset(ctx, dset("crash")); !errors.Is(err, sink.ErrDatasetNotFound) {
+		t.Fatalf("Dataset after an abandoned first writer = %v, want ErrDatasetNotFound", err)
 	}
 	// The retry commits under the deterministic name.
 	w2, err := fs.Begin(ctx, dset("crash"), o, sink.PlanFor(s))
@@ -1247,4 +1291,353 @@ func TestFileSinkMemoryFlat(t *testing.T) {
 	if large > 2*small+8<<20 {
 		t.Errorf("heap grows with the data written: %d KiB vs %d KiB", large>>10, small>>10)
 	}
+}
+
+// ---- the dataset contract (issue 8): both sinks ----------------------------------
+
+// col is a nullable column of a plan.
+func col(name string, t schema.Type) sink.Column {
+	return sink.Column{Name: name, Type: t, Nullable: true}
+}
+
+// planOf returns a plan with cols and default settings.
+func planOf(cols ...sink.Column) sink.Plan {
+	return sink.Plan{Columns: cols, Settings: sink.Settings{}.WithDefaults()}
+}
+
+// version returns obj(key) with another ETag: a new version of the key.
+func version(key, etag string) sink.ObjectRef {
+	o := obj(key)
+	o.ETag = etag
+	return o
+}
+
+// commitPlan writes one batch of rows (one []any per row in the plan's
+// column order: nil, int64, float64, string) and the rejects into ds as
+// plan says. The error of Begin, Write or Commit is returned.
+func commitPlan(ctx context.Context, s sink.Sink, ds sink.Dataset, o sink.ObjectRef, plan sink.Plan, rows [][]any, rejects ...sink.Reject) error {
+	w, err := s.Begin(ctx, ds, o, plan)
+	if err != nil {
+		return err
+	}
+	defer w.Abort(ctx)
+	sch := sink.ColumnsSchema(plan.Columns)
+	b := schema.NewBatch(sch, len(rows))
+	for i, r := range rows {
+		for c, v := range r {
+			switch x := v.(type) {
+			case nil:
+				b.Cols[c].AppendNull()
+			case int64:
+				b.Cols[c].AppendInt(x)
+			case float64:
+				b.Cols[c].AppendFloat(x)
+			case string:
+				b.Cols[c].AppendString(x)
+			default:
+				panic(fmt.Sprintf("commitPlan: value %T", v))
+			}
+		}
+		b.Lines = append(b.Lines, int64(i+2))
+	}
+	if err := w.Write(ctx, b); err != nil {
+		return err
+	}
+	for _, r := range rejects {
+		if err := w.Reject(ctx, r); err != nil {
+			return err
+		}
+	}
+	return w.Commit(ctx, sink.Stats{Rows: int64(len(rows)), Rejected: int64(len(rejects))})
+}
+
+// columnNames returns the names of a dataset's columns.
+func columnNames(cols []sink.Column) []string {
+	var out []string
+	for _, c := range cols {
+		out = append(out, c.Name)
+	}
+	return out
+}
+
+// TestCatalogCreate: the first commit creates the dataset record, version
+// 1, with the plan's columns and settings, one history entry, and the
+// workspace lists it.
+func TestCatalogCreate(t *testing.T) {
+	forEachSink(t, func(t *testing.T, tg target) {
+		ctx := ctxT(t)
+		ds := dset("cat-create")
+		if _, err := tg.sink.Dataset(ctx, ds); !errors.Is(err, sink.ErrDatasetNotFound) {
+			t.Fatalf("Dataset before the first commit = %v, want ErrDatasetNotFound", err)
+		}
+		if _, err := tg.sink.History(ctx, ds); !errors.Is(err, sink.ErrDatasetNotFound) {
+			t.Fatalf("History before the first commit = %v, want ErrDatasetNotFound", err)
+		}
+		plan := planOf(col("id", schema.Int64), col("amount", schema.Float64), col("day", schema.Date))
+		plan.Settings = sink.Settings{Evolution: sink.EvolutionRescue, Modified: sink.ModifiedAppend, AllowWidening: true}
+		plan.Columns = append(plan.Columns, sink.Column{Name: sink.RescueColumn, Type: schema.JSON, Nullable: true, Reason: "rescue mode"})
+		plan.Change = &sink.SchemaChange{Version: 1, Added: plan.Columns, Reason: "created from s3://bkt/2024-01.csv"}
+		o := obj("2024-01.csv")
+		before := time.Now().Add(-time.Second)
+		if err := commitPlan(ctx, tg.sink, ds, o, plan, [][]any{{int64(1), 1.5, nil, nil}, {int64(2), nil, nil, nil}}); err != nil {
+			t.Fatal(err)
+		}
+		info, err := tg.sink.Dataset(ctx, ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Workspace != ds.Workspace || info.Name != ds.Name || info.Version != 1 || info.Objects != 1 || info.Rows != 2 {
+			t.Errorf("record = %+v, want version 1 with 1 object and 2 rows", info)
+		}
+		if info.Settings != plan.Settings {
+			t.Errorf("settings = %+v, want %+v", info.Settings, plan.Settings)
+		}
+		if info.Created.Before(before) || info.Updated.Before(info.Created) {
+			t.Errorf("created %v, updated %v", info.Created, info.Updated)
+		}
+		if got := columnNames(info.Columns); !reflect.DeepEqual(got, []string{"id", "amount", "day", sink.RescueColumn}) {
+			t.Fatalf("columns = %v", got)
+		}
+		for i, c := range info.Columns {
+			want := plan.Columns[i]
+			if c.Type != want.Type || !c.Nullable || c.AddedAt.Before(before) {
+				t.Errorf("column %+v, want type %s, nullable, added at commit time", c, want.Type)
+			}
+			if c.Name != sink.RescueColumn && !strings.Contains(c.AddedBy, o.Key) {
+				t.Errorf("column %q added by %q, want the object %s", c.Name, c.AddedBy, o.Key)
+			}
+		}
+		if c := info.Column(sink.RescueColumn); c == nil || c.AddedBy != "" || c.Reason != "rescue mode" {
+			t.Errorf("rescue column = %+v: added by no object, reason kept", c)
+		}
+		hist, err := tg.sink.History(ctx, ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hist) != 1 || hist[0].Version != 1 || hist[0].Reason != plan.Change.Reason || !strings.Contains(hist[0].Object, o.Key) ||
+			!reflect.DeepEqual(columnNames(hist[0].Added), columnNames(plan.Columns)) || hist[0].At.Before(before) {
+			t.Errorf("history = %+v", hist)
+		}
+		list, err := tg.sink.Datasets(ctx, testWS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := slices.IndexFunc(list, func(d sink.DatasetInfo) bool { return d.Name == ds.Name }); i < 0 || list[i].Version != 1 || len(list[i].Columns) != 4 {
+			t.Errorf("Datasets(%s) = %+v, want %s at version 1", testWS, list, ds.Name)
+		}
+		if list, err := tg.sink.Datasets(ctx, "ws-never-used"); err != nil || len(list) != 0 {
+			t.Errorf("Datasets of an unknown workspace = %v, %v; want none", list, err)
+		}
+	})
+}
+
+// TestCatalogNewColumn: a backfill where a column appears partway. The
+// second object's column is added (version 2, history has both versions,
+// the column records the object that added it), every value of it is in
+// the dataset and the earlier rows read null there.
+func TestCatalogNewColumn(t *testing.T) {
+	forEachSink(t, func(t *testing.T, tg target) {
+		ctx := ctxT(t)
+		ds := dset("cat-newcol")
+		v1 := planOf(col("id", schema.Int64), col("amount", schema.Float64))
+		if err := commitPlan(ctx, tg.sink, ds, obj("2024-01.csv"), v1, [][]any{{int64(1), 1.0}, {int64(2), 2.0}, {int64(3), nil}}); err != nil {
+			t.Fatal(err)
+		}
+		email := col("email", schema.String)
+		v2 := planOf(col("id", schema.Int64), col("amount", schema.Float64), email)
+		v2.Base = 1
+		v2.Change = &sink.SchemaChange{Version: 2, Added: []sink.Column{email}, Reason: "new columns in s3://bkt/2024-06.csv"}
+		if err := commitPlan(ctx, tg.sink, ds, obj("2024-06.csv"), v2, [][]any{{int64(10), 5.0, "a@example.com"}, {int64(11), nil, "b@example.com"}, {int64(12), 7.0, nil}}); err != nil {
+			t.Fatal(err)
+		}
+		// An object with the columns in another order and without amount.
+		v3 := planOf(email, col("id", schema.Int64))
+		v3.Base = 2
+		if err := commitPlan(ctx, tg.sink, ds, obj("2024-07.csv"), v3, [][]any{{"c@example.com", int64(20)}}); err != nil {
+			t.Fatal(err)
+		}
+		info, err := tg.sink.Dataset(ctx, ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := columnNames(info.Columns); info.Version != 2 || !reflect.DeepEqual(got, []string{"id", "amount", "email"}) || info.Objects != 3 || info.Rows != 7 {
+			t.Errorf("record: version %d, columns %v, %d objects, %d rows; want 2, [id amount email], 3, 7", info.Version, got, info.Objects, info.Rows)
+		}
+		if c := info.Column("email"); c == nil || !strings.Contains(c.AddedBy, "2024-06.csv") || c.Type != schema.String || !c.Nullable {
+			t.Errorf("email = %+v", c)
+		}
+		if c := info.Column("id"); c == nil || !strings.Contains(c.AddedBy, "2024-01.csv") {
+			t.Errorf("id = %+v", c)
+		}
+		hist, err := tg.sink.History(ctx, ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hist) != 2 || hist[0].Version != 1 || hist[1].Version != 2 || hist[1].Reason != v2.Change.Reason ||
+			!reflect.DeepEqual(columnNames(hist[1].Added), []string{"email"}) || !strings.Contains(hist[1].Object, "2024-06.csv") {
+			t.Errorf("history = %+v", hist)
+		}
+		all := sink.ColumnsSchema(info.Columns)
+		want := [][]any{
+			{int64(1), 1.0, nil}, {int64(2), 2.0, nil}, {int64(3), nil, nil},
+			{int64(10), 5.0, "a@example.com"}, {int64(11), nil, "b@example.com"}, {int64(12), 7.0, nil},
+			{int64(20), nil, "c@example.com"},
+		}
+		equalRows(t, tg.project(t, ds, all), want, true)
+	})
+}
+
+// TestModifiedReplace: a new version of a key committed with Plan.Replace
+// removes the earlier version's rows in the same commit; other keys keep
+// theirs.
+func TestModifiedReplace(t *testing.T) {
+	forEachSink(t, func(t *testing.T, tg target) {
+		ctx := ctxT(t)
+		ds := dset("mod-replace")
+		p := planOf(col("id", schema.Int64), col("v", schema.String))
+		if err := commitPlan(ctx, tg.sink, ds, obj("other.csv"), p, [][]any{{int64(100), "other"}}); err != nil {
+			t.Fatal(err)
+		}
+		old := version("export.csv", "etag-1")
+		if err := commitPlan(ctx, tg.sink, ds, old, p, [][]any{{int64(1), "wrong"}, {int64(2), "wrong"}, {int64(3), "wrong"}}); err != nil {
+			t.Fatal(err)
+		}
+		corrected := version("export.csv", "etag-2")
+		l, err := tg.sink.Lookup(ctx, ds, corrected)
+		if err != nil || l.Loaded || len(l.Earlier) != 1 || l.Earlier[0].ETag != old.ETag {
+			t.Fatalf("Lookup(new version) = %+v, %v; want not loaded, earlier [%s]", l, err, old.ETag)
+		}
+		rp := p
+		rp.Base, rp.Replace = 1, true
+		if err := commitPlan(ctx, tg.sink, ds, corrected, rp, [][]any{{int64(1), "right"}, {int64(2), "right"}}); err != nil {
+			t.Fatal(err)
+		}
+		want := [][]any{{int64(1), "right"}, {int64(2), "right"}, {int64(100), "other"}}
+		equalRows(t, tg.project(t, ds, sink.ColumnsSchema(p.Columns)), want, true)
+		if l, err := tg.sink.Lookup(ctx, ds, corrected); err != nil || !l.Loaded || len(l.Earlier) != 0 {
+			t.Errorf("Lookup(corrected) after replace = %+v, %v; want loaded and no earlier versions", l, err)
+		}
+		if info, err := tg.sink.Dataset(ctx, ds); err != nil || info.Objects != 2 || info.Rows != 3 || info.Version != 1 {
+			t.Errorf("record after replace = %+v, %v; want 2 objects, 3 rows, version 1", info, err)
+		}
+	})
+}
+
+// TestModifiedAppend: without Replace a new version's rows are added beside
+// the earlier ones, and Lookup lists the earlier versions.
+func TestModifiedAppend(t *testing.T) {
+	forEachSink(t, func(t *testing.T, tg target) {
+		ctx := ctxT(t)
+		ds := dset("mod-append")
+		p := planOf(col("id", schema.Int64), col("v", schema.String))
+		p.Settings.Modified = sink.ModifiedAppend
+		v1, v2, v3 := version("log.csv", "e1"), version("log.csv", "e2"), version("log.csv", "e3")
+		if err := commitPlan(ctx, tg.sink, ds, v1, p, [][]any{{int64(1), "v1"}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := commitPlan(ctx, tg.sink, ds, v2, p, [][]any{{int64(2), "v2"}}); err != nil {
+			t.Fatal(err)
+		}
+		equalRows(t, tg.project(t, ds, sink.ColumnsSchema(p.Columns)), [][]any{{int64(1), "v1"}, {int64(2), "v2"}}, true)
+		etags := func(refs []sink.ObjectRef) []string {
+			var out []string
+			for _, r := range refs {
+				if r.Bucket != "bkt" || r.Key != "log.csv" {
+					t.Errorf("earlier version of another object: %+v", r)
+				}
+				out = append(out, r.ETag)
+			}
+			slices.Sort(out)
+			return out
+		}
+		for _, c := range []struct {
+			o       sink.ObjectRef
+			loaded  bool
+			earlier []string
+		}{
+			{v1, true, []string{"e2"}},
+			{v2, true, []string{"e1"}},
+			{v3, false, []string{"e1", "e2"}},
+			{obj("unrelated.csv"), false, nil},
+		} {
+			l, err := tg.sink.Lookup(ctx, ds, c.o)
+			if err != nil || l.Loaded != c.loaded || !reflect.DeepEqual(etags(l.Earlier), c.earlier) {
+				t.Errorf("Lookup(%s) = %+v, %v; want loaded %v, earlier %v", c.o.ETag, l, err, c.loaded, c.earlier)
+			}
+		}
+		if info, err := tg.sink.Dataset(ctx, ds); err != nil || info.Objects != 2 || info.Rows != 2 || info.Settings.Modified != sink.ModifiedAppend {
+			t.Errorf("record = %+v, %v", info, err)
+		}
+	})
+}
+
+// TestCatalogRejects: Rejects lists the recorded rejected rows with their
+// object, line, column, value and reason, in commit order, up to a limit.
+func TestCatalogRejects(t *testing.T) {
+	forEachSink(t, func(t *testing.T, tg target) {
+		ctx := ctxT(t)
+		ds := dset("cat-rejects")
+		if _, err := tg.sink.Rejects(ctx, ds, 0); !errors.Is(err, sink.ErrDatasetNotFound) {
+			t.Errorf("Rejects of a missing dataset = %v, want ErrDatasetNotFound", err)
+		}
+		p := planOf(col("id", schema.Int64), col("amount", schema.Float64))
+		r1 := sink.Reject{Line: 5, Column: "amount", Value: "12.3.4", Error: "not a number"}
+		r2 := sink.Reject{Line: 9, Column: "id", Value: "x", Error: "not an integer"}
+		r3 := sink.Reject{Line: 2, Column: "amount", Value: "1e999", Error: "out of range"}
+		if err := commitPlan(ctx, tg.sink, ds, obj("a.csv"), p, [][]any{{int64(1), 1.0}}, r1, r2); err != nil {
+			t.Fatal(err)
+		}
+		if err := commitPlan(ctx, tg.sink, ds, obj("b.csv"), p, [][]any{{int64(2), 2.0}}, r3); err != nil {
+			t.Fatal(err)
+		}
+		if err := commitPlan(ctx, tg.sink, ds, obj("c.csv"), p, [][]any{{int64(3), 3.0}}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := tg.sink.Rejects(ctx, ds, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []sink.RecordedReject{{Object: obj("a.csv"), Reject: r1}, {Object: obj("a.csv"), Reject: r2}, {Object: obj("b.csv"), Reject: r3}}
+		if len(got) != len(want) {
+			t.Fatalf("rejects = %+v, want %+v", got, want)
+		}
+		for i := range want {
+			g, w := got[i], want[i]
+			if g.Reject != w.Reject || g.Object.Bucket != w.Object.Bucket || g.Object.Key != w.Object.Key || g.Object.Version() != w.Object.Version() {
+				t.Errorf("reject %d = %+v, want %+v", i, g, w)
+			}
+		}
+		if got, err := tg.sink.Rejects(ctx, ds, 2); err != nil || len(got) != 2 || got[1].Reject != r2 {
+			t.Errorf("Rejects(limit 2) = %+v, %v", got, err)
+		}
+	})
+}
+
+// TestSchemaConflict: a plan whose column the dataset has with another type
+// (a concurrent commit changed the schema) fails with a transient
+// *SchemaConflictError and commits nothing.
+func TestSchemaConflict(t *testing.T) {
+	forEachSink(t, func(t *testing.T, tg target) {
+		ctx := ctxT(t)
+		ds := dset("conflict")
+		p := planOf(col("id", schema.Int64), col("amount", schema.Float64))
+		if err := commitPlan(ctx, tg.sink, ds, obj("a.csv"), p, [][]any{{int64(1), 1.5}}); err != nil {
+			t.Fatal(err)
+		}
+		bad := planOf(col("id", schema.Int64), col("amount", schema.String), col("extra", schema.String))
+		bad.Base = 1
+		err := commitPlan(ctx, tg.sink, ds, obj("b.csv"), bad, [][]any{{int64(2), "2,5", "x"}})
+		var ce *sink.SchemaConflictError
+		if !errors.As(err, &ce) || ce.Column != "amount" || ce.Have != schema.Float64 || ce.Want != schema.String || ce.Dataset != ds || permanent(err) {
+			t.Fatalf("err = %v, want a transient *SchemaConflictError on amount (float64 vs string)", err)
+		}
+		if l, err := tg.sink.Lookup(ctx, ds, obj("b.csv")); err != nil || l.Loaded {
+			t.Errorf("Lookup after the conflict = %+v, %v: the object must not be committed", l, err)
+		}
+		info, err := tg.sink.Dataset(ctx, ds)
+		if err != nil || info.Version != 1 || info.Column("extra") != nil || info.Column("amount").Type != schema.Float64 || info.Objects != 1 {
+			t.Errorf("record after the conflict = %+v, %v: unchanged", info, err)
+		}
+		equalRows(t, tg.project(t, ds, sink.ColumnsSchema(p.Columns)), [][]any{{int64(1), 1.5}}, true)
+	})
 }
