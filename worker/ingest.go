@@ -292,13 +292,10 @@ const maxReconcileAttempts = 3
 // its own), parses it with the plan's schema into a sink writer and commits
 // it, or aborts the writer so nothing of the object stays behind.
 func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, obj parsers.Object, look sink.Lookup) (err error) {
-	opts, rec, err := r.reconcile(ctx, info, obj, look)
-	if err != nil {
-		return err
-	}
-	plan := rec.Plan
 	var w sink.Writer
 	budget := r.budget.object(obj.Name())
+	opts := r.p.Parse
+	opts.Schema = nil // sniffed and sampled on its own
 	opts.OnWarning = func(msg string) { r.warn(obj.Name(), msg) }
 	opts.OnReject = func(pe *parsers.ParseError) error {
 		r.h.metrics.rejected.Inc()
@@ -314,7 +311,27 @@ func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, ob
 	if err != nil {
 		return err
 	}
-	defer rd.Close()
+	defer func() {
+		if rd != nil {
+			rd.Close()
+		}
+	}()
+	rec, err := r.reconcile(ctx, info, obj, look, rd.Schema())
+	if err != nil {
+		return err
+	}
+	plan := rec.Plan
+	if !readsAs(rd.Schema(), rec.Read) {
+		// Read again with the plan's schema and the dialect sniffed. (Open
+		// rejects no row: rows are rejected by Next only.)
+		sniffed := rd.Info()
+		rd.Close()
+		opts = withDialect(opts, sniffed)
+		opts.Schema = rec.Read
+		if rd, err = parsers.Open(ctx, obj, opts); err != nil {
+			return err
+		}
+	}
 	asm, err := newAssembler(plan.Columns, rd.Schema(), rec.Rescue, refOf(info), time.Now())
 	if err != nil {
 		return fmt.Errorf("dataset %s: %s: %w", r.ds, obj.Name(), err)
@@ -362,35 +379,23 @@ func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, ob
 	return nil
 }
 
-// reconcile sniffs and samples obj on its own (no schema), reconciles its
-// schema with the dataset's record and returns the options to read it with
-// (the plan's read schema and the sniffed dialect) and the reconciliation.
-func (r *ingestRun) reconcile(ctx context.Context, info source.ObjectInfo, obj parsers.Object, look sink.Lookup) (parsers.Options, *sink.Reconciliation, error) {
-	opts := r.p.Parse
-	opts.Schema = nil
-	opts.OnWarning = nil                                           // warnings come from the real read
-	opts.OnReject = func(*parsers.ParseError) error { return nil } // no row is read here
-	sniff, err := parsers.Open(ctx, obj, opts)
-	if err != nil {
-		return opts, nil, err
-	}
-	inferred, sniffed := sniff.Schema(), sniff.Info()
-	sniff.Close()
-
+// reconcile reconciles the object's own schema (inferred) with the
+// dataset's current record.
+func (r *ingestRun) reconcile(ctx context.Context, info source.ObjectInfo, obj parsers.Object, look sink.Lookup, inferred *schema.Schema) (*sink.Reconciliation, error) {
 	ds, err := r.dataset(ctx)
 	if err != nil {
-		return opts, nil, err
+		return nil, err
 	}
 	if ds != nil {
 		if diff := sink.SettingsDiff(ds.Settings, r.settings); len(diff) > 0 {
-			return opts, nil, &sink.ContractError{Dataset: r.ds, Differences: diff}
+			return nil, &sink.ContractError{Dataset: r.ds, Differences: diff}
 		}
 	}
 	rec, err := sink.Reconcile(sink.ReconcileInput{Dataset: ds, Name: r.ds, Object: refOf(info), Inferred: inferred,
 		Settings: r.settings, Schema: r.pinned, Hints: r.hints, Earlier: look.Earlier,
 		Capabilities: r.h.sink.Capabilities(), Now: time.Now().UTC()})
 	if err != nil {
-		return opts, nil, err
+		return nil, err
 	}
 	for _, c := range rec.Conflicts {
 		r.warn(obj.Name(), c.String())
@@ -399,9 +404,32 @@ func (r *ingestRun) reconcile(ctx context.Context, info source.ObjectInfo, obj p
 		r.warn(obj.Name(), fmt.Sprintf("columns %s are not in the dataset (evolution rescue): their values are kept in %s",
 			strings.Join(rec.Rescue, ", "), sink.RescueColumn))
 	}
-	opts = r.p.Parse
-	opts.Schema = rec.Read
-	// Read with the dialect sniffed on this object.
+	return rec, nil
+}
+
+// readsAs reports whether a reader of schema have delivers batches of
+// schema want: the same names and types in the same order, and no column
+// that want forbids nulls in may hold them. An inferred column is only
+// non-nullable when the sample covered the whole object without a null
+// (or a Parquet column is REQUIRED), so the sniffing reader serves the
+// plan and the object is read once.
+func readsAs(have, want *schema.Schema) bool {
+	if len(have.Fields) != len(want.Fields) {
+		return false
+	}
+	for i, h := range have.Fields {
+		w := want.Fields[i]
+		if h.Name != w.Name || h.Type != w.Type || (h.Nullable && !w.Nullable) {
+			return false
+		}
+	}
+	return true
+}
+
+// withDialect returns opts with the format, compression and CSV dialect
+// sniffed on the object, where opts leaves them to sniffing, so the object
+// is read again the same way.
+func withDialect(opts parsers.Options, sniffed parsers.Info) parsers.Options {
 	if opts.Format == parsers.FormatAuto {
 		opts.Format = sniffed.Format
 	}
@@ -422,7 +450,7 @@ func (r *ingestRun) reconcile(ctx context.Context, info source.ObjectInfo, obj p
 			opts.CSV.Encoding = sniffed.Encoding
 		}
 	}
-	return opts, rec, nil
+	return opts
 }
 
 // recordChange lists a schema change the run made in the result.
