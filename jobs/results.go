@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/s3ingest/s3ingest/parsers"
+	"github.com/s3ingest/s3ingest/parsers/schema"
 )
 
 // Listing summarises the objects a source matched.
@@ -18,6 +19,9 @@ type Listing struct {
 	FirstKeys []string `json:"first_keys"`
 	// Truncated is set when the preview stopped listing early.
 	Truncated bool `json:"truncated,omitempty"`
+	// Formats counts the listed objects by the format their key names
+	// (csv, json, parquet, or "unknown"; compression extensions stripped).
+	Formats map[string]int64 `json:"formats,omitempty"`
 }
 
 // PreviewResult is the result of a TypePreview task.
@@ -62,6 +66,11 @@ type IngestResult struct {
 	Objects int64 `json:"objects"`
 	// Skipped is how many matching objects the ledger already had.
 	Skipped int64 `json:"skipped"`
+	// SkippedModified is how many matching objects were new versions of
+	// keys the dataset already holds, skipped by its modified policy skip.
+	SkippedModified int64 `json:"skipped_modified,omitempty"`
+	// ModifiedKeys are the first of those objects (s3://bucket/key).
+	ModifiedKeys []string `json:"modified_keys,omitempty"`
 	// Empty is how many matching objects had no bytes (markers such as
 	// _SUCCESS); they are not read.
 	Empty int64 `json:"empty,omitempty"`
@@ -80,14 +89,59 @@ type IngestResult struct {
 	// Errors lists objects that failed.
 	Errors []ObjectError `json:"errors,omitempty"`
 	// Warnings lists the first parser warnings (columns or keys outside the
-	// job's schema, encoding fallbacks), prefixed with the object.
+	// dataset's schema, type conflicts with the dataset, encoding
+	// fallbacks), prefixed with the object.
 	Warnings []string `json:"warnings,omitempty"`
+	// SchemaChanges lists the changes this run made to the dataset's
+	// schema (its creation, columns added or widened), per object.
+	SchemaChanges []SchemaChange `json:"schema_changes,omitempty"`
+	// Note says what a user should know about a run that loaded nothing,
+	// e.g. that every matching object was already loaded.
+	Note string `json:"note,omitempty"`
+}
+
+// SchemaChange is one change a run made to its dataset's schema.
+type SchemaChange struct {
+	// Object is the object whose commit made the change.
+	Object string `json:"object"`
+	// Version is the dataset's schema version after it.
+	Version int64 `json:"version"`
+	// Created reports that the commit created the dataset.
+	Created bool `json:"created,omitempty"`
+	// Added are the columns added (all of them for a creation).
+	Added []ColumnChange `json:"added,omitempty"`
+	// Widened are the columns whose type widened.
+	Widened []ColumnChange `json:"widened,omitempty"`
+	// Reason says why.
+	Reason string `json:"reason"`
+}
+
+// ColumnChange is a column a schema change added or widened.
+type ColumnChange struct {
+	Name string `json:"name"`
+	// Type is the column's type after the change; From its type before
+	// (widenings only).
+	Type     schema.Type `json:"type"`
+	From     string      `json:"from,omitempty"`
+	Nullable bool        `json:"nullable"`
+	// Reason says why the column has its type.
+	Reason string `json:"reason,omitempty"`
 }
 
 // String summarises the result on one line.
 func (r *IngestResult) String() string {
-	return fmt.Sprintf("dataset %s: %d objects (%d skipped, %d failed), %d rows, %d bytes, %d rejected in %s",
+	s := fmt.Sprintf("dataset %s: %d objects (%d skipped, %d failed), %d rows, %d bytes, %d rejected in %s",
 		r.Dataset, r.Objects, r.Skipped, r.Failed, r.Rows, r.Bytes, r.Rejected, time.Duration(r.Duration))
+	if r.SkippedModified > 0 {
+		s += fmt.Sprintf("; %d modified objects skipped", r.SkippedModified)
+	}
+	if len(r.SchemaChanges) > 0 {
+		s += fmt.Sprintf("; %d schema changes", len(r.SchemaChanges))
+	}
+	if r.Note != "" {
+		s += "; " + r.Note
+	}
+	return s
 }
 
 // Check is one step of a verification.

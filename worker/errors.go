@@ -105,3 +105,23 @@ type skipRetry struct{ err error }
 
 func (e *skipRetry) Error() string   { return e.err.Error() }
 func (e *skipRetry) Unwrap() []error { return []error{e.err, asynq.SkipRetry} }
+
+// NoMatchError reports that a job's source matched no object at all: a
+// typo in a bucket, prefix or glob would otherwise do nothing forever. It
+// is permanent.
+type NoMatchError struct {
+	Bucket, Prefix, Glob string
+}
+
+// Error names the bucket, the prefix and the glob, and the fix.
+func (e *NoMatchError) Error() string {
+	return fmt.Sprintf("no object matches bucket %q, prefix %q, glob %q: nothing to load (%s)", e.Bucket, e.Prefix, e.Glob, e.Fix())
+}
+
+// Permanent reports true: the same listing matches nothing again.
+func (e *NoMatchError) Permanent() bool { return true }
+
+// Fix says what to change.
+func (e *NoMatchError) Fix() string {
+	return "check the bucket, the prefix and the glob (keys are case-sensitive, a prefix matches from the start of the key, a glob the whole key), or upload the objects first"
+}

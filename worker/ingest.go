@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,18 +67,40 @@ type ingestRun struct {
 
 	budget *errorBudget // rejected rows, rows read, their limits and first samples
 
-	objects, skipped, failed, empty, rows, bytes atomic.Int64
+	// settings, pinned and hints are the job's contract as the sink's
+	// types: the dataset's settings when the job creates it, and what an
+	// existing dataset must agree with.
+	settings      sink.Settings
+	pinned, hints []sink.Pin
 
-	mu       sync.Mutex
-	errors   []jobs.ObjectError // first failed objects, guarded by mu
-	warnings []string           // first parser warnings, guarded by mu
-	schema   *schema.Schema     // the job's schema, from its first committed object with rows
+	listed, objects, skipped, modified, failed, empty, rows, bytes atomic.Int64
+
+	mu           sync.Mutex
+	errors       []jobs.ObjectError  // first failed objects, guarded by mu
+	warnings     []string            // first parser warnings, guarded by mu
+	changes      []jobs.SchemaChange // schema changes made by the run, guarded by mu
+	modifiedKeys []string            // first objects skipped as modified, guarded by mu
 }
 
 // newIngestRun returns the run of payload p reading through src.
 func newIngestRun(h *Handlers, p jobs.IngestPayload, src *source.Client, log *zap.Logger, w *asynq.ResultWriter) *ingestRun {
+	settings, pinned, hints := contractOf(p.Contract)
 	return &ingestRun{h: h, p: p, ds: sink.Dataset{Workspace: p.WorkspaceID, Name: p.Dataset}, src: src, log: log, w: w,
-		start: time.Now(), budget: newErrorBudget(p.ErrorBudget)}
+		start: time.Now(), budget: newErrorBudget(p.ErrorBudget), settings: settings, pinned: pinned, hints: hints}
+}
+
+// contractOf returns a payload's contract in the sink's types.
+func contractOf(c jobs.Contract) (sink.Settings, []sink.Pin, []sink.Pin) {
+	s := sink.Settings{Evolution: sink.Evolution(c.Evolution), Modified: sink.Modified(c.Modified),
+		AllowWidening: c.AllowWidening, Lineage: c.Lineage}.WithDefaults()
+	pins := func(cs []jobs.ColumnSpec) []sink.Pin {
+		var out []sink.Pin
+		for _, c := range cs {
+			out = append(out, sink.Pin{Name: c.Name, Type: c.Type, NotNull: c.NotNull})
+		}
+		return out
+	}
+	return s, pins(c.Schema), pins(c.SchemaHints)
 }
 
 // run ingests the source while reporting progress, then writes the final
@@ -92,6 +115,12 @@ func (r *ingestRun) run(ctx context.Context) error {
 
 	res := r.snapshot()
 	res.Done = err == nil
+	if res.Done && res.Objects == 0 && res.Failed == 0 && res.Skipped+res.SkippedModified > 0 {
+		res.Note = fmt.Sprintf("nothing to load: all %d matching objects were already loaded", res.Skipped+res.SkippedModified)
+		if res.SkippedModified > 0 {
+			res.Note += fmt.Sprintf(" (%d of them in an earlier version, skipped by the dataset's modified policy skip)", res.SkippedModified)
+		}
+	}
 	r.writeResult(&res)
 	if err != nil {
 		return err
@@ -104,11 +133,15 @@ func (r *ingestRun) run(ctx context.Context) error {
 }
 
 // ingestAll walks the source and ingests every object the ledger does not
-// have. Objects are read one at a time until one commits rows: its inferred
-// schema becomes the schema of every other object of the job, which are
-// then read Concurrency at a time (and at most Config.MaxObjects at once
-// across the process). Empty objects are counted, not read.
+// have, Concurrency at a time (and at most Config.MaxObjects at once across
+// the process); each object is reconciled with the dataset on its own.
+// Empty objects are counted, not read; new versions of loaded objects follow
+// the dataset's modified-object policy. A source that matches no object
+// fails the job.
 func (r *ingestRun) ingestAll(ctx context.Context) error {
+	if err := r.checkContract(ctx); err != nil {
+		return err
+	}
 	conc := r.p.Concurrency
 	if conc == 0 {
 		conc = r.h.cfg.Concurrency
@@ -116,12 +149,11 @@ func (r *ingestRun) ingestAll(ctx context.Context) error {
 	conc = min(conc, r.h.cfg.MaxObjects)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(conc)
-	haveSchema := false
 
 	visit := func(info source.ObjectInfo) error {
+		r.listed.Add(1)
 		if info.Size == 0 {
-			// Markers such as _SUCCESS hold no rows: never read, never
-			// allowed to give the job its schema.
+			// Markers such as _SUCCESS hold no rows: never read.
 			r.empty.Add(1)
 			r.h.metrics.objects.WithLabelValues("empty").Inc()
 			return nil
@@ -130,27 +162,64 @@ func (r *ingestRun) ingestAll(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("ledger of dataset %s: %w", r.ds, err)
 		}
-		if look.Loaded {
+		switch {
+		case look.Loaded:
 			r.skipped.Add(1)
 			r.h.metrics.objects.WithLabelValues("skipped").Inc()
 			return nil
-		}
-		if !haveSchema {
-			// Sequential until one object has given the job its schema.
-			if err := r.object(gctx, info); err != nil {
-				return err
-			}
-			haveSchema = r.jobSchema() != nil
+		case len(look.Earlier) > 0 && r.settings.Modified == sink.ModifiedSkip:
+			r.skipModified(info)
 			return nil
 		}
-		g.Go(func() error { return r.object(gctx, info) })
+		g.Go(func() error { return r.object(gctx, info, look) })
 		return nil
 	}
 	listErr := r.src.Each(gctx, selection(r.p.Source), visit)
 	if err := g.Wait(); err != nil {
 		return err // an object's error cancels the listing: it is the cause
 	}
+	if listErr == nil && r.listed.Load() == 0 {
+		return &NoMatchError{Bucket: r.p.Source.Bucket, Prefix: r.p.Source.Prefix, Glob: r.p.Source.Glob}
+	}
 	return listErr
+}
+
+// checkContract fails the job when the dataset exists with other settings
+// than the job asks for: a dataset's contract changes deliberately, not
+// with the next job that happens to run.
+func (r *ingestRun) checkContract(ctx context.Context) error {
+	rec, err := r.dataset(ctx)
+	if err != nil || rec == nil {
+		return err
+	}
+	if diff := sink.SettingsDiff(rec.Settings, r.settings); len(diff) > 0 {
+		return &sink.ContractError{Dataset: r.ds, Differences: diff}
+	}
+	return nil
+}
+
+// dataset returns the dataset's record, or nil when it does not exist yet.
+func (r *ingestRun) dataset(ctx context.Context) (*sink.DatasetInfo, error) {
+	rec, err := r.h.sink.Dataset(ctx, r.ds)
+	switch {
+	case errors.Is(err, sink.ErrDatasetNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("dataset %s: %w", r.ds, err)
+	}
+	return rec, nil
+}
+
+// skipModified counts an object skipped because its key was loaded in
+// another version and the dataset's policy is skip.
+func (r *ingestRun) skipModified(info source.ObjectInfo) {
+	r.modified.Add(1)
+	r.h.metrics.objects.WithLabelValues("skipped").Inc()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.modifiedKeys) < jobs.MaxRejectSamples {
+		r.modifiedKeys = append(r.modifiedKeys, "s3://"+info.Bucket+"/"+info.Key)
+	}
 }
 
 // selection is the source package's name for the objects of s.
@@ -158,16 +227,10 @@ func selection(s jobs.Source) source.Selection {
 	return source.Selection{Bucket: s.Bucket, Prefix: s.Prefix, Glob: s.Glob, Keys: s.Keys, VersionID: s.VersionID}
 }
 
-func (r *ingestRun) jobSchema() *schema.Schema {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.schema
-}
-
 // object ingests one object. Permanent problems of the object (bad data, a
 // spent per-object budget, access denied to it) fail only this object;
 // transient ones and a spent job budget end the whole run.
-func (r *ingestRun) object(ctx context.Context, info source.ObjectInfo) error {
+func (r *ingestRun) object(ctx context.Context, info source.ObjectInfo, look sink.Lookup) error {
 	select {
 	case r.h.objects <- struct{}{}:
 		defer func() { <-r.h.objects }()
@@ -175,7 +238,15 @@ func (r *ingestRun) object(ctx context.Context, info source.ObjectInfo) error {
 		return ctx.Err()
 	}
 	obj := r.src.Object(ctx, info)
-	err := r.ingestObject(ctx, info, obj)
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = r.ingestObject(ctx, info, obj, look)
+		var sc *sink.SchemaConflictError
+		if !errors.As(err, &sc) || attempt == maxReconcileAttempts || ctx.Err() != nil {
+			break
+		}
+		r.log.Info("ingest: schema changed concurrently; reconciling again", zap.String("object", obj.Name()), zap.Error(err))
+	}
 	switch {
 	case err == nil:
 		r.objects.Add(1)
@@ -189,6 +260,10 @@ func (r *ingestRun) object(ctx context.Context, info source.ObjectInfo) error {
 	var be *BudgetError
 	if errors.As(err, &be) && be.Scope == "job" {
 		return err // the job's budget is spent: the run ends
+	}
+	var ce *sink.ContractError
+	if errors.As(err, &ce) {
+		return err // every object would fail the same way
 	}
 	if !isPermanent(err) {
 		return fmt.Errorf("%s: %w", obj.Name(), err)
@@ -209,13 +284,18 @@ func refOf(info source.ObjectInfo) sink.ObjectRef {
 		Size: info.Size, LastModified: info.LastModified}
 }
 
-// ingestObject parses obj into a sink writer and commits it, or aborts the
-// writer so nothing of the object stays behind.
-func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, obj parsers.Object) (err error) {
-	opts := r.p.Parse
-	opts.Schema = r.jobSchema()
+// maxReconcileAttempts bounds how often one object is reconciled and read
+// again after a concurrent commit changed the dataset's schema under it.
+const maxReconcileAttempts = 3
+
+// ingestObject reconciles obj with the dataset (sniffing and sampling it on
+// its own), parses it with the plan's schema into a sink writer and commits
+// it, or aborts the writer so nothing of the object stays behind.
+func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, obj parsers.Object, look sink.Lookup) (err error) {
 	var w sink.Writer
 	budget := r.budget.object(obj.Name())
+	opts := r.p.Parse
+	opts.Schema = nil // sniffed and sampled on its own
 	opts.OnWarning = func(msg string) { r.warn(obj.Name(), msg) }
 	opts.OnReject = func(pe *parsers.ParseError) error {
 		r.h.metrics.rejected.Inc()
@@ -231,10 +311,33 @@ func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, ob
 	if err != nil {
 		return err
 	}
-	defer rd.Close()
-	sch := rd.Schema()
+	defer func() {
+		if rd != nil {
+			rd.Close()
+		}
+	}()
+	rec, err := r.reconcile(ctx, info, obj, look, rd.Schema())
+	if err != nil {
+		return err
+	}
+	plan := rec.Plan
+	if !readsAs(rd.Schema(), rec.Read) {
+		// Read again with the plan's schema and the dialect sniffed. (Open
+		// rejects no row: rows are rejected by Next only.)
+		sniffed := rd.Info()
+		rd.Close()
+		opts = withDialect(opts, sniffed)
+		opts.Schema = rec.Read
+		if rd, err = parsers.Open(ctx, obj, opts); err != nil {
+			return err
+		}
+	}
+	asm, err := newAssembler(plan.Columns, rd.Schema(), rec.Rescue, refOf(info), time.Now())
+	if err != nil {
+		return fmt.Errorf("dataset %s: %s: %w", r.ds, obj.Name(), err)
+	}
 
-	w, err = r.h.sink.Begin(ctx, r.ds, refOf(info), sink.PlanFor(sch))
+	w, err = r.h.sink.Begin(ctx, r.ds, refOf(info), plan)
 	if err != nil {
 		return fmt.Errorf("dataset %s: %w", r.ds, err)
 	}
@@ -245,14 +348,15 @@ func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, ob
 			}
 		}
 	}()
-	b := schema.NewBatch(sch, batchRows(opts))
+	b := schema.NewBatch(rd.Schema(), batchRows(opts))
 	for {
 		err := rd.Next(ctx, b)
 		if b.Len() > 0 {
-			if werr := r.write(ctx, w, b, obj.Name(), opts.OnReject); werr != nil {
+			out := asm.batch(b)
+			if werr := r.write(ctx, w, out, obj.Name(), opts.OnReject); werr != nil {
 				return werr
 			}
-			budget.accept(int64(b.Len()))
+			budget.accept(int64(out.Len()))
 		}
 		if errors.Is(err, io.EOF) {
 			break
@@ -269,15 +373,106 @@ func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, ob
 	}
 	r.rows.Add(budget.read)
 	r.h.metrics.rows.Add(float64(budget.read))
-	if budget.read > 0 {
-		r.mu.Lock()
-		if r.schema == nil {
-			r.schema = sch
-		}
-		r.mu.Unlock()
+	if plan.Change != nil {
+		r.recordChange(obj.Name(), plan.Change)
 	}
 	return nil
 }
+
+// reconcile reconciles the object's own schema (inferred) with the
+// dataset's current record.
+func (r *ingestRun) reconcile(ctx context.Context, info source.ObjectInfo, obj parsers.Object, look sink.Lookup, inferred *schema.Schema) (*sink.Reconciliation, error) {
+	ds, err := r.dataset(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ds != nil {
+		if diff := sink.SettingsDiff(ds.Settings, r.settings); len(diff) > 0 {
+			return nil, &sink.ContractError{Dataset: r.ds, Differences: diff}
+		}
+	}
+	rec, err := sink.Reconcile(sink.ReconcileInput{Dataset: ds, Name: r.ds, Object: refOf(info), Inferred: inferred,
+		Settings: r.settings, Schema: r.pinned, Hints: r.hints, Earlier: look.Earlier,
+		Capabilities: r.h.sink.Capabilities(), Now: time.Now().UTC()})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range rec.Conflicts {
+		r.warn(obj.Name(), c.String())
+	}
+	if len(rec.Rescue) > 0 {
+		r.warn(obj.Name(), fmt.Sprintf("columns %s are not in the dataset (evolution rescue): their values are kept in %s",
+			strings.Join(rec.Rescue, ", "), sink.RescueColumn))
+	}
+	return rec, nil
+}
+
+// readsAs reports whether a reader of schema have delivers batches of
+// schema want: the same names and types in the same order, and no column
+// that want forbids nulls in may hold them. An inferred column is only
+// non-nullable when the sample covered the whole object without a null
+// (or a Parquet column is REQUIRED), so the sniffing reader serves the
+// plan and the object is read once.
+func readsAs(have, want *schema.Schema) bool {
+	if len(have.Fields) != len(want.Fields) {
+		return false
+	}
+	for i, h := range have.Fields {
+		w := want.Fields[i]
+		if h.Name != w.Name || h.Type != w.Type || (h.Nullable && !w.Nullable) {
+			return false
+		}
+	}
+	return true
+}
+
+// withDialect returns opts with the format, compression and CSV dialect
+// sniffed on the object, where opts leaves them to sniffing, so the object
+// is read again the same way.
+func withDialect(opts parsers.Options, sniffed parsers.Info) parsers.Options {
+	if opts.Format == parsers.FormatAuto {
+		opts.Format = sniffed.Format
+	}
+	if opts.Compression == parsers.CompressionAuto {
+		opts.Compression = sniffed.Compression
+	}
+	if sniffed.Format == parsers.FormatCSV {
+		if d := []rune(sniffed.Delimiter); opts.CSV.Delimiter == 0 && len(d) == 1 {
+			opts.CSV.Delimiter = d[0]
+		}
+		if opts.CSV.Header == parsers.HeaderAuto {
+			opts.CSV.Header = parsers.HeaderAbsent
+			if sniffed.Header {
+				opts.CSV.Header = parsers.HeaderPresent
+			}
+		}
+		if opts.CSV.Encoding == "" {
+			opts.CSV.Encoding = sniffed.Encoding
+		}
+	}
+	return opts
+}
+
+// recordChange lists a schema change the run made in the result.
+func (r *ingestRun) recordChange(object string, ch *sink.SchemaChange) {
+	c := jobs.SchemaChange{Object: object, Version: ch.Version, Created: ch.Version == 1, Reason: ch.Reason}
+	for _, a := range ch.Added {
+		c.Added = append(c.Added, jobs.ColumnChange{Name: a.Name, Type: a.Type, Nullable: a.Nullable, Reason: a.Reason})
+	}
+	for _, w := range ch.Widened {
+		c.Widened = append(c.Widened, jobs.ColumnChange{Name: w.Column, From: w.From.String(), Type: w.To, Nullable: true})
+	}
+	r.log.Info("ingest: dataset schema changed", zap.String("object", object), zap.Int64("version", ch.Version), zap.String("reason", ch.Reason))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.changes) < maxSchemaChanges {
+		r.changes = append(r.changes, c)
+	}
+}
+
+// maxSchemaChanges bounds the schema changes a result lists (the dataset's
+// history has them all).
+const maxSchemaChanges = 100
 
 // write hands b to the sink. A value the sink cannot store (a NUL byte for
 // PostgreSQL, a date out of its range) rejects its row like a parse error,
@@ -331,12 +526,14 @@ func batchRows(o parsers.Options) int {
 // result are both snapshots.
 func (r *ingestRun) snapshot() jobs.IngestResult {
 	res := jobs.IngestResult{Dataset: r.p.Dataset, Objects: r.objects.Load(), Skipped: r.skipped.Load(),
-		Failed: r.failed.Load(), Empty: r.empty.Load(), Rows: r.rows.Load(), Bytes: r.bytes.Load(),
-		Duration: jobs.Duration(time.Since(r.start))}
+		SkippedModified: r.modified.Load(), Failed: r.failed.Load(), Empty: r.empty.Load(), Rows: r.rows.Load(),
+		Bytes: r.bytes.Load(), Duration: jobs.Duration(time.Since(r.start))}
 	res.Rejected, res.Rejects = r.budget.rejects()
 	r.mu.Lock()
 	res.Errors = slices.Clone(r.errors)
 	res.Warnings = slices.Clone(r.warnings)
+	res.SchemaChanges = slices.Clone(r.changes)
+	res.ModifiedKeys = slices.Clone(r.modifiedKeys)
 	r.mu.Unlock()
 	return res
 }

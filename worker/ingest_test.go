@@ -14,6 +14,7 @@ import (
 
 	"github.com/s3ingest/s3ingest/internal/testenv"
 	"github.com/s3ingest/s3ingest/jobs"
+	"github.com/s3ingest/s3ingest/parsers/schema"
 	"github.com/s3ingest/s3ingest/worker/sink"
 )
 
@@ -357,8 +358,9 @@ func TestIngestRetryAfterMidStreamFailureIsExactlyOnce(t *testing.T) {
 }
 
 // TestIngestSkipsEmptyObjectsAndReportsWarnings: a _SUCCESS marker sorted
-// first must not give the job its schema, and a later object with a column
-// the job's schema lacks is reported, not dropped silently.
+// first is counted as empty, never read, and a later object with a column
+// the dataset lacks adds it (evolution add), reported in the result: never
+// dropped.
 func TestIngestSkipsEmptyObjectsAndReportsWarnings(t *testing.T) {
 	h := newHarness(t)
 	bucket := h.s3.UniqueBucket(t)
@@ -377,8 +379,37 @@ func TestIngestSkipsEmptyObjectsAndReportsWarnings(t *testing.T) {
 	if res.Empty != 1 || res.Objects != 2 || res.Rows != 100 {
 		t.Fatalf("result %+v: want the marker counted as empty and both parts committed", res)
 	}
-	checkOrders(t, readDataset(t, h, "ws-a", "spark"), 100)
-	if len(res.Warnings) == 0 || !strings.Contains(strings.Join(res.Warnings, "\n"), "note") {
-		t.Fatalf("warnings %q do not mention the dropped column note", res.Warnings)
+	ds := readDataset(t, h, "ws-a", "spark")
+	if got := strings.Join(ds.Schema.Names(), ","); got != "id,name,amount,day,paid,note" {
+		t.Fatalf("dataset columns = %s", got)
+	}
+	notes := 0
+	for _, row := range ds.Rows {
+		id, note := row[0].(int64), row[5]
+		var want any // null before part-1.csv brought the column
+		if id > 50 {
+			want = "y"
+			if id%2 == 0 {
+				want = "x"
+			}
+		}
+		if note != want {
+			t.Fatalf("row %d note = %v, want %v", id, note, want)
+		}
+		if note != nil {
+			notes++
+		}
+	}
+	if notes != 50 {
+		t.Fatalf("%d notes, want 50", notes)
+	}
+	added := false
+	for _, c := range res.SchemaChanges {
+		for _, col := range c.Added {
+			added = added || (col.Name == "note" && col.Type == schema.String && col.Nullable && strings.HasSuffix(c.Object, "part-1.csv"))
+		}
+	}
+	if !added {
+		t.Fatalf("schema changes %+v do not say part-1.csv added note", res.SchemaChanges)
 	}
 }

@@ -4,6 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"path"
+	"slices"
+	"strings"
 
 	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
@@ -31,6 +35,12 @@ func sampleListing(ctx context.Context, c *source.Client, src jobs.Source, limit
 		}
 		l.Objects++
 		l.Bytes += info.Size
+		if info.Size > 0 {
+			if l.Formats == nil {
+				l.Formats = map[string]int64{}
+			}
+			l.Formats[formatByName(info.Key)]++
+		}
 		if len(l.FirstKeys) < keys {
 			l.FirstKeys = append(l.FirstKeys, info.Key)
 		}
@@ -96,5 +106,48 @@ func (h *Handlers) Preview(ctx context.Context, p jobs.PreviewPayload) (*jobs.Pr
 	}
 	res.Object = obj.Name()
 	res.PreviewResult = pr
+	if w := mixedFormats(listing.Formats); w != "" {
+		pr.Warnings = append(pr.Warnings, w)
+	}
 	return &res, nil
+}
+
+// formatByName returns the format a key's extension names (csv, json,
+// parquet), after a compression extension, or "unknown".
+func formatByName(key string) string {
+	k := strings.ToLower(path.Base(key))
+	for _, ext := range []string{".gz", ".gzip", ".zst", ".zstd", ".bz2"} {
+		k = strings.TrimSuffix(k, ext)
+	}
+	switch path.Ext(k) {
+	case ".csv", ".tsv", ".txt", ".psv":
+		return "csv"
+	case ".json", ".ndjson", ".jsonl":
+		return "json"
+	case ".parquet", ".pq":
+		return "parquet"
+	}
+	return "unknown"
+}
+
+// mixedFormats returns a warning when the listed objects' names say more
+// than one format ("" otherwise): each object is sniffed and read on its
+// own, and the dataset gets the union of their columns.
+func mixedFormats(formats map[string]int64) string {
+	known := 0
+	for f := range formats {
+		if f != "unknown" {
+			known++
+		}
+	}
+	if known < 2 {
+		return ""
+	}
+	names := slices.Sorted(maps.Keys(formats))
+	parts := make([]string, len(names))
+	for i, f := range names {
+		parts[i] = fmt.Sprintf("%d %s", formats[f], f)
+	}
+	return fmt.Sprintf("the prefix mixes formats (%s objects by their names): each object is sniffed and read on its own, "+
+		"and the dataset gets the columns of all of them; narrow the prefix or glob if that is not intended", strings.Join(parts, ", "))
 }

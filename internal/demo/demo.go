@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -223,6 +224,16 @@ func runJobs(ctx context.Context, rdb redis.UniversalClient, credID, dir string,
 			return fmt.Errorf("ingest %s: %w", in.dataset, err)
 		}
 		say("%s\n", &res)
+		for _, ch := range res.SchemaChanges {
+			var cols []string
+			for _, c := range ch.Added {
+				cols = append(cols, c.Name+" "+c.Type.String())
+			}
+			for _, c := range ch.Widened {
+				cols = append(cols, c.Name+" "+c.From+"→"+c.Type.String())
+			}
+			say("  schema version %d: %s (%s)\n", ch.Version, ch.Reason, strings.Join(cols, ", "))
+		}
 		for _, rj := range res.Rejects {
 			say("  rejected: %s\n", rj.Error)
 		}
