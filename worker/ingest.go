@@ -67,11 +67,17 @@ type ingestRun struct {
 
 	budget *errorBudget // rejected rows, rows read, their limits and first samples
 
-	// settings, pinned and hints are the job's contract as the sink's
-	// types: the dataset's settings when the job creates it, and what an
-	// existing dataset must agree with.
-	settings      sink.Settings
-	pinned, hints []sink.Pin
+	// asked, pinned and hints are the job's contract as the sink's types
+	// (asked holds only what the payload set): the dataset's settings when
+	// the job creates it, and what an existing dataset must agree with.
+	// settings are the effective ones: the dataset's once it exists,
+	// asked with defaults before.
+	asked, settings sink.Settings
+	pinned, hints   []sink.Pin
+	// exists is set once the dataset has a record: until then objects
+	// are read one at a time, so one object creates the dataset and the
+	// others evolve it (two objects never both "create" it).
+	exists atomic.Bool
 
 	listed, objects, skipped, modified, failed, empty, rows, bytes atomic.Int64
 
@@ -86,13 +92,13 @@ type ingestRun struct {
 func newIngestRun(h *Handlers, p jobs.IngestPayload, src *source.Client, log *zap.Logger, w *asynq.ResultWriter) *ingestRun {
 	settings, pinned, hints := contractOf(p.Contract)
 	return &ingestRun{h: h, p: p, ds: sink.Dataset{Workspace: p.WorkspaceID, Name: p.Dataset}, src: src, log: log, w: w,
-		start: time.Now(), budget: newErrorBudget(p.ErrorBudget), settings: settings, pinned: pinned, hints: hints}
+		start: time.Now(), budget: newErrorBudget(p.ErrorBudget), asked: settings, settings: settings.WithDefaults(), pinned: pinned, hints: hints}
 }
 
 // contractOf returns a payload's contract in the sink's types.
 func contractOf(c jobs.Contract) (sink.Settings, []sink.Pin, []sink.Pin) {
 	s := sink.Settings{Evolution: sink.Evolution(c.Evolution), Modified: sink.Modified(c.Modified),
-		AllowWidening: c.AllowWidening, Lineage: c.Lineage}.WithDefaults()
+		AllowWidening: c.AllowWidening, Lineage: c.Lineage}
 	pins := func(cs []jobs.ColumnSpec) []sink.Pin {
 		var out []sink.Pin
 		for _, c := range cs {
@@ -171,6 +177,10 @@ func (r *ingestRun) ingestAll(ctx context.Context) error {
 			r.skipModified(info)
 			return nil
 		}
+		if !r.exists.Load() {
+			// Sequential until the dataset exists.
+			return r.object(gctx, info, look)
+		}
 		g.Go(func() error { return r.object(gctx, info, look) })
 		return nil
 	}
@@ -192,9 +202,11 @@ func (r *ingestRun) checkContract(ctx context.Context) error {
 	if err != nil || rec == nil {
 		return err
 	}
-	if diff := sink.SettingsDiff(rec.Settings, r.settings); len(diff) > 0 {
+	if diff := sink.SettingsDiff(rec.Settings, r.asked); len(diff) > 0 {
 		return &sink.ContractError{Dataset: r.ds, Differences: diff}
 	}
+	r.settings = rec.Settings.WithDefaults()
+	r.exists.Store(true)
 	return nil
 }
 
@@ -250,6 +262,7 @@ func (r *ingestRun) object(ctx context.Context, info source.ObjectInfo, look sin
 	switch {
 	case err == nil:
 		r.objects.Add(1)
+		r.exists.Store(true)
 		r.bytes.Add(info.Size)
 		r.h.metrics.objects.WithLabelValues("committed").Inc()
 		r.h.metrics.bytes.Add(float64(info.Size))
@@ -387,7 +400,7 @@ func (r *ingestRun) reconcile(ctx context.Context, info source.ObjectInfo, obj p
 		return nil, err
 	}
 	if ds != nil {
-		if diff := sink.SettingsDiff(ds.Settings, r.settings); len(diff) > 0 {
+		if diff := sink.SettingsDiff(ds.Settings, r.asked); len(diff) > 0 {
 			return nil, &sink.ContractError{Dataset: r.ds, Differences: diff}
 		}
 	}

@@ -341,23 +341,24 @@ func nullability(nullable bool) string {
 	return "NOT NULL"
 }
 
-// SettingsDiff lists how a job's settings differ from a dataset's (both
-// with defaults), e.g. `evolution: dataset "add", job "fail"`; nil when
-// they agree.
+// SettingsDiff lists how the settings a job asks for differ from a
+// dataset's, e.g. `evolution: dataset "add", job "fail"`; nil when they
+// agree. Only what the job sets counts (an empty mode, or widening and
+// lineage off, accept the dataset's).
 func SettingsDiff(dataset, job Settings) []string {
-	d, j := dataset.WithDefaults(), job.WithDefaults()
+	d := dataset.WithDefaults()
 	var out []string
-	if d.Evolution != j.Evolution {
-		out = append(out, fmt.Sprintf("evolution: dataset %q, job %q", d.Evolution, j.Evolution))
+	if job.Evolution != "" && d.Evolution != job.Evolution {
+		out = append(out, fmt.Sprintf("evolution: dataset %q, job %q", d.Evolution, job.Evolution))
 	}
-	if d.Modified != j.Modified {
-		out = append(out, fmt.Sprintf("modified: dataset %q, job %q", d.Modified, j.Modified))
+	if job.Modified != "" && d.Modified != job.Modified {
+		out = append(out, fmt.Sprintf("modified: dataset %q, job %q", d.Modified, job.Modified))
 	}
-	if d.AllowWidening != j.AllowWidening {
-		out = append(out, fmt.Sprintf("allow_widening: dataset %t, job %t", d.AllowWidening, j.AllowWidening))
+	if job.AllowWidening && !d.AllowWidening {
+		out = append(out, "allow_widening: dataset false, job true")
 	}
-	if d.Lineage != j.Lineage {
-		out = append(out, fmt.Sprintf("lineage: dataset %t, job %t", d.Lineage, j.Lineage))
+	if job.Lineage && !d.Lineage {
+		out = append(out, "lineage: dataset false, job true")
 	}
 	return out
 }

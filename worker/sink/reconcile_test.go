@@ -333,8 +333,15 @@ func TestSettingsDiff(t *testing.T) {
 		t.Fatalf("defaults differ: %v", d)
 	}
 	got := strings.Join(SettingsDiff(Settings{Lineage: true}, Settings{Evolution: EvolutionFail, Modified: ModifiedSkip, AllowWidening: true}), "; ")
-	want := `evolution: dataset "add", job "fail"; modified: dataset "replace", job "skip"; allow_widening: dataset false, job true; lineage: dataset true, job false`
+	want := `evolution: dataset "add", job "fail"; modified: dataset "replace", job "skip"; allow_widening: dataset false, job true`
 	if got != want {
 		t.Fatalf("diff = %s\nwant   %s", got, want)
+	}
+	// A job that sets nothing accepts the dataset's settings, whatever they are.
+	if d := SettingsDiff(Settings{Evolution: EvolutionRescue, Modified: ModifiedAppend, Lineage: true, AllowWidening: true}, Settings{}); d != nil {
+		t.Fatalf("a job without settings differs: %v", d)
+	}
+	if d := SettingsDiff(Settings{}, Settings{Lineage: true}); len(d) != 1 || d[0] != "lineage: dataset false, job true" {
+		t.Fatalf("asking for lineage on a dataset without it: %v", d)
 	}
 }
