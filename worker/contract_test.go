@@ -392,9 +392,16 @@ func TestContractFailModeNamesTheNewColumns(t *testing.T) {
 		if got := fmt.Sprint(k.read(t, h, "ws-a", "strict").nonNull()); got != "map[id:2]" {
 			t.Fatalf("dataset %s", got)
 		}
+		// A job that asks nothing gets the dataset's settings: the new
+		// column still fails the object.
+		info, err = h.run(ingestTask(t, "ws-a", cred, bucket, "g/", "strict"), nil)
+		if err == nil || !strings.Contains(info.LastErr, "evolution fail") {
+			t.Fatalf("job without settings: err %v last %q", err, info.LastErr)
+		}
 		// Another job asking the same dataset for other settings fails,
 		// naming both.
-		info, err = h.run(ingestTask(t, "ws-a", cred, bucket, "g/", "strict"), nil)
+		lax := func(p *jobs.IngestPayload) { p.Contract.Evolution = jobs.EvolutionAdd }
+		info, err = h.run(ingestTask(t, "ws-a", cred, bucket, "g/", "strict", lax), nil)
 		if err == nil || info.Retried != 0 || !strings.Contains(info.LastErr, `evolution: dataset "fail", job "add"`) {
 			t.Fatalf("other settings: err %v retried %d last %q", err, info.Retried, info.LastErr)
 		}
