@@ -20,7 +20,9 @@
 //	a record         MaxLineBytes (8 MiB): a CSV record, a JSON document
 //	a batch          schema.BatchFixedBytes (16 MiB) of lines, nulls,
 //	                 numbers and offsets: a wide schema gets fewer rows; plus
-//	                 32 MiB of string and JSON text and one record
+//	                 32 MiB of string and JSON text and one record (the
+//	                 rescued JSON of Options.RescueColumn counts as text;
+//	                 one row's is at most twice MaxLineBytes)
 //	the sample       SampleRows, SampleBytes (1 MiB of text) and 4 MiB of cells
 //	decompression    MaxDecompressedBytes of output; a zstd window of
 //	                 MaxZstdWindow (32 MiB); gzip and bzip2 keep fixed state
