@@ -672,11 +672,19 @@ func newCSVReader(ctx context.Context, s *stream, opts Options) (Reader, error) 
 		for i := len(names) - 1; i >= 0; i-- {
 			pos[names[i]] = i
 		}
+		rescue, err := opts.rescueIndex(s.name)
+		if err != nil {
+			return nil, err
+		}
 		inSchema := make(map[string]bool, len(opts.Schema.Fields))
 		warned := 0
 		for i, f := range opts.Schema.Fields {
-			inSchema[f.Name] = true
 			r.colMap[i] = -1
+			if i == rescue {
+				// a header field named like the rescue column is rescued
+				continue
+			}
+			inSchema[f.Name] = true
 			if j, ok := pos[f.Name]; ok {
 				r.colMap[i] = j
 				continue
@@ -685,8 +693,17 @@ func newCSVReader(ctx context.Context, s *stream, opts Options) (Reader, error) 
 				opts.warn(fmt.Sprintf("column %q of the schema is not in the header: it is null in every row", f.Name))
 			}
 		}
+		if rescue >= 0 {
+			known := make([]bool, len(names))
+			for _, j := range r.colMap {
+				if j >= 0 {
+					known[j] = true
+				}
+			}
+			r.initRescue(rescue, names, known)
+		}
 		for _, n := range names {
-			if !inSchema[n] {
+			if !inSchema[n] && rescue < 0 {
 				if warned++; warned <= maxColumnWarnings {
 					opts.warn(fmt.Sprintf("column %q is not in the schema: its values are not loaded", n))
 				}

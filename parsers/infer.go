@@ -57,6 +57,9 @@ type cell struct {
 	b      []byte
 	kind   cellKind
 	quoted bool // CSV: the field was quoted
+	// seq is the JSON value's position in its document (the order of the
+	// keys in a rescue column); unused for CSV.
+	seq int32
 }
 
 // nullSet holds the CSV null tokens.

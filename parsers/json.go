@@ -85,6 +85,9 @@ type jsonCols struct {
 	// new key was met with max columns already known.
 	max  int
 	over bool
+	// rescue keeps the keys outside the frozen columns (as the parser's
+	// extras) instead of warning about them: Options.RescueColumn.
+	rescue bool
 }
 
 func (c *jsonCols) lookup(path []byte) int {
@@ -97,6 +100,9 @@ func (c *jsonCols) lookup(path []byte) int {
 		return i
 	}
 	if c.frozen {
+		if c.rescue {
+			return -1
+		}
 		if len(c.unknown) < 20 && !c.unknown[string(path)] {
 			if c.unknown == nil {
 				c.unknown = map[string]bool{}
@@ -124,9 +130,13 @@ func (c *jsonCols) lookup(path []byte) int {
 
 // jsonParser parses one document from a window of bytes into row cells.
 type jsonParser struct {
-	buf      []byte
-	cols     *jsonCols
-	cells    []cell
+	buf   []byte
+	cols  *jsonCols
+	cells []cell
+	// extras are the keys outside the columns and their values, kept
+	// when cols.rescue; seq numbers the values of a document in order.
+	extras   []extraCell
+	seq      int32
 	path     []byte
 	cur      []byte // the current key's full path (p.path or a slice of buf)
 	maxDepth int
@@ -177,6 +187,7 @@ func (p *jsonParser) document(i int) (int, error) {
 	p.more = false
 	p.path = p.path[:0]
 	p.nested = 0
+	p.seq = 0
 	p.strs.reset()
 	if i >= len(p.buf) {
 		return i, p.fail(i, "")
@@ -227,8 +238,16 @@ func (p *jsonParser) scalar(i int) (int, error) {
 }
 
 func (p *jsonParser) setCell(c cell) {
+	c.seq = p.seq
+	p.seq++
 	col := p.cols.lookup(p.cur)
 	if col < 0 {
+		if p.cols.rescue {
+			k := p.strs.alloc(len(p.cur))
+			k = append(k, p.cur...)
+			p.strs.commit(k)
+			p.extras = append(p.extras, extraCell{key: k[:len(k):len(k)], c: c})
+		}
 		return
 	}
 	if col >= len(p.cells) {
@@ -707,6 +726,7 @@ func (s *jsonSource) resetCells(row *rowBuf) {
 	row.cells = resizeCells(row.cells, n)
 	clear(row.cells)
 	s.p.cells = row.cells
+	s.p.extras = row.extras[:0]
 }
 
 func (s *jsonSource) read(row *rowBuf) error {
@@ -811,6 +831,7 @@ func (s *jsonSource) readLine(row *rowBuf) error {
 			}
 		}
 		row.cells = s.p.cells
+		row.extras = s.p.extras
 		row.line = lineNo
 		row.nbytes = len(line)
 		if err != nil {
@@ -967,6 +988,7 @@ func (s *jsonSource) readDoc(row *rowBuf) error {
 		s.p.final = s.eof
 		end, err := s.p.document(s.pos)
 		row.cells = s.p.cells
+		row.extras = s.p.extras
 		switch {
 		case err == nil:
 			lineNo, _ := s.position(s.pos)
@@ -1013,6 +1035,11 @@ func newJSONReader(ctx context.Context, s *stream, opts Options) (Reader, error)
 		buf: make([]byte, min(256<<10, opts.MaxLineBytes+2)), cut: func() bool { return s.cut }}
 	cols := &jsonCols{index: map[string]int{}, warn: opts.warn, obj: s.name, max: opts.MaxColumns}
 	src.p = jsonParser{cols: cols, maxDepth: opts.JSON.MaxDepth}
+	rescue, err := opts.rescueIndex(s.name)
+	if err != nil {
+		return nil, err
+	}
+	cols.rescue = rescue >= 0
 	if opts.Schema != nil {
 		for _, f := range opts.Schema.Fields {
 			cols.index[f.Name] = len(cols.names)
@@ -1104,6 +1131,9 @@ func newJSONReader(ctx context.Context, s *stream, opts Options) (Reader, error)
 		sparse: max(len(cols.names), 1)}
 	if opts.Schema != nil {
 		r.schema = opts.Schema
+		if rescue >= 0 {
+			r.initRescue(rescue, opts.Schema.Names(), nil)
+		}
 	} else {
 		r.inferred = true
 		inf := make([]colInfer, len(cols.names))

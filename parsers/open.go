@@ -42,6 +42,9 @@ const sniffBytes = 64 << 10
 // object is read once. opts.Format and opts.Compression override sniffing.
 func Open(ctx context.Context, obj Object, opts Options) (Reader, error) {
 	opts = opts.withDefaults()
+	if _, err := opts.rescueIndex(obj.Name()); err != nil {
+		return nil, err
+	}
 	if opts.Format == FormatParquet {
 		return openParquet(ctx, obj, opts)
 	}

@@ -20,7 +20,9 @@
 //	a record         MaxLineBytes (8 MiB): a CSV record, a JSON document
 //	a batch          schema.BatchFixedBytes (16 MiB) of lines, nulls,
 //	                 numbers and offsets: a wide schema gets fewer rows; plus
-//	                 32 MiB of string and JSON text and one record
+//	                 32 MiB of string and JSON text and one record (the
+//	                 rescued JSON of Options.RescueColumn counts as text;
+//	                 one row's is at most twice MaxLineBytes)
 //	the sample       SampleRows, SampleBytes (1 MiB of text) and 4 MiB of cells
 //	decompression    MaxDecompressedBytes of output; a zstd window of
 //	                 MaxZstdWindow (32 MiB); gzip and bzip2 keep fixed state
@@ -198,6 +200,42 @@ type Options struct {
 	// Schema, when set, skips inference: columns are matched by name and
 	// converted to these types (missing columns are null).
 	Schema *schema.Schema `json:"-"`
+	// RescueColumn, when set, names a nullable column of Schema of type
+	// json (the worker uses "_rescued") that keeps, per row, what the
+	// schema cannot hold, so that nothing is dropped and nothing is
+	// rejected for schema or type reasons (the rescued-data column of
+	// Databricks Auto Loader):
+	//
+	//   - the values of source columns the schema does not have (CSV
+	//     header names, flattened JSON keys, Parquet leaf columns), and a
+	//     source column named like the rescue column itself;
+	//   - values that do not convert to their column's type: the column
+	//     gets null and the value is rescued instead of the row being
+	//     rejected through OnReject.
+	//
+	// The rescue column holds ONE JSON object per row keyed by source
+	// column name, in source column order (CSV: header order; JSON: the
+	// document's key order; Parquet: the file's column order), e.g.
+	// {"email":"a@b.c","amount":"12.3.4"}. A CSV value is a JSON string of
+	// the raw field; a JSON value is the document's own value (a string,
+	// number, boolean, object or array); a Parquet value is its natural
+	// JSON form (numbers and booleans as such, strings, dates and
+	// timestamps as strings as schema.Vector.Text renders them, nested
+	// values as JSON). Null values are not rescued (a CSV field that reads
+	// as null by csv.nulls, a JSON null, a Parquet null). A row with
+	// nothing to rescue has null in the rescue column. There are no
+	// warnings about source columns outside the schema (their values are
+	// kept).
+	//
+	// Still rejected through OnReject: rows that are broken (a CSV row
+	// whose field count breaks csv.ragged, an invalid JSON line, a
+	// document that is not an object), a null (or a rescued value) in a
+	// column the schema says is not nullable, values that are not valid
+	// UTF-8, and a row whose rescued JSON would pass twice max_line_bytes
+	// (ErrTooLarge). RescueColumn without Schema, or naming no nullable
+	// json column of it, makes Open and Preview fail with a *ParseError
+	// wrapping ErrUnsupported.
+	RescueColumn string `json:"rescue_column,omitempty"`
 	// SampleRows and SampleBytes bound the inference sample (defaults
 	// DefaultSampleRows, DefaultSampleBytes).
 	SampleRows  int `json:"sample_rows,omitempty"`
@@ -352,3 +390,31 @@ func (e *ParseError) Permanent() bool { return true }
 // Fix says what to change so the work succeeds: the Hint ("" when none is
 // known).
 func (e *ParseError) Fix() string { return e.Hint }
+
+// rescueIndex checks Options.RescueColumn against Options.Schema: it
+// returns the rescue column's index in the schema, -1 when RescueColumn is
+// empty, or a *ParseError (ErrUnsupported) naming what is wrong.
+func (o *Options) rescueIndex(object string) (int, error) {
+	name := o.RescueColumn
+	if name == "" {
+		return -1, nil
+	}
+	bad := func(msg, hint string) (int, error) {
+		return -1, &ParseError{Object: object, RowGroup: -1, Column: name,
+			Err: fmt.Errorf("%w: rescue_column %q %s", ErrUnsupported, name, msg), Hint: hint}
+	}
+	if o.Schema == nil {
+		return bad("is set without a schema",
+			"pass the schema to load into, with the rescue column as a nullable json column, or leave rescue_column empty")
+	}
+	i := o.Schema.Index(name)
+	switch {
+	case i < 0:
+		return bad("is not a column of the schema", "add the rescue column to the schema as a nullable json column")
+	case o.Schema.Fields[i].Type != schema.JSON:
+		return bad("is "+o.Schema.Fields[i].Type.String()+" in the schema, not json", "give the rescue column the type json")
+	case !o.Schema.Fields[i].Nullable:
+		return bad("is not nullable in the schema (a row with nothing to rescue has null there)", "mark the rescue column nullable")
+	}
+	return i, nil
+}

@@ -32,6 +32,9 @@ func Preview(ctx context.Context, obj Object, opts Options, rows, headBytes int)
 		headBytes = DefaultPreviewHeadBytes
 	}
 	opts = opts.withDefaults()
+	if _, err := opts.rescueIndex(obj.Name()); err != nil {
+		return nil, err
+	}
 	if opts.Format == FormatParquet {
 		return previewParquet(ctx, obj, opts, rows)
 	}

@@ -35,6 +35,15 @@ type rowBuf struct {
 	line   int64
 	cells  []cell
 	nbytes int
+	// extras are the JSON keys outside the schema and their values, in
+	// document order (kept only with Options.RescueColumn).
+	extras []extraCell
+}
+
+// extraCell is a value of a key outside the schema.
+type extraCell struct {
+	key []byte
+	c   cell
 }
 
 // sample holds the rows read for inference, copied out of the source's
@@ -59,9 +68,11 @@ type sampleRow struct {
 
 type sampleCell struct {
 	off, n int
-	col    int
+	col    int // -1: an extra (its key is the kn bytes before off)
 	kind   cellKind
 	quoted bool
+	seq    int32
+	kn     int32
 }
 
 // sampleCellBudget bounds the memory of a sample's cells and rows (beyond
@@ -84,8 +95,14 @@ func (s *sample) add(row *rowBuf, sparse bool) {
 		if sparse && c.kind == kNull {
 			continue
 		}
-		s.cells = append(s.cells, sampleCell{off: len(s.arena), n: len(c.b), col: i, kind: c.kind, quoted: c.quoted})
+		s.cells = append(s.cells, sampleCell{off: len(s.arena), n: len(c.b), col: i, kind: c.kind, quoted: c.quoted, seq: c.seq})
 		s.arena = append(s.arena, c.b...)
+	}
+	for i := range row.extras {
+		e := &row.extras[i]
+		s.arena = append(s.arena, e.key...)
+		s.cells = append(s.cells, sampleCell{off: len(s.arena), n: len(e.c.b), col: -1, kind: e.c.kind, seq: e.c.seq, kn: int32(len(e.key))})
+		s.arena = append(s.arena, e.c.b...)
 	}
 	sr.n = len(s.cells) - sr.first
 	s.rows = append(s.rows, sr)
@@ -100,6 +117,7 @@ func (s *sample) addReject(line int64, pe *ParseError) {
 func (s *sample) load(i int, row *rowBuf, width int) *ParseError {
 	sr := &s.rows[i]
 	row.line, row.nbytes = sr.line, sr.nbytes
+	row.extras = row.extras[:0]
 	if sr.rej != nil {
 		return sr.rej
 	}
@@ -113,9 +131,12 @@ func (s *sample) load(i int, row *rowBuf, width int) *ParseError {
 	}
 	for k := 0; k < sr.n; k++ {
 		sc := &s.cells[sr.first+k]
-		c := cell{b: s.arena[sc.off : sc.off+sc.n : sc.off+sc.n], kind: sc.kind, quoted: sc.quoted}
+		c := cell{b: s.arena[sc.off : sc.off+sc.n : sc.off+sc.n], kind: sc.kind, quoted: sc.quoted, seq: sc.seq}
 		if width > 0 {
-			if sc.col < width {
+			if sc.col < 0 {
+				k := sc.off - int(sc.kn)
+				row.extras = append(row.extras, extraCell{key: s.arena[k:sc.off:sc.off], c: c})
+			} else if sc.col < width {
 				row.cells[sc.col] = c
 			}
 		} else {
@@ -152,6 +173,12 @@ type reader struct {
 	// batchRows is the most rows of a batch: Options.BatchRows, fewer
 	// for a wide schema.
 	batchRows int
+
+	// rescuing is set by Options.RescueColumn, rescue is its column's
+	// index in the schema; see rescue.go.
+	rescuing bool
+	rescue   int
+	resc     rescueState
 
 	row     rowBuf
 	eof     bool
@@ -256,14 +283,21 @@ func (r *reader) next(ctx context.Context, b *schema.Batch) error {
 			}
 			break
 		}
-		if pe := r.convert(b); pe != nil {
+		var pe *ParseError
+		if r.rescuing {
+			pe = r.convertRescue(b)
+		} else {
+			pe = r.convert(b)
+		}
+		if pe != nil {
 			b.Truncate(b.Len())
 			if e := r.reject(pe); e != nil {
 				return e
 			}
 			continue
 		}
-		size += r.row.nbytes
+		// the rescued JSON counts toward the batch's text
+		size += r.row.nbytes + r.resc.rowBytes
 	}
 	if b.Len() == 0 && r.eof {
 		return io.EOF
@@ -286,12 +320,8 @@ func (r *reader) reject(pe *ParseError) error {
 func (r *reader) convert(b *schema.Batch) *ParseError {
 	row := &r.row
 	cells := row.cells
-	if r.width > 0 && len(cells) != r.width {
-		if r.opts.CSV.Ragged != RaggedPad {
-			return &ParseError{Object: r.name, Line: row.line, RowGroup: -1, rowLvl: true,
-				Err:  fmt.Errorf("%w: the row has %d fields, the header has %d", ErrCorrupt, len(cells), r.width),
-				Hint: `fix the row, or set csv.ragged to "pad" to fill missing fields with nulls and drop extra ones`}
-		}
+	if pe := r.ragged(); pe != nil {
+		return pe
 	}
 	fields := r.schema.Fields
 	for i := range b.Cols {
@@ -306,6 +336,18 @@ func (r *reader) convert(b *schema.Batch) *ParseError {
 		}
 	}
 	b.Lines = append(b.Lines, row.line)
+	return nil
+}
+
+// ragged returns the error of a CSV row whose field count breaks the
+// ragged policy, or nil.
+func (r *reader) ragged() *ParseError {
+	row := &r.row
+	if r.width > 0 && len(row.cells) != r.width && r.opts.CSV.Ragged != RaggedPad {
+		return &ParseError{Object: r.name, Line: row.line, RowGroup: -1, rowLvl: true,
+			Err:  fmt.Errorf("%w: the row has %d fields, the header has %d", ErrCorrupt, len(row.cells), r.width),
+			Hint: `fix the row, or set csv.ragged to "pad" to fill missing fields with nulls and drop extra ones`}
+	}
 	return nil
 }
 

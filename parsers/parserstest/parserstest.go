@@ -383,6 +383,126 @@ func runCancel(t *testing.T, c Case, obj parsers.Object) {
 	}
 }
 
+// RescueCase is a case read with Options.RescueColumn (Opts must set it
+// and a Schema with that column). Run's checks apply as they are (the
+// rows, with the rescue column's exact JSON, in every variant); RunRescue
+// adds the rescue mode's promise, that nothing is lost: per delivered row,
+// the values of the source columns are exactly the row's loaded values
+// plus its rescued values, never both for one column.
+type RescueCase struct {
+	Case
+	// Source lists, per delivered row, its non-null source values by
+	// source column name: a loaded value in schema.Vector.Text form, a
+	// rescued JSON string as its text, any other rescued JSON value as
+	// written.
+	Source []map[string]string
+}
+
+// RunRescue runs rescue cases: Run, then the conservation check (see
+// RescueCase). A format registers by calling it from a test of its own.
+func RunRescue(t *testing.T, cases ...RescueCase) {
+	t.Helper()
+	for _, c := range cases {
+		if c.Opts.RescueColumn == "" || c.Opts.Schema == nil {
+			t.Fatalf("%s: a rescue case needs Opts.RescueColumn and Opts.Schema", c.Name)
+		}
+		Run(t, c.Case)
+		t.Run(c.Name+"/conservation", func(t *testing.T) {
+			got := rescueSources(t, c.Case)
+			if !reflect.DeepEqual(got, c.Source) {
+				t.Fatalf("source values per row (loaded + rescued)\n%q\nwant\n%q", got, c.Source)
+			}
+		})
+	}
+}
+
+// rescueSources reads a rescue case and returns, per row, its loaded and
+// rescued values by source column name.
+func rescueSources(t *testing.T, c Case) []map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	opts := c.Opts
+	opts.OnReject = func(*parsers.ParseError) error { return nil }
+	r, err := parsers.Open(ctx, parsers.BytesObject(c.Object, c.Data(t)), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	rc := r.Schema().Index(opts.RescueColumn)
+	if rc < 0 {
+		t.Fatalf("the reader's schema has no column %q", opts.RescueColumn)
+	}
+	var out []map[string]string
+	b := schema.NewBatch(r.Schema(), 0)
+	for {
+		err := r.Next(ctx, b)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < b.Len(); i++ {
+			row := map[string]string{}
+			for ci := range b.Cols {
+				if ci != rc && !b.Cols[ci].Nulls[i] {
+					row[r.Schema().Fields[ci].Name] = b.Cols[ci].Text(i)
+				}
+			}
+			if v := &b.Cols[rc]; !v.Nulls[i] {
+				for _, kv := range rescuedMembers(t, v.BytesAt(i)) {
+					if old, dup := row[kv[0]]; dup {
+						t.Fatalf("line %d: column %q is both loaded (%q) and rescued (%q)", b.Lines[i], kv[0], old, kv[1])
+					}
+					row[kv[0]] = kv[1]
+				}
+			}
+			out = append(out, row)
+		}
+	}
+	return out
+}
+
+// rescuedMembers parses a rescued JSON object: a non-empty object with
+// distinct keys; it returns its members (a string value as its text).
+func rescuedMembers(t *testing.T, b []byte) [][2]string {
+	t.Helper()
+	if !json.Valid(b) {
+		t.Fatalf("rescued value %q is not valid JSON", b)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		t.Fatalf("rescued value %q is not a JSON object", b)
+	}
+	var out [][2]string
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := tok.(string)
+		if seen[k] {
+			t.Fatalf("rescued value %q repeats the key %q", b, k)
+		}
+		seen[k] = true
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			t.Fatal(err)
+		}
+		v := string(raw)
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			v = s
+		}
+		out = append(out, [2]string{k, v})
+	}
+	if len(out) == 0 {
+		t.Fatalf("rescued value %q is empty: a row with nothing to rescue must be null", b)
+	}
+	return out
+}
+
 // Str returns a Case.Data function that returns s.
 func Str(s string) func(testing.TB) []byte { return func(testing.TB) []byte { return []byte(s) } }
 
