@@ -29,6 +29,8 @@ type app struct {
 
 	stdout io.Writer
 	stderr io.Writer
+	// stdin, when set, is the commands' stdin (default os.Stdin).
+	stdin io.Reader
 
 	rdb redis.UniversalClient
 

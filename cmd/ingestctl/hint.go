@@ -53,6 +53,11 @@ func cliHint(err error, sc hintScope) string {
 		return follow
 	}
 
+	var cte *credTestError
+	if errors.As(err, &cte) {
+		return credentialHint(cte)
+	}
+
 	var are *credstore.AssumeRoleError
 	if errors.As(err, &are) {
 		if are.WorkspaceID != "" {

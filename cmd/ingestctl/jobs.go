@@ -10,7 +10,6 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/spf13/cobra"
 
-	"github.com/s3ingest/s3ingest/credstore"
 	"github.com/s3ingest/s3ingest/jobs"
 	"github.com/s3ingest/s3ingest/parsers"
 )
@@ -422,16 +421,4 @@ func newScheduleCmd(a *app) *cobra.Command {
 	remove.Flags().StringVar(&rmID, "id", "", "schedule ID (required)")
 	cmd.AddCommand(add, list, remove)
 	return cmd
-}
-
-func newSecretKeyCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "secret-key",
-		Short: "print a new random S3INGEST_SECRET_KEY (base64 of 32 bytes)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintln(a.stdout, credstore.GenerateKey())
-			return nil
-		},
-	}
 }

@@ -27,6 +27,9 @@ func (c *cli) execute(args ...string) (string, string, int) {
 	defer a.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	if c.stdin != "" {
+		a.stdin = strings.NewReader(c.stdin)
+	}
 	code := a.execute(ctx, append([]string{"--redis-url", c.url}, args...))
 	return out.String(), errOut.String(), code
 }
