@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/spf13/cobra"
@@ -375,9 +376,12 @@ func newScheduleCmd(a *app) *cobra.Command {
 
 	var lsWorkspace string
 	list := &cobra.Command{
-		Use:   "list",
-		Short: "list schedules",
-		Args:  cobra.NoArgs,
+		Use:   "list [--workspace W]",
+		Short: "list schedules with their next run and the result of their last run",
+		Long: `List schedules: cron spec, next run (computed as ingestd's scheduler does, in
+UTC), and the last run: running, waiting, or when it finished with its rows and
+objects or its error. A run is kept 7 days after it finished.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rdb, err := a.redis(cmd.Context())
 			if err != nil {
@@ -387,13 +391,26 @@ func newScheduleCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if a.asJSON {
-				return a.printJSON(all)
+			rows, err := scheduleRows(asynq.NewInspectorFromRedisClient(rdb), all, time.Now())
+			if err != nil {
+				return err
 			}
+			if a.asJSON {
+				return a.printJSON(rows)
+			}
+			if len(rows) == 0 {
+				a.printf("no schedules (add one with `ingestctl schedule add`)\n")
+				return nil
+			}
+			now := time.Now()
 			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "WORKSPACE\tID\tCRON\tSOURCE\tDATASET")
-			for _, s := range all {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Ingest.WorkspaceID, s.ID, s.Cron, s.Ingest.Source, s.Ingest.Dataset)
+			fmt.Fprintln(tw, "WORKSPACE\tID\tCRON\tNEXT RUN\tLAST RUN\tSOURCE\tDATASET")
+			for _, r := range rows {
+				next := "-"
+				if r.NextRun != nil {
+					next = relTime(*r.NextRun, now)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Ingest.WorkspaceID, r.ID, r.Cron, next, r.LastRun.text(now), r.Ingest.Source, r.Ingest.Dataset)
 			}
 			return tw.Flush()
 		},

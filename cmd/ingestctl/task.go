@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -634,20 +633,4 @@ func newTaskDeleteCmd(a *app) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&queue, "queue", "", "the task's queue (default: look in "+strings.Join(taskQueues, ", ")+")")
 	return cmd
-}
-
-// sortTasksNewest orders tasks by the time they last did something, newest
-// first (active ones first of all).
-func sortTasksNewest(ts []*asynq.TaskInfo) {
-	key := func(t *asynq.TaskInfo) time.Time {
-		if t.State == asynq.TaskStateActive {
-			return time.Unix(1<<40, 0)
-		}
-		k := t.CompletedAt
-		if t.LastFailedAt.After(k) {
-			k = t.LastFailedAt
-		}
-		return k
-	}
-	sort.SliceStable(ts, func(i, j int) bool { return key(ts[i]).After(key(ts[j])) })
 }

@@ -192,9 +192,16 @@ func TestTaskListCancelRetryDelete(t *testing.T) {
 // handle; it stops with the test.
 func blockingWorker(t *testing.T, rdb redis.UniversalClient, handle func(ctx context.Context, task *asynq.Task) error) {
 	t.Helper()
+	workerOn(t, rdb, jobs.QueueIngest, handle)
+}
+
+// workerOn runs an asynq server on rdb serving queue with handle for
+// ingests; it stops with the test.
+func workerOn(t *testing.T, rdb redis.UniversalClient, queue string, handle func(ctx context.Context, task *asynq.Task) error) {
+	t.Helper()
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency: 1,
-		Queues:      map[string]int{jobs.QueueIngest: 1},
+		Queues:      map[string]int{queue: 1},
 		Logger:      quietLogger{},
 	})
 	mux := asynq.NewServeMux()

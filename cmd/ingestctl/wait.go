@@ -283,6 +283,9 @@ func (p *barProgress) ensure(total int64) {
 		progressbar.OptionThrottle(200*time.Millisecond),
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionSpinnerType(14),
+		// The spinner turns at each update (every poll), not from a
+		// goroutine of its own: all output is written by the caller.
+		progressbar.OptionSetSpinnerChangeInterval(0),
 	)
 }
 
