@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
@@ -28,6 +29,8 @@ type app struct {
 
 	stdout io.Writer
 	stderr io.Writer
+	// stdin, when set, is the commands' stdin (default os.Stdin).
+	stdin io.Reader
 
 	rdb redis.UniversalClient
 
@@ -46,6 +49,12 @@ type app struct {
 	// passed: `integration rotate --finish --bucket B` requires it before
 	// retiring the old External ID.
 	verifyRotation func(cmd *cobra.Command, workspaceID, bucket, prefix string) error
+
+	// terminal reports whether a writer is a terminal, for --wait's
+	// progress bar (nil: ask the OS); progressEvery is how often progress
+	// lines are printed elsewhere (0: defaultProgressEvery).
+	terminal      func(io.Writer) bool
+	progressEvery time.Duration
 }
 
 // newApp returns an app writing to stdout and stderr, with the production

@@ -14,7 +14,7 @@ import (
 	"github.com/s3ingest/s3ingest/credstore"
 )
 
-// newCredentialCmd builds `ingestctl credential add|list|remove`.
+// newCredentialCmd builds `ingestctl credential add|list|update|test|remove`.
 func newCredentialCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "credential",
@@ -27,7 +27,7 @@ Secrets are sealed with S3INGEST_SECRET_KEY before they reach Redis. They are
 never taken from a flag (flags show in ps and shell history): pipe them on
 stdin with --secret-stdin, or set S3INGEST_CRED_SECRET.`,
 	}
-	cmd.AddCommand(newCredentialAddCmd(a), newCredentialListCmd(a), newCredentialRemoveCmd(a))
+	cmd.AddCommand(newCredentialAddCmd(a), newCredentialListCmd(a), newCredentialUpdateCmd(a), newCredentialTestCmd(a), newCredentialRemoveCmd(a))
 	return cmd
 }
 
@@ -223,4 +223,93 @@ func dashIfEmpty(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// credentialID returns the ID of the credential named by exactly one of
+// --id and --name.
+func credentialID(cmd *cobra.Command, s *credstore.Store, workspace, id, name string) (string, error) {
+	if id != "" {
+		return id, nil
+	}
+	c, err := s.CredentialByName(cmd.Context(), workspace, name)
+	if err != nil {
+		return "", err
+	}
+	return c.ID, nil
+}
+
+// checkSelector checks --workspace and exactly one of --id and --name.
+func checkSelector(workspace, id, name string) error {
+	if workspace == "" {
+		return errors.New("--workspace is required")
+	}
+	if (id == "") == (name == "") {
+		return errors.New("give exactly one of --id and --name")
+	}
+	return nil
+}
+
+func newCredentialUpdateCmd(a *app) *cobra.Command {
+	var (
+		workspace, id, name, accessKeyID string
+		secretStdin                      bool
+	)
+	cmd := &cobra.Command{
+		Use:   "update --workspace W (--id ID | --name N) --access-key-id AKID (--secret-stdin | S3INGEST_CRED_SECRET=...)",
+		Short: "replace a credential instance's key pair in place (a key rotated at the customer's side)",
+		Long: `Replace the access key pair (and session token) of a stored credential
+instance. Its ID, name, region and endpoint stay, so jobs and schedules that
+name it use the new keys from their next run; a running ingest keeps the keys
+it started with.
+
+The secret comes as for ` + "`credential add`" + `: the first line of stdin with --secret-stdin
+(an optional second line is a session token), or S3INGEST_CRED_SECRET and
+S3INGEST_CRED_SESSION_TOKEN. A stored session token not given again is removed.
+Needs S3INGEST_SECRET_KEY.
+
+  printf '%s\n' "$NEW_SECRET" | ingestctl credential update --workspace ws1 \
+      --name minio --access-key-id AKIANEW... --secret-stdin`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkSelector(workspace, id, name); err != nil {
+				return err
+			}
+			if accessKeyID == "" {
+				return errors.New("--access-key-id is required")
+			}
+			secret, token, err := readCredSecret(cmd.InOrStdin(), secretStdin)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			s, err := openCredStore(ctx, a, true)
+			if err != nil {
+				return err
+			}
+			credID, err := credentialID(cmd, s, workspace, id, name)
+			if err != nil {
+				return err
+			}
+			c, err := s.UpdateCredential(ctx, workspace, credID, credstore.KeyUpdate{AccessKeyID: accessKeyID, SecretAccessKey: secret, SessionToken: token})
+			if err != nil {
+				return err
+			}
+			if a.asJSON {
+				return a.printJSON(c)
+			}
+			a.printf("credential %s (%s) of workspace %s now uses access key ID %s", c.ID, c.Name, c.WorkspaceID, c.AccessKeyID)
+			if c.HasSessionToken {
+				a.printf(" with a session token")
+			}
+			a.printf("\ncheck it with: ingestctl credential test --workspace %s --id %s --bucket B\n", c.WorkspaceID, c.ID)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&workspace, "workspace", "", "workspace ID (required)")
+	f.StringVar(&id, "id", "", "credential ID")
+	f.StringVar(&name, "name", "", "credential name")
+	f.StringVar(&accessKeyID, "access-key-id", "", "the new access key ID (required)")
+	f.BoolVar(&secretStdin, "secret-stdin", false, "read the secret access key (and an optional session token on a second line) from stdin")
+	return cmd
 }

@@ -22,6 +22,8 @@ type cli struct {
 	// setup, when set, adjusts each command's app (e.g. its resolver)
 	// before the command runs.
 	setup func(*app)
+	// stdin is what execute's commands read on stdin.
+	stdin string
 }
 
 func newCLI(t *testing.T) *cli {

@@ -44,6 +44,20 @@ func cliHint(err error, sc hintScope) string {
 	}
 	verify := "`ingestctl integration verify --workspace " + ws + " --bucket B [--prefix P]`"
 
+	var we *jobs.WaitError
+	if errors.As(err, &we) {
+		follow := "follow the task with `ingestctl task status " + we.TaskID + " --wait`"
+		if we.Redis {
+			follow += " once Redis is reachable again (--redis-grace sets how long --wait rides out an outage)"
+		}
+		return follow
+	}
+
+	var cte *credTestError
+	if errors.As(err, &cte) {
+		return credentialHint(cte)
+	}
+
 	var are *credstore.AssumeRoleError
 	if errors.As(err, &are) {
 		if are.WorkspaceID != "" {

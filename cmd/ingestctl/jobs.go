@@ -11,7 +11,6 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/spf13/cobra"
 
-	"github.com/s3ingest/s3ingest/credstore"
 	"github.com/s3ingest/s3ingest/jobs"
 	"github.com/s3ingest/s3ingest/parsers"
 )
@@ -65,20 +64,12 @@ func (f *sourceFlags) parse() (parsers.Options, error) {
 	return o, nil
 }
 
-// waitFlags control --wait.
-type waitFlags struct {
-	wait    bool
-	timeout time.Duration
-}
-
-func (w *waitFlags) register(cmd *cobra.Command) {
-	cmd.Flags().BoolVar(&w.wait, "wait", false, "wait for the task to finish and print its result")
-	cmd.Flags().DurationVar(&w.timeout, "timeout", time.Hour, "how long --wait waits")
-}
-
 // enqueue sends t and, with --wait, waits and decodes its result into res.
-// It prints the task ID when not waiting.
-func (a *app) enqueue(ctx context.Context, t *asynq.Task, w waitFlags, res any) (*asynq.TaskInfo, bool, error) {
+// It prints the task ID when not waiting. While waiting, progress (when
+// not nil) is shown the task's states. When waiting stops early
+// (*jobs.WaitError: a --timeout, or Redis gone past --redis-grace) the
+// error says so and no result is decoded: the task goes on.
+func (a *app) enqueue(ctx context.Context, t *asynq.Task, w waitFlags, res any, progress taskProgress) (*asynq.TaskInfo, bool, error) {
 	rdb, err := a.redis(ctx)
 	if err != nil {
 		return nil, false, err
@@ -96,10 +87,19 @@ func (a *app) enqueue(ctx context.Context, t *asynq.Task, w waitFlags, res any) 
 		a.printf("follow it with: ingestctl task status %s\n", info.ID)
 		return info, false, nil
 	}
-	wctx, cancel := context.WithTimeout(ctx, w.timeout)
-	defer cancel()
-	done, werr := c.Wait(wctx, info.Queue, info.ID, 0)
-	if done == nil { // the task could not be read (Redis, retention, queue)
+	var done *asynq.TaskInfo
+	var werr error
+	if progress != nil {
+		done, werr = a.waitTask(ctx, c, info, w, progress.update)
+		progress.finish()
+	} else {
+		done, werr = a.waitTask(ctx, c, info, w, nil)
+	}
+	var we *jobs.WaitError
+	if errors.As(werr, &we) {
+		return info, false, werr
+	}
+	if done == nil { // the task could not be read (retention, queue)
 		return info, false, fmt.Errorf("task %s: %w", info.ID, werr)
 	}
 	haveResult := len(done.Result) > 0 && res != nil
@@ -142,7 +142,7 @@ func newPreviewCmd(a *app) *cobra.Command {
 				return nameFlags(err)
 			}
 			var res jobs.PreviewResult
-			_, done, err := a.enqueue(cmd.Context(), t, wf, &res)
+			_, done, err := a.enqueue(cmd.Context(), t, wf, &res, nil)
 			if err != nil || !done {
 				return err
 			}
@@ -277,7 +277,7 @@ func newIngestCmd(a *app) *cobra.Command {
 				return nameFlags(err)
 			}
 			var res jobs.IngestResult
-			info, haveResult, err := a.enqueue(cmd.Context(), t, wf, &res)
+			info, haveResult, err := a.enqueue(cmd.Context(), t, wf, &res, a.ingestProgress(wf))
 			if !wf.wait || (err != nil && !haveResult) {
 				return err
 			}
@@ -311,95 +311,6 @@ func (a *app) printIngest(r *jobs.IngestResult) {
 	for _, rj := range r.Rejects {
 		a.printf("rejected: %s\n", rj.Error)
 	}
-}
-
-func newTaskCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{Use: "task", Short: "inspect tasks"}
-	var queue string
-	var wf waitFlags
-	status := &cobra.Command{
-		Use:   "status TASK_ID",
-		Short: "show a task's state, last error and result",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			rdb, err := a.redis(cmd.Context())
-			if err != nil {
-				return err
-			}
-			c := jobs.NewClient(rdb)
-			info, err := findTask(c, queue, args[0])
-			if err != nil {
-				return err
-			}
-			if wf.wait {
-				ctx, cancel := context.WithTimeout(cmd.Context(), wf.timeout)
-				defer cancel()
-				info, err = c.Wait(ctx, info.Queue, args[0], 0)
-				if info == nil {
-					return err
-				}
-			}
-			if a.asJSON {
-				return a.printJSON(map[string]any{"id": info.ID, "queue": info.Queue, "type": info.Type, "state": info.State.String(),
-					"retried": info.Retried, "max_retry": info.MaxRetry, "last_error": info.LastErr, "result": rawJSON(info.Result)})
-			}
-			a.printf("task %s (%s) on %s: %s, retried %d of %d\n", info.ID, info.Type, info.Queue, info.State, info.Retried, info.MaxRetry)
-			if info.LastErr != "" {
-				a.printf("last error: %s\n", info.LastErr)
-			}
-			if len(info.Result) > 0 {
-				a.printf("result: %s\n", info.Result)
-			}
-			return nil
-		},
-	}
-	status.Flags().StringVar(&queue, "queue", "", "the task's queue (default: look in "+strings.Join(taskQueues, ", ")+")")
-	wf.register(status)
-	cmd.AddCommand(status)
-	return cmd
-}
-
-// taskQueues are the queues tasks are enqueued on, where `task status`
-// looks for a task when --queue is not given.
-var taskQueues = []string{jobs.QueueInteractive, jobs.QueueIngest, jobs.QueueScheduled}
-
-// findTask returns the task id from queue, or from the first of
-// taskQueues that has it when queue is "".
-func findTask(c *jobs.Client, queue, id string) (*asynq.TaskInfo, error) {
-	queues := taskQueues
-	if queue != "" {
-		queues = []string{queue}
-	}
-	for _, q := range queues {
-		info, err := c.Task(q, id)
-		switch {
-		case err == nil:
-			return info, nil
-		case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
-			continue
-		default:
-			return nil, fmt.Errorf("read task %s in queue %s: %w", id, q, err)
-		}
-	}
-	where := "queue " + queue
-	if queue == "" {
-		where = "any queue (" + strings.Join(taskQueues, ", ") + ")"
-	}
-	return nil, fmt.Errorf("task %s not found in %s: check the ID; a finished task is kept %s (previews, verifications) or %s (ingests)",
-		id, where, days(jobs.PreviewRetention), days(jobs.IngestRetention))
-}
-
-// days renders a whole number of days ("1 day", "7 days"), else the
-// duration.
-func days(d time.Duration) string {
-	const day = 24 * time.Hour
-	switch {
-	case d == day:
-		return "1 day"
-	case d > 0 && d%day == 0:
-		return fmt.Sprintf("%d days", d/day)
-	}
-	return d.String()
 }
 
 // rawJSON keeps a JSON result as-is in --json output.
@@ -465,9 +376,12 @@ func newScheduleCmd(a *app) *cobra.Command {
 
 	var lsWorkspace string
 	list := &cobra.Command{
-		Use:   "list",
-		Short: "list schedules",
-		Args:  cobra.NoArgs,
+		Use:   "list [--workspace W]",
+		Short: "list schedules with their next run and the result of their last run",
+		Long: `List schedules: cron spec, next run (computed as ingestd's scheduler does, in
+UTC), and the last run: running, waiting, or when it finished with its rows and
+objects or its error. A run is kept 7 days after it finished.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rdb, err := a.redis(cmd.Context())
 			if err != nil {
@@ -477,13 +391,26 @@ func newScheduleCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if a.asJSON {
-				return a.printJSON(all)
+			rows, err := scheduleRows(asynq.NewInspectorFromRedisClient(rdb), all, time.Now())
+			if err != nil {
+				return err
 			}
+			if a.asJSON {
+				return a.printJSON(rows)
+			}
+			if len(rows) == 0 {
+				a.printf("no schedules (add one with `ingestctl schedule add`)\n")
+				return nil
+			}
+			now := time.Now()
 			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "WORKSPACE\tID\tCRON\tSOURCE\tDATASET")
-			for _, s := range all {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Ingest.WorkspaceID, s.ID, s.Cron, s.Ingest.Source, s.Ingest.Dataset)
+			fmt.Fprintln(tw, "WORKSPACE\tID\tCRON\tNEXT RUN\tLAST RUN\tSOURCE\tDATASET")
+			for _, r := range rows {
+				next := "-"
+				if r.NextRun != nil {
+					next = relTime(*r.NextRun, now)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Ingest.WorkspaceID, r.ID, r.Cron, next, r.LastRun.text(now), r.Ingest.Source, r.Ingest.Dataset)
 			}
 			return tw.Flush()
 		},
@@ -511,16 +438,4 @@ func newScheduleCmd(a *app) *cobra.Command {
 	remove.Flags().StringVar(&rmID, "id", "", "schedule ID (required)")
 	cmd.AddCommand(add, list, remove)
 	return cmd
-}
-
-func newSecretKeyCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "secret-key",
-		Short: "print a new random S3INGEST_SECRET_KEY (base64 of 32 bytes)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintln(a.stdout, credstore.GenerateKey())
-			return nil
-		},
-	}
 }

@@ -67,6 +67,9 @@ func newRootCmd(a *app) *cobra.Command {
 	// prints a password from the environment.
 	root.PersistentFlags().StringVar(&a.redisURL, "redis-url", "", "Redis URL (default $S3INGEST_REDIS_URL, else "+defaultRedisURL+")")
 	root.PersistentFlags().BoolVar(&a.asJSON, "json", false, "print machine-readable JSON")
+	if a.stdin != nil {
+		root.SetIn(a.stdin)
+	}
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.AddCommand(
