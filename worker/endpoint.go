@@ -109,3 +109,9 @@ func (h *Handlers) sourceOptions(region, endpoint, fixed string) source.Options 
 func (h *Handlers) newSource(creds aws.CredentialsProvider, region, endpoint, fixed string) *source.Client {
 	return source.New(creds, h.sourceOptions(region, endpoint, fixed))
 }
+
+// PublicOnlyHTTPClient returns an HTTP client that refuses, at dial time,
+// every internal address (as ingestd does for credential endpoints unless
+// S3INGEST_ALLOW_PRIVATE_ENDPOINTS is set); refusals wrap
+// ErrEndpointRefused. ingestctl's `credential test` uses it.
+func PublicOnlyHTTPClient() *http.Client { return newHTTPClient(publicOnlyDialer()) }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"strings"
 	"testing"
 
@@ -151,18 +150,3 @@ func TestCredentialUpdateAndTest(t *testing.T) {
 	}
 }
 
-func TestInternalAddr(t *testing.T) {
-	for _, tc := range []struct {
-		ip       string
-		internal bool
-	}{
-		{"127.0.0.1", true}, {"10.1.2.3", true}, {"172.16.0.1", true}, {"192.168.1.1", true}, {"169.254.169.254", true},
-		{"100.64.0.1", true}, {"0.0.0.0", true}, {"255.255.255.255", true}, {"::1", true}, {"fd00::1", true}, {"fe80::1", true},
-		{"::ffff:10.0.0.1", true}, {"64:ff9b::a00:1", true}, {"2002:a00:1::", true}, {"::a00:1", true},
-		{"8.8.8.8", false}, {"52.216.0.1", false}, {"2606:4700::1111", false},
-	} {
-		if got := internalAddr(net.ParseIP(tc.ip)); got != tc.internal {
-			t.Errorf("internalAddr(%s) = %v, want %v", tc.ip, got, tc.internal)
-		}
-	}
-}

@@ -4,17 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"net/netip"
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/s3ingest/s3ingest/worker"
 	"github.com/s3ingest/s3ingest/worker/source"
 )
 
@@ -110,7 +107,7 @@ Needs S3INGEST_SECRET_KEY (the secret is unsealed here).`,
 			opt := source.Options{Region: resolved.Region, Endpoint: resolved.Endpoint, ListPageSize: 1, RetryMaxAttempts: 2}
 			if opt.Endpoint != "" {
 				if !allowPrivate {
-					opt.HTTPClient = publicOnlyHTTPClient()
+					opt.HTTPClient = worker.PublicOnlyHTTPClient()
 				}
 			} else if ep := strings.TrimSpace(os.Getenv(envS3Endpoint)); ep != "" {
 				// The operator's own endpoint is trusted, as in ingestd.
@@ -199,85 +196,6 @@ func allowPrivateEndpoints() (bool, error) {
 		return false, fmt.Errorf("%s=%q: want true or false", envAllowPrivate, v)
 	}
 	return b, nil
-}
-
-// errEndpointRefused is returned when a credential's endpoint resolves to
-// an internal address (see publicOnlyHTTPClient). It is permanent.
-var errEndpointRefused error = &refusedEndpoint{}
-
-type refusedEndpoint struct{}
-
-func (*refusedEndpoint) Error() string   { return "endpoint refused" }
-func (*refusedEndpoint) Permanent() bool { return true }
-func (*refusedEndpoint) Fix() string {
-	return "name a public S3 endpoint in the credential instance, or, for an endpoint on your own network, set " + envAllowPrivate + "=true (as ingestd must have)"
-}
-
-// publicOnlyHTTPClient returns an HTTP client that refuses to connect to
-// internal addresses, checked on the resolved address at dial time (as
-// ingestd's guard; no proxy, which would dial past the check).
-func publicOnlyHTTPClient() *http.Client {
-	d := &net.Dialer{
-		Timeout: 30 * time.Second,
-		Control: func(_, address string, _ syscall.RawConn) error {
-			host, _, err := net.SplitHostPort(address)
-			if err != nil {
-				return err
-			}
-			if ip := net.ParseIP(host); ip == nil || internalAddr(ip) {
-				return fmt.Errorf("%w: %s is an internal address", errEndpointRefused, host)
-			}
-			return nil
-		},
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DialContext = d.DialContext
-	tr.Proxy = nil
-	return &http.Client{Transport: tr}
-}
-
-// Ranges internalAddr refuses besides the standard library's classes.
-var (
-	internalV4Ranges = []netip.Prefix{
-		netip.MustParsePrefix("0.0.0.0/8"),     // "this network"
-		netip.MustParsePrefix("100.64.0.0/10"), // CGNAT
-		netip.MustParsePrefix("192.0.0.0/24"),  // IETF protocol assignments
-		netip.MustParsePrefix("198.18.0.0/15"), // benchmarking
-		netip.MustParsePrefix("240.0.0.0/4"),   // reserved, broadcast
-	}
-	// IPv6 ranges that carry or translate IPv4 (IPv4-compatible, NAT64,
-	// 6to4, Teredo) and the deprecated site-local one: refused whole
-	// here (ingestd decodes them; an operator's test needs none).
-	internalV6Ranges = []netip.Prefix{
-		netip.MustParsePrefix("::/96"),
-		netip.MustParsePrefix("64:ff9b::/96"),
-		netip.MustParsePrefix("64:ff9b:1::/48"),
-		netip.MustParsePrefix("2002::/16"),
-		netip.MustParsePrefix("2001::/32"),
-		netip.MustParsePrefix("fec0::/10"),
-	}
-)
-
-// internalAddr reports whether ip is not a public unicast address.
-func internalAddr(ip net.IP) bool {
-	a, ok := netip.AddrFromSlice(ip)
-	if !ok {
-		return true
-	}
-	a = a.Unmap()
-	if !a.IsGlobalUnicast() || a.IsPrivate() {
-		return true
-	}
-	ranges := internalV6Ranges
-	if a.Is4() {
-		ranges = internalV4Ranges
-	}
-	for _, p := range ranges {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }
 
 // credentialHint is cliHint's advice for a failed `credential test`
