@@ -149,4 +149,3 @@ func TestCredentialUpdateAndTest(t *testing.T) {
 		t.Errorf("--json test of a missing bucket: %+v %v\n%s", res, err, out)
 	}
 }
-
