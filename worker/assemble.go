@@ -37,6 +37,12 @@ func newAssembler(cols []sink.Column, read *schema.Schema, rescue []string, obj 
 	}
 	for i, c := range cols {
 		a.from[i] = -1
+		if c.Name == sink.RescueColumn {
+			if j := read.Index(c.Name); j >= 0 && read.Fields[j].Type == schema.JSON {
+				a.from[i] = j // the parser rescued
+			}
+			continue
+		}
 		if sink.IsReserved(c.Name) {
 			continue
 		}

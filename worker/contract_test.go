@@ -541,3 +541,60 @@ func TestContractModifiedObjects(t *testing.T) {
 func sortAny(v []any) {
 	sort.Slice(v, func(i, j int) bool { return v[i].(float64) < v[j].(float64) })
 }
+
+// TestContractRescueLosesNothing: in rescue mode, for objects full of drift
+// (a new column, a renamed one) and bad values (text in a number column),
+// nothing is rejected and, per source column, the source's non-null values
+// = the dataset's values + the values rescued into _rescued.
+func TestContractRescueLosesNothing(t *testing.T) {
+	forSinks(t, func(t *testing.T, h *harness, k sinkKind) {
+		bucket := h.s3.UniqueBucket(t)
+		h.s3.Put(t, bucket, "r/1.csv", csvOf("id,amount", "1,1.5", "2,2.5", "3,3.5"))
+		// A new column, a bad amount, a missing amount.
+		h.s3.Put(t, bucket, "r/2.csv", csvOf("id,amount,email", "4,12.3.4,d@x", "5,5.5,e@x", "6,,f@x"))
+		// A renamed column (amt) and a bad id.
+		h.s3.Put(t, bucket, "r/3.ndjson", []byte(`{"id":7,"amt":7.5}`+"\n"+`{"id":"eight","amount":8.5}`+"\n"))
+		cred := h.addCredential("ws-a", testenv.ReaderAccessKey, testenv.ReaderSecretKey)
+		var res jobs.IngestResult
+		_, err := h.run(ingestTask(t, "ws-a", cred, bucket, "r/", "rescued", func(p *jobs.IngestPayload) {
+			p.Contract.Evolution = jobs.EvolutionRescue
+			p.Concurrency = 1
+		}), &res)
+		if err != nil {
+			t.Fatalf("rescue ingest: %v (%+v)", err, res.Errors)
+		}
+		if res.Rejected != 0 || res.Rows != 8 {
+			t.Fatalf("rows %d rejected %d, want 8 and 0", res.Rows, res.Rejected)
+		}
+		tb := k.read(t, h, "ws-a", "rescued")
+		if tb.types["amount"] != "float64" || tb.types["id"] != "int64" || tb.types[sink.RescueColumn] != "json" {
+			t.Fatalf("types %v", tb.types)
+		}
+		for _, c := range tb.cols {
+			if c == "email" || c == "amt" {
+				t.Fatalf("column %q was added in rescue mode: %v", c, tb.cols)
+			}
+		}
+		// Count per source column: loaded non-null values + rescued values.
+		loaded := tb.nonNull()
+		rescued := map[string]int{}
+		for _, v := range tb.col(t, sink.RescueColumn) {
+			if v == nil {
+				continue
+			}
+			var m map[string]any
+			if err := json.Unmarshal([]byte(fmt.Sprint(v)), &m); err != nil {
+				t.Fatalf("rescued value %v is not a JSON object: %v", v, err)
+			}
+			for k := range m {
+				rescued[k]++
+			}
+		}
+		source := map[string]int{"id": 8, "amount": 6, "email": 3, "amt": 1}
+		for col, want := range source {
+			if got := loaded[col] + rescued[col]; got != want {
+				t.Errorf("column %s: %d loaded + %d rescued = %d, want the source's %d", col, loaded[col], rescued[col], got, want)
+			}
+		}
+	})
+}

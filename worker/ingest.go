@@ -334,18 +334,26 @@ func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, ob
 		return err
 	}
 	plan := rec.Plan
-	if !readsAs(rd.Schema(), rec.Read) {
+	read, rescue := rec.Read, rec.Rescue
+	if parserRescues(plan, rd.Info()) {
+		// The parser rescues: values of columns outside the dataset and
+		// values that do not fit their column's type go to the rescue
+		// column, row by row, instead of being rejected.
+		read, rescue = rescueReadSchema(rec.Read, rec.Rescue), nil
+		opts.RescueColumn = sink.RescueColumn
+	}
+	if opts.RescueColumn != "" || !readsAs(rd.Schema(), read) {
 		// Read again with the plan's schema and the dialect sniffed. (Open
 		// rejects no row: rows are rejected by Next only.)
 		sniffed := rd.Info()
 		rd.Close()
 		opts = withDialect(opts, sniffed)
-		opts.Schema = rec.Read
+		opts.Schema = read
 		if rd, err = parsers.Open(ctx, obj, opts); err != nil {
 			return err
 		}
 	}
-	asm, err := newAssembler(plan.Columns, rd.Schema(), rec.Rescue, refOf(info), time.Now())
+	asm, err := newAssembler(plan.Columns, rd.Schema(), rescue, refOf(info), time.Now())
 	if err != nil {
 		return fmt.Errorf("dataset %s: %s: %w", r.ds, obj.Name(), err)
 	}
@@ -437,6 +445,41 @@ func readsAs(have, want *schema.Schema) bool {
 		}
 	}
 	return true
+}
+
+// parserRescues reports whether the parser fills the plan's rescue column
+// itself: in rescue mode, for the text formats (the Parquet reader has no
+// rescue column yet: there the worker rescues columns outside the dataset
+// and values of the wrong type are rejected within the error budget).
+func parserRescues(plan sink.Plan, sniffed parsers.Info) bool {
+	if plan.Settings.Evolution != sink.EvolutionRescue || sniffed.Format == parsers.FormatParquet {
+		return false
+	}
+	for _, c := range plan.Columns {
+		if c.Name == sink.RescueColumn {
+			return true
+		}
+	}
+	return false
+}
+
+// rescueReadSchema is the read schema for a parser that rescues: the
+// dataset's data columns (without the columns outside the dataset, which
+// the parser rescues) plus the rescue column.
+func rescueReadSchema(read *schema.Schema, outside []string) *schema.Schema {
+	skip := make(map[string]bool, len(outside))
+	for _, n := range outside {
+		skip[n] = true
+	}
+	out := &schema.Schema{}
+	for _, f := range read.Fields {
+		if !skip[f.Name] {
+			out.Fields = append(out.Fields, f)
+		}
+	}
+	out.Fields = append(out.Fields, schema.Field{Name: sink.RescueColumn, Type: schema.JSON, Nullable: true,
+		Reason: "rescued values: columns outside the dataset and values that do not fit their column's type"})
+	return out
 }
 
 // withDialect returns opts with the format, compression and CSV dialect
