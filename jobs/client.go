@@ -51,6 +51,15 @@ func (c *Client) EnqueueIngest(ctx context.Context, p IngestPayload, opts ...asy
 	return c.Enqueue(ctx, t)
 }
 
+// EnqueueDryRun validates p and enqueues a dry run of the ingest.
+func (c *Client) EnqueueDryRun(ctx context.Context, p IngestPayload, opts ...asynq.Option) (*asynq.TaskInfo, error) {
+	t, err := NewDryRunTask(p, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return c.Enqueue(ctx, t)
+}
+
 // EnqueueVerify validates p and enqueues a verification.
 func (c *Client) EnqueueVerify(ctx context.Context, p VerifyPayload, opts ...asynq.Option) (*asynq.TaskInfo, error) {
 	t, err := NewVerifyTask(p, opts...)

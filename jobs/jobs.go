@@ -31,6 +31,10 @@ const (
 	// TypeVerify checks a workspace's AWS integration step by step
 	// (VerifyPayload → VerifyReport).
 	TypeVerify = "integration:verify"
+	// TypeDryRun says what an ingest would do without reading or writing
+	// any row: which objects it would read, skip as loaded, skip or
+	// replace as modified, or ignore (IngestPayload → DryRunResult).
+	TypeDryRun = "ingest:dry-run"
 )
 
 // Queue names. ingestd weights them (see its S3INGEST_QUEUES setting):
@@ -418,6 +422,15 @@ func NewIngestTask(p IngestPayload, opts ...asynq.Option) (*asynq.Task, error) {
 // no retry: a verification reports what it finds).
 func NewVerifyTask(p VerifyPayload, opts ...asynq.Option) (*asynq.Task, error) {
 	return newTask(TypeVerify, &p, []asynq.Option{
+		asynq.Queue(QueueInteractive), asynq.Timeout(PreviewTimeout),
+		asynq.MaxRetry(0), asynq.Retention(PreviewRetention),
+	}, opts)
+}
+
+// NewDryRunTask returns a dry run of the ingest p on the interactive queue
+// (a preview's timeout and retention, no retries).
+func NewDryRunTask(p IngestPayload, opts ...asynq.Option) (*asynq.Task, error) {
+	return newTask(TypeDryRun, &p, []asynq.Option{
 		asynq.Queue(QueueInteractive), asynq.Timeout(PreviewTimeout),
 		asynq.MaxRetry(0), asynq.Retention(PreviewRetention),
 	}, opts)

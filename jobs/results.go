@@ -235,3 +235,52 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	*d = Duration(v)
 	return nil
 }
+
+// DryRunAction is what an ingest would do with one object.
+type DryRunAction string
+
+// Dry-run actions.
+const (
+	// DryRunRead: the object would be read and loaded.
+	DryRunRead DryRunAction = "read"
+	// DryRunReplace: the object is a new version of a loaded key and would
+	// replace the earlier version's rows (modified policy replace).
+	DryRunReplace DryRunAction = "replace"
+	// DryRunAppend: a new version of a loaded key, loaded beside it
+	// (modified policy append).
+	DryRunAppend DryRunAction = "append"
+	// DryRunLoaded: this version is already in the dataset: skipped.
+	DryRunLoaded DryRunAction = "skip-loaded"
+	// DryRunModifiedSkip: a new version of a loaded key, skipped by the
+	// modified policy skip.
+	DryRunModifiedSkip DryRunAction = "skip-modified"
+	// DryRunEmpty: an empty object (a marker such as _SUCCESS): ignored.
+	DryRunEmpty DryRunAction = "ignore-empty"
+)
+
+// DryRunObject is one listed object and what the ingest would do with it.
+type DryRunObject struct {
+	Key    string       `json:"key"`
+	Size   int64        `json:"size"`
+	ETag   string       `json:"etag,omitempty"`
+	Action DryRunAction `json:"action"`
+}
+
+// MaxDryRunObjects bounds the objects a dry run lists one by one (the
+// counts cover all of them).
+const MaxDryRunObjects = 1000
+
+// DryRunResult is the result of a TypeDryRun task.
+type DryRunResult struct {
+	Dataset string `json:"dataset"`
+	// DatasetExists reports whether the dataset has a record yet.
+	DatasetExists bool `json:"dataset_exists"`
+	// Counts are the objects per action (all of them).
+	Counts map[DryRunAction]int64 `json:"counts"`
+	// Bytes is the size of the objects that would be read.
+	Bytes int64 `json:"bytes"`
+	// Objects are the first MaxDryRunObjects objects in listing order.
+	Objects []DryRunObject `json:"objects"`
+	// Truncated reports that Objects stops short of the listing.
+	Truncated bool `json:"truncated,omitempty"`
+}
