@@ -120,6 +120,13 @@ func OpenPostgres(ctx context.Context, dsn string, opt PostgresOptions) (*Postgr
 	if opt.MaxConns > 0 {
 		cfg.MaxConns = opt.MaxConns
 	}
+	// Describe every statement when it runs, never from a per-connection
+	// cache: a COPY's column types come from its description, and a
+	// widening (ALTER COLUMN TYPE, by this or another process) leaves
+	// cached descriptions stale, so binary COPY would encode values for the
+	// old type (an int64 sent to a double precision column is read as a
+	// denormal float). One extra round trip per statement and per batch.
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeDescribeExec
 	if opt.LockTimeout <= 0 {
 		opt.LockTimeout = DefaultLockTimeout
 	}
