@@ -34,11 +34,13 @@ const MaxPostgresWorkspaceID = maxIdent - len(WorkspaceSchemaPrefix)
 const RejectsSuffix = "_rejects"
 
 // maxIdent is PostgreSQL's identifier length limit (NAMEDATALEN-1); longer
-// names are silently truncated by the server, so they are refused here.
+// names are silently truncated by the server, so dataset names are refused
+// and column names mapped (pgStoredName).
 const maxIdent = 63
 
-// DefaultLockTimeout bounds how long Begin waits for a table lock when it
-// has to create or alter a dataset's table.
+// DefaultLockTimeout bounds how long Begin waits for a lock: the dataset's
+// catalog row and table when it creates or alters the table, the object's
+// key when it replaces earlier versions.
 const DefaultLockTimeout = 30 * time.Second
 
 // PostgresOptions configure a Postgres sink. The zero value uses the
@@ -47,9 +49,10 @@ type PostgresOptions struct {
 	// MaxConns bounds the pool (default: pgxpool's, max(4, CPUs)). Each
 	// open Writer holds one connection.
 	MaxConns int32
-	// LockTimeout bounds waiting for DDL locks (default DefaultLockTimeout).
-	// ALTER TABLE waits for running writers of the same dataset; on timeout
-	// Begin fails with a transient error.
+	// LockTimeout bounds Begin's lock waits (default DefaultLockTimeout).
+	// ALTER TABLE waits for running writers of the same dataset, and an
+	// object that changes the schema waits for another one doing so; on
+	// timeout Begin fails with a transient error (SQLSTATE 55P03).
 	LockTimeout time.Duration
 	// RejectBatch is how many rejects are buffered before they are copied
 	// into the rejects table (default 1000).
@@ -65,9 +68,11 @@ type PostgresOptions struct {
 // search_path) with primary key
 // (workspace, dataset, bucket, key, version, size):
 //
-//	"ws_<workspace>"."<dataset>"            rows
+//	"ws_<workspace>"."<dataset>"            rows (+ _s3ingest_key: "bucket/key")
 //	"ws_<workspace>"."<dataset>_rejects"    rejected rows
 //	s3ingest_ledger                         one row per committed object version
+//	s3ingest_datasets                       one row per dataset: schema version, columns, settings
+//	s3ingest_dataset_history                one row per schema version: the change (jsonb)
 //
 // The schema is created on a workspace's first Begin, which needs the
 // CREATE privilege on the database (or the schema created beforehand by an
@@ -76,17 +81,27 @@ type PostgresOptions struct {
 // dataset names of at most 55 (room for "_rejects"); longer ones fail with
 // ErrInvalidDataset naming the field. A ledger table created by an earlier
 // version (without the workspace column) is upgraded in place by
-// OpenPostgres: its rows get the empty workspace, which no dataset has.
+// OpenPostgres: its rows get the empty workspace, which no dataset has; the
+// catalog tables are created beside it. A dataset table created before the
+// catalog gets its catalog row (its columns, as they are) and KeyColumn on
+// first use.
 //
 // Column types: bool -> boolean, int64 -> bigint, float64 -> double
 // precision, date -> date, timestamp -> timestamptz, string -> text,
 // json -> jsonb (PostgreSQL normalises jsonb: whitespace and key order are
-// not kept, and of duplicate keys the last wins). A table is created on the first Begin (non-nullable fields
-// NOT NULL). Later schemas are matched by column name: new columns are added
-// (nullable); a column whose type differs fails Begin with
-// ErrIncompatibleSchema; table columns the object lacks are left null.
+// not kept, and of duplicate keys the last wins). The table is created by
+// the first object's transaction (non-nullable columns NOT NULL). A plan is
+// matched with the catalog by column name: new columns are added
+// (nullable), a planned widening alters the column's type (int64 → float64
+// → string, date → timestamp), columns the object lacks are left null. A
+// column the catalog has with another type fails Begin: with a transient
+// *SchemaConflictError for a reconciled plan (a concurrent commit changed
+// the schema; the object is reconciled again), with ErrIncompatibleSchema
+// for a PlanFor plan. Column names PostgreSQL cannot store as given are
+// stored under another name (pgStoredName; Column.Stored).
 //
-// Each Writer runs one transaction: batches go in through binary COPY,
+// Each Writer runs one transaction: schema changes (Begin), batches
+// through binary COPY,
 // rejects through COPY, and Commit inserts the ledger row with ON CONFLICT
 // DO NOTHING; if the row was already there (a concurrent retry committed
 // first) the transaction is rolled back and Commit returns nil.
@@ -105,6 +120,13 @@ func OpenPostgres(ctx context.Context, dsn string, opt PostgresOptions) (*Postgr
 	if opt.MaxConns > 0 {
 		cfg.MaxConns = opt.MaxConns
 	}
+	// Describe every statement when it runs, never from a per-connection
+	// cache: a COPY's column types come from its description, and a
+	// widening (ALTER COLUMN TYPE, by this or another process) leaves
+	// cached descriptions stale, so binary COPY would encode values for the
+	// old type (an int64 sent to a double precision column is read as a
+	// denormal float). One extra round trip per statement and per batch.
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeDescribeExec
 	if opt.LockTimeout <= 0 {
 		opt.LockTimeout = DefaultLockTimeout
 	}
@@ -154,7 +176,10 @@ func (p *Postgres) createLedger(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		return upgradeLedger(ctx, tx)
+		if err := upgradeLedger(ctx, tx); err != nil {
+			return err
+		}
+		return createCatalog(ctx, tx)
 	})
 }
 
@@ -328,144 +353,11 @@ type pgColumn struct {
 	hasDefault bool
 }
 
-// tableColumns returns the columns of a table (schema-qualified and
-// quoted), or nil if it or its schema does not exist.
-func tableColumns(ctx context.Context, q interface {
-	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, table string) (map[string]pgColumn, error) {
-	rows, err := q.Query(ctx, `SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atthasdef
-FROM pg_attribute a
-WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`, table)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var cols map[string]pgColumn
-	for rows.Next() {
-		var name string
-		var c pgColumn
-		if err := rows.Scan(&name, &c.typ, &c.notNull, &c.hasDefault); err != nil {
-			return nil, err
-		}
-		if cols == nil {
-			cols = map[string]pgColumn{}
-		}
-		cols[name] = c
-	}
-	return cols, rows.Err()
-}
-
-// plan compares a schema with a table's columns (table is the quoted
-// name, for messages): the columns to add, and an error for incompatible
-// ones.
-func plan(table string, fields []schema.Field, cols map[string]pgColumn) (add []schema.Field, err error) {
-	in := make(map[string]bool, len(fields))
-	for _, f := range fields {
-		in[f.Name] = true
-		c, ok := cols[f.Name]
-		if !ok {
-			add = append(add, f)
-			continue
-		}
-		if !pgCompatible(f.Type, c.typ) {
-			return nil, fmt.Errorf("%w: table %s column %q is %s, but the object's column is %s (needs %s): rename the column in the source, or alter or drop the table column",
-				ErrIncompatibleSchema, table, f.Name, c.typ, f.Type, pgType(f.Type))
-		}
-	}
-	for name, c := range cols {
-		if !in[name] && c.notNull && !c.hasDefault {
-			return nil, fmt.Errorf("%w: table %s column %q is NOT NULL without a default, and the object has no such column: give it a default or drop NOT NULL",
-				ErrIncompatibleSchema, table, name)
-		}
-	}
-	return add, nil
-}
-
-func createTableSQL(table string, fields []schema.Field) string {
-	var b strings.Builder
-	b.WriteString("CREATE TABLE IF NOT EXISTS ")
-	b.WriteString(table)
-	b.WriteString(" (")
-	for i, f := range fields {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(pgx.Identifier{f.Name}.Sanitize())
-		b.WriteByte(' ')
-		b.WriteString(pgType(f.Type))
-		if !f.Nullable {
-			b.WriteString(" NOT NULL")
-		}
-	}
-	b.WriteString(")")
-	return b.String()
-}
-
 const rejectsColumns = `bucket text NOT NULL, key text NOT NULL, version text NOT NULL, size bigint NOT NULL,
 	line bigint, "row" bigint, "column" text, value text, error text NOT NULL,
 	rejected_at timestamptz NOT NULL DEFAULT clock_timestamp()`
 
 var rejectsCopyColumns = []string{"bucket", "key", "version", "size", "line", "row", "column", "value", "error"}
-
-// ensureTable creates or evolves the dataset's table (and its workspace's
-// schema and its rejects table) and returns its columns.
-func (p *Postgres) ensureTable(ctx context.Context, t pgTable, fields []schema.Field) (map[string]pgColumn, error) {
-	cols, err := tableColumns(ctx, p.pool, t.quoted)
-	if err != nil {
-		return nil, fmt.Errorf("postgres sink: read table %s: %w", t.quoted, err)
-	}
-	if cols != nil {
-		add, err := plan(t.quoted, fields, cols)
-		if err != nil {
-			return nil, err
-		}
-		var hasRejects bool
-		if err := p.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, t.rejects.Sanitize()).Scan(&hasRejects); err != nil {
-			return nil, fmt.Errorf("postgres sink: read table %s: %w", t.rejects.Sanitize(), err)
-		}
-		if len(add) == 0 && hasRejects {
-			return cols, nil
-		}
-	}
-	// Create or alter under the dataset's advisory lock, re-reading the
-	// catalogue inside it.
-	err = p.ddl(ctx, t.quoted, func(tx pgx.Tx) error {
-		if cols == nil {
-			if err := ensureSchema(ctx, tx, t.schema); err != nil {
-				return err
-			}
-		}
-		cols, err = tableColumns(ctx, tx, t.quoted)
-		if err != nil {
-			return err
-		}
-		if cols == nil {
-			if _, err := tx.Exec(ctx, createTableSQL(t.quoted, fields)); err != nil {
-				return err
-			}
-		} else {
-			add, err := plan(t.quoted, fields, cols)
-			if err != nil {
-				return err
-			}
-			for _, f := range add {
-				if _, err := tx.Exec(ctx, "ALTER TABLE "+t.quoted+" ADD COLUMN IF NOT EXISTS "+
-					pgx.Identifier{f.Name}.Sanitize()+" "+pgType(f.Type)); err != nil {
-					return err
-				}
-			}
-		}
-		if _, err := tx.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+t.rejects.Sanitize()+" ("+rejectsColumns+")"); err != nil {
-			return err
-		}
-		cols, err = tableColumns(ctx, tx, t.quoted)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return cols, nil
-}
 
 // ensureSchema creates a workspace's schema if it does not exist, under the
 // schema's own advisory lock (datasets of one workspace are created under
@@ -490,10 +382,17 @@ func ensureSchema(ctx context.Context, tx pgx.Tx, name string) error {
 	return nil
 }
 
-// Begin creates or evolves the dataset's table, then opens the Writer's
-// transaction.
+// Begin opens the object's transaction and prepares it for the plan's
+// rows. When the plan's columns are all in the dataset's catalog row with
+// the same types, it only reads the catalog; otherwise (a new dataset, new
+// columns, a widening, a table created before the catalog) it locks the
+// catalog row, creates or alters the table, and records the new schema
+// version and its history in the same transaction, so the change commits
+// with the rows or not at all (see evolution.run). With plan.Replace it
+// then deletes the rows, rejects and ledger entries of the key's other
+// versions, under a lock on the key. Lock waits in this phase are bounded
+// by PostgresOptions.LockTimeout (a transient error).
 func (p *Postgres) Begin(ctx context.Context, ds Dataset, obj ObjectRef, plan Plan) (Writer, error) {
-	sch := ColumnsSchema(plan.Columns)
 	t, err := pgDataset(ds)
 	if err != nil {
 		return nil, err
@@ -501,38 +400,122 @@ func (p *Postgres) Begin(ctx context.Context, ds Dataset, obj ObjectRef, plan Pl
 	if err := obj.validate(); err != nil {
 		return nil, err
 	}
-	if err := validateSchema(sch); err != nil {
+	if err := validateSchema(ColumnsSchema(plan.Columns)); err != nil {
 		return nil, err
 	}
-	fields := append([]schema.Field(nil), sch.Fields...)
-	for _, f := range fields {
-		if len(f.Name) > maxIdent {
-			return nil, fmt.Errorf("%w: column %q is %d bytes long, PostgreSQL allows at most %d", ErrInvalidSchema, shorten(f.Name), len(f.Name), maxIdent)
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("postgres sink: begin: %w", err)
+	}
+	w, err := p.prepare(ctx, tx, t, ds, obj, plan)
+	if err != nil {
+		rollback(ctx, tx)
+		return nil, err
+	}
+	return w, nil
+}
+
+// prepare is Begin inside the transaction.
+func (p *Postgres) prepare(ctx context.Context, tx pgx.Tx, t pgTable, ds Dataset, obj ObjectRef, plan Plan) (*pgWriter, error) {
+	if err := setLockTimeout(ctx, tx, p.opt.LockTimeout); err != nil {
+		return nil, pgError("begin writing", t.quoted, err)
+	}
+	key := obj.Bucket + "/" + obj.Key
+	if plan.Replace {
+		// Versions of one key replace each other one at a time. Taken
+		// before the catalog row, so a holder of the catalog row never
+		// waits for a key.
+		if err := advisoryLock(ctx, tx, "key "+t.quoted+" "+key); err != nil {
+			return nil, pgError("lock the key "+key+" of", t.quoted, err)
 		}
 	}
-	cols, err := p.ensureTable(ctx, t, fields)
+	cat, err := readCatalog(ctx, tx, ds, false)
 	if err != nil {
-		return nil, err
+		return nil, pgError("read the catalog of", t.quoted, err)
 	}
+	tab, err := readTable(ctx, tx, t)
+	if err != nil {
+		return nil, pgError("read the columns of", t.quoted, err)
+	}
+	if needsEvolution(cat, tab, plan) {
+		ev := evolution{p: p, tx: tx, t: t, ds: ds, obj: &obj, plan: plan}
+		if err := ev.run(ctx); err != nil {
+			return nil, pgError("create or evolve", t.quoted, err)
+		}
+		cat = ev.cat
+		if tab, err = readTable(ctx, tx, t); err != nil {
+			return nil, pgError("read the columns of", t.quoted, err)
+		}
+	}
+	fields := ColumnsSchema(plan.Columns).Fields
 	w := &pgWriter{
 		p:       p,
 		ds:      ds,
 		table:   t,
 		obj:     obj,
 		fields:  fields,
-		names:   make([]string, len(fields)),
+		names:   make([]string, len(fields)+1),
 		notNull: make([]bool, len(fields)),
+		tx:      tx,
 	}
-	for i, f := range fields {
-		w.names[i] = f.Name
-		w.notNull[i] = f.Nullable && cols[f.Name].notNull
+	inPlan := map[string]bool{KeyColumn: true}
+	for i, pc := range plan.Columns {
+		c := cat.column(pc.Name)
+		if c == nil || c.Type != pc.Type {
+			// evolution.run made them equal, or failed.
+			return nil, fmt.Errorf("postgres sink: dataset %s: column %q is not in the catalog as %s after the schema change", ds, pc.Name, pc.Type)
+		}
+		stored := c.StoredName()
+		tc, ok := tab.cols[stored]
+		if !ok {
+			return nil, fmt.Errorf("%w: table %s has no column %q, which the dataset's catalog lists for column %q: the table was changed outside the sink; add the column back",
+				ErrIncompatibleSchema, t.quoted, stored, pc.Name)
+		}
+		if !pgCompatible(pc.Type, tc.typ) {
+			return nil, fmt.Errorf("%w: table %s column %q is %s, but the object's column is %s (needs %s): rename the column in the source, or alter or drop the table column",
+				ErrIncompatibleSchema, t.quoted, stored, tc.typ, pc.Type, pgType(pc.Type))
+		}
+		w.names[i] = stored
+		w.notNull[i] = pc.Nullable && tc.notNull
+		inPlan[stored] = true
 	}
-	w.src.init(fields)
-	w.tx, err = p.pool.Begin(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("postgres sink: begin: %w", err)
+	w.names[len(fields)] = KeyColumn
+	for _, name := range tab.order {
+		if c := tab.cols[name]; !inPlan[name] && c.notNull && !c.hasDefault {
+			return nil, fmt.Errorf("%w: table %s column %q is NOT NULL without a default, and the object has no such column: give it a default or drop NOT NULL",
+				ErrIncompatibleSchema, t.quoted, name)
+		}
 	}
+	if plan.Replace {
+		if err := replaceEarlier(ctx, tx, t, ds, obj); err != nil {
+			return nil, err
+		}
+	}
+	if err := resetLockTimeout(ctx, tx); err != nil {
+		return nil, pgError("begin writing", t.quoted, err)
+	}
+	w.src.init(fields, key)
 	return w, nil
+}
+
+// replaceEarlier deletes, in the object's transaction, the rows of the
+// key's other versions (by KeyColumn; rows loaded before the table had it
+// are not found), their rejects and their ledger entries: after the commit
+// the ledger lists only versions whose rows are in the table. If the commit
+// fails, nothing is deleted.
+func replaceEarlier(ctx context.Context, tx pgx.Tx, t pgTable, ds Dataset, obj ObjectRef) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM `+t.quoted+` WHERE `+pgx.Identifier{KeyColumn}.Sanitize()+` = $1`, obj.Bucket+"/"+obj.Key); err != nil {
+		return pgError("replace earlier rows in", t.quoted, err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM `+t.rejects.Sanitize()+` WHERE bucket = $1 AND key = $2 AND NOT (version = $3 AND size = $4)`,
+		obj.Bucket, obj.Key, obj.Version(), obj.Size); err != nil {
+		return pgError("replace earlier rejects in", t.rejects.Sanitize(), err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM `+LedgerTable+` WHERE workspace = $1 AND dataset = $2 AND bucket = $3 AND key = $4 AND NOT (version = $5 AND size = $6)`,
+		ds.Workspace, ds.Name, obj.Bucket, obj.Key, obj.Version(), obj.Size); err != nil {
+		return pgError("replace earlier ledger entries in", LedgerTable, err)
+	}
+	return nil
 }
 
 // pgWriter is one object version's transaction.
@@ -542,8 +525,8 @@ type pgWriter struct {
 	table   pgTable
 	obj     ObjectRef
 	fields  []schema.Field
-	names   []string
-	notNull []bool // nullable in the schema but NOT NULL in the table
+	names   []string // stored names of fields, then KeyColumn
+	notNull []bool   // nullable in the schema but NOT NULL in the table
 
 	tx       pgx.Tx
 	src      batchSource
@@ -586,11 +569,6 @@ func (w *pgWriter) Write(ctx context.Context, b *schema.Batch) error {
 		}
 	}
 	if b.Len() == 0 {
-		return nil
-	}
-	if len(w.fields) == 0 {
-		// A table without columns can only count rows.
-		w.rows += int64(b.Len())
 		return nil
 	}
 	w.src.reset(b)
@@ -704,7 +682,8 @@ func (w *pgWriter) Abort(ctx context.Context) error {
 	return nil
 }
 
-// batchSource is a pgx.CopyFromSource over one batch. Its row buffer is
+// batchSource is a pgx.CopyFromSource over one batch, each row followed by
+// the object's key (KeyColumn). Its row buffer is
 // built once: each slot points at a per-column holder of a pgtype value
 // type, so producing a row only stores into the holders (no boxing). Only
 // JSON values are boxed ([]byte in an interface), because pgx's jsonb
@@ -722,11 +701,14 @@ type batchSource struct {
 	dates  []pgtype.Date
 	times  []pgtype.Timestamptz
 	texts  []pgtype.Text
+	key    pgtype.Text
 }
 
-func (s *batchSource) init(fields []schema.Field) {
+func (s *batchSource) init(fields []schema.Field, key string) {
 	n := len(fields)
-	s.row = make([]any, n)
+	s.row = make([]any, n+1)
+	s.key = pgtype.Text{String: cleanText(key), Valid: true}
+	s.row[n] = &s.key
 	s.bools = make([]pgtype.Bool, n)
 	s.ints = make([]pgtype.Int8, n)
 	s.floats = make([]pgtype.Float8, n)
