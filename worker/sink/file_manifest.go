@@ -95,19 +95,7 @@ func (m *Manifest) clone() *Manifest {
 	return &c
 }
 
-// objectLabel names an object version in the dataset record (AddedBy,
-// SchemaChange.Object): "s3://bucket/key#version".
-func objectLabel(o ObjectRef) string { return "s3://" + o.Bucket + "/" + o.Key + "#" + o.Version() }
 
-// reservedColumn reports whether name is a column the sink or worker fills
-// (rescue and lineage columns): they are added by no object.
-func reservedColumn(name string) bool {
-	switch name {
-	case RescueColumn, LineageKey, LineageVersion, LineageIngested, LineageLine:
-		return true
-	}
-	return false
-}
 
 // conflict returns the first column of cols that the manifest has with
 // another type, as a *SchemaConflictError, or nil.
@@ -134,13 +122,13 @@ func (m *Manifest) apply(ds Dataset, obj ObjectRef, plan Plan, p ManifestPart) (
 		return nil, err
 	}
 	now := p.CommittedAt
-	label := objectLabel(obj)
+	label := objectName(obj)
 	var added []Column
 	for _, c := range plan.Columns {
 		if m.Dataset.Column(c.Name) != nil {
 			continue
 		}
-		if !c.Pinned && !reservedColumn(c.Name) && c.AddedBy == "" {
+		if !c.Pinned && !IsReserved(c.Name) && c.AddedBy == "" {
 			c.AddedBy = label
 		}
 		c.AddedAt = now
@@ -294,11 +282,11 @@ func buildManifest(dir string) (*Manifest, error) {
 	m.Dataset = DatasetInfo{Workspace: first.Workspace, Name: first.Dataset, Settings: Settings{}.WithDefaults(), Created: first.CommittedAt}
 	for i, lp := range parts {
 		o, at := lp.entry.Object, lp.entry.CommittedAt
-		ch := SchemaChange{At: at, Object: objectLabel(o)}
+		ch := SchemaChange{At: at, Object: objectName(o)}
 		for _, f := range lp.sch.Fields {
 			have := m.Dataset.Column(f.Name)
 			if have == nil {
-				ch.Added = append(ch.Added, Column{Name: f.Name, Type: f.Type, Nullable: true, AddedBy: objectLabel(o), AddedAt: at, Reason: f.Reason})
+				ch.Added = append(ch.Added, Column{Name: f.Name, Type: f.Type, Nullable: true, AddedBy: objectName(o), AddedAt: at, Reason: f.Reason})
 				continue
 			}
 			if t := commonType(have.Type, f.Type); t != have.Type {

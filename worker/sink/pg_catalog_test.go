@@ -71,10 +71,6 @@ func pgLoad(ctx context.Context, pg *sink.Postgres, ds sink.Dataset, o sink.Obje
 	return w.Commit(ctx, sink.Stats{})
 }
 
-func col(name string, typ schema.Type) sink.Column {
-	return sink.Column{Name: name, Type: typ, Nullable: true}
-}
-
 // pgQuery returns the rows of a query, each as []any.
 func pgQuery(t *testing.T, pg *sink.Postgres, q string, args ...any) [][]any {
 	t.Helper()
@@ -101,7 +97,7 @@ WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY at
 	return out
 }
 
-func columnNames(cols []sink.Column) []string {
+func columnSpecs(cols []sink.Column) []string {
 	var out []string
 	for _, c := range cols {
 		s := c.Name + ":" + c.Type.String()
@@ -190,7 +186,7 @@ func TestPostgresCatalogEvolution(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
-		if got := columnNames(info.Columns); info.Version != st.version || !slices.Equal(got, st.cols) {
+		if got := columnSpecs(info.Columns); info.Version != st.version || !slices.Equal(got, st.cols) {
 			t.Errorf("%s: version %d columns %v, want %d %v", st.name, info.Version, got, st.version, st.cols)
 		}
 		if info.Objects != int64(i+1) || info.Settings != settings || info.Created.IsZero() || info.Updated.Before(info.Created) {
@@ -305,8 +301,8 @@ func TestPostgresColumnNameMapping(t *testing.T) {
 			if err := pgLoad(ctx, pg, ds, obj("p.csv"), sink.Plan{Base: 1, Columns: cols, Settings: plan.Settings}, [][]any{row}); err != nil {
 				t.Fatal(err)
 			}
-			if again, _ := pg.Dataset(ctx, ds); again.Version != 1 || !slices.Equal(columnNames(again.Columns), columnNames(info.Columns)) {
-				t.Errorf("second object changed the schema: %v", columnNames(again.Columns))
+			if again, _ := pg.Dataset(ctx, ds); again.Version != 1 || !slices.Equal(columnSpecs(again.Columns), columnSpecs(info.Columns)) {
+				t.Errorf("second object changed the schema: %v", columnSpecs(again.Columns))
 			}
 		})
 	}
@@ -468,7 +464,7 @@ func TestPostgresConcurrentNewColumns(t *testing.T) {
 			want = append(want, fmt.Sprintf("c%d:string", i))
 		}
 	}
-	got := columnNames(info.Columns)
+	got := columnSpecs(info.Columns)
 	slices.Sort(got[1:])
 	if !slices.Equal(got, want) || info.Objects != n || info.Rows != n {
 		t.Errorf("dataset: columns %v objects %d rows %d, want %v %d", got, info.Objects, info.Rows, want, n)
@@ -543,7 +539,7 @@ func TestPostgresPreCatalogTable(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := columnNames(info.Columns); info.Version != c.ver || !slices.Equal(got, c.cols) {
+			if got := columnSpecs(info.Columns); info.Version != c.ver || !slices.Equal(got, c.cols) {
 				t.Errorf("version %d columns %v, want %d %v", info.Version, got, c.ver, c.cols)
 			}
 			hist, err := pg.History(ctx, ds)

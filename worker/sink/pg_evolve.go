@@ -62,11 +62,6 @@ type evolution struct {
 	cat *pgCatalogRow // the catalog row after run
 }
 
-// objectName names the object version in the catalog ("s3://b/k#etag").
-func objectName(o ObjectRef) string {
-	return "s3://" + o.Bucket + "/" + o.Key + "#" + o.Version()
-}
-
 // reconciled reports whether plan came from reconciling an object with the
 // dataset's record (not PlanFor): a conflict with a concurrent change is
 // then resolved by reconciling again.
