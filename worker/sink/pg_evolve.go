@@ -176,8 +176,8 @@ func (e *evolution) run(ctx context.Context) error {
 			if !creating {
 				c.Nullable = true // rows already in the table have no value
 			}
-			if c.AddedBy == "" {
-				c.AddedBy = objName
+			if c.AddedBy == "" && !IsReserved(c.Name) {
+				c.AddedBy = objName // reserved columns are added by no object
 			}
 			c.AddedAt = now
 			cols = append(cols, c)
