@@ -41,6 +41,7 @@ func (h *Handlers) HandleIngest(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	log = log.With(zap.String("credentials", res.Source))
+	log.Info("ingest: start", zap.Int("concurrency", p.Concurrency))
 	run := newIngestRun(h, p, c, log, t.ResultWriter())
 	err = run.run(ctx)
 	if err != nil {

@@ -126,6 +126,7 @@ func (h *Handlers) Register(mux *asynq.ServeMux) {
 	mux.HandleFunc(jobs.TypePreview, h.instrument(jobs.TypePreview, h.HandlePreview))
 	mux.HandleFunc(jobs.TypeIngest, h.instrument(jobs.TypeIngest, h.HandleIngest))
 	mux.HandleFunc(jobs.TypeVerify, h.instrument(jobs.TypeVerify, h.HandleVerify))
+	mux.HandleFunc(jobs.TypeDryRun, h.instrument(jobs.TypeDryRun, h.HandleDryRun))
 }
 
 // instrument times and counts a handler and turns its error into a task
