@@ -255,6 +255,7 @@ func newIngestCmd(a *app) *cobra.Command {
 		cf          contractFlags
 		dataset     string
 		concurrency int
+		dryRun      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "ingest",
@@ -271,8 +272,12 @@ func newIngestCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			t, err := jobs.NewIngestTask(jobs.IngestPayload{WorkspaceID: sf.workspace, CredentialID: sf.credential,
-				Source: sf.source(), Parse: opts, Dataset: dataset, ErrorBudget: bf.b, Concurrency: concurrency, Contract: contract})
+			p := jobs.IngestPayload{WorkspaceID: sf.workspace, CredentialID: sf.credential,
+				Source: sf.source(), Parse: opts, Dataset: dataset, ErrorBudget: bf.b, Concurrency: concurrency, Contract: contract}
+			if dryRun {
+				return a.dryRun(cmd, p, wf)
+			}
+			t, err := jobs.NewIngestTask(p)
 			if err != nil {
 				return nameFlags(err)
 			}
@@ -300,7 +305,51 @@ func newIngestCmd(a *app) *cobra.Command {
 	cf.register(cmd)
 	cmd.Flags().StringVar(&dataset, "dataset", "", "target dataset (required)")
 	cmd.Flags().IntVar(&concurrency, "concurrency", 0, "objects read at once (default: the daemon's)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "only say which objects the ingest would read, replace, skip as loaded or modified, or ignore (runs on ingestd; implies --wait)")
 	return cmd
+}
+
+// dryRun enqueues a dry run of the ingest p, waits for it and prints what
+// the ingest would do with each object.
+func (a *app) dryRun(cmd *cobra.Command, p jobs.IngestPayload, wf waitFlags) error {
+	t, err := jobs.NewDryRunTask(p)
+	if err != nil {
+		return nameFlags(err)
+	}
+	wf.wait = true
+	var res jobs.DryRunResult
+	info, haveResult, err := a.enqueue(cmd.Context(), t, wf, &res, nil)
+	if err != nil && !haveResult {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("task %s: %w", info.ID, err)
+	}
+	if a.asJSON {
+		return a.printJSON(res)
+	}
+	exists := "exists"
+	if !res.DatasetExists {
+		exists = "does not exist yet: the ingest would create it"
+	}
+	a.printf("dataset %s %s\n", res.Dataset, exists)
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ACTION\tSIZE\tKEY")
+	for _, o := range res.Objects {
+		fmt.Fprintf(tw, "%s\t%d\t%s\n", o.Action, o.Size, o.Key)
+	}
+	tw.Flush()
+	if res.Truncated {
+		a.printf("(only the first %d objects are listed)\n", len(res.Objects))
+	}
+	var parts []string
+	for _, act := range []jobs.DryRunAction{jobs.DryRunRead, jobs.DryRunReplace, jobs.DryRunAppend, jobs.DryRunLoaded, jobs.DryRunModifiedSkip, jobs.DryRunEmpty} {
+		if n := res.Counts[act]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, act))
+		}
+	}
+	a.printf("would %s; %d bytes to read\n", strings.Join(parts, ", "), res.Bytes)
+	return nil
 }
 
 func (a *app) printIngest(r *jobs.IngestResult) {

@@ -179,6 +179,20 @@ func TestIngestThroughCLI(t *testing.T) {
 		t.Fatalf("dataset: %v rows, %v", len(ds.Rows), err)
 	}
 
+	// A dry run lists what an ingest would do, and the dataset it names.
+	dry := c.ok("", "ingest", "--dry-run", "--workspace", "ws1", "--credential", cred.ID, "--bucket", bucket,
+		"--prefix", "in/", "--dataset", "cli")
+	for _, want := range []string{"dataset cli exists", "skip-loaded", "would 1 skip-loaded; 0 bytes to read"} {
+		if !strings.Contains(dry, want) {
+			t.Fatalf("dry run output lacks %q:\n%s", want, dry)
+		}
+	}
+	dry = c.ok("", "ingest", "--dry-run", "--workspace", "ws1", "--credential", cred.ID, "--bucket", bucket,
+		"--prefix", "in/", "--dataset", "cli-new")
+	if !strings.Contains(dry, "does not exist yet") || !strings.Contains(dry, "would 1 read") {
+		t.Fatalf("dry run into a new dataset:\n%s", dry)
+	}
+
 	// A failing ingest prints its result and exits non-zero with the cause.
 	out, _, err = c.run("", "ingest", "--workspace", "ws1", "--credential", cred.ID, "--bucket", bucket,
 		"--prefix", "bad/", "--dataset", "cli-bad", "--wait")
