@@ -82,24 +82,39 @@ func TestCrashRecovery(t *testing.T) {
 			r.killAndRestart("between objects (progress showed >= 3 committed)")
 		}},
 		{"during-commits", 0, func(r *crashRun) {
+			// Each object is committed right after its body has been read:
+			// the parser's tail, the row group and footer written, fsync,
+			// rename. Kill 1 lands 0–5 ms after a small object's end; kills
+			// 2 and 3 land 0–100 ms after a large object's end (its commit
+			// writes 500k rows of row group and takes longer).
 			rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+			big := map[string]bool{}
+			for _, o := range r.objs {
+				big["/"+r.bucket+"/"+o.Key] = o.Rows >= 100_000
+			}
 			for i := 0; i < 3; i++ {
 				since := time.Now()
+				wantBig := i > 0
 				var key string
-				waitFor(r.t, "an object read to its end (its commit follows)", 150*time.Second, 2*time.Millisecond, func() (bool, string) {
+				waitFor(r.t, "an object read to its end (its commit follows)", 150*time.Second, time.Millisecond, func() (bool, string) {
 					_, finished, _, _ := r.proxy.snapshot()
 					for p, at := range finished {
-						if at.After(since) {
+						if at.After(since) && big[p] == wantBig {
 							key = p
 							return true, ""
 						}
 					}
 					return false, "no object finished since the last start"
 				})
-				off := time.Duration(rng.IntN(60)) * time.Millisecond
+				maxOff := 5
+				if wantBig {
+					maxOff = 100
+				}
+				off := time.Duration(rng.IntN(maxOff)) * time.Millisecond
 				time.Sleep(off)
-				r.killAndRestart("during commit: " + off.String() + " after " + key + " was read to its end, " +
-					itoa(countParts(r.dsDir)) + " data files, " + itoa(len(tempFiles(r.dsDir))) + " temporary files")
+				tmp := tempFiles(r.dsDir)
+				r.killAndRestart("during commit: " + off.String() + " after " + key + " was read to its end; " +
+					itoa(countParts(r.dsDir)) + " data files, temporary files: [" + strings.Join(tmp, ", ") + "]")
 				if i < 2 {
 					r.waitRerun()
 				}
