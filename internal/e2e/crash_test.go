@@ -84,9 +84,11 @@ func TestCrashRecovery(t *testing.T) {
 		{"during-commits", 0, func(r *crashRun) {
 			// Each object is committed right after its body has been read:
 			// the parser's tail, the row group and footer written, fsync,
-			// rename. Kill 1 lands 0–5 ms after a small object's end; kills
-			// 2 and 3 land 0–100 ms after a large object's end (its commit
-			// writes 500k rows of row group and takes longer).
+			// rename. Kills 1 and 2 land 0–5 ms after the end of a small
+			// object (a run reads its first object alone); kill 3 lands
+			// 0–100 ms after the end of a large object (its commit writes a
+			// 500k-row row group and takes longer) while the other large one
+			// is still being read.
 			rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 			big := map[string]bool{}
 			for _, o := range r.objs {
@@ -94,7 +96,7 @@ func TestCrashRecovery(t *testing.T) {
 			}
 			for i := 0; i < 3; i++ {
 				since := time.Now()
-				wantBig := i > 0
+				wantBig := i == 2
 				var key string
 				waitFor(r.t, "an object read to its end (its commit follows)", 150*time.Second, time.Millisecond, func() (bool, string) {
 					_, finished, _, _ := r.proxy.snapshot()
