@@ -98,6 +98,31 @@ type IngestResult struct {
 	// Note says what a user should know about a run that loaded nothing,
 	// e.g. that every matching object was already loaded.
 	Note string `json:"note,omitempty"`
+
+	// Progress inside the run, updated while it reads (every progress
+	// interval, about 2 s):
+
+	// ObjectsTotal is how many listed objects this run has to read (final
+	// once ListingDone).
+	ObjectsTotal int64 `json:"objects_total"`
+	// ListingDone reports that the source was listed to its end.
+	ListingDone bool `json:"listing_done"`
+	// BytesTotal is the size of the objects to read; BytesRead how many
+	// of their bytes were fetched so far (also of objects still being
+	// read), and BytesPerSecond the rate since the run started.
+	BytesTotal     int64   `json:"bytes_total"`
+	BytesRead      int64   `json:"bytes_read"`
+	BytesPerSecond float64 `json:"bytes_per_second"`
+	// RowsRead counts the rows parsed so far, also of objects not yet
+	// committed (Rows counts committed ones).
+	RowsRead int64 `json:"rows_read"`
+	// ETASeconds estimates the time left from the rate, once the listing
+	// is done (0 when unknown).
+	ETASeconds float64 `json:"eta_seconds,omitempty"`
+	// Attempt is the task's attempt (1 the first; 2 and up after a
+	// retry: a worker that stopped, a transient failure). A retried run
+	// skips what earlier attempts committed.
+	Attempt int `json:"attempt,omitempty"`
 }
 
 // SchemaChange is one change a run made to its dataset's schema.
@@ -140,6 +165,9 @@ func (r *IngestResult) String() string {
 	}
 	if r.Note != "" {
 		s += "; " + r.Note
+	}
+	if r.Attempt > 1 {
+		s += fmt.Sprintf("; attempt %d (earlier attempts were interrupted or failed transiently; their committed objects were skipped)", r.Attempt)
 	}
 	return s
 }

@@ -43,6 +43,9 @@ func (h *Handlers) HandleIngest(ctx context.Context, t *asynq.Task) error {
 	log = log.With(zap.String("credentials", res.Source))
 	log.Info("ingest: start", zap.Int("concurrency", p.Concurrency))
 	run := newIngestRun(h, p, c, log, t.ResultWriter())
+	if n, ok := asynq.GetRetryCount(ctx); ok {
+		run.attempt = n + 1
+	}
 	err = run.run(ctx)
 	if err != nil {
 		log.Warn("ingest: failed", zap.Error(err), zap.Int64("objects", run.objects.Load()), zap.Int64("rows", run.rows.Load()))
@@ -81,6 +84,10 @@ type ingestRun struct {
 	exists atomic.Bool
 
 	listed, objects, skipped, modified, failed, empty, rows, bytes atomic.Int64
+	// Progress: objects and bytes to read, bytes fetched, rows parsed.
+	toRead, bytesTotal, bytesRead, rowsRead atomic.Int64
+	listingDone                            atomic.Bool
+	attempt                                int
 
 	mu           sync.Mutex
 	errors       []jobs.ObjectError  // first failed objects, guarded by mu
@@ -178,6 +185,8 @@ func (r *ingestRun) ingestAll(ctx context.Context) error {
 			r.skipModified(info)
 			return nil
 		}
+		r.toRead.Add(1)
+		r.bytesTotal.Add(info.Size)
 		if !r.exists.Load() {
 			// Sequential until the dataset exists.
 			return r.object(gctx, info, look)
@@ -186,6 +195,7 @@ func (r *ingestRun) ingestAll(ctx context.Context) error {
 		return nil
 	}
 	listErr := r.src.Each(gctx, selection(r.p.Source), visit)
+	r.listingDone.Store(listErr == nil)
 	if err := g.Wait(); err != nil {
 		return err // an object's error cancels the listing: it is the cause
 	}
@@ -250,7 +260,7 @@ func (r *ingestRun) object(ctx context.Context, info source.ObjectInfo, look sin
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	obj := r.src.Object(ctx, info)
+	obj := &countingObject{Object: r.src.Object(ctx, info), n: &r.bytesRead}
 	var err error
 	for attempt := 1; ; attempt++ {
 		err = r.ingestObject(ctx, info, obj, look)
@@ -379,6 +389,7 @@ func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, ob
 				return werr
 			}
 			budget.accept(int64(out.Len()))
+			r.rowsRead.Add(int64(out.Len()))
 		}
 		if errors.Is(err, io.EOF) {
 			break
@@ -586,6 +597,15 @@ func (r *ingestRun) snapshot() jobs.IngestResult {
 		SkippedModified: r.modified.Load(), Failed: r.failed.Load(), Empty: r.empty.Load(), Rows: r.rows.Load(),
 		Bytes: r.bytes.Load(), Duration: jobs.Duration(time.Since(r.start))}
 	res.Rejected, res.Rejects = r.budget.rejects()
+	res.ObjectsTotal, res.ListingDone = r.toRead.Load(), r.listingDone.Load()
+	res.BytesTotal, res.BytesRead, res.RowsRead = r.bytesTotal.Load(), r.bytesRead.Load(), r.rowsRead.Load()
+	if secs := time.Since(r.start).Seconds(); secs > 0 {
+		res.BytesPerSecond = float64(res.BytesRead) / secs
+	}
+	if res.ListingDone && res.BytesPerSecond > 0 && res.BytesTotal > res.BytesRead {
+		res.ETASeconds = float64(res.BytesTotal-res.BytesRead) / res.BytesPerSecond
+	}
+	res.Attempt = r.attempt
 	r.mu.Lock()
 	res.Errors = slices.Clone(r.errors)
 	res.Warnings = slices.Clone(r.warnings)

@@ -117,7 +117,6 @@ type LedgerEntry struct {
 type FileSink struct {
 	root    string
 	opt     FileOptions
-	cleaned sync.Map // dataset directory -> struct{}: stale temp files swept
 	swept   sync.Map // dataset directory -> struct{}: unlisted parts swept
 
 	manifests manifestCache
@@ -234,11 +233,11 @@ func (s *FileSink) Begin(ctx context.Context, ds Dataset, obj ObjectRef, plan Pl
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return nil, fmt.Errorf("file sink: create dataset %s: %w", ds, err)
 	}
-	if _, done := s.cleaned.LoadOrStore(dir, struct{}{}); !done {
-		s.sweepTemp(tmp)
-	}
+	// Every Begin sweeps: the files of a writer that died (a killed
+	// process whose task is now retried) go at once.
+	s.sweepTemp(tmp)
 	hash := ledgerHash(ds, obj)
-	base := filepath.Join(tmp, "part-"+hash+"-"+randomSuffix())
+	base := filepath.Join(tmp, "part-"+hash+"-"+randomSuffix()+"."+selfOwner())
 	f, err := os.OpenFile(base+".parquet", os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("file sink: create temporary file: %w", err)
@@ -269,21 +268,6 @@ func (s *FileSink) Begin(ctx context.Context, ds Dataset, obj ObjectRef, plan Pl
 		parquet.KeyValueMetadata(MetaSchema, string(schemaJSON)),
 	)
 	return w, nil
-}
-
-// sweepTemp removes temporary files older than StaleTempAge (left by
-// crashed writers; live writers touch their files continuously).
-func (s *FileSink) sweepTemp(dir string) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	cutoff := time.Now().Add(-s.opt.StaleTempAge)
-	for _, e := range ents {
-		if info, err := e.Info(); err == nil && info.ModTime().Before(cutoff) {
-			_ = os.Remove(filepath.Join(dir, e.Name()))
-		}
-	}
 }
 
 func randomSuffix() string {
