@@ -86,8 +86,8 @@ type ingestRun struct {
 	listed, objects, skipped, modified, failed, empty, rows, bytes atomic.Int64
 	// Progress: objects and bytes to read, bytes fetched, rows parsed.
 	toRead, bytesTotal, bytesRead, rowsRead atomic.Int64
-	listingDone                            atomic.Bool
-	attempt                                int
+	listingDone                             atomic.Bool
+	attempt                                 int
 
 	mu           sync.Mutex
 	errors       []jobs.ObjectError  // first failed objects, guarded by mu

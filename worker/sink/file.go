@@ -115,9 +115,9 @@ type LedgerEntry struct {
 // and readers (ReadDataset, DuckDB, Spark) union the parts by column name,
 // reading nulls there.
 type FileSink struct {
-	root    string
-	opt     FileOptions
-	swept   sync.Map // dataset directory -> struct{}: unlisted parts swept
+	root  string
+	opt   FileOptions
+	swept sync.Map // dataset directory -> struct{}: unlisted parts swept
 
 	manifests manifestCache
 }

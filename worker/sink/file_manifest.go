@@ -95,8 +95,6 @@ func (m *Manifest) clone() *Manifest {
 	return &c
 }
 
-
-
 // conflict returns the first column of cols that the manifest has with
 // another type, as a *SchemaConflictError, or nil.
 func (m *Manifest) conflict(ds Dataset, cols []Column) error {
