@@ -20,7 +20,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
-	"github.com/s3ingest/s3ingest/jobs"
 	"github.com/s3ingest/s3ingest/worker"
 	"github.com/s3ingest/s3ingest/worker/sink"
 )
@@ -46,6 +45,10 @@ type Options struct {
 	// ScheduleSync is how often schedules are re-read from Redis
 	// (default 30s).
 	ScheduleSync time.Duration
+	// SchedulerLeaseTTL is how long the scheduler lease lasts unrenewed:
+	// the longest gap before another process's scheduler takes over from
+	// one that died (default SchedulerLeaseTTL, 15s).
+	SchedulerLeaseTTL time.Duration
 	// AdminAddr is the admin HTTP listen address ("" disables it).
 	AdminAddr string
 	// MonitorReadOnly puts the asynqmon dashboard in read-only mode.
@@ -128,25 +131,22 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log.Info("ingestd: serving", zap.Int("concurrency", o.Server.Concurrency))
 
-	var mgr *asynq.PeriodicTaskManager
+	// The schedule manager runs on the process that holds the scheduler
+	// lease (see scheduler.go); its goroutine is owned here and ends with
+	// ctx.
+	schedDone := make(chan struct{})
 	if o.Scheduler {
 		sync := o.ScheduleSync
 		if sync == 0 {
 			sync = 30 * time.Second
 		}
-		mgr, err = asynq.NewPeriodicTaskManager(asynq.PeriodicTaskManagerOpts{
-			PeriodicTaskConfigProvider: jobs.NewSchedules(o.Redis),
-			RedisUniversalClient:       o.Redis,
-			SchedulerOpts:              &asynq.SchedulerOpts{Logger: worker.AsynqLogger(log, "scheduler")},
-			SyncInterval:               sync,
-		})
-		if err == nil {
-			err = mgr.Start()
-		}
-		if err != nil {
-			srv.Shutdown()
-			return fmt.Errorf("start schedule manager: %w", err)
-		}
+		sch := newScheduler(o.Redis, log, sync, o.SchedulerLeaseTTL)
+		go func() {
+			defer close(schedDone)
+			sch.run(ctx)
+		}()
+	} else {
+		close(schedDone)
 	}
 
 	var admin *http.Server
@@ -155,9 +155,8 @@ func Run(ctx context.Context, o Options) error {
 		ln, err := net.Listen("tcp", o.AdminAddr)
 		if err != nil {
 			srv.Shutdown()
-			if mgr != nil {
-				mgr.Shutdown()
-			}
+			cancel()
+			<-schedDone
 			return fmt.Errorf("admin listener on %s (S3INGEST_ADMIN_ADDR): %w", o.AdminAddr, err)
 		}
 		adminAddr = ln.Addr().String()
@@ -182,9 +181,8 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log.Info("ingestd: shutting down")
 	srv.Shutdown()
-	if mgr != nil {
-		mgr.Shutdown()
-	}
+	cancel()
+	<-schedDone
 	if admin != nil {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = admin.Shutdown(sctx)

@@ -1,0 +1,134 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/s3ingest/s3ingest/jobs"
+	"github.com/s3ingest/s3ingest/worker"
+)
+
+// Scheduler leadership: every ingestd may run the schedule manager
+// (S3INGEST_SCHEDULER), but only the holder of a lease in Redis does, so a
+// schedule is enqueued once per tick however many processes run — asynq's
+// schedulers tick at their own phases (an @every schedule counts from each
+// process's start), so uniqueness locks alone let several processes each
+// enqueue in turn. A leader that dies stops renewing; another process
+// takes over within the lease's TTL.
+const (
+	// SchedulerLeaseKey is the Redis key of the lease.
+	SchedulerLeaseKey = "s3ingest:scheduler:leader"
+	// SchedulerLeaseTTL is how long a lease lasts without renewal; it is
+	// renewed every third of it.
+	SchedulerLeaseTTL = 15 * time.Second
+)
+
+var (
+	renewLease = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0`)
+	releaseLease = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0`)
+)
+
+// scheduler runs the schedule manager while this process holds the lease.
+type scheduler struct {
+	rdb  redis.UniversalClient
+	log  *zap.Logger
+	sync time.Duration
+	ttl  time.Duration
+	id   string // this process's lease value
+
+	mgr     *asynq.PeriodicTaskManager // non-nil while leading
+	leading atomic.Bool                // mgr != nil, for observers
+}
+
+func newScheduler(rdb redis.UniversalClient, log *zap.Logger, sync, ttl time.Duration) *scheduler {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	if ttl <= 0 {
+		ttl = SchedulerLeaseTTL
+	}
+	return &scheduler{rdb: rdb, log: log, sync: sync, ttl: ttl, id: hex.EncodeToString(b[:])}
+}
+
+// run takes and keeps the lease until ctx ends, starting the manager while
+// it leads and stopping it when it loses the lease; on return the manager
+// is stopped and the lease released, so another process takes over at
+// once.
+func (s *scheduler) run(ctx context.Context) {
+	t := time.NewTicker(s.ttl / 3)
+	defer t.Stop()
+	for {
+		s.step(ctx)
+		select {
+		case <-ctx.Done():
+			s.stop()
+			rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = releaseLease.Run(rctx, s.rdb, []string{SchedulerLeaseKey}, s.id).Err()
+			cancel()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// step renews the lease (leading) or tries to take it (following).
+func (s *scheduler) step(ctx context.Context) {
+	ms := s.ttl.Milliseconds()
+	if s.mgr != nil {
+		n, err := renewLease.Run(ctx, s.rdb, []string{SchedulerLeaseKey}, s.id, ms).Int()
+		if err == nil && n == 1 {
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		// Lost it (expired while Redis was unreachable): another process
+		// may lead by now.
+		s.log.Warn("ingestd: scheduler lease lost; stopping the schedule manager", zap.Error(err))
+		s.stop()
+		return
+	}
+	ok, err := s.rdb.SetNX(ctx, SchedulerLeaseKey, s.id, s.ttl).Result()
+	if err != nil || !ok {
+		return
+	}
+	mgr, err := asynq.NewPeriodicTaskManager(asynq.PeriodicTaskManagerOpts{
+		PeriodicTaskConfigProvider: jobs.NewSchedules(s.rdb),
+		RedisUniversalClient:       s.rdb,
+		SchedulerOpts:              &asynq.SchedulerOpts{Logger: worker.AsynqLogger(s.log, "scheduler")},
+		SyncInterval:               s.sync,
+	})
+	if err == nil {
+		err = mgr.Start()
+	}
+	if err != nil {
+		s.log.Error("ingestd: start schedule manager", zap.Error(err))
+		_ = releaseLease.Run(ctx, s.rdb, []string{SchedulerLeaseKey}, s.id).Err()
+		return
+	}
+	s.mgr = mgr
+	s.leading.Store(true)
+	s.log.Info("ingestd: leading the schedulers (this process enqueues scheduled runs)")
+}
+
+func (s *scheduler) stop() {
+	if s.mgr != nil {
+		s.mgr.Shutdown()
+		s.mgr = nil
+		s.leading.Store(false)
+	}
+}
