@@ -111,9 +111,15 @@ func (in *CredentialInput) validate() error {
 	return nil
 }
 
+// MaxEndpointBytes bounds a credential instance's endpoint URL.
+const MaxEndpointBytes = 2048
+
 // ValidateEndpoint checks an S3-compatible endpoint: an absolute http or
 // https URL with a host and no credentials, query or fragment.
 func ValidateEndpoint(endpoint string) error {
+	if len(endpoint) > MaxEndpointBytes {
+		return invalid("endpoint", "is %d bytes long, at most %d allowed", len(endpoint), MaxEndpointBytes)
+	}
 	u, err := url.Parse(endpoint)
 	if err != nil {
 		return invalid("endpoint", "%q is not a URL: %v", endpoint, err)

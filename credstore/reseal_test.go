@@ -135,3 +135,14 @@ func mustKeyring(t *testing.T, text string) *credstore.Keyring {
 	}
 	return k
 }
+
+func TestValidateEndpointIsBounded(t *testing.T) {
+	long := "https://" + strings.Repeat("a", credstore.MaxEndpointBytes) + ".example.com"
+	var ve *credstore.ValidationError
+	if err := credstore.ValidateEndpoint(long); !errors.As(err, &ve) || ve.Field != "endpoint" || !strings.Contains(err.Error(), "at most") {
+		t.Fatalf("ValidateEndpoint(%d bytes) = %v, want a bounded-length error naming the endpoint", len(long), err)
+	}
+	if err := credstore.ValidateEndpoint("https://minio.example.com"); err != nil {
+		t.Fatal(err)
+	}
+}
