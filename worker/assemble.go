@@ -29,7 +29,7 @@ type assembler struct {
 
 // newAssembler maps the read schema onto the plan's columns. rescue names
 // read columns that are not in the plan.
-func newAssembler(cols []sink.Column, read *schema.Schema, rescue []string, obj sink.ObjectRef, start time.Time) (*assembler, error) {
+func newAssembler(cols []sink.Column, settings sink.Settings, read *schema.Schema, rescue []string, obj sink.ObjectRef, start time.Time) (*assembler, error) {
 	a := &assembler{out: schema.NewBatch(sink.ColumnsSchema(cols), 0), from: make([]int, len(cols)),
 		key: "s3://" + obj.Bucket + "/" + obj.Key, version: obj.VersionID, ingested: schema.TimestampFromTime(start)}
 	if a.version == "" {
@@ -37,14 +37,13 @@ func newAssembler(cols []sink.Column, read *schema.Schema, rescue []string, obj 
 	}
 	for i, c := range cols {
 		a.from[i] = -1
-		if c.Name == sink.RescueColumn {
-			if j := read.Index(c.Name); j >= 0 && read.Fields[j].Type == schema.JSON {
-				a.from[i] = j // the parser rescued
+		if settings.Reserved(c.Name) {
+			if c.Name == sink.RescueColumn {
+				if j := read.Index(c.Name); j >= 0 && read.Fields[j].Type == schema.JSON {
+					a.from[i] = j // the parser rescued
+				}
 			}
-			continue
-		}
-		if sink.IsReserved(c.Name) {
-			continue
+			continue // filled by the worker
 		}
 		j := read.Index(c.Name)
 		if j < 0 || read.Fields[j].Type != c.Type {

@@ -33,7 +33,7 @@ func TestAssemblerFillsRescueAndLineage(t *testing.T) {
 	if got := rec.Read.String(); got != "id int64?, email string?, n float64?" {
 		t.Fatalf("read schema %s", got)
 	}
-	a, err := newAssembler(rec.Plan.Columns, rec.Read, rec.Rescue, obj, now)
+	a, err := newAssembler(rec.Plan.Columns, rec.Plan.Settings, rec.Read, rec.Rescue, obj, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestAssemblerFillsRescueAndLineage(t *testing.T) {
 func TestAssemblerRefusesAMismatchedReadSchema(t *testing.T) {
 	cols := []sink.Column{{Name: "id", Type: schema.Int64, Nullable: true}}
 	for _, read := range []*schema.Schema{{}, {Fields: []schema.Field{{Name: "id", Type: schema.String}}}} {
-		if _, err := newAssembler(cols, read, nil, sink.ObjectRef{}, time.Now()); err == nil {
+		if _, err := newAssembler(cols, sink.Settings{}, read, nil, sink.ObjectRef{}, time.Now()); err == nil {
 			t.Fatalf("read schema %s accepted", read)
 		}
 	}
@@ -97,5 +97,34 @@ func TestMixedFormats(t *testing.T) {
 	}
 	if w := mixedFormats(map[string]int64{"csv": 3, "unknown": 2}); w != "" {
 		t.Fatalf("one format warned: %q", w)
+	}
+}
+
+// TestAssemblerKeepsSourceColumnsNamedLikeReservedOnes: in a dataset
+// without lineage or rescue, source columns named _source_key or _rescued
+// are data: their values are loaded as they are, never overwritten.
+func TestAssemblerKeepsSourceColumnsNamedLikeReservedOnes(t *testing.T) {
+	obj := sink.ObjectRef{Bucket: "b", Key: "k.csv", ETag: "e", Size: 1}
+	rec, err := sink.Reconcile(sink.ReconcileInput{Name: sink.Dataset{Workspace: "ws", Name: "d"}, Object: obj,
+		Inferred: &schema.Schema{Fields: []schema.Field{{Name: sink.LineageKey, Type: schema.String, Nullable: true},
+			{Name: sink.RescueColumn, Type: schema.String, Nullable: true}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newAssembler(rec.Plan.Columns, rec.Plan.Settings, rec.Read, rec.Rescue, obj, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := schema.NewBatch(rec.Read, 1)
+	b.Cols[rec.Read.Index(sink.LineageKey)].AppendString("customer-value")
+	b.Cols[rec.Read.Index(sink.RescueColumn)].AppendString("also data")
+	b.Lines = append(b.Lines, 2)
+	out := a.batch(b)
+	got := out.Row(0)
+	want := map[string]any{sink.LineageKey: "customer-value", sink.RescueColumn: "also data"}
+	for i, f := range out.Schema.Fields {
+		if got[i] != want[f.Name] {
+			t.Errorf("column %s = %v, want the source's %v", f.Name, got[i], want[f.Name])
+		}
 	}
 }

@@ -364,7 +364,7 @@ func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, ob
 			return err
 		}
 	}
-	asm, err := newAssembler(plan.Columns, rd.Schema(), rescue, refOf(info), time.Now())
+	asm, err := newAssembler(plan.Columns, plan.Settings, rd.Schema(), rescue, refOf(info), time.Now())
 	if err != nil {
 		return fmt.Errorf("dataset %s: %s: %w", r.ds, obj.Name(), err)
 	}

@@ -297,6 +297,12 @@ func reservedColumns(s Settings) map[string]bool {
 	return m
 }
 
+// Reserved reports whether name is a column the worker fills in a dataset
+// with these settings (the rescue column in rescue mode, the lineage
+// columns with lineage). In a dataset without them, a source column of
+// such a name is ordinary data.
+func (s Settings) Reserved(name string) bool { return reservedColumns(s.WithDefaults())[name] }
+
 // IsReserved reports whether name is a column the worker fills rather than
 // the source data (the rescue and lineage columns).
 func IsReserved(name string) bool {
