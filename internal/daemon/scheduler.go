@@ -31,6 +31,16 @@ const (
 )
 
 var (
+	// takeLease takes the lease if it is free or already ours.
+	takeLease = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if v then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`)
 	renewLease = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -53,6 +63,7 @@ type scheduler struct {
 
 	mgr     *asynq.PeriodicTaskManager // non-nil while leading
 	leading atomic.Bool                // mgr != nil, for observers
+	renewed time.Time                  // last successful renewal
 }
 
 func newScheduler(rdb redis.UniversalClient, log *zap.Logger, sync, ttl time.Duration) *scheduler {
@@ -90,22 +101,27 @@ func (s *scheduler) step(ctx context.Context) {
 	ms := s.ttl.Milliseconds()
 	if s.mgr != nil {
 		n, err := renewLease.Run(ctx, s.rdb, []string{SchedulerLeaseKey}, s.id, ms).Int()
-		if err == nil && n == 1 {
+		switch {
+		case err == nil && n == 1:
+			s.renewed = time.Now()
+			return
+		case ctx.Err() != nil:
+			return
+		case err != nil && time.Since(s.renewed) < s.ttl:
+			// Redis unreachable for a moment: the lease outlives it.
 			return
 		}
-		if ctx.Err() != nil {
-			return
-		}
-		// Lost it (expired while Redis was unreachable): another process
-		// may lead by now.
+		// Lost it (taken over, or expired while Redis was unreachable):
+		// another process may lead by now.
 		s.log.Warn("ingestd: scheduler lease lost; stopping the schedule manager", zap.Error(err))
 		s.stop()
 		return
 	}
-	ok, err := s.rdb.SetNX(ctx, SchedulerLeaseKey, s.id, s.ttl).Result()
-	if err != nil || !ok {
+	n, err := takeLease.Run(ctx, s.rdb, []string{SchedulerLeaseKey}, s.id, ms).Int()
+	if err != nil || n != 1 {
 		return
 	}
+	s.renewed = time.Now()
 	mgr, err := asynq.NewPeriodicTaskManager(asynq.PeriodicTaskManagerOpts{
 		PeriodicTaskConfigProvider: jobs.NewSchedules(s.rdb),
 		RedisUniversalClient:       s.rdb,
