@@ -1,6 +1,8 @@
 package sink
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,14 +12,15 @@ import (
 )
 
 // Temporary files of a FileSink writer carry their owner in their name —
-// host, process ID and the process's start time — so a writer that died
+// host (a hash of host name, boot ID and PID namespace), process ID and
+// the process's start time — so a writer that died
 // (kill -9, OOM) leaves files that the next writer of the dataset on the
 // same host recognises as orphaned and removes at once, instead of after
 // StaleTempAge. A file of another host is only removed by age: its owner
 // cannot be checked from here.
 
 // ownerSep separates the fields of an owner tag; it never occurs in a
-// host name as written (see sanitizeHost).
+// host hash (see hostName).
 const ownerSep = "~"
 
 var selfOwner = sync.OnceValue(func() string {
@@ -28,24 +31,17 @@ func ownerTag(host string, pid int, start string) string {
 	return host + ownerSep + strconv.Itoa(pid) + ownerSep + start
 }
 
-func hostName() string {
-	h, err := os.Hostname()
-	if err != nil || h == "" {
-		h = "unknown"
-	}
-	var b strings.Builder
-	for _, r := range h {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('_')
-		}
-		if b.Len() >= 48 {
-			break
-		}
-	}
-	return b.String()
-}
+// hostName identifies the process namespace this process's IDs belong to:
+// a hash of the host name, the kernel's boot ID and the PID namespace, so
+// that two pods or containers whose host names collide (or are cut short
+// elsewhere) never judge each other's process IDs.
+var hostName = sync.OnceValue(func() string {
+	h, _ := os.Hostname()
+	boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	ns, _ := os.Readlink("/proc/self/ns/pid")
+	sum := sha256.Sum256([]byte(h + "\x00" + strings.TrimSpace(string(boot)) + "\x00" + ns))
+	return hex.EncodeToString(sum[:8])
+})
 
 // processStart returns the start time of process pid in clock ticks since
 // boot (/proc/<pid>/stat field 22), which tells a process from a later one
