@@ -568,6 +568,22 @@ func TestPostgresPreCatalogTable(t *testing.T) {
 	if after, _ := pg.Dataset(ctx, dset("legacy")); after.Version != 1 {
 		t.Errorf("adding the key column made a schema version: %d", after.Version)
 	}
+	// A new version of old.csv under replace cannot find the legacy rows
+	// by key: it fails naming the object and the fix, and keeps the old
+	// rows and their ledger entry.
+	newer := sink.ObjectRef{Bucket: "bkt", Key: "old.csv", ETag: "e1", Size: 12}
+	replace := plan
+	replace.Replace = true
+	err := pgLoad(ctx, pg, dset("legacy"), newer, replace, [][]any{{1, "one again"}})
+	if !errors.Is(err, sink.ErrIncompatibleSchema) || !strings.Contains(err.Error(), "s3://bkt/old.csv") || !strings.Contains(err.Error(), "append") {
+		t.Fatalf("replace of a legacy object = %v, want a permanent error naming it and the fix", err)
+	}
+	if got := fmt.Sprint(pgQuery(t, pg, `SELECT count(*) FROM "ws_ws-test".legacy`)); got != "[[3]]" {
+		t.Errorf("rows after the refused replace: %s", got)
+	}
+	if l, _ := pg.Lookup(ctx, dset("legacy"), newer); len(l.Earlier) != 1 {
+		t.Errorf("the legacy ledger entry is gone after the refused replace: %+v", l)
+	}
 	list, err := pg.Datasets(ctx, testWS)
 	if err != nil || len(list) != 2 || list[0].Name != "legacy" || list[1].Name != "legacy2" {
 		t.Errorf("Datasets = %+v, %v", list, err)

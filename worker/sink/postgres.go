@@ -503,9 +503,27 @@ func (p *Postgres) prepare(ctx context.Context, tx pgx.Tx, t pgTable, ds Dataset
 // are not found), their rejects and their ledger entries: after the commit
 // the ledger lists only versions whose rows are in the table. If the commit
 // fails, nothing is deleted.
+//
+// Rows loaded before the table had KeyColumn cannot be found by key: when
+// the deleted rows fall short of what the ledger says the earlier versions
+// hold, the object fails (permanently, naming the object and the fix)
+// rather than leaving old and new rows side by side while the ledger
+// forgets the old ones.
 func replaceEarlier(ctx context.Context, tx pgx.Tx, t pgTable, ds Dataset, obj ObjectRef) error {
-	if _, err := tx.Exec(ctx, `DELETE FROM `+t.quoted+` WHERE `+pgx.Identifier{KeyColumn}.Sanitize()+` = $1`, obj.Bucket+"/"+obj.Key); err != nil {
+	var want int64
+	if err := tx.QueryRow(ctx, `SELECT coalesce(sum(rows), 0) FROM `+LedgerTable+` WHERE workspace = $1 AND dataset = $2 AND bucket = $3 AND key = $4 AND NOT (version = $5 AND size = $6)`,
+		ds.Workspace, ds.Name, obj.Bucket, obj.Key, obj.Version(), obj.Size).Scan(&want); err != nil {
+		return pgError("read earlier ledger entries in", LedgerTable, err)
+	}
+	tag, err := tx.Exec(ctx, `DELETE FROM `+t.quoted+` WHERE `+pgx.Identifier{KeyColumn}.Sanitize()+` = $1`, obj.Bucket+"/"+obj.Key)
+	if err != nil {
 		return pgError("replace earlier rows in", t.quoted, err)
+	}
+	if got := tag.RowsAffected(); got < want {
+		return fmt.Errorf("%w: dataset %s: the earlier versions of s3://%s/%s hold %d rows in %s, of which only %d carry their object key "+
+			"(the others were loaded by an s3ingest before rows carried %s); modified policy replace cannot remove them: "+
+			"delete those rows and their %s entries by hand, or load new versions into a dataset with modified policy append",
+			ErrIncompatibleSchema, ds, obj.Bucket, obj.Key, want, t.quoted, got, KeyColumn, LedgerTable)
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM `+t.rejects.Sanitize()+` WHERE bucket = $1 AND key = $2 AND NOT (version = $3 AND size = $4)`,
 		obj.Bucket, obj.Key, obj.Version(), obj.Size); err != nil {
