@@ -260,10 +260,17 @@ func (r *ingestRun) object(ctx context.Context, info source.ObjectInfo, look sin
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	r.h.metrics.activeObjects.Inc()
+	r.h.metrics.inflightBytes.Add(float64(info.Size))
+	defer func() {
+		r.h.metrics.activeObjects.Dec()
+		r.h.metrics.inflightBytes.Sub(float64(info.Size))
+	}()
 	obj := &countingObject{Object: r.src.Object(ctx, info), n: &r.bytesRead}
 	var err error
+	var discarded bool
 	for attempt := 1; ; attempt++ {
-		err = r.ingestObject(ctx, info, obj, look)
+		discarded, err = r.ingestObject(ctx, info, obj, look)
 		var sc *sink.SchemaConflictError
 		if !errors.As(err, &sc) || attempt == maxReconcileAttempts || ctx.Err() != nil {
 			break
@@ -271,6 +278,15 @@ func (r *ingestRun) object(ctx context.Context, info source.ObjectInfo, look sin
 		r.log.Info("ingest: schema changed concurrently; reconciling again", zap.String("object", obj.Name()), zap.Error(err))
 	}
 	switch {
+	case err == nil && discarded:
+		// A concurrent run committed this object version first: the
+		// dataset received nothing from this one. The result counts it as
+		// skipped: the ledger had it when this run committed.
+		r.exists.Store(true)
+		r.skipped.Add(1)
+		r.h.metrics.objects.WithLabelValues("duplicate").Inc()
+		r.log.Info("ingest: object committed meanwhile by another run; this copy was discarded", zap.String("object", obj.Name()))
+		return nil
 	case err == nil:
 		r.objects.Add(1)
 		r.exists.Store(true)
@@ -315,7 +331,7 @@ const maxReconcileAttempts = 3
 // ingestObject reconciles obj with the dataset (sniffing and sampling it on
 // its own), parses it with the plan's schema into a sink writer and commits
 // it, or aborts the writer so nothing of the object stays behind.
-func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, obj parsers.Object, look sink.Lookup) (err error) {
+func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, obj parsers.Object, look sink.Lookup) (discarded bool, err error) {
 	var w sink.Writer
 	budget := r.budget.object(obj.Name())
 	opts := r.p.Parse
@@ -333,7 +349,7 @@ func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, ob
 
 	rd, err := parsers.Open(ctx, obj, opts)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer func() {
 		if rd != nil {
@@ -342,7 +358,7 @@ func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, ob
 	}()
 	rec, err := r.reconcile(ctx, info, obj, look, rd.Schema())
 	if err != nil {
-		return err
+		return false, err
 	}
 	plan := rec.Plan
 	read, rescue := rec.Read, rec.Rescue
@@ -361,17 +377,17 @@ func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, ob
 		opts = withDialect(opts, sniffed)
 		opts.Schema = read
 		if rd, err = parsers.Open(ctx, obj, opts); err != nil {
-			return err
+			return false, err
 		}
 	}
 	asm, err := newAssembler(plan.Columns, plan.Settings, rd.Schema(), rescue, refOf(info), time.Now())
 	if err != nil {
-		return fmt.Errorf("dataset %s: %s: %w", r.ds, obj.Name(), err)
+		return false, fmt.Errorf("dataset %s: %s: %w", r.ds, obj.Name(), err)
 	}
 
 	w, err = r.h.sink.Begin(ctx, r.ds, refOf(info), plan)
 	if err != nil {
-		return fmt.Errorf("dataset %s: %w", r.ds, err)
+		return false, fmt.Errorf("dataset %s: %w", r.ds, err)
 	}
 	defer func() {
 		if err != nil {
@@ -386,7 +402,7 @@ func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, ob
 		if b.Len() > 0 {
 			out := asm.batch(b)
 			if werr := r.write(ctx, w, out, obj.Name(), opts.OnReject); werr != nil {
-				return werr
+				return false, werr
 			}
 			budget.accept(int64(out.Len()))
 			r.rowsRead.Add(int64(out.Len()))
@@ -395,21 +411,24 @@ func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, ob
 			break
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 	}
 	if err := budget.finish(); err != nil {
-		return err
+		return false, err
 	}
 	if err := w.Commit(ctx, sink.Stats{Rows: budget.read, Rejected: budget.rejected, Bytes: info.Size}); err != nil {
-		return fmt.Errorf("dataset %s: commit %s: %w", r.ds, obj.Name(), err)
+		return false, fmt.Errorf("dataset %s: commit %s: %w", r.ds, obj.Name(), err)
+	}
+	if sink.Discarded(w) {
+		return true, nil // the rows, the rejects and the schema change went with it
 	}
 	r.rows.Add(budget.read)
 	r.h.metrics.rows.Add(float64(budget.read))
 	if plan.Change != nil {
 		r.recordChange(obj.Name(), plan.Change)
 	}
-	return nil
+	return false, nil
 }
 
 // reconcile reconciles the object's own schema (inferred) with the

@@ -10,6 +10,9 @@ type Metrics struct {
 	rows        prometheus.Counter
 	bytes       prometheus.Counter
 	rejected    prometheus.Counter
+
+	activeObjects prometheus.Gauge
+	inflightBytes prometheus.Gauge
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not
@@ -27,20 +30,26 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"type"}),
 		objects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "s3ingest", Name: "objects_total",
-			Help: "Objects by result: committed, skipped (already in the ledger), failed.",
+			Help: "Objects by result: committed (rows added to the dataset), duplicate (committed meanwhile by a concurrent run: this copy was discarded), skipped (already in the ledger, or modified and kept), empty, failed.",
 		}, []string{"result"}),
 		rows: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "s3ingest", Name: "rows_total", Help: "Rows committed to datasets.",
+			Namespace: "s3ingest", Name: "rows_total", Help: "Rows added to datasets (a discarded duplicate commit adds none).",
 		}),
 		bytes: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "s3ingest", Name: "object_bytes_total", Help: "Object bytes read by committed objects.",
+			Namespace: "s3ingest", Name: "object_bytes_total", Help: "Object bytes of the objects committed to datasets.",
 		}),
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "s3ingest", Name: "rejected_rows_total", Help: "Rows rejected within error budgets.",
 		}),
+		activeObjects: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "s3ingest", Name: "active_objects", Help: "Objects being ingested by this process right now.",
+		}),
+		inflightBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "s3ingest", Name: "inflight_bytes", Help: "Sizes of the objects being ingested by this process right now, in bytes.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.tasks, m.taskSeconds, m.objects, m.rows, m.bytes, m.rejected)
+		reg.MustRegister(m.tasks, m.taskSeconds, m.objects, m.rows, m.bytes, m.rejected, m.activeObjects, m.inflightBytes)
 	}
 	return m
 }

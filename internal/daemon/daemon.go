@@ -98,6 +98,12 @@ func Run(ctx context.Context, o Options) error {
 		log.Warn("ingestd: redis configuration", zap.String("warning", w))
 	}
 	metrics := worker.NewMetrics(reg)
+	qc := newQueueCollector(asynq.NewInspectorFromRedisClient(o.Redis), log, queueScrapeTimeout)
+	if err := reg.Register(qc); err == nil {
+		defer reg.Unregister(qc)
+	} else if !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
+		return fmt.Errorf("register s3ingest_queue_tasks: %w", err)
+	} // else another daemon on this registry reports the queues
 	h, err := worker.NewHandlers(o.Worker, o.Resolver, o.Sink, log, metrics)
 	if err != nil {
 		return err

@@ -78,6 +78,15 @@ func TestDaemonServesSchedulesAndShutsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Two tasks on a queue no daemon serves: they stay pending, and
+	// /metrics reports them.
+	qc := asynq.NewClientFromRedisClient(rdb)
+	for i := 0; i < 2; i++ {
+		if _, err := qc.Enqueue(asynq.NewTask("probe:none", nil), asynq.Queue("unserved")); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ready := make(chan string, 1)
@@ -148,6 +157,13 @@ func TestDaemonServesSchedulesAndShutsDown(t *testing.T) {
 		!strings.Contains(body, "s3ingest_rows_total 15") {
 		t.Fatalf("/metrics = %d, lacks task and row counters:\n%s", code, grep(body, "s3ingest_"))
 	}
+	for _, want := range []string{`s3ingest_queue_tasks{queue="unserved",state="pending"} 2`,
+		`s3ingest_queue_tasks{queue="unserved",state="active"} 0`,
+		`s3ingest_active_objects 0`, `s3ingest_inflight_bytes 0`} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("/metrics lacks %s:\n%s", want, grep(body, "s3ingest_"))
+		}
+	}
 	if code, body := get("/monitor/"); code != 200 || !strings.Contains(strings.ToLower(body), "<html") {
 		t.Fatalf("/monitor/ = %d", code)
 	}
@@ -159,6 +175,12 @@ func TestDaemonServesSchedulesAndShutsDown(t *testing.T) {
 	rs.Stop()
 	if code, _ := get("/readyz"); code != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz with Redis down = %d, want 503", code)
+	}
+	// The metrics are still served, without the queues' sizes.
+	start := time.Now()
+	if code, body := get("/metrics"); code != 200 || strings.Contains(body, "s3ingest_queue_tasks{") ||
+		!strings.Contains(body, "s3ingest_rows_total 15") || time.Since(start) > 10*time.Second {
+		t.Fatalf("/metrics with Redis down = %d after %s:\n%s", code, time.Since(start), grep(body, "s3ingest_"))
 	}
 
 	cancel()

@@ -300,9 +300,14 @@ type fileWriter struct {
 	groupBytes int64 // approximate uncompressed bytes in the open row group
 	vals       []parquet.Value
 
-	err  error // sticky: a failed write leaves the file unusable
-	done bool  // committed or aborted
+	err       error // sticky: a failed write leaves the file unusable
+	done      bool  // committed or aborted
+	discarded bool  // committed meanwhile by another writer: nothing published
 }
+
+// Discarded reports whether Commit found the object version committed
+// meanwhile and published nothing (see Discarded).
+func (w *fileWriter) Discarded() bool { return w.discarded }
 
 func (w *fileWriter) Write(ctx context.Context, b *schema.Batch) error {
 	if w.done {
@@ -463,6 +468,7 @@ func (w *fileWriter) commit(ctx context.Context, st Stats) error {
 	}
 	m := ld.m
 	if m.part(part.File) != nil {
+		w.discarded = true
 		return nil // committed meanwhile by a concurrent retry: keep that one
 	}
 	next := m.clone()

@@ -552,9 +552,14 @@ type pgWriter struct {
 	rejects  [][]any
 	nRejects int64
 
-	err  error
-	done bool
+	err       error
+	done      bool
+	discarded bool // committed meanwhile by another writer: rolled back
 }
+
+// Discarded reports whether Commit found the object version committed
+// meanwhile and rolled its rows back (see Discarded).
+func (w *pgWriter) Discarded() bool { return w.discarded }
 
 var pgRules = valueRules{
 	noNUL: true,
@@ -675,11 +680,13 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHIN
 	if tag.RowsAffected() == 0 {
 		// Committed meanwhile by a concurrent retry: drop this copy.
 		rollback(ctx, w.tx)
+		w.discarded = true
 		return nil
 	}
 	if err := w.tx.Commit(ctx); err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "23505" && pe.TableName == LedgerTable {
+			w.discarded = true
 			return nil
 		}
 		return pgError("commit "+w.obj.String()+" into", w.table.quoted, err)

@@ -185,11 +185,20 @@ type Writer interface {
 	// Commit publishes the rows, the rejects and the ledger entry
 	// atomically. If the same object version was committed in the meantime
 	// (a concurrent retry), Commit discards this Writer's rows and returns
-	// nil, so there are never duplicate rows.
+	// nil, so there are never duplicate rows; Discarded then reports true.
 	Commit(ctx context.Context, st Stats) error
 	// Abort discards everything written; nothing is left behind. It is a
 	// no-op after Commit or a previous Abort.
 	Abort(ctx context.Context) error
+}
+
+// Discarded reports whether w's successful Commit discarded its rows
+// because the same object version had been committed in the meantime (a
+// concurrent retry won), so the dataset received nothing from w. Writers
+// that do not implement interface{ Discarded() bool } never discard.
+func Discarded(w Writer) bool {
+	d, ok := w.(interface{ Discarded() bool })
+	return ok && d.Discarded()
 }
 
 // Sentinel errors; test with errors.Is. All but ErrClosed are permanent

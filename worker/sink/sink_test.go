@@ -526,6 +526,9 @@ func TestCommitTwiceNoDuplicates(t *testing.T) {
 			if err := w.Commit(ctx, sink.Stats{Rows: int64(len(testRows))}); err != nil {
 				t.Fatalf("commit %d: %v", i, err)
 			}
+			if got, want := sink.Discarded(w), i == 1; got != want {
+				t.Errorf("sequential commit %d: Discarded() = %v, want %v", i, got, want)
+			}
 		}
 		// Concurrent: two writers of the same object version interleaved.
 		o2 := obj("twice-concurrent.csv")
@@ -550,10 +553,17 @@ func TestCommitTwiceNoDuplicates(t *testing.T) {
 			}()
 		}
 		wg.Wait()
+		discarded := 0
 		for i, err := range errs {
 			if err != nil {
 				t.Errorf("concurrent commit %d: %v", i, err)
 			}
+			if sink.Discarded(ws[i]) {
+				discarded++
+			}
+		}
+		if discarded != 1 {
+			t.Errorf("%d of 2 concurrent commits of one object version report Discarded, want exactly 1", discarded)
 		}
 		rows := tg.rows(t, dset("dup"))
 		if len(rows) != 2*len(testRows) {
