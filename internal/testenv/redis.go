@@ -25,7 +25,29 @@ type RedisServer struct {
 	mu   sync.Mutex
 	port int
 	dir  string
+	opts RedisOptions
 	proc *proc
+}
+
+// RedisOptions configures a test's redis-server. The zero value is the
+// default of Redis: no persistence at all.
+type RedisOptions struct {
+	// AppendOnly turns the append-only file on (deploy/redis.conf's
+	// "appendonly yes"). The data directory is kept across Stop, Kill and
+	// Restart, so a restarted server loads what the stopped one wrote.
+	AppendOnly bool
+	// AppendFsync is "always", "everysec" (deploy/redis.conf's choice) or
+	// "no"; empty means everysec. Used only with AppendOnly.
+	AppendFsync string
+}
+
+// RedisWithAOF starts a redis-server persisting as deploy/redis.conf
+// configures it (appendonly yes, with appendfsync fsync: "always" or
+// "everysec"), keeping its data directory across Restart. Otherwise it is
+// Redis.
+func RedisWithAOF(t testing.TB, fsync string) *RedisServer {
+	t.Helper()
+	return RedisWith(t, RedisOptions{AppendOnly: true, AppendFsync: fsync})
 }
 
 // Redis starts a fresh redis-server (Debian package) on a free 127.0.0.1 port
@@ -37,12 +59,18 @@ type RedisServer struct {
 // test binary even if the binary is killed.
 func Redis(t testing.TB) *RedisServer {
 	t.Helper()
+	return RedisWith(t, RedisOptions{})
+}
+
+// RedisWith is Redis with the persistence opts describes.
+func RedisWith(t testing.TB, opts RedisOptions) *RedisServer {
+	t.Helper()
 	bin := redisBinary(t)
 	dir, err := makeDir("redis")
 	if err != nil {
 		t.Fatalf("testenv: redis temp dir: %v", err)
 	}
-	r := &RedisServer{dir: dir}
+	r := &RedisServer{dir: dir, opts: opts}
 	t.Cleanup(func() {
 		r.Stop()
 		removeDir(dir)
@@ -80,19 +108,26 @@ func redisBinary(t testing.TB) string {
 
 func (r *RedisServer) start(bin string, port int) error {
 	logPath := filepath.Join(r.dir, "redis.log")
+	persist := []string{"--appendonly", "no"}
+	if r.opts.AppendOnly {
+		fsync := r.opts.AppendFsync
+		if fsync == "" {
+			fsync = "everysec"
+		}
+		persist = []string{"--appendonly", "yes", "--appendfsync", fsync}
+	}
 	p, err := startProc(procSpec{
 		name: "redis-server",
 		bin:  bin,
-		args: []string{
+		args: append([]string{
 			"--port", strconv.Itoa(port),
 			"--bind", "127.0.0.1",
 			"--save", "",
-			"--appendonly", "no",
 			"--daemonize", "no",
 			"--pidfile", filepath.Join(r.dir, "redis.pid"),
 			"--dir", r.dir,
 			"--logfile", "",
-		},
+		}, persist...),
 		dir:        r.dir,
 		logPath:    logPath,
 		stopSignal: syscall.SIGTERM,
@@ -189,9 +224,26 @@ func (r *RedisServer) Stop() {
 	}
 }
 
-// Restart starts a new, empty redis-server on the same address after Stop
-// (stopping the running one first if needed). Clients reconnect to the same
-// Addr. Fails the test if the port was taken in the meantime.
+// Terminate stops the server cleanly (SIGTERM: with AppendOnly it flushes
+// its append-only file first; SIGKILL after 10 s) and waits until it has
+// exited. Idempotent, as Stop.
+func (r *RedisServer) Terminate() {
+	r.mu.Lock()
+	p := r.proc
+	r.mu.Unlock()
+	if p != nil {
+		p.stopWith(syscall.SIGTERM, 10*time.Second)
+	}
+}
+
+// LogPath is the file the server (every start of it) logs to.
+func (r *RedisServer) LogPath() string { return filepath.Join(r.dir, "redis.log") }
+
+// Restart starts a new redis-server on the same address after Stop
+// (stopping the running one first, with SIGKILL, if needed). Without
+// persistence it starts empty; with AppendOnly it loads the append-only
+// file of the stopped one from the kept data directory. Clients reconnect
+// to the same Addr. Fails the test if the port was taken in the meantime.
 func (r *RedisServer) Restart(t testing.TB) {
 	t.Helper()
 	r.Stop()
