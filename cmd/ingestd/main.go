@@ -104,6 +104,7 @@ func runDaemon(ctx context.Context, cfg config) error {
 	if err != nil {
 		return fmt.Errorf("S3INGEST_REDIS_URL %s: %s", redact.URL(cfg.RedisURL), redact.Error(cfg.RedisURL, err))
 	}
+	redis.SetLogger(daemon.RedisLogger(log)) // go-redis's own lines, as JSON at warn
 	rdb := redis.NewClient(ropt)
 	defer rdb.Close()
 	if err := rdb.Ping(ctx).Err(); err != nil {
