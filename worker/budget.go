@@ -78,6 +78,14 @@ func (o *objectBudget) accept(n int64) {
 	o.job.read.Add(n)
 }
 
+// undo takes the object's counts back out of the job's, for an attempt at
+// the object that is abandoned to be read again (a concurrent schema
+// change): its rows were not committed and are read again.
+func (o *objectBudget) undo() {
+	o.job.rejected.Add(-o.rejected)
+	o.job.read.Add(-o.read)
+}
+
 // exceeded returns a *BudgetError when the rejected rows exceed a limit,
 // given the job's rejected rows and rows seen (read or rejected). A budget
 // with no limit set tolerates no rejected row; a zero limit is otherwise

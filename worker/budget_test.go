@@ -220,3 +220,20 @@ func TestAsynqLoggerRewordsForPeople(t *testing.T) {
 		t.Errorf("an ordinary error became %v %q", e.Level, e.Message)
 	}
 }
+
+// TestObjectBudgetUndo: an abandoned attempt at an object (read again after
+// a concurrent schema change) takes its counts back out of the job's.
+func TestObjectBudgetUndo(t *testing.T) {
+	b := newErrorBudget(jobs.ErrorBudget{JobMaxRows: 10})
+	kept := b.object("s3://b/kept")
+	kept.accept(5)
+	again := b.object("s3://b/again")
+	again.accept(7)
+	if err := again.reject(&parsers.ParseError{Object: "s3://b/again", Line: 3, Err: errors.New("bad")}); err != nil {
+		t.Fatal(err)
+	}
+	again.undo()
+	if got, _ := b.rejects(); got != 0 || b.read.Load() != 5 {
+		t.Fatalf("after undo: rejected %d, read %d; want 0 and 5", got, b.read.Load())
+	}
+}

@@ -334,6 +334,13 @@ const maxReconcileAttempts = 3
 func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, obj parsers.Object, look sink.Lookup) (discarded bool, err error) {
 	var w sink.Writer
 	budget := r.budget.object(obj.Name())
+	defer func() {
+		var sc *sink.SchemaConflictError
+		if errors.As(err, &sc) { // read again: this attempt's counts go
+			budget.undo()
+			r.rowsRead.Add(-budget.read)
+		}
+	}()
 	opts := r.p.Parse
 	opts.Schema = nil // sniffed and sampled on its own
 	opts.OnWarning = func(msg string) { r.warn(obj.Name(), msg) }
