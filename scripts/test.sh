@@ -114,7 +114,7 @@ go test -race -count=1 -timeout 25m "${pkgargs[@]}" "${flagargs[@]}"
 #    skip themselves under -race and run here without it.
 if ((${#pkgargs[@]} == 1)) && [[ ${pkgargs[0]} == ./... ]] && ((${#flagargs[@]} == 0)); then
 	log "go test -count=1 -run MemoryFlat (without -race)"
-	go test -count=1 -timeout 10m -run 'MemoryFlat' ./parsers/ ./worker/sink/ ./bench/
+	go test -count=1 -timeout 10m -run 'MemoryFlat' ./parsers/ ./worker/sink/ ./bench/ ./internal/e2e/
 fi
 
 # 5. Fuzzing: each fuzz target of the parsers runs for S3INGEST_FUZZTIME (5s
