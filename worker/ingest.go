@@ -604,7 +604,10 @@ func (r *ingestRun) warn(object, msg string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.warnings) < maxWarnings {
-		r.warnings = append(r.warnings, object+": "+msg)
+		if !strings.HasPrefix(msg, object+": ") { // parsers name the object in some warnings
+			msg = object + ": " + msg
+		}
+		r.warnings = append(r.warnings, msg)
 	}
 }
 
