@@ -265,16 +265,22 @@ func (s *FileSink) Begin(ctx context.Context, ds Dataset, obj ObjectRef, plan Pl
 		tmpBase: base,
 		f:       f,
 	}
-	w.spill = newPageSpill(tmp, pageMemoryLimit)
 	w.flushPages = len(fields) > wideColumns
-	w.pw = parquet.NewWriter(f,
+	opts := []parquet.WriterOption{
 		parquetSchema(&schema.Schema{Fields: fields}),
 		parquet.Compression(s.opt.Compression),
-		parquet.ColumnPageBuffers(w.spill),
 		parquet.PageBufferSize(pageBufferSize(len(fields))),
 		parquet.CreatedBy("s3ingest", "", ""),
 		parquet.KeyValueMetadata(MetaSchema, string(schemaJSON)),
-	)
+	}
+	if w.flushPages {
+		// Only wide files spill encoded pages to disk: a narrow file's
+		// pages fit its row-group budget in memory, and stay there (no
+		// extra write and read of every row group).
+		w.spill = newPageSpill(tmp, pageMemoryLimit)
+		opts = append(opts, parquet.ColumnPageBuffers(w.spill))
+	}
+	w.pw = parquet.NewWriter(f, opts...)
 	return w, nil
 }
 
@@ -454,7 +460,9 @@ func (w *fileWriter) commit(ctx context.Context, st Stats) error {
 	}
 	w.pw.SetKeyValueMetadata(MetaLedger, string(ej))
 	err = w.pw.Close()
-	w.spill.close()
+	if w.spill != nil {
+		w.spill.close()
+	}
 	if err != nil {
 		return fmt.Errorf("file sink: finish parquet file: %w", err)
 	}
@@ -555,7 +563,9 @@ func (w *fileWriter) Abort(ctx context.Context) error {
 // abort closes and removes the temporary files and marks the writer done.
 func (w *fileWriter) abort() {
 	w.done = true
-	w.spill.close()
+	if w.spill != nil {
+		w.spill.close()
+	}
 	if w.f != nil {
 		w.f.Close()
 		w.f = nil
