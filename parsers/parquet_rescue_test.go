@@ -39,6 +39,7 @@ func TestParquetRescueConformance(t *testing.T) {
 	data := func(tb testing.TB) []byte { return writeParquet(tb, rows, parquet.MaxRowsPerRowGroup(2)) }
 	opts := rescueOpts(t, "id int64?, amount float64?, u int64?, n int64?, day timestamp?, note string?")
 	notNull := rescueOpts(t, "id int64?, u int64, n int64?")
+	typedNotNull := rescueOpts(t, "id int64?, amount float64")
 	parserstest.RunRescue(t,
 		parserstest.RescueCase{Case: parserstest.Case{Name: "parquet/rescue-drift", Object: "t.parquet", Format: parsers.FormatParquet,
 			Opts: opts, Data: data,
@@ -67,5 +68,13 @@ func TestParquetRescueConformance(t *testing.T) {
 			Source: []map[string]string{
 				{"id": "1", "email": "a@b.c", "amount": "12.5", "u": "5", "n": "7", "ok": "true", "score": "1.5", "day": "2024-01-01", "tags": "[1,2]", "_rescued": "x"},
 			}},
+		// a column the file types differently is rescued whole: a schema
+		// column that is not nullable rejects every row
+		parserstest.RescueCase{Case: parserstest.Case{Name: "parquet/rescue-typed-not-null", Object: "t.parquet", Format: parsers.FormatParquet,
+			Opts: typedNotNull, Data: data,
+			Schema: "id int64?, amount float64, _rescued json?",
+			Rejects: []parserstest.WantError{
+				{Is: parsers.ErrType, RowGroup: 0, Row: 0, Column: "amount", Contains: "has another type (its values are rescued)"},
+				{Is: parsers.ErrType, RowGroup: 0, Row: 1, Column: "amount"}, {Is: parsers.ErrType, RowGroup: 1, Row: 2, Column: "amount"}}}},
 	)
 }

@@ -242,8 +242,13 @@ func Open(ctx context.Context, ra io.ReaderAt, size int64, cfg Config) (_ *Reade
 	if err := r.bindSchema(); err != nil {
 		return nil, err
 	}
-	// a wide schema gets small batches (see schema.BatchFixedBytes)
-	r.cfg.BatchRows = schema.BatchRows(r.out, r.cfg.BatchRows)
+	// a wide schema gets small batches (see schema.BatchFixedBytes); the
+	// rescue's scratch columns count too
+	width := r.out
+	if sb := r.resc.scratch; sb != nil && len(sb.Schema.Fields) > 0 {
+		width = &schema.Schema{Fields: append(slices.Clone(r.out.Fields), sb.Schema.Fields...)}
+	}
+	r.cfg.BatchRows = schema.BatchRows(width, r.cfg.BatchRows)
 	r.need = make([]bool, len(leaves))
 	for _, j := range append(slices.Clone(r.srcCol), r.resc.extra...) {
 		if j >= 0 {
@@ -473,6 +478,7 @@ func (r *Reader) bindSchema() error {
 	var bound []bool // per file column, in rescue mode: read by a schema column
 	if rescuing {
 		r.resc.col = want.Index(r.cfg.RescueColumn)
+		r.resc.typed = make([]bool, len(want.Fields))
 		bound = make([]bool, len(r.cols))
 	}
 	r.srcCol = make([]int, len(want.Fields))
@@ -500,6 +506,7 @@ func (r *Reader) bindSchema() error {
 			// the whole column is rescued; the schema column is null
 			r.srcCol[i] = -1
 			r.checkNull[i] = !f.Nullable
+			r.resc.typed[i] = true
 			continue
 		default:
 			return &Error{Column: f.Name,
@@ -705,9 +712,12 @@ func (r *Reader) fill(b *schema.Batch, n int) error {
 		if j < 0 {
 			appendNulls(v, n)
 			if r.checkNull[i] {
+				hint := fmt.Sprintf("the file has no column %q: mark it nullable in the schema", r.out.Fields[i].Name)
+				if r.resc.typed != nil && r.resc.typed[i] {
+					hint = fmt.Sprintf("the file's column %q has another type (its values are rescued): mark it nullable in the schema", r.out.Fields[i].Name)
+				}
 				for k := base; k < v.Len(); k++ {
-					r.rowErrs = append(r.rowErrs, rowErr{row: k, col: i, msg: "null in a column that is not nullable",
-						hint: fmt.Sprintf("the file has no column %q: mark it nullable in the schema", r.out.Fields[i].Name)})
+					r.rowErrs = append(r.rowErrs, rowErr{row: k, col: i, msg: "null in a column that is not nullable", hint: hint})
 				}
 			}
 			continue

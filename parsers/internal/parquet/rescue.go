@@ -29,6 +29,7 @@ import (
 // rescue is a Reader's rescue state.
 type rescue struct {
 	col     int            // output index of the rescue column, -1: off
+	typed   []bool         // per output column: the file column has another type (rescued)
 	extra   []int          // file columns read only for the rescue, in file order
 	scratch *schema.Batch  // one vector per extra column, their own types
 	errs    []rowErr       // conversion errors of the scratch columns
