@@ -479,6 +479,7 @@ func (r *Reader) bindSchema() error {
 	if rescuing {
 		r.resc.col = want.Index(r.cfg.RescueColumn)
 		r.resc.typed = make([]bool, len(want.Fields))
+		r.resc.widen = make([]schema.Type, len(want.Fields))
 		bound = make([]bool, len(r.cols))
 	}
 	r.srcCol = make([]int, len(want.Fields))
@@ -502,6 +503,10 @@ func (r *Reader) bindSchema() error {
 		case f.Type == schema.String && c.flat:
 			r.asText[i] = true
 		case f.Type == schema.String && have == schema.JSON:
+		case rescuing && c.flat && widens(have, f.Type):
+			// converted value by value (see widen); what does not fit
+			// is rescued
+			r.resc.widen[i] = have
 		case rescuing:
 			// the whole column is rescued; the schema column is null
 			r.srcCol[i] = -1
@@ -723,7 +728,11 @@ func (r *Reader) fill(b *schema.Batch, n int) error {
 			continue
 		}
 		col := &r.cols[j]
-		if err := r.readColumn(v, j, i, base, n, r.asText[i], &r.rowErrs); err != nil {
+		if r.resc.widen != nil && r.resc.widen[i] != 0 {
+			if err := r.widen(v, j, i, base, n); err != nil {
+				return err
+			}
+		} else if err := r.readColumn(v, j, i, base, n, r.asText[i], &r.rowErrs); err != nil {
 			return err
 		}
 		if r.checkNull != nil && r.checkNull[i] {

@@ -15,7 +15,8 @@ import (
 //
 // bindSchema binds the file columns that Config.Schema reads with their
 // type (or as text) as usual; the other file columns (missing from the
-// schema, typed differently there, or named like the rescue column) are
+// schema, typed differently there (except where widens converts value by
+// value), or named like the rescue column) are
 // the rescue's extra columns, read in their own type into a scratch batch.
 // fillRescue then writes, per row, one JSON object into the rescue column:
 // the non-null values of the extra columns and the values of bound
@@ -28,8 +29,11 @@ import (
 
 // rescue is a Reader's rescue state.
 type rescue struct {
-	col     int            // output index of the rescue column, -1: off
-	typed   []bool         // per output column: the file column has another type (rescued)
+	col     int           // output index of the rescue column, -1: off
+	typed   []bool        // per output column: the file column has another type (rescued)
+	widen   []schema.Type // per output column: the file column's type, widened (0: none)
+	tmp     schema.Vector // a widened column's values in the file's type
+	tmpErrs []rowErr
 	extra   []int          // file columns read only for the rescue, in file order
 	scratch *schema.Batch  // one vector per extra column, their own types
 	errs    []rowErr       // conversion errors of the scratch columns
@@ -187,4 +191,48 @@ func rescueRaw(value, msg string) ([]byte, bool) {
 		return []byte(value), true
 	}
 	return shared.AppendJSONString(nil, []byte(value)), true
+}
+
+// maxExactFloat is the largest magnitude up to which every int64 is a
+// float64.
+const maxExactFloat = 1 << 53
+
+// widens reports whether, in rescue mode, a file column of type have is
+// read into a schema column of type want value by value: int64 into
+// float64 (values beyond 2^53 in magnitude, which a float64 cannot hold
+// exactly, are rescued) and date into timestamp (midnight UTC).
+func widens(have, want schema.Type) bool {
+	return have == schema.Int64 && want == schema.Float64 || have == schema.Date && want == schema.Timestamp
+}
+
+// widen appends the next n rows of file column j to v (output column col,
+// of a wider type; see widens), from batch row base on.
+func (r *Reader) widen(v *schema.Vector, j, col, base, n int) error {
+	rs := &r.resc
+	t := &rs.tmp
+	t.Reset()
+	t.Type = rs.widen[col]
+	rs.tmpErrs = rs.tmpErrs[:0]
+	if err := r.readColumn(t, j, col, 0, n, false, &rs.tmpErrs); err != nil {
+		return err
+	}
+	for _, e := range rs.tmpErrs {
+		e.row += base
+		r.rowErrs = append(r.rowErrs, e)
+	}
+	for k := range n {
+		switch {
+		case t.Nulls[k]:
+			v.AppendNull()
+		case t.Type == schema.Date:
+			v.AppendInt(t.Ints[k] * 86400 * 1_000_000)
+		case t.Ints[k] < -maxExactFloat || t.Ints[k] > maxExactFloat:
+			r.rowErrs = append(r.rowErrs, rowErr{row: v.Len(), col: col, value: strconv.FormatInt(t.Ints[k], 10),
+				msg: "int64 value beyond 2^53 does not fit float64 exactly"})
+			v.AppendNull()
+		default:
+			v.AppendFloat(float64(t.Ints[k]))
+		}
+	}
+	return nil
 }
