@@ -108,13 +108,9 @@ func openParquetReader(ctx context.Context, obj Object, opts Options, preview bo
 		return nil, &ParseError{Object: name, Err: fmt.Errorf("%w: Parquet needs the object's size, and it is unknown", ErrUnsupported),
 			Hint: "the source must report the object's size (HeadObject) for Parquet"}
 	}
-	if opts.RescueColumn != "" {
-		return nil, &ParseError{Object: name, RowGroup: -1, Column: opts.RescueColumn,
-			Err:  fmt.Errorf("%w: rescue_column is not supported for Parquet yet", ErrUnsupported),
-			Hint: "load Parquet objects with evolution add or fail"}
-	}
 	r := &parquetReader{name: name, src: newObjectReaderAt(obj, size)}
-	cfg := parquet.Config{Schema: opts.Schema, BatchRows: opts.BatchRows, Preview: preview, MaxColumns: opts.MaxColumns}
+	cfg := parquet.Config{Schema: opts.Schema, BatchRows: opts.BatchRows, Preview: preview, MaxColumns: opts.MaxColumns,
+		RescueColumn: opts.RescueColumn}
 	if opts.OnReject != nil {
 		cfg.OnReject = func(e *parquet.Error) error { return opts.OnReject(r.parseError(e)) }
 	}

@@ -211,7 +211,10 @@ type Options struct {
 	//     source column named like the rescue column itself;
 	//   - values that do not convert to their column's type: the column
 	//     gets null and the value is rescued instead of the row being
-	//     rejected through OnReject.
+	//     rejected through OnReject. (Parquet: a file column of another
+	//     type than its schema column is rescued whole, except int64 into
+	//     float64, where values beyond 2^53 in magnitude are rescued, and
+	//     date into timestamp, at midnight UTC.)
 	//
 	// The rescue column holds ONE JSON object per row keyed by source
 	// column name, in source column order (CSV: header order; JSON: the

@@ -206,10 +206,16 @@ func TestRescueOptionErrors(t *testing.T) {
 			})
 		}
 	}
-	// the same schema without RescueColumn opens
-	for _, o := range objects[:2] {
-		if _, err := parsers.Open(context.Background(), parsers.BytesObject(o.name, o.data), parsers.Options{Schema: good}); err != nil {
-			t.Fatal(err)
+	// the same schema without RescueColumn opens, and so does the valid
+	// rescue setup, in every format
+	for _, o := range objects {
+		for _, opts := range []parsers.Options{{Schema: good}, base(good)} {
+			if _, err := parsers.Open(context.Background(), parsers.BytesObject(o.name, o.data), opts); err != nil {
+				t.Fatalf("%s, rescue %q: %v", o.name, opts.RescueColumn, err)
+			}
+			if _, err := parsers.Preview(context.Background(), parsers.BytesObject(o.name, o.data), opts, 0, 0); err != nil {
+				t.Fatalf("%s, rescue %q: preview: %v", o.name, opts.RescueColumn, err)
+			}
 		}
 	}
 }

@@ -369,7 +369,7 @@ func (r *ingestRun) ingestObject(ctx context.Context, info source.ObjectInfo, ob
 	}
 	plan := rec.Plan
 	read, rescue := rec.Read, rec.Rescue
-	if parserRescues(plan, rd.Info()) {
+	if parserRescues(plan) {
 		// The parser rescues: values of columns outside the dataset and
 		// values that do not fit their column's type go to the rescue
 		// column, row by row, instead of being rejected.
@@ -486,11 +486,11 @@ func readsAs(have, want *schema.Schema) bool {
 }
 
 // parserRescues reports whether the parser fills the plan's rescue column
-// itself: in rescue mode, for the text formats (the Parquet reader has no
-// rescue column yet: there the worker rescues columns outside the dataset
-// and values of the wrong type are rejected within the error budget).
-func parserRescues(plan sink.Plan, sniffed parsers.Info) bool {
-	if plan.Settings.Evolution != sink.EvolutionRescue || sniffed.Format == parsers.FormatParquet {
+// itself: in rescue mode, for every format (CSV, JSON and Parquet rescue
+// the values of columns outside the dataset and the values that do not fit
+// their column's type, row by row; see parsers.Options.RescueColumn).
+func parserRescues(plan sink.Plan) bool {
+	if plan.Settings.Evolution != sink.EvolutionRescue {
 		return false
 	}
 	for _, c := range plan.Columns {

@@ -207,7 +207,8 @@ func noControls(b []byte) bool {
 // rowErr is a value of one row that does not convert.
 type rowErr struct {
 	row   int // index in the batch
-	col   int // output column
+	col   int // output column; -1: a rescued file column, named by name
+	name  string
 	value string
 	msg   string
 	hint  string

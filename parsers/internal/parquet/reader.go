@@ -126,6 +126,11 @@ type Config struct {
 	// bound). It is checked on the footer's bytes, before parquet-go
 	// decodes them.
 	MaxColumns int
+	// RescueColumn, when set, names a nullable JSON column of Schema (the
+	// caller checks that) that receives, per row, one JSON object of what
+	// Schema cannot hold (see rescue.go): the values of file columns
+	// Schema lacks or types differently, and values that do not convert.
+	RescueColumn string
 }
 
 // Reader reads the rows of one Parquet file in batches. It is not safe for
@@ -145,6 +150,7 @@ type Reader struct {
 	asText    []bool
 	checkNull []bool // per output column: nulls are row errors
 	need      []bool // per leaf: read by some output column
+	resc      rescue // Config.RescueColumn
 
 	prefetchMax int64
 	rows        int64 // rows in the row groups
@@ -181,7 +187,7 @@ func Open(ctx context.Context, ra io.ReaderAt, size int64, cfg Config) (_ *Reade
 		return nil, corrupt(0, 0, "", fmt.Errorf("%d bytes is too small for a Parquet file", max(size, 0)))
 	}
 	src := newSource(ra, size)
-	r := &Reader{cfg: cfg, src: src, rg: -1}
+	r := &Reader{cfg: cfg, src: src, rg: -1, resc: rescue{col: -1}}
 	defer func() {
 		if p := recover(); p != nil {
 			err = r.panicked(p)
@@ -236,10 +242,15 @@ func Open(ctx context.Context, ra io.ReaderAt, size int64, cfg Config) (_ *Reade
 	if err := r.bindSchema(); err != nil {
 		return nil, err
 	}
-	// a wide schema gets small batches (see schema.BatchFixedBytes)
-	r.cfg.BatchRows = schema.BatchRows(r.out, r.cfg.BatchRows)
+	// a wide schema gets small batches (see schema.BatchFixedBytes); the
+	// rescue's scratch columns count too
+	width := r.out
+	if sb := r.resc.scratch; sb != nil && len(sb.Schema.Fields) > 0 {
+		width = &schema.Schema{Fields: append(slices.Clone(r.out.Fields), sb.Schema.Fields...)}
+	}
+	r.cfg.BatchRows = schema.BatchRows(width, r.cfg.BatchRows)
 	r.need = make([]bool, len(leaves))
-	for _, j := range r.srcCol {
+	for _, j := range append(slices.Clone(r.srcCol), r.resc.extra...) {
 		if j >= 0 {
 			n := r.cols[j].node
 			for k := n.first; k < n.first+n.nleaves; k++ {
@@ -462,11 +473,23 @@ func (r *Reader) bindSchema() error {
 	for i := range r.cols {
 		byName[r.cols[i].field.Name] = i
 	}
+	rescuing := r.cfg.RescueColumn != ""
+	r.resc.col = -1
+	var bound []bool // per file column, in rescue mode: read by a schema column
+	if rescuing {
+		r.resc.col = want.Index(r.cfg.RescueColumn)
+		r.resc.typed = make([]bool, len(want.Fields))
+		r.resc.widen = make([]schema.Type, len(want.Fields))
+		bound = make([]bool, len(r.cols))
+	}
 	r.srcCol = make([]int, len(want.Fields))
 	r.asText = make([]bool, len(want.Fields))
 	r.checkNull = make([]bool, len(want.Fields))
 	for i, f := range want.Fields {
 		j, ok := byName[f.Name]
+		if i == r.resc.col {
+			ok = false // a file column named like it is rescued
+		}
 		if !ok {
 			r.srcCol[i] = -1
 			r.checkNull[i] = !f.Nullable
@@ -480,14 +503,30 @@ func (r *Reader) bindSchema() error {
 		case f.Type == schema.String && c.flat:
 			r.asText[i] = true
 		case f.Type == schema.String && have == schema.JSON:
+		case rescuing && c.flat && widens(have, f.Type):
+			// converted value by value (see widen); what does not fit
+			// is rescued
+			r.resc.widen[i] = have
+		case rescuing:
+			// the whole column is rescued; the schema column is null
+			r.srcCol[i] = -1
+			r.checkNull[i] = !f.Nullable
+			r.resc.typed[i] = true
+			continue
 		default:
 			return &Error{Column: f.Name,
 				Err:  fmt.Errorf("%w: column %q is %s in the file (%s) and cannot be read as %s", shared.ErrUnsupported, f.Name, have, describeType(c), f.Type),
 				Hint: fmt.Sprintf("give the column type %s or string in the schema", have)}
 		}
 		r.checkNull[i] = c.field.Nullable && !f.Nullable
+		if rescuing {
+			bound[j] = true
+		}
 	}
 	r.out = want
+	if rescuing {
+		r.initRescue(bound)
+	}
 	return nil
 }
 
@@ -672,38 +711,29 @@ func (r *Reader) fill(b *schema.Batch, n int) error {
 	for i := range b.Cols {
 		v := &b.Cols[i]
 		j := r.srcCol[i]
+		if i == r.resc.col {
+			continue // filled by fillRescue, after the others
+		}
 		if j < 0 {
 			appendNulls(v, n)
 			if r.checkNull[i] {
+				hint := fmt.Sprintf("the file has no column %q: mark it nullable in the schema", r.out.Fields[i].Name)
+				if r.resc.typed != nil && r.resc.typed[i] {
+					hint = fmt.Sprintf("the file's column %q has another type (its values are rescued): mark it nullable in the schema", r.out.Fields[i].Name)
+				}
 				for k := base; k < v.Len(); k++ {
-					r.rowErrs = append(r.rowErrs, rowErr{row: k, col: i, msg: "null in a column that is not nullable",
-						hint: fmt.Sprintf("the file has no column %q: mark it nullable in the schema", r.out.Fields[i].Name)})
+					r.rowErrs = append(r.rowErrs, rowErr{row: k, col: i, msg: "null in a column that is not nullable", hint: hint})
 				}
 			}
 			continue
 		}
 		col := &r.cols[j]
-		node := col.node
-		r.curCol = col.field.Name
-		if col.flat {
-			c := &r.chunks[node.first]
-			if err := c.fillFlat(v, n, i, r.asText[i], &r.rowErrs); err != nil {
-				return r.classify(c, err, r.rg, r.row+int64(v.Len()-base), col.field.Name)
+		if r.resc.widen != nil && r.resc.widen[i] != 0 {
+			if err := r.widen(v, j, i, base, n); err != nil {
+				return err
 			}
-		} else {
-			lv := r.levels[j]
-			for k := range lv {
-				c := &r.chunks[node.first+k]
-				if err := c.gather(&lv[k], n, i, base, &r.rowErrs); err != nil {
-					return r.classify(c, err, r.rg, r.row+int64(max(len(lv[k].rows)-1, 0)), col.field.Name)
-				}
-			}
-			r.asm.lv, r.asm.base = lv, node.first
-			for k := range n {
-				if err := r.asm.row(v, node, k); err != nil {
-					return r.classify(nil, err, r.rg, r.row+int64(k), col.field.Name)
-				}
-			}
+		} else if err := r.readColumn(v, j, i, base, n, r.asText[i], &r.rowErrs); err != nil {
+			return err
 		}
 		if r.checkNull != nil && r.checkNull[i] {
 			for k := base; k < v.Len(); k++ {
@@ -719,6 +749,39 @@ func (r *Reader) fill(b *schema.Batch, n int) error {
 		}
 	}
 	r.curCol = ""
+	if r.resc.col >= 0 {
+		return r.fillRescue(b, base, n)
+	}
+	return nil
+}
+
+// readColumn appends the next n rows of file column j to v (as text when
+// text is set); values that do not convert are nulls reported in errs as
+// output column col, rows from base on.
+func (r *Reader) readColumn(v *schema.Vector, j, col, base, n int, text bool, errs *[]rowErr) error {
+	c0 := &r.cols[j]
+	node := c0.node
+	r.curCol = c0.field.Name
+	if c0.flat {
+		c := &r.chunks[node.first]
+		if err := c.fillFlat(v, n, col, text, errs); err != nil {
+			return r.classify(c, err, r.rg, r.row+int64(v.Len()-base), c0.field.Name)
+		}
+		return nil
+	}
+	lv := r.levels[j]
+	for k := range lv {
+		c := &r.chunks[node.first+k]
+		if err := c.gather(&lv[k], n, col, base, errs); err != nil {
+			return r.classify(c, err, r.rg, r.row+int64(max(len(lv[k].rows)-1, 0)), c0.field.Name)
+		}
+	}
+	r.asm.lv, r.asm.base = lv, node.first
+	for k := range n {
+		if err := r.asm.row(v, node, k); err != nil {
+			return r.classify(nil, err, r.rg, r.row+int64(k), c0.field.Name)
+		}
+	}
 	return nil
 }
 
@@ -736,7 +799,11 @@ func (r *Reader) rejectRows(b *schema.Batch, start int) (bool, error) {
 		if k > 0 && errs[k-1].row == e.row {
 			continue // one error per row: the first column's
 		}
-		pe := &Error{RowGroup: r.rg, Row: b.Lines[e.row], Column: r.out.Fields[e.col].Name,
+		name := e.name
+		if e.col >= 0 {
+			name = r.out.Fields[e.col].Name
+		}
+		pe := &Error{RowGroup: r.rg, Row: b.Lines[e.row], Column: name,
 			Value: shared.Shorten(e.value), Err: fmt.Errorf("%w: %s", shared.ErrType, e.msg), Hint: e.hint}
 		if pe.Hint == "" {
 			pe.Hint = "pass a schema with this column as string, or fix the value"
