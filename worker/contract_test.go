@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/s3ingest/s3ingest/internal/testenv"
 	"github.com/s3ingest/s3ingest/jobs"
@@ -554,6 +555,22 @@ func TestContractRescueLosesNothing(t *testing.T) {
 		h.s3.Put(t, bucket, "r/2.csv", csvOf("id,amount,email", "4,12.3.4,d@x", "5,5.5,e@x", "6,,f@x"))
 		// A renamed column (amt) and a bad id.
 		h.s3.Put(t, bucket, "r/3.ndjson", []byte(`{"id":7,"amt":7.5}`+"\n"+`{"id":"eight","amount":8.5}`+"\n"))
+		// Parquet: id as text (another type: rescued whole), amount
+		// fits, and a column outside the dataset.
+		type pqRow struct {
+			ID     string  `parquet:"id"`
+			Amount float64 `parquet:"amount"`
+			Note   string  `parquet:"note"`
+		}
+		var pq bytes.Buffer
+		pw := parquet.NewGenericWriter[pqRow](&pq)
+		if _, err := pw.Write([]pqRow{{ID: "nine", Amount: 9.5, Note: "n9"}, {ID: "ten", Amount: 10.5, Note: "n10"}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := pw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		h.s3.Put(t, bucket, "r/4.parquet", pq.Bytes())
 		cred := h.addCredential("ws-a", testenv.ReaderAccessKey, testenv.ReaderSecretKey)
 		var res jobs.IngestResult
 		_, err := h.run(ingestTask(t, "ws-a", cred, bucket, "r/", "rescued", func(p *jobs.IngestPayload) {
@@ -563,15 +580,15 @@ func TestContractRescueLosesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatalf("rescue ingest: %v (%+v)", err, res.Errors)
 		}
-		if res.Rejected != 0 || res.Rows != 8 {
-			t.Fatalf("rows %d rejected %d, want 8 and 0", res.Rows, res.Rejected)
+		if res.Rejected != 0 || res.Rows != 10 {
+			t.Fatalf("rows %d rejected %d, want 10 and 0", res.Rows, res.Rejected)
 		}
 		tb := k.read(t, h, "ws-a", "rescued")
 		if tb.types["amount"] != "float64" || tb.types["id"] != "int64" || tb.types[sink.RescueColumn] != "json" {
 			t.Fatalf("types %v", tb.types)
 		}
 		for _, c := range tb.cols {
-			if c == "email" || c == "amt" {
+			if c == "email" || c == "amt" || c == "note" {
 				t.Fatalf("column %q was added in rescue mode: %v", c, tb.cols)
 			}
 		}
@@ -590,7 +607,7 @@ func TestContractRescueLosesNothing(t *testing.T) {
 				rescued[k]++
 			}
 		}
-		source := map[string]int{"id": 8, "amount": 6, "email": 3, "amt": 1}
+		source := map[string]int{"id": 10, "amount": 8, "email": 3, "amt": 1, "note": 2}
 		for col, want := range source {
 			if got := loaded[col] + rescued[col]; got != want {
 				t.Errorf("column %s: %d loaded + %d rescued = %d, want the source's %d", col, loaded[col], rescued[col], got, want)
