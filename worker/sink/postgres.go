@@ -388,9 +388,12 @@ func ensureSchema(ctx context.Context, tx pgx.Tx, name string) error {
 // columns, a widening, a table created before the catalog) it locks the
 // catalog row, creates or alters the table, and records the new schema
 // version and its history in the same transaction, so the change commits
-// with the rows or not at all (see evolution.run). With plan.Replace it
-// then deletes the rows, rejects and ledger entries of the key's other
-// versions, under a lock on the key. Lock waits in this phase are bounded
+// with the rows or not at all (see evolution.run). When the dataset's
+// modified policy is replace (replacing) it locks the object's key for the
+// rest of the transaction and then, if the ledger has a newer version of
+// the key (newerCommitted), the writer is stale: its rows are not copied
+// and Commit discards them (Discarded); otherwise it deletes the rows,
+// rejects and ledger entries of the key's other versions. Lock waits in this phase are bounded
 // by PostgresOptions.LockTimeout (a transient error).
 func (p *Postgres) Begin(ctx context.Context, ds Dataset, obj ObjectRef, plan Plan) (Writer, error) {
 	t, err := pgDataset(ds)
@@ -421,7 +424,8 @@ func (p *Postgres) prepare(ctx context.Context, tx pgx.Tx, t pgTable, ds Dataset
 		return nil, pgError("begin writing", t.quoted, err)
 	}
 	key := obj.Bucket + "/" + obj.Key
-	if plan.Replace {
+	replace := replacing(plan)
+	if replace {
 		// Versions of one key replace each other one at a time. Taken
 		// before the catalog row, so a holder of the catalog row never
 		// waits for a key.
@@ -486,8 +490,16 @@ func (p *Postgres) prepare(ctx context.Context, tx pgx.Tx, t pgTable, ds Dataset
 				ErrIncompatibleSchema, t.quoted, name)
 		}
 	}
-	if plan.Replace {
-		if err := replaceEarlier(ctx, tx, t, ds, obj); err != nil {
+	if replace {
+		// Under the key's lock, held until this transaction ends: no other
+		// version of the key commits before this one does.
+		newer, err := newerCommitted(ctx, tx, ds, obj)
+		if err != nil {
+			return nil, err
+		}
+		if newer {
+			w.stale = true
+		} else if err := replaceEarlier(ctx, tx, t, ds, obj); err != nil {
 			return nil, err
 		}
 	}
@@ -496,6 +508,23 @@ func (p *Postgres) prepare(ctx context.Context, tx pgx.Tx, t pgTable, ds Dataset
 	}
 	w.src.init(fields, key)
 	return w, nil
+}
+
+// newerCommitted reports whether the ledger of ds has a version of obj's
+// key modified after obj (see newerVersion): committing obj would replace
+// newer data with older, so its writer is stale and its commit discarded.
+func newerCommitted(ctx context.Context, tx pgx.Tx, ds Dataset, obj ObjectRef) (bool, error) {
+	if obj.LastModified.IsZero() {
+		return false, nil
+	}
+	var newer bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+LedgerTable+` WHERE workspace = $1 AND dataset = $2 AND bucket = $3 AND key = $4
+AND NOT (version = $5 AND size = $6) AND last_modified > $7)`,
+		ds.Workspace, ds.Name, obj.Bucket, obj.Key, obj.Version(), obj.Size, obj.LastModified.Truncate(time.Microsecond)).Scan(&newer)
+	if err != nil {
+		return false, pgError("read newer ledger entries in", LedgerTable, err)
+	}
+	return newer, nil
 }
 
 // replaceEarlier deletes, in the object's transaction, the rows of the
@@ -555,10 +584,14 @@ type pgWriter struct {
 	err       error
 	done      bool
 	discarded bool // committed meanwhile by another writer: rolled back
+	// stale: a newer version of the key is committed (modified policy
+	// replace); rows are counted, not copied, and Commit discards them.
+	stale bool
 }
 
 // Discarded reports whether Commit found the object version committed
-// meanwhile and rolled its rows back (see Discarded).
+// meanwhile, or (modified policy replace) a newer version of its key, and
+// rolled its rows back (see Discarded).
 func (w *pgWriter) Discarded() bool { return w.discarded }
 
 var pgRules = valueRules{
@@ -594,6 +627,10 @@ func (w *pgWriter) Write(ctx context.Context, b *schema.Batch) error {
 	if b.Len() == 0 {
 		return nil
 	}
+	if w.stale {
+		w.rows += int64(b.Len())
+		return nil
+	}
 	w.src.reset(b)
 	n, err := w.tx.CopyFrom(ctx, w.table.ident, w.names, &w.src)
 	w.src.reset(nil)
@@ -611,6 +648,10 @@ func (w *pgWriter) Reject(ctx context.Context, r Reject) error {
 	}
 	if w.err != nil {
 		return w.err
+	}
+	if w.stale {
+		w.nRejects++
+		return nil
 	}
 	w.rejects = append(w.rejects, []any{w.obj.Bucket, w.obj.Key, w.obj.Version(), w.obj.Size,
 		nullInt(r.Line), nullInt(r.Row), nullText(r.Column), nullText(r.Value), cleanText(r.Error)})
@@ -660,6 +701,12 @@ func (w *pgWriter) Commit(ctx context.Context, st Stats) error {
 	if w.err != nil {
 		rollback(ctx, w.tx)
 		return w.err
+	}
+	if w.stale {
+		// A newer version of the key is committed: keep it.
+		rollback(ctx, w.tx)
+		w.discarded = true
+		return nil
 	}
 	if err := w.flushRejects(ctx); err != nil {
 		rollback(ctx, w.tx)
