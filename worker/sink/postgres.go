@@ -50,9 +50,12 @@ type PostgresOptions struct {
 	// open Writer holds one connection.
 	MaxConns int32
 	// LockTimeout bounds Begin's lock waits (default DefaultLockTimeout).
-	// ALTER TABLE waits for running writers of the same dataset, and an
-	// object that changes the schema waits for another one doing so; on
-	// timeout Begin fails with a transient error (SQLSTATE 55P03).
+	// ALTER TABLE (adding a column, widening one) waits for running
+	// writers of the same dataset, an object that changes the schema
+	// waits for another one doing so, and a version of a key under
+	// modified policy replace waits for another version of it being
+	// loaded; on timeout Begin fails with a transient error (SQLSTATE
+	// 55P03).
 	LockTimeout time.Duration
 	// RejectBatch is how many rejects are buffered before they are copied
 	// into the rejects table (default 1000).
@@ -100,11 +103,21 @@ type PostgresOptions struct {
 // for a PlanFor plan. Column names PostgreSQL cannot store as given are
 // stored under another name (pgStoredName; Column.Stored).
 //
-// Each Writer runs one transaction: schema changes (Begin), batches
-// through binary COPY,
-// rejects through COPY, and Commit inserts the ledger row with ON CONFLICT
-// DO NOTHING; if the row was already there (a concurrent retry committed
-// first) the transaction is rolled back and Commit returns nil.
+// New columns of an existing dataset are added by Begin in a short
+// transaction of their own (ALTER TABLE … ADD COLUMN, the catalog row and
+// the history), committed before the object's, so the table's ACCESS
+// EXCLUSIVE lock is not held during the load; they stay if the object
+// fails (nullable and empty, recorded with the object that brought them).
+// Creating the table and widening a column happen in the object's
+// transaction and commit with its rows. Each Writer then runs one
+// transaction: the remaining schema changes (Begin), batches through
+// binary COPY, rejects through COPY, and Commit inserts the ledger row with
+// ON CONFLICT DO NOTHING; if the row was already there (a concurrent retry
+// committed first) the transaction is rolled back and Commit returns nil.
+// Under modified policy replace the object's key is locked from Begin to
+// the end of the transaction: a newer version of the key already in the
+// ledger (LastModified) makes the writer stale and its Commit discards it
+// (Discarded); otherwise Begin deletes the key's other versions.
 type Postgres struct {
 	pool *pgxpool.Pool
 	opt  PostgresOptions
@@ -382,10 +395,12 @@ func ensureSchema(ctx context.Context, tx pgx.Tx, name string) error {
 	return nil
 }
 
-// Begin opens the object's transaction and prepares it for the plan's
-// rows. When the plan's columns are all in the dataset's catalog row with
-// the same types, it only reads the catalog; otherwise (a new dataset, new
-// columns, a widening, a table created before the catalog) it locks the
+// Begin adds the plan's new columns to an existing dataset in a
+// transaction of their own (addColumns), then opens the object's
+// transaction and prepares it for the plan's rows. When the plan's columns
+// are all in the dataset's catalog row with the same types, it only reads
+// the catalog; otherwise (a new dataset, a widening, a table created
+// before the catalog, columns added concurrently) it locks the
 // catalog row, creates or alters the table, and records the new schema
 // version and its history in the same transaction, so the change commits
 // with the rows or not at all (see evolution.run). When the dataset's
@@ -406,6 +421,9 @@ func (p *Postgres) Begin(ctx context.Context, ds Dataset, obj ObjectRef, plan Pl
 	if err := validateSchema(ColumnsSchema(plan.Columns)); err != nil {
 		return nil, err
 	}
+	if err := p.addColumns(ctx, t, ds, obj, plan); err != nil {
+		return nil, err
+	}
 	tx, err := p.pool.Begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("postgres sink: begin: %w", err)
@@ -416,6 +434,58 @@ func (p *Postgres) Begin(ctx context.Context, ds Dataset, obj ObjectRef, plan Pl
 		return nil, err
 	}
 	return w, nil
+}
+
+// addColumns adds the plan's new columns to an existing dataset in a short
+// transaction of their own, before the object's: ALTER TABLE … ADD COLUMN
+// holds the table's ACCESS EXCLUSIVE lock only until that transaction
+// commits, not for the object's whole load, so readers and other writers
+// of the dataset wait for the ALTER only (it still waits, up to
+// LockTimeout, for writers already loading: PostgreSQL alters no table
+// under a running writer). The catalog row (locked FOR UPDATE) gets the
+// columns and the history a schema version naming the object that brought
+// them, committed even if the object later fails: a nullable column
+// without values loses nothing, and the next version of the object finds
+// it. Widenings (ALTER COLUMN TYPE) stay in the object's transaction: they
+// rewrite the table and change values' type, so they commit with the rows
+// that need them or not at all. Creating a dataset, and registering a
+// table created before the catalog, stay there too. A concurrent change of
+// one of the columns to another type is a *SchemaConflictError (reconciled
+// plans) as in the object's transaction.
+func (p *Postgres) addColumns(ctx context.Context, t pgTable, ds Dataset, obj ObjectRef, plan Plan) error {
+	cat, err := readCatalog(ctx, p.pool, ds, false)
+	if err != nil {
+		return pgError("read the catalog of", t.quoted, err)
+	}
+	if cat == nil || cat.version == 0 {
+		return nil
+	}
+	missing := false
+	for _, pc := range plan.Columns {
+		if cat.column(pc.Name) == nil {
+			missing = true
+			break
+		}
+	}
+	if !missing {
+		return nil
+	}
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres sink: begin: %w", err)
+	}
+	defer rollback(ctx, tx)
+	if err := setLockTimeout(ctx, tx, p.opt.LockTimeout); err != nil {
+		return pgError("add columns to", t.quoted, err)
+	}
+	ev := evolution{p: p, tx: tx, t: t, ds: ds, obj: &obj, plan: plan, addOnly: true}
+	if err := ev.run(ctx); err != nil {
+		return pgError("add columns to", t.quoted, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return pgError("add columns to", t.quoted, err)
+	}
+	return nil
 }
 
 // prepare is Begin inside the transaction.
