@@ -52,9 +52,7 @@ type PostgresOptions struct {
 	// LockTimeout bounds Begin's lock waits (default DefaultLockTimeout).
 	// ALTER TABLE (adding a column, widening one) waits for running
 	// writers of the same dataset, an object that changes the schema
-	// waits for another one doing so, and a version of a key under
-	// modified policy replace waits for another version of it being
-	// loaded; on timeout Begin fails with a transient error (SQLSTATE
+	// waits for another one doing so; on timeout Begin fails with a transient error (SQLSTATE
 	// 55P03).
 	LockTimeout time.Duration
 	// RejectBatch is how many rejects are buffered before they are copied
@@ -114,10 +112,10 @@ type PostgresOptions struct {
 // binary COPY, rejects through COPY, and Commit inserts the ledger row with
 // ON CONFLICT DO NOTHING; if the row was already there (a concurrent retry
 // committed first) the transaction is rolled back and Commit returns nil.
-// Under modified policy replace the object's key is locked from Begin to
-// the end of the transaction: a newer version of the key already in the
-// ledger (LastModified) makes the writer stale and its Commit discards it
-// (Discarded); otherwise Begin deletes the key's other versions.
+// Under modified policy replace Commit locks the object's key until the
+// transaction ends: a newer version of the key already in the ledger
+// (LastModified) makes it discard the rows (Discarded); otherwise it
+// deletes the key's other versions before committing.
 type Postgres struct {
 	pool *pgxpool.Pool
 	opt  PostgresOptions
@@ -404,11 +402,11 @@ func ensureSchema(ctx context.Context, tx pgx.Tx, name string) error {
 // catalog row, creates or alters the table, and records the new schema
 // version and its history in the same transaction, so the change commits
 // with the rows or not at all (see evolution.run). When the dataset's
-// modified policy is replace (replacing) it locks the object's key for the
-// rest of the transaction and then, if the ledger has a newer version of
-// the key (newerCommitted), the writer is stale: its rows are not copied
-// and Commit discards them (Discarded); otherwise it deletes the rows,
-// rejects and ledger entries of the key's other versions. Lock waits in this phase are bounded
+// modified policy is replace (replacing), Commit locks the object's key
+// for the rest of the transaction and then, if the ledger has a newer
+// version of the key (newerCommitted), discards the rows (Discarded);
+// otherwise it deletes the rows, rejects and ledger entries of the key's
+// other versions (replaceEarlier). Lock waits in this phase are bounded
 // by PostgresOptions.LockTimeout (a transient error).
 func (p *Postgres) Begin(ctx context.Context, ds Dataset, obj ObjectRef, plan Plan) (Writer, error) {
 	t, err := pgDataset(ds)
@@ -494,15 +492,6 @@ func (p *Postgres) prepare(ctx context.Context, tx pgx.Tx, t pgTable, ds Dataset
 		return nil, pgError("begin writing", t.quoted, err)
 	}
 	key := obj.Bucket + "/" + obj.Key
-	replace := replacing(plan)
-	if replace {
-		// Versions of one key replace each other one at a time. Taken
-		// before the catalog row, so a holder of the catalog row never
-		// waits for a key.
-		if err := advisoryLock(ctx, tx, "key "+t.quoted+" "+key); err != nil {
-			return nil, pgError("lock the key "+key+" of", t.quoted, err)
-		}
-	}
 	cat, err := readCatalog(ctx, tx, ds, false)
 	if err != nil {
 		return nil, pgError("read the catalog of", t.quoted, err)
@@ -531,6 +520,7 @@ func (p *Postgres) prepare(ctx context.Context, tx pgx.Tx, t pgTable, ds Dataset
 		names:   make([]string, len(fields)+1),
 		notNull: make([]bool, len(fields)),
 		tx:      tx,
+		replace: replacing(plan),
 	}
 	inPlan := map[string]bool{KeyColumn: true}
 	for i, pc := range plan.Columns {
@@ -558,19 +548,6 @@ func (p *Postgres) prepare(ctx context.Context, tx pgx.Tx, t pgTable, ds Dataset
 		if c := tab.cols[name]; !inPlan[name] && c.notNull && !c.hasDefault {
 			return nil, fmt.Errorf("%w: table %s column %q is NOT NULL without a default, and the object has no such column: give it a default or drop NOT NULL",
 				ErrIncompatibleSchema, t.quoted, name)
-		}
-	}
-	if replace {
-		// Under the key's lock, held until this transaction ends: no other
-		// version of the key commits before this one does.
-		newer, err := newerCommitted(ctx, tx, ds, obj)
-		if err != nil {
-			return nil, err
-		}
-		if newer {
-			w.stale = true
-		} else if err := replaceEarlier(ctx, tx, t, ds, obj); err != nil {
-			return nil, err
 		}
 	}
 	if err := resetLockTimeout(ctx, tx); err != nil {
@@ -614,7 +591,10 @@ func replaceEarlier(ctx context.Context, tx pgx.Tx, t pgTable, ds Dataset, obj O
 		ds.Workspace, ds.Name, obj.Bucket, obj.Key, obj.Version(), obj.Size).Scan(&want); err != nil {
 		return pgError("read earlier ledger entries in", LedgerTable, err)
 	}
-	tag, err := tx.Exec(ctx, `DELETE FROM `+t.quoted+` WHERE `+pgx.Identifier{KeyColumn}.Sanitize()+` = $1`, obj.Bucket+"/"+obj.Key)
+	// The transaction's own rows (inserted by it: xmin is its ID; it uses
+	// no subtransactions) are this version's.
+	tag, err := tx.Exec(ctx, `DELETE FROM `+t.quoted+` WHERE `+pgx.Identifier{KeyColumn}.Sanitize()+` = $1
+AND xmin::text::bigint <> txid_current() % 4294967296`, obj.Bucket+"/"+obj.Key)
 	if err != nil {
 		return pgError("replace earlier rows in", t.quoted, err)
 	}
@@ -654,9 +634,9 @@ type pgWriter struct {
 	err       error
 	done      bool
 	discarded bool // committed meanwhile by another writer: rolled back
-	// stale: a newer version of the key is committed (modified policy
-	// replace); rows are counted, not copied, and Commit discards them.
-	stale bool
+	// replace: the modified policy is replace; Commit replaces the key's
+	// other versions, or discards this one if one of them is newer.
+	replace bool
 }
 
 // Discarded reports whether Commit found the object version committed
@@ -697,10 +677,6 @@ func (w *pgWriter) Write(ctx context.Context, b *schema.Batch) error {
 	if b.Len() == 0 {
 		return nil
 	}
-	if w.stale {
-		w.rows += int64(b.Len())
-		return nil
-	}
 	w.src.reset(b)
 	n, err := w.tx.CopyFrom(ctx, w.table.ident, w.names, &w.src)
 	w.src.reset(nil)
@@ -718,10 +694,6 @@ func (w *pgWriter) Reject(ctx context.Context, r Reject) error {
 	}
 	if w.err != nil {
 		return w.err
-	}
-	if w.stale {
-		w.nRejects++
-		return nil
 	}
 	w.rejects = append(w.rejects, []any{w.obj.Bucket, w.obj.Key, w.obj.Version(), w.obj.Size,
 		nullInt(r.Line), nullInt(r.Row), nullText(r.Column), nullText(r.Value), cleanText(r.Error)})
@@ -772,15 +744,29 @@ func (w *pgWriter) Commit(ctx context.Context, st Stats) error {
 		rollback(ctx, w.tx)
 		return w.err
 	}
-	if w.stale {
-		// A newer version of the key is committed: keep it.
-		rollback(ctx, w.tx)
-		w.discarded = true
-		return nil
-	}
 	if err := w.flushRejects(ctx); err != nil {
 		rollback(ctx, w.tx)
 		return err
+	}
+	key := w.obj.Bucket + "/" + w.obj.Key
+	if w.replace {
+		// Versions of one key commit one at a time from here to the end
+		// of the transaction (a short wait: holders are committing).
+		if err := advisoryLock(ctx, w.tx, "key "+w.table.quoted+" "+key); err != nil {
+			rollback(ctx, w.tx)
+			return pgError("lock the key "+key+" of", w.table.quoted, err)
+		}
+		newer, err := newerCommitted(ctx, w.tx, w.ds, w.obj)
+		if err != nil {
+			rollback(ctx, w.tx)
+			return err
+		}
+		if newer {
+			// A newer version of the key is committed: keep it.
+			rollback(ctx, w.tx)
+			w.discarded = true
+			return nil
+		}
 	}
 	var lastMod *time.Time
 	if !w.obj.LastModified.IsZero() {
@@ -799,6 +785,12 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHIN
 		rollback(ctx, w.tx)
 		w.discarded = true
 		return nil
+	}
+	if w.replace {
+		if err := replaceEarlier(ctx, w.tx, w.table, w.ds, w.obj); err != nil {
+			rollback(ctx, w.tx)
+			return err
+		}
 	}
 	if err := w.tx.Commit(ctx); err != nil {
 		var pe *pgconn.PgError
