@@ -500,6 +500,10 @@ func (w *fileWriter) commit(ctx context.Context, st Stats) error {
 		w.discarded = true
 		return nil // committed meanwhile by a concurrent retry: keep that one
 	}
+	if m.superseded(w.obj, w.plan) {
+		w.discarded = true
+		return nil // a newer version of the key is committed: keep that one
+	}
 	next := m.clone()
 	removed, err := next.apply(w.ds, w.obj, w.plan, part)
 	if err != nil {

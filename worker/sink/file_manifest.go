@@ -109,10 +109,46 @@ func (m *Manifest) conflict(ds Dataset, cols []Column) error {
 	return nil
 }
 
+// replacing reports whether committing with plan replaces the other
+// versions of the object's key: the dataset's modified policy is replace.
+// Which versions it replaces is decided at commit, under the dataset's lock
+// (Manifest.superseded, Postgres' key lock), not from what Lookup saw when
+// the source was listed: two tasks that saw different versions of one key
+// must end with the newer one, whichever commits last.
+func replacing(plan Plan) bool {
+	return plan.Replace || plan.Settings.WithDefaults().Modified == ModifiedReplace
+}
+
+// newerVersion reports whether committed version q of a key was modified
+// after obj: both have a LastModified and q's is later. Versions without
+// one (tests, ledgers written before it was recorded) are never newer, so
+// a commit replaces them as it always did; versions modified at the same
+// time with other ETags replace each other (the last commit wins).
+func newerVersion(q, obj ObjectRef) bool {
+	return !q.LastModified.IsZero() && !obj.LastModified.IsZero() && q.LastModified.After(obj.LastModified)
+}
+
+// superseded reports whether committing obj with plan would replace a
+// newer version of its key that m lists: the commit is then discarded, like
+// a duplicate, and the newer version stays.
+func (m *Manifest) superseded(obj ObjectRef, plan Plan) bool {
+	if m == nil || !replacing(plan) {
+		return false
+	}
+	for _, q := range m.Parts {
+		if q.Object.Bucket == obj.Bucket && q.Object.Key == obj.Key && newerVersion(q.Object, obj) {
+			return true
+		}
+	}
+	return false
+}
+
 // apply adds the committed part p of obj, as plan says, to m (a fresh
 // dataset when m's version is 0): new columns are appended and recorded in
-// a new schema version, and with plan.Replace the key's other versions
-// leave the manifest (returned, for their files to be removed). A column
+// a new schema version, and when the modified policy is replace
+// (replacing) the key's other versions leave the manifest (returned, for
+// their files to be removed; the caller has checked with superseded that
+// none of them is newer than obj). A column
 // that m has with another type is a *SchemaConflictError and m is left
 // unchanged: a FileSink never widens a column.
 func (m *Manifest) apply(ds Dataset, obj ObjectRef, plan Plan, p ManifestPart) (removed []ManifestPart, err error) {
@@ -153,7 +189,7 @@ func (m *Manifest) apply(ds Dataset, obj ObjectRef, plan Plan, p ManifestPart) (
 		}
 		m.History = append(m.History, ch)
 	}
-	if plan.Replace {
+	if replacing(plan) {
 		kept := m.Parts[:0]
 		for _, q := range m.Parts {
 			if q.Object.Bucket == obj.Bucket && q.Object.Key == obj.Key && q.File != p.File {

@@ -333,7 +333,12 @@ func TestPostgresReplace(t *testing.T) {
 		return o
 	}
 	plan := func(replace bool) sink.Plan {
-		return sink.Plan{Base: 1, Columns: cols, Settings: sink.Settings{}.WithDefaults(), Replace: replace}
+		p := sink.Plan{Base: 1, Columns: cols, Settings: sink.Settings{}.WithDefaults(), Replace: replace}
+		if !replace {
+			// The policy decides at commit: without Replace, append.
+			p.Settings.Modified = sink.ModifiedAppend
+		}
+		return p
 	}
 	first := sink.Plan{Columns: cols, Settings: sink.Settings{}.WithDefaults(), Change: &sink.SchemaChange{Version: 1, Reason: "created"}}
 	if err := pgLoad(ctx, pg, ds, version("e1"), first, [][]any{{1, "old"}, {2, "old"}, {3, "old"}},

@@ -58,6 +58,11 @@ type evolution struct {
 	ds   Dataset
 	obj  *ObjectRef // nil: registering a table created before the catalog
 	plan Plan
+	// addOnly: only add the plan's new columns (nullable) to an existing,
+	// registered table; planned widenings are left for the object's
+	// transaction, and a dataset that does not exist yet is left alone
+	// (see Postgres.addColumns).
+	addOnly bool
 
 	cat *pgCatalogRow // the catalog row after run
 }
@@ -111,27 +116,33 @@ func plannedWidening(plan Plan, name string, to schema.Type) bool {
 // catalog row and the history.
 func (e *evolution) run(ctx context.Context) error {
 	tx, ds, t := e.tx, e.ds, e.t
-	if err := ensureSchema(ctx, tx, t.schema); err != nil {
-		return err
-	}
-	settings, err := json.Marshal(e.plan.Settings.WithDefaults())
-	if err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO `+DatasetsTable+` (workspace, dataset, version, columns, settings) VALUES ($1, $2, 0, '[]', $3) ON CONFLICT DO NOTHING`,
-		ds.Workspace, ds.Name, settings); err != nil {
-		return err
+	if !e.addOnly {
+		if err := ensureSchema(ctx, tx, t.schema); err != nil {
+			return err
+		}
+		settings, err := json.Marshal(e.plan.Settings.WithDefaults())
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO `+DatasetsTable+` (workspace, dataset, version, columns, settings) VALUES ($1, $2, 0, '[]', $3) ON CONFLICT DO NOTHING`,
+			ds.Workspace, ds.Name, settings); err != nil {
+			return err
+		}
 	}
 	cat, err := readCatalog(ctx, tx, ds, true)
 	if err != nil {
 		return err
 	}
-	if cat == nil {
+	if cat == nil && !e.addOnly {
 		return fmt.Errorf("catalog row of %s vanished", ds)
 	}
 	tab, err := readTable(ctx, tx, t)
 	if err != nil {
 		return err
+	}
+	if e.addOnly && (cat == nil || cat.version == 0 || !tab.exists || !tab.rejects || !hasKey(tab)) {
+		e.cat = cat
+		return nil // created or registered by the object's transaction
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	var changes []SchemaChange
@@ -192,6 +203,9 @@ func (e *evolution) run(ctx context.Context) error {
 			continue
 		}
 		if !have.Pinned && widenable(have.Type, pc.Type) && plannedWidening(e.plan, pc.Name, pc.Type) {
+			if e.addOnly {
+				continue // in the object's transaction
+			}
 			q := pgx.Identifier{have.StoredName()}.Sanitize()
 			alter = append(alter, "ALTER COLUMN "+q+" TYPE "+pgType(pc.Type)+" USING "+widenUsing(q, have.Type, pc.Type))
 			widened = append(widened, Widening{Column: pc.Name, From: have.Type, To: pc.Type})
@@ -220,15 +234,18 @@ func (e *evolution) run(ctx context.Context) error {
 			return err
 		}
 	}
-	if _, err := tx.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+t.rejects.Sanitize()+" ("+rejectsColumns+")"); err != nil {
-		return err
+	if !e.addOnly {
+		if _, err := tx.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+t.rejects.Sanitize()+" ("+rejectsColumns+")"); err != nil {
+			return err
+		}
 	}
 	if creating || len(added) > 0 || len(widened) > 0 {
 		version++
 		ch := SchemaChange{Version: version, At: now, Object: objName, Added: added, Widened: widened}
 		pch := e.plan.Change
 		switch {
-		case pch != nil && pch.Reason != "" && (pch.Version == 1) == creating:
+		case pch != nil && pch.Reason != "" && (pch.Version == 1) == creating &&
+			(creating || len(added) == len(pch.Added) && len(widened) == len(pch.Widened)):
 			ch.Reason = pch.Reason
 		case creating:
 			ch.Reason = "created from " + objName

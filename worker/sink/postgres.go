@@ -50,9 +50,10 @@ type PostgresOptions struct {
 	// open Writer holds one connection.
 	MaxConns int32
 	// LockTimeout bounds Begin's lock waits (default DefaultLockTimeout).
-	// ALTER TABLE waits for running writers of the same dataset, and an
-	// object that changes the schema waits for another one doing so; on
-	// timeout Begin fails with a transient error (SQLSTATE 55P03).
+	// ALTER TABLE (adding a column, widening one) waits for running
+	// writers of the same dataset, an object that changes the schema
+	// waits for another one doing so; on timeout Begin fails with a transient error (SQLSTATE
+	// 55P03).
 	LockTimeout time.Duration
 	// RejectBatch is how many rejects are buffered before they are copied
 	// into the rejects table (default 1000).
@@ -100,11 +101,21 @@ type PostgresOptions struct {
 // for a PlanFor plan. Column names PostgreSQL cannot store as given are
 // stored under another name (pgStoredName; Column.Stored).
 //
-// Each Writer runs one transaction: schema changes (Begin), batches
-// through binary COPY,
-// rejects through COPY, and Commit inserts the ledger row with ON CONFLICT
-// DO NOTHING; if the row was already there (a concurrent retry committed
-// first) the transaction is rolled back and Commit returns nil.
+// New columns of an existing dataset are added by Begin in a short
+// transaction of their own (ALTER TABLE … ADD COLUMN, the catalog row and
+// the history), committed before the object's, so the table's ACCESS
+// EXCLUSIVE lock is not held during the load; they stay if the object
+// fails (nullable and empty, recorded with the object that brought them).
+// Creating the table and widening a column happen in the object's
+// transaction and commit with its rows. Each Writer then runs one
+// transaction: the remaining schema changes (Begin), batches through
+// binary COPY, rejects through COPY, and Commit inserts the ledger row with
+// ON CONFLICT DO NOTHING; if the row was already there (a concurrent retry
+// committed first) the transaction is rolled back and Commit returns nil.
+// Under modified policy replace Commit locks the object's key until the
+// transaction ends: a newer version of the key already in the ledger
+// (LastModified) makes it discard the rows (Discarded); otherwise it
+// deletes the key's other versions before committing.
 type Postgres struct {
 	pool *pgxpool.Pool
 	opt  PostgresOptions
@@ -382,15 +393,20 @@ func ensureSchema(ctx context.Context, tx pgx.Tx, name string) error {
 	return nil
 }
 
-// Begin opens the object's transaction and prepares it for the plan's
-// rows. When the plan's columns are all in the dataset's catalog row with
-// the same types, it only reads the catalog; otherwise (a new dataset, new
-// columns, a widening, a table created before the catalog) it locks the
+// Begin adds the plan's new columns to an existing dataset in a
+// transaction of their own (addColumns), then opens the object's
+// transaction and prepares it for the plan's rows. When the plan's columns
+// are all in the dataset's catalog row with the same types, it only reads
+// the catalog; otherwise (a new dataset, a widening, a table created
+// before the catalog, columns added concurrently) it locks the
 // catalog row, creates or alters the table, and records the new schema
 // version and its history in the same transaction, so the change commits
-// with the rows or not at all (see evolution.run). With plan.Replace it
-// then deletes the rows, rejects and ledger entries of the key's other
-// versions, under a lock on the key. Lock waits in this phase are bounded
+// with the rows or not at all (see evolution.run). When the dataset's
+// modified policy is replace (replacing), Commit locks the object's key
+// for the rest of the transaction and then, if the ledger has a newer
+// version of the key (newerCommitted), discards the rows (Discarded);
+// otherwise it deletes the rows, rejects and ledger entries of the key's
+// other versions (replaceEarlier). Lock waits in this phase are bounded
 // by PostgresOptions.LockTimeout (a transient error).
 func (p *Postgres) Begin(ctx context.Context, ds Dataset, obj ObjectRef, plan Plan) (Writer, error) {
 	t, err := pgDataset(ds)
@@ -401,6 +417,9 @@ func (p *Postgres) Begin(ctx context.Context, ds Dataset, obj ObjectRef, plan Pl
 		return nil, err
 	}
 	if err := validateSchema(ColumnsSchema(plan.Columns)); err != nil {
+		return nil, err
+	}
+	if err := p.addColumns(ctx, t, ds, obj, plan); err != nil {
 		return nil, err
 	}
 	tx, err := p.pool.Begin(ctx)
@@ -415,20 +434,64 @@ func (p *Postgres) Begin(ctx context.Context, ds Dataset, obj ObjectRef, plan Pl
 	return w, nil
 }
 
+// addColumns adds the plan's new columns to an existing dataset in a short
+// transaction of their own, before the object's: ALTER TABLE … ADD COLUMN
+// holds the table's ACCESS EXCLUSIVE lock only until that transaction
+// commits, not for the object's whole load, so readers and other writers
+// of the dataset wait for the ALTER only (it still waits, up to
+// LockTimeout, for writers already loading: PostgreSQL alters no table
+// under a running writer). The catalog row (locked FOR UPDATE) gets the
+// columns and the history a schema version naming the object that brought
+// them, committed even if the object later fails: a nullable column
+// without values loses nothing, and the next version of the object finds
+// it. Widenings (ALTER COLUMN TYPE) stay in the object's transaction: they
+// rewrite the table and change values' type, so they commit with the rows
+// that need them or not at all. Creating a dataset, and registering a
+// table created before the catalog, stay there too. A concurrent change of
+// one of the columns to another type is a *SchemaConflictError (reconciled
+// plans) as in the object's transaction.
+func (p *Postgres) addColumns(ctx context.Context, t pgTable, ds Dataset, obj ObjectRef, plan Plan) error {
+	cat, err := readCatalog(ctx, p.pool, ds, false)
+	if err != nil {
+		return pgError("read the catalog of", t.quoted, err)
+	}
+	if cat == nil || cat.version == 0 {
+		return nil
+	}
+	missing := false
+	for _, pc := range plan.Columns {
+		if cat.column(pc.Name) == nil {
+			missing = true
+			break
+		}
+	}
+	if !missing {
+		return nil
+	}
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres sink: begin: %w", err)
+	}
+	defer rollback(ctx, tx)
+	if err := setLockTimeout(ctx, tx, p.opt.LockTimeout); err != nil {
+		return pgError("add columns to", t.quoted, err)
+	}
+	ev := evolution{p: p, tx: tx, t: t, ds: ds, obj: &obj, plan: plan, addOnly: true}
+	if err := ev.run(ctx); err != nil {
+		return pgError("add columns to", t.quoted, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return pgError("add columns to", t.quoted, err)
+	}
+	return nil
+}
+
 // prepare is Begin inside the transaction.
 func (p *Postgres) prepare(ctx context.Context, tx pgx.Tx, t pgTable, ds Dataset, obj ObjectRef, plan Plan) (*pgWriter, error) {
 	if err := setLockTimeout(ctx, tx, p.opt.LockTimeout); err != nil {
 		return nil, pgError("begin writing", t.quoted, err)
 	}
 	key := obj.Bucket + "/" + obj.Key
-	if plan.Replace {
-		// Versions of one key replace each other one at a time. Taken
-		// before the catalog row, so a holder of the catalog row never
-		// waits for a key.
-		if err := advisoryLock(ctx, tx, "key "+t.quoted+" "+key); err != nil {
-			return nil, pgError("lock the key "+key+" of", t.quoted, err)
-		}
-	}
 	cat, err := readCatalog(ctx, tx, ds, false)
 	if err != nil {
 		return nil, pgError("read the catalog of", t.quoted, err)
@@ -457,6 +520,7 @@ func (p *Postgres) prepare(ctx context.Context, tx pgx.Tx, t pgTable, ds Dataset
 		names:   make([]string, len(fields)+1),
 		notNull: make([]bool, len(fields)),
 		tx:      tx,
+		replace: replacing(plan),
 	}
 	inPlan := map[string]bool{KeyColumn: true}
 	for i, pc := range plan.Columns {
@@ -486,16 +550,28 @@ func (p *Postgres) prepare(ctx context.Context, tx pgx.Tx, t pgTable, ds Dataset
 				ErrIncompatibleSchema, t.quoted, name)
 		}
 	}
-	if plan.Replace {
-		if err := replaceEarlier(ctx, tx, t, ds, obj); err != nil {
-			return nil, err
-		}
-	}
 	if err := resetLockTimeout(ctx, tx); err != nil {
 		return nil, pgError("begin writing", t.quoted, err)
 	}
 	w.src.init(fields, key)
 	return w, nil
+}
+
+// newerCommitted reports whether the ledger of ds has a version of obj's
+// key modified after obj (see newerVersion): committing obj would replace
+// newer data with older, so its writer is stale and its commit discarded.
+func newerCommitted(ctx context.Context, tx pgx.Tx, ds Dataset, obj ObjectRef) (bool, error) {
+	if obj.LastModified.IsZero() {
+		return false, nil
+	}
+	var newer bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+LedgerTable+` WHERE workspace = $1 AND dataset = $2 AND bucket = $3 AND key = $4
+AND NOT (version = $5 AND size = $6) AND last_modified > $7)`,
+		ds.Workspace, ds.Name, obj.Bucket, obj.Key, obj.Version(), obj.Size, obj.LastModified.Truncate(time.Microsecond)).Scan(&newer)
+	if err != nil {
+		return false, pgError("read newer ledger entries in", LedgerTable, err)
+	}
+	return newer, nil
 }
 
 // replaceEarlier deletes, in the object's transaction, the rows of the
@@ -515,7 +591,10 @@ func replaceEarlier(ctx context.Context, tx pgx.Tx, t pgTable, ds Dataset, obj O
 		ds.Workspace, ds.Name, obj.Bucket, obj.Key, obj.Version(), obj.Size).Scan(&want); err != nil {
 		return pgError("read earlier ledger entries in", LedgerTable, err)
 	}
-	tag, err := tx.Exec(ctx, `DELETE FROM `+t.quoted+` WHERE `+pgx.Identifier{KeyColumn}.Sanitize()+` = $1`, obj.Bucket+"/"+obj.Key)
+	// The transaction's own rows (inserted by it: xmin is its ID; it uses
+	// no subtransactions) are this version's.
+	tag, err := tx.Exec(ctx, `DELETE FROM `+t.quoted+` WHERE `+pgx.Identifier{KeyColumn}.Sanitize()+` = $1
+AND xmin::text::bigint <> txid_current() % 4294967296`, obj.Bucket+"/"+obj.Key)
 	if err != nil {
 		return pgError("replace earlier rows in", t.quoted, err)
 	}
@@ -555,10 +634,14 @@ type pgWriter struct {
 	err       error
 	done      bool
 	discarded bool // committed meanwhile by another writer: rolled back
+	// replace: the modified policy is replace; Commit replaces the key's
+	// other versions, or discards this one if one of them is newer.
+	replace bool
 }
 
 // Discarded reports whether Commit found the object version committed
-// meanwhile and rolled its rows back (see Discarded).
+// meanwhile, or (modified policy replace) a newer version of its key, and
+// rolled its rows back (see Discarded).
 func (w *pgWriter) Discarded() bool { return w.discarded }
 
 var pgRules = valueRules{
@@ -665,6 +748,26 @@ func (w *pgWriter) Commit(ctx context.Context, st Stats) error {
 		rollback(ctx, w.tx)
 		return err
 	}
+	key := w.obj.Bucket + "/" + w.obj.Key
+	if w.replace {
+		// Versions of one key commit one at a time from here to the end
+		// of the transaction (a short wait: holders are committing).
+		if err := advisoryLock(ctx, w.tx, "key "+w.table.quoted+" "+key); err != nil {
+			rollback(ctx, w.tx)
+			return pgError("lock the key "+key+" of", w.table.quoted, err)
+		}
+		newer, err := newerCommitted(ctx, w.tx, w.ds, w.obj)
+		if err != nil {
+			rollback(ctx, w.tx)
+			return err
+		}
+		if newer {
+			// A newer version of the key is committed: keep it.
+			rollback(ctx, w.tx)
+			w.discarded = true
+			return nil
+		}
+	}
 	var lastMod *time.Time
 	if !w.obj.LastModified.IsZero() {
 		lastMod = &w.obj.LastModified
@@ -682,6 +785,12 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHIN
 		rollback(ctx, w.tx)
 		w.discarded = true
 		return nil
+	}
+	if w.replace {
+		if err := replaceEarlier(ctx, w.tx, w.table, w.ds, w.obj); err != nil {
+			rollback(ctx, w.tx)
+			return err
+		}
 	}
 	if err := w.tx.Commit(ctx); err != nil {
 		var pe *pgconn.PgError
