@@ -285,7 +285,7 @@ func (r *ingestRun) object(ctx context.Context, info source.ObjectInfo, look sin
 		r.exists.Store(true)
 		r.skipped.Add(1)
 		r.h.metrics.objects.WithLabelValues("duplicate").Inc()
-		r.log.Info("ingest: object committed meanwhile by another run; this copy was discarded", zap.String("object", obj.Name()))
+		r.log.Info("ingest: commit discarded: the dataset already has this version or a newer one of the key", zap.String("object", obj.Name()))
 		return nil
 	case err == nil:
 		r.objects.Add(1)

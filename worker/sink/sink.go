@@ -184,8 +184,10 @@ type Writer interface {
 	Reject(ctx context.Context, r Reject) error
 	// Commit publishes the rows, the rejects and the ledger entry
 	// atomically. If the same object version was committed in the meantime
-	// (a concurrent retry), Commit discards this Writer's rows and returns
-	// nil, so there are never duplicate rows; Discarded then reports true.
+	// (a concurrent retry), or, under the modified policy replace, a newer
+	// version of the key is already in the dataset, Commit discards this
+	// Writer's rows and returns nil, so there are never duplicate or stale
+	// rows; Discarded then reports true.
 	Commit(ctx context.Context, st Stats) error
 	// Abort discards everything written; nothing is left behind. It is a
 	// no-op after Commit or a previous Abort.
@@ -194,7 +196,8 @@ type Writer interface {
 
 // Discarded reports whether w's successful Commit discarded its rows
 // because the same object version had been committed in the meantime (a
-// concurrent retry won), so the dataset received nothing from w. Writers
+// concurrent retry won) or a newer version of the key was already loaded
+// (modified policy replace), so the dataset received nothing from w. Writers
 // that do not implement interface{ Discarded() bool } never discard.
 func Discarded(w Writer) bool {
 	d, ok := w.(interface{ Discarded() bool })
