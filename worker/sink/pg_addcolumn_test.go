@@ -24,7 +24,7 @@ func TestPostgresAddColumnApart(t *testing.T) {
 	ds := dset("addapart")
 	id, v := col("id", schema.Int64), col("v", schema.String)
 	first := sink.Plan{Columns: []sink.Column{id, v}, Settings: sink.Settings{}.WithDefaults(), Change: &sink.SchemaChange{Version: 1, Reason: "created"}}
-	if err := pgLoad(ctx, pg, ds, obj("a.csv"), first, [][]any{{1, "a"}}); err != nil {
+	if err := commitPlan(ctx, pg, ds, obj("a.csv"), first, [][]any{{1, "a"}}); err != nil {
 		t.Fatal(err)
 	}
 	plan := func(base int64, cols ...sink.Column) sink.Plan {
@@ -56,7 +56,7 @@ func TestPostgresAddColumnApart(t *testing.T) {
 		t.Helper()
 		bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		if err := pgLoad(bctx, pg, ds, o, p, rows); err != nil {
+		if err := commitPlan(bctx, pg, ds, o, p, rows); err != nil {
 			t.Fatalf("%s while the column's object is loading: %v", name, err)
 		}
 	}

@@ -29,48 +29,6 @@ func openPG(t *testing.T, opt sink.PostgresOptions) *sink.Postgres {
 	return pg
 }
 
-// pgLoad commits rows (one []any per row, values by column: int64,
-// float64, string, bool or nil) of plan's columns as object o.
-func pgLoad(ctx context.Context, pg *sink.Postgres, ds sink.Dataset, o sink.ObjectRef, plan sink.Plan, rows [][]any, rejects ...sink.Reject) error {
-	w, err := pg.Begin(ctx, ds, o, plan)
-	if err != nil {
-		return err
-	}
-	defer w.Abort(ctx)
-	s := sink.ColumnsSchema(plan.Columns)
-	b := schema.NewBatch(s, len(rows))
-	for i, r := range rows {
-		for c, v := range r {
-			switch v := v.(type) {
-			case nil:
-				b.Cols[c].AppendNull()
-			case int64:
-				b.Cols[c].AppendInt(v)
-			case int:
-				b.Cols[c].AppendInt(int64(v))
-			case float64:
-				b.Cols[c].AppendFloat(v)
-			case string:
-				b.Cols[c].AppendString(v)
-			case bool:
-				b.Cols[c].AppendBool(v)
-			default:
-				return fmt.Errorf("pgLoad: %T", v)
-			}
-		}
-		b.Lines = append(b.Lines, int64(i+2))
-	}
-	if err := w.Write(ctx, b); err != nil {
-		return err
-	}
-	for _, r := range rejects {
-		if err := w.Reject(ctx, r); err != nil {
-			return err
-		}
-	}
-	return w.Commit(ctx, sink.Stats{})
-}
-
 // pgQuery returns the rows of a query, each as []any.
 func pgQuery(t *testing.T, pg *sink.Postgres, q string, args ...any) [][]any {
 	t.Helper()
@@ -175,7 +133,7 @@ func TestPostgresCatalogEvolution(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		err := pgLoad(ctx, pg, ds, obj(st.key), st.plan, st.rows)
+		err := commitPlan(ctx, pg, ds, obj(st.key), st.plan, st.rows)
 		if hold != nil {
 			hold.Rollback(ctx)
 		}
@@ -223,7 +181,7 @@ func TestPostgresCatalogEvolution(t *testing.T) {
 	// with the concurrent widening: transient, nothing committed.
 	stale := sink.Plan{Base: 1, Columns: []sink.Column{id, amount, col("note", schema.String)}, Settings: settings,
 		Change: &sink.SchemaChange{Version: 2, Added: []sink.Column{col("note", schema.String)}, Reason: "new columns"}}
-	err := pgLoad(ctx, pg, ds, obj("2024-09.csv"), stale, [][]any{{6, 60, "n"}})
+	err := commitPlan(ctx, pg, ds, obj("2024-09.csv"), stale, [][]any{{6, 60, "n"}})
 	var sc *sink.SchemaConflictError
 	if !errors.As(err, &sc) || permanent(err) || sc.Column != "amount" || sc.Have != schema.Float64 || sc.Want != schema.Int64 {
 		t.Fatalf("stale plan: err = %v", err)
@@ -278,7 +236,7 @@ func TestPostgresColumnNameMapping(t *testing.T) {
 				row = append(row, int64(100+j))
 			}
 			plan := sink.Plan{Columns: cols, Settings: sink.Settings{}.WithDefaults(), Change: &sink.SchemaChange{Version: 1, Reason: "created"}}
-			if err := pgLoad(ctx, pg, ds, obj("o.csv"), plan, [][]any{row}); err != nil {
+			if err := commitPlan(ctx, pg, ds, obj("o.csv"), plan, [][]any{row}); err != nil {
 				t.Fatal(err)
 			}
 			info, err := pg.Dataset(ctx, ds)
@@ -298,7 +256,7 @@ func TestPostgresColumnNameMapping(t *testing.T) {
 				}
 			}
 			// A second object with the same names maps them the same way.
-			if err := pgLoad(ctx, pg, ds, obj("p.csv"), sink.Plan{Base: 1, Columns: cols, Settings: plan.Settings}, [][]any{row}); err != nil {
+			if err := commitPlan(ctx, pg, ds, obj("p.csv"), sink.Plan{Base: 1, Columns: cols, Settings: plan.Settings}, [][]any{row}); err != nil {
 				t.Fatal(err)
 			}
 			if again, _ := pg.Dataset(ctx, ds); again.Version != 1 || !slices.Equal(columnSpecs(again.Columns), columnSpecs(info.Columns)) {
@@ -310,7 +268,7 @@ func TestPostgresColumnNameMapping(t *testing.T) {
 	ds := dset("names0")
 	plan := sink.Plan{Base: 1, Columns: []sink.Column{col("id", schema.Int64), col("xmin_", schema.String)}, Settings: sink.Settings{}.WithDefaults(),
 		Change: &sink.SchemaChange{Version: 2, Reason: "new"}}
-	if err := pgLoad(ctx, pg, ds, obj("q.csv"), plan, [][]any{{7, "literal xmin_"}}); err != nil {
+	if err := commitPlan(ctx, pg, ds, obj("q.csv"), plan, [][]any{{7, "literal xmin_"}}); err != nil {
 		t.Fatal(err)
 	}
 	info, _ := pg.Dataset(ctx, ds)
@@ -341,11 +299,11 @@ func TestPostgresReplace(t *testing.T) {
 		return p
 	}
 	first := sink.Plan{Columns: cols, Settings: sink.Settings{}.WithDefaults(), Change: &sink.SchemaChange{Version: 1, Reason: "created"}}
-	if err := pgLoad(ctx, pg, ds, version("e1"), first, [][]any{{1, "old"}, {2, "old"}, {3, "old"}},
+	if err := commitPlan(ctx, pg, ds, version("e1"), first, [][]any{{1, "old"}, {2, "old"}, {3, "old"}},
 		sink.Reject{Line: 9, Column: "id", Value: "x", Error: "not a number"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := pgLoad(ctx, pg, ds, obj("other.csv"), plan(false), [][]any{{100, "other"}}); err != nil {
+	if err := commitPlan(ctx, pg, ds, obj("other.csv"), plan(false), [][]any{{100, "other"}}); err != nil {
 		t.Fatal(err)
 	}
 	rej, err := pg.Rejects(ctx, ds, 0)
@@ -382,7 +340,7 @@ func TestPostgresReplace(t *testing.T) {
 		t.Fatalf("after a failed replace: %s, want %s", got, want)
 	}
 
-	if err := pgLoad(ctx, pg, ds, version("e2"), plan(true), [][]any{{1, "new"}, {2, "new"}}); err != nil {
+	if err := commitPlan(ctx, pg, ds, version("e2"), plan(true), [][]any{{1, "new"}, {2, "new"}}); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := data(), "[[1 new bkt/export.csv] [2 new bkt/export.csv] [100 other bkt/other.csv]]"; got != want {
@@ -402,7 +360,7 @@ func TestPostgresReplace(t *testing.T) {
 	}
 
 	// append keeps the earlier version's rows.
-	if err := pgLoad(ctx, pg, ds, version("e3"), plan(false), [][]any{{3, "appended"}}); err != nil {
+	if err := commitPlan(ctx, pg, ds, version("e3"), plan(false), [][]any{{3, "appended"}}); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := data(), "[[1 new bkt/export.csv] [2 new bkt/export.csv] [3 appended bkt/export.csv] [100 other bkt/other.csv]]"; got != want {
@@ -441,7 +399,7 @@ func TestPostgresConcurrentNewColumns(t *testing.T) {
 				if len(cols) > 1 {
 					row = append(row, "v")
 				}
-				err := pgLoad(ctx, pg, ds, obj(fmt.Sprintf("o%d.csv", i)), plan, [][]any{row})
+				err := commitPlan(ctx, pg, ds, obj(fmt.Sprintf("o%d.csv", i)), plan, [][]any{row})
 				if err == nil || permanent(err) || attempt == 5 {
 					errs[i] = err
 					return
@@ -531,7 +489,7 @@ func TestPostgresPreCatalogTable(t *testing.T) {
 		{"load first, with a new column", "legacy2", func(ds sink.Dataset) error {
 			plan := sink.Plan{Base: 1, Columns: []sink.Column{col("id", schema.Int64), col("extra", schema.String)}, Settings: sink.Settings{}.WithDefaults(),
 				Change: &sink.SchemaChange{Version: 2, Reason: "new columns"}}
-			return pgLoad(ctx, pg, ds, obj("new.csv"), plan, [][]any{{9, "x"}})
+			return commitPlan(ctx, pg, ds, obj("new.csv"), plan, [][]any{{9, "x"}})
 		}, []string{"id:int64", "extra:string"}, 2},
 	}
 	for _, c := range cases {
@@ -563,7 +521,7 @@ func TestPostgresPreCatalogTable(t *testing.T) {
 	// A load into the legacy table adds _s3ingest_key; old rows keep their
 	// values (and a null key).
 	plan := sink.Plan{Base: 1, Columns: []sink.Column{{Name: "id", Type: schema.Int64}, col("name", schema.String)}, Settings: info.Settings}
-	if err := pgLoad(ctx, pg, dset("legacy"), obj("new.csv"), plan, [][]any{{3, "three"}}); err != nil {
+	if err := commitPlan(ctx, pg, dset("legacy"), obj("new.csv"), plan, [][]any{{3, "three"}}); err != nil {
 		t.Fatal(err)
 	}
 	got := fmt.Sprint(pgQuery(t, pg, `SELECT id, name, _s3ingest_key FROM "ws_ws-test".legacy ORDER BY id`))
@@ -579,7 +537,7 @@ func TestPostgresPreCatalogTable(t *testing.T) {
 	newer := sink.ObjectRef{Bucket: "bkt", Key: "old.csv", ETag: "e1", Size: 12}
 	replace := plan
 	replace.Replace = true
-	err := pgLoad(ctx, pg, dset("legacy"), newer, replace, [][]any{{1, "one again"}})
+	err := commitPlan(ctx, pg, dset("legacy"), newer, replace, [][]any{{1, "one again"}})
 	if !errors.Is(err, sink.ErrIncompatibleSchema) || !strings.Contains(err.Error(), "s3://bkt/old.csv") || !strings.Contains(err.Error(), "append") {
 		t.Fatalf("replace of a legacy object = %v, want a permanent error naming it and the fix", err)
 	}

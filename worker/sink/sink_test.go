@@ -1349,12 +1349,16 @@ func commitPlan(ctx context.Context, s sink.Sink, ds sink.Dataset, o sink.Object
 				b.Cols[c].AppendNull()
 			case int64:
 				b.Cols[c].AppendInt(x)
+			case int:
+				b.Cols[c].AppendInt(int64(x))
 			case float64:
 				b.Cols[c].AppendFloat(x)
 			case string:
 				b.Cols[c].AppendString(x)
+			case bool:
+				b.Cols[c].AppendBool(x)
 			default:
-				panic(fmt.Sprintf("commitPlan: value %T", v))
+				return fmt.Errorf("commitPlan: value %T", v)
 			}
 		}
 		b.Lines = append(b.Lines, int64(i+2))
