@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/s3ingest/s3ingest/jobs"
@@ -40,12 +41,7 @@ func newTaskStatusCmd(a *app) *cobra.Command {
 		Short: "show a task's state, last error and result",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rdb, err := a.redis(cmd.Context())
-			if err != nil {
-				return err
-			}
-			c := jobs.NewClient(rdb)
-			info, err := findTask(c, queue, args[0])
+			_, c, info, err := a.lookupTask(cmd.Context(), queue, args[0])
 			if err != nil {
 				return err
 			}
@@ -93,6 +89,21 @@ var taskQueues = []string{jobs.QueueInteractive, jobs.QueueIngest, jobs.QueueSch
 
 // findTask returns the task id from queue, or from the first of
 // taskQueues that has it when queue is "".
+// lookupTask connects to Redis and finds task id (in queue, or in any
+// queue when queue is empty).
+func (a *app) lookupTask(ctx context.Context, queue, id string) (redis.UniversalClient, *jobs.Client, *asynq.TaskInfo, error) {
+	rdb, err := a.redis(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c := jobs.NewClient(rdb)
+	info, err := findTask(c, queue, id)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return rdb, c, info, nil
+}
+
 func findTask(c *jobs.Client, queue, id string) (*asynq.TaskInfo, error) {
 	queues := taskQueues
 	if queue != "" {
@@ -469,17 +480,12 @@ deleted instead, so that the schedule's next run is not held back by it.
 A completed or archived task has nothing to cancel.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rdb, err := a.redis(cmd.Context())
+			rdb, c, info, err := a.lookupTask(cmd.Context(), queue, args[0])
 			if err != nil {
 				return err
 			}
-			c := jobs.NewClient(rdb)
 			in := asynq.NewInspectorFromRedisClient(rdb)
 			id := args[0]
-			info, err := findTask(c, queue, id)
-			if err != nil {
-				return err
-			}
 			r := taskAction{ID: id, Queue: info.Queue, Action: "cancel", From: info.State.String()}
 			switch info.State {
 			case asynq.TaskStateActive:
@@ -573,16 +579,11 @@ be retried, or one scheduled for later is put back in its queue as pending. An
 ingest run again reads only the objects its dataset does not have yet.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rdb, err := a.redis(cmd.Context())
+			rdb, _, info, err := a.lookupTask(cmd.Context(), queue, args[0])
 			if err != nil {
 				return err
 			}
-			c := jobs.NewClient(rdb)
 			id := args[0]
-			info, err := findTask(c, queue, id)
-			if err != nil {
-				return err
-			}
 			switch info.State {
 			case asynq.TaskStateArchived, asynq.TaskStateRetry, asynq.TaskStateScheduled:
 			case asynq.TaskStatePending:
@@ -611,16 +612,11 @@ func newTaskDeleteCmd(a *app) *cobra.Command {
 		Short: "delete a task that is not running, with its result",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rdb, err := a.redis(cmd.Context())
+			rdb, _, info, err := a.lookupTask(cmd.Context(), queue, args[0])
 			if err != nil {
 				return err
 			}
-			c := jobs.NewClient(rdb)
 			id := args[0]
-			info, err := findTask(c, queue, id)
-			if err != nil {
-				return err
-			}
 			if info.State == asynq.TaskStateActive {
 				return fmt.Errorf("task %s is active: cancel it first with `ingestctl task cancel %s`", id, id)
 			}
