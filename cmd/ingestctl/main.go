@@ -11,12 +11,14 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/s3ingest/s3ingest/internal/buildinfo"
 )
 
 func main() {
+	redis.SetLogger(quietRedisLog{})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	a := newApp(os.Stdout, os.Stderr)
 	code := a.execute(ctx, os.Args[1:])
