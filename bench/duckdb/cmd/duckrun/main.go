@@ -125,7 +125,8 @@ func stats(ctx context.Context, conn *sql.Conn, rel string) (*verify.Stats, erro
 	var s verify.Stats
 	t := &s.Truth
 	err := conn.QueryRowContext(ctx, verify.Query(rel)).Scan(&t.Rows, &t.SumID, &t.SumUserID, &t.UserIDs,
-		&t.Ratios, &t.Countries, &t.SumCount, &t.FlagsTrue, &t.SumComment)
+		&t.Ratios, &t.Countries, &t.SumCount, &t.FlagsTrue, &t.SumComment, &t.SumCreatedDay, &t.SumUpdated,
+		&t.SumEvent, &t.SumEventMicro)
 	if err != nil {
 		return nil, err
 	}

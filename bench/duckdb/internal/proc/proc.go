@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -63,7 +64,8 @@ func Run(ctx context.Context, c Command) (*Result, error) {
 	err := cmd.Run()
 	wall := time.Since(start)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w\n%s", c.Path, strings.Join(c.Args, " "), err, tail(stderr.String(), 4000))
+		return nil, fmt.Errorf("%s: %w: %s\n(command: %s %s)", filepath.Base(c.Path), err, strings.TrimSpace(tail(stderr.String(), 4000)),
+			c.Path, strings.Join(c.Args, " "))
 	}
 	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	if !ok {

@@ -28,8 +28,7 @@ func Markdown(w io.Writer, f *File) {
 			label = s.Workload
 		}
 		if s.Error != "" {
-			first, _, _ := strings.Cut(s.Error, "\n")
-			fmt.Fprintf(w, "| %s | %s | %d | failed: %s | | | | |\n", label, mb(s.InputBytes), s.Cores, strings.ReplaceAll(first, "|", "\\|"))
+			fmt.Fprintf(w, "| %s | %s | %d | failed: %s | | | | |\n", label, mb(s.InputBytes), s.Cores, oneLine(s.Error, 300))
 			continue
 		}
 		pr := make([]string, len(s.PairRatios))
@@ -44,8 +43,10 @@ func Markdown(w io.Writer, f *File) {
 			s.DuckDBSeconds, s.S3ingestSeconds, s.Ratio, strings.Join(pr, ", "), cpu, mb(s.DuckDBRSS), mb(s.S3ingestRSS))
 	}
 	var diffs []string
+	seen := map[string]bool{}
 	for _, s := range f.Summaries {
-		if len(s.TypeDiffs) > 0 {
+		if len(s.TypeDiffs) > 0 && !seen[s.Workload] {
+			seen[s.Workload] = true
 			diffs = append(diffs, fmt.Sprintf("%s: %s", s.Workload, strings.Join(s.TypeDiffs, ", ")))
 		}
 	}
@@ -74,4 +75,14 @@ func count(n int64) string {
 		return fmt.Sprintf("%g k", float64(n)/1e3)
 	}
 	return fmt.Sprint(n)
+}
+
+// oneLine makes an error fit a table cell: lines joined, pipes escaped,
+// at most max bytes.
+func oneLine(s string, max int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return strings.ReplaceAll(s, "|", "\\|")
 }

@@ -28,7 +28,9 @@ type Stats struct {
 func Query(rel string) string {
 	return `SELECT count(*), coalesce(sum(id),0)::BIGINT, coalesce(sum(user_id),0)::BIGINT, count(user_id),
 	count(ratio), count(country), coalesce(sum("count"),0)::BIGINT, count(*) FILTER (WHERE flag),
-	coalesce(sum(CAST(split_part(comment, '#', 2) AS BIGINT)),0)::BIGINT FROM ` + rel
+	coalesce(sum(CAST(split_part(comment, '#', 2) AS BIGINT)),0)::BIGINT,
+	coalesce(sum(dayofmonth(created)),0)::BIGINT, coalesce(sum(epoch_us(updated) // 1000000),0)::BIGINT,
+	coalesce(sum(epoch_us(event_ts) // 1000000),0)::BIGINT, coalesce(sum(epoch_us(event_ts) % 1000000),0)::BIGINT FROM ` + rel
 }
 
 // Check compares got with the truth; the error names the implementation
@@ -50,6 +52,10 @@ func Check(impl string, got Stats, want gen.Truth) error {
 	add("sum(count)", t.SumCount, want.SumCount)
 	add("count(flag)", t.FlagsTrue, want.FlagsTrue)
 	add("sum(comment #N)", t.SumComment, want.SumComment)
+	add("sum(day of created)", t.SumCreatedDay, want.SumCreatedDay)
+	add("sum(seconds of updated)", t.SumUpdated, want.SumUpdated)
+	add("sum(seconds of event_ts)", t.SumEvent, want.SumEvent)
+	add("sum(microseconds of event_ts)", t.SumEventMicro, want.SumEventMicro)
 	if len(diffs) > 0 {
 		return fmt.Errorf("%s output differs from the generated data: %s", impl, strings.Join(diffs, "; "))
 	}

@@ -23,6 +23,7 @@ func TestCheck(t *testing.T) {
 		{"a null read as a value", func(s *Stats) { s.Ratios++ }, "count(ratio) 9, want 8"},
 		{"an empty string read as null", func(s *Stats) { s.Countries-- }, "count(country) 8, want 9"},
 		{"comment cut at the comma", func(s *Stats) { s.SumComment = 0 }, "sum(comment #N) 0, want 5"},
+		{"an offset ignored", func(s *Stats) { s.SumEvent += 7200 }, "sum(seconds of event_ts) 7200, want 0"},
 		{"a column missing", func(s *Stats) { s.Columns = s.Columns[1:] }, "11 columns, want 12"},
 	}
 	for _, tt := range tests {
