@@ -58,6 +58,9 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("no data set of %d rows (seed %d) in %s: cmd/bench generates it", *rows, *seed, *dataDir)
 	}
 	runner := &harness.Runner{DuckRun: *duckrun, Files: files, Log: os.Stderr}
+	if err := os.MkdirAll(*work, 0o755); err != nil {
+		t.Fatal(err)
+	}
 
 	rs := testenv.Redis(t)
 	rdb := rs.Client(t)
