@@ -78,7 +78,7 @@ func Run(ctx context.Context, c Config) (*results.File, error) {
 		add(results.WorkloadE2E, c.E2ECores, files.Bytes["csv"], samples, err)
 		f.Notes = append(f.Notes, "End to end: s3ingest's time runs from enqueueing the ingest job to its result "+
 			"(ingestd started and serving before; Redis, SeaweedFS and ingestd share the machine), its peak RSS is ingestd's VmHWM; "+
-			"DuckDB reads the same CSV from local disk.")
+			"DuckDB reads the same CSV from local disk."+workerNote(samples))
 	}
 	b, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
@@ -115,4 +115,21 @@ func gitCommit(dir string) string {
 		c += "+dirty"
 	}
 	return c
+}
+
+// workerNote says how much of the end-to-end time the worker itself
+// reports (the job's own duration): the rest is the job's pickup (asynq's
+// idle workers poll every second) and the result's delivery.
+func workerNote(samples []results.Sample) string {
+	var w, wall []float64
+	for _, s := range samples {
+		if secs, ok := s.Reported["worker_seconds"].(float64); ok && !s.Warmup {
+			w, wall = append(w, secs), append(wall, s.WallSeconds)
+		}
+	}
+	if len(w) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" Of the median %.2f s, the job itself took %.2f s (the result's duration); the rest is its pickup "+
+		"(idle asynq workers poll every 1 s) and the result's delivery.", results.Median(wall), results.Median(w))
 }
