@@ -100,7 +100,7 @@ func newFakeCatalog() *fakeCatalog {
 	return &fakeCatalog{
 		datasets: map[sink.Dataset]*sink.DatasetInfo{
 			orders: {Workspace: "ws1", Name: "orders", Version: 2, Columns: cols,
-				Settings: sink.Settings{Evolution: sink.EvolutionRescue, Modified: sink.ModifiedAppend, AllowWidening: true},
+				Settings: sink.Settings{Evolution: sink.EvolutionRescue, Modified: sink.ModifiedAppend, AllowWidening: true, Compression: sink.CodecZstd},
 				Created:  t0, Updated: t1, Objects: 2, Rows: 1234},
 			events: {Workspace: "ws1", Name: "events", Version: 1,
 				Columns:  []sink.Column{{Name: "at", Type: schema.Timestamp, Nullable: true, AddedBy: "s3://b/e.json#x", AddedAt: t0}},
@@ -190,12 +190,13 @@ func TestDatasetCommandsText(t *testing.T) {
 			[]string{
 				"dataset ws1/orders, schema version 2",
 				"evolution         rescue", "modified objects  append", "type widening     on", "lineage columns   off",
+				"compression       zstd",
 				"objects           2", "rows              1234",
 				"created           2024-01-02T03:04:05Z", "updated           2024-06-07T08:09:10Z",
 				"STORED AS", "xmin_", "NOT NULL", "pinned", "s3://b/2024-06.csv#e6", "new column in s3://b/2024-06.csv",
 			}, nil},
 		{"show without renamed columns has no STORED column", []string{"dataset", "show", "--workspace", "ws1", "--dataset", "events"}, "NAME",
-			[]string{"evolution         add", "modified objects  replace", "timestamp", "nullable"}, []string{"STORED"}},
+			[]string{"evolution         add", "modified objects  replace", "compression       default (snappy)", "timestamp", "nullable"}, []string{"STORED"}},
 		{"history", []string{"dataset", "history", "--workspace", "ws1", "--dataset", "orders"}, "VERSION",
 			[]string{"+id int64, +amount float64, +xmin string", "+email string; amount int64→float64", "created from s3://b/2024-01.csv", "s3://b/2024-06.csv#e6"}, nil},
 		{"rejects", []string{"dataset", "rejects", "--workspace", "ws1", "--dataset", "orders"}, "OBJECT",

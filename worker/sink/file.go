@@ -52,7 +52,8 @@ type FileOptions struct {
 	// WriterMemoryBudget).
 	RowGroupRows  int64
 	RowGroupBytes int64
-	// Compression is the Parquet codec (default Snappy).
+	// Compression is the Parquet codec of datasets whose settings name
+	// none (default CodecSnappy's: Snappy by s2's default mode).
 	Compression compress.Codec
 	// StaleTempAge is how old an orphaned temporary file (left by a
 	// crashed writer) must be before Begin removes it (default 24h).
@@ -138,7 +139,7 @@ func OpenFile(dir string, opt FileOptions) (*FileSink, error) {
 		opt.RowGroupBytes = DefaultRowGroupBytes
 	}
 	if opt.Compression == nil {
-		opt.Compression = &parquet.Snappy
+		opt.Compression = CodecSnappy.ParquetCodec()
 	}
 	if opt.StaleTempAge <= 0 {
 		opt.StaleTempAge = DefaultStaleTempAge
@@ -253,6 +254,10 @@ func (s *FileSink) Begin(ctx context.Context, ds Dataset, obj ObjectRef, plan Pl
 		return nil, fmt.Errorf("file sink: encode schema: %w", err)
 	}
 	fields := append([]schema.Field(nil), sch.Fields...)
+	codec := plan.Settings.Compression.ParquetCodec()
+	if codec == nil {
+		codec = s.opt.Compression
+	}
 	w := &fileWriter{
 		sink:    s,
 		ds:      ds,
@@ -268,8 +273,13 @@ func (s *FileSink) Begin(ctx context.Context, ds Dataset, obj ObjectRef, plan Pl
 	w.flushPages = len(fields) > wideColumns
 	opts := []parquet.WriterOption{
 		parquetSchema(&schema.Schema{Fields: fields}),
-		parquet.Compression(s.opt.Compression),
+		parquet.Compression(codec),
 		parquet.PageBufferSize(pageBufferSize(len(fields))),
+		// Page min/max go into the column index and the column chunk's
+		// statistics (recordPageStats); a copy in every data page header
+		// (parquet-go's default) computes them twice, which for strings
+		// is a bytes.Compare per value each time.
+		parquet.DataPageStatistics(false),
 		parquet.CreatedBy("s3ingest", "", ""),
 		parquet.KeyValueMetadata(MetaSchema, string(schemaJSON)),
 	}

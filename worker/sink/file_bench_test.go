@@ -12,8 +12,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress"
 
 	"github.com/s3ingest/s3ingest/parsers/schema"
 	"github.com/s3ingest/s3ingest/worker/sink"
@@ -166,9 +170,55 @@ func BenchmarkFileSinkWrite(b *testing.B) {
 	b.SetBytes(benchValueBytes)
 	b.ReportAllocs()
 	var size int64
+	c0 := cpuTime()
 	for n := range b.N {
 		size = writeBench(b, fs, plan, "k"+strconv.Itoa(n))
 	}
 	b.ReportMetric(float64(size), "file-bytes")
+	b.ReportMetric(float64((cpuTime()-c0).Milliseconds())/float64(b.N), "cpu-ms/op")
 	b.ReportMetric(float64(benchRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkFileSinkCodec writes the benchmark's rows with each codec
+// (parquet-go's Snappy, "better" mode, for comparison): time and file
+// size.
+func BenchmarkFileSinkCodec(b *testing.B) {
+	benchBatches()
+	codecs := []struct {
+		name  string
+		codec compress.Codec
+	}{
+		{"snappy-better", &parquet.Snappy},
+		{"snappy", sink.CodecSnappy.ParquetCodec()},
+		{"lz4_raw", sink.CodecLZ4Raw.ParquetCodec()},
+		{"zstd", sink.CodecZstd.ParquetCodec()},
+		{"gzip", sink.CodecGzip.ParquetCodec()},
+		{"none", sink.CodecNone.ParquetCodec()},
+	}
+	for _, c := range codecs {
+		b.Run("codec="+c.name, func(b *testing.B) {
+			fs, err := sink.OpenFile(benchDir(b), sink.FileOptions{Compression: c.codec})
+			if err != nil {
+				b.Fatal(err)
+			}
+			plan := sink.PlanFor(benchSchema)
+			b.SetBytes(benchValueBytes)
+			var size int64
+			c0 := cpuTime()
+			for n := range b.N {
+				size = writeBench(b, fs, plan, "k"+strconv.Itoa(n))
+			}
+			b.ReportMetric(float64(size), "file-bytes")
+			b.ReportMetric(float64((cpuTime()-c0).Milliseconds())/float64(b.N), "cpu-ms/op")
+		})
+	}
+}
+
+// cpuTime returns the CPU time (user and system) the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
