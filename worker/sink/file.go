@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -58,6 +59,10 @@ type FileOptions struct {
 	// StaleTempAge is how old an orphaned temporary file (left by a
 	// crashed writer) must be before Begin removes it (default 24h).
 	StaleTempAge time.Duration
+	// Parallelism is how many columns one Writer converts, encodes and
+	// compresses at once (default GOMAXPROCS; 1 writes them one after the
+	// other on the caller's goroutine). See file_columns.go.
+	Parallelism int
 }
 
 // LedgerEntry is what a sink records about a committed object version.
@@ -143,6 +148,9 @@ func OpenFile(dir string, opt FileOptions) (*FileSink, error) {
 	}
 	if opt.StaleTempAge <= 0 {
 		opt.StaleTempAge = DefaultStaleTempAge
+	}
+	if opt.Parallelism <= 0 {
+		opt.Parallelism = runtime.GOMAXPROCS(0)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("file sink: create root: %w", err)
@@ -259,17 +267,19 @@ func (s *FileSink) Begin(ctx context.Context, ds Dataset, obj ObjectRef, plan Pl
 		codec = s.opt.Compression
 	}
 	w := &fileWriter{
-		sink:    s,
-		ds:      ds,
-		obj:     obj,
-		plan:    plan,
-		fields:  fields,
-		dir:     dir,
-		final:   final,
-		rejects: filepath.Join(dir, rejectsDir, "part-"+hash+".ndjson"),
-		tmpBase: base,
-		f:       f,
+		sink:     s,
+		ds:       ds,
+		obj:      obj,
+		plan:     plan,
+		fields:   fields,
+		dir:      dir,
+		final:    final,
+		rejects:  filepath.Join(dir, rejectsDir, "part-"+hash+".ndjson"),
+		tmpBase:  base,
+		f:        f,
+		parallel: min(s.opt.Parallelism, max(len(fields), 1)),
 	}
+	w.scratch = make([][]parquet.Value, w.parallel)
 	w.flushPages = len(fields) > wideColumns
 	opts := []parquet.WriterOption{
 		parquetSchema(&schema.Schema{Fields: fields}),
@@ -325,7 +335,11 @@ type fileWriter struct {
 	rows       int64 // rows written
 	groupRows  int64 // rows in the open row group
 	groupBytes int64 // approximate uncompressed bytes in the open row group
-	vals       []parquet.Value
+
+	// parallel bounds the goroutines writing columns (forColumns);
+	// scratch[i] holds the values of the column goroutine i converts.
+	parallel int
+	scratch  [][]parquet.Value
 
 	err       error // sticky: a failed write leaves the file unusable
 	done      bool  // committed or aborted
@@ -354,27 +368,24 @@ func (w *fileWriter) Write(ctx context.Context, b *schema.Batch) error {
 		return nil
 	}
 	cols := w.pw.ColumnWriters()
-	for c := range b.Cols {
-		v := &b.Cols[c]
-		w.vals = appendColumnValues(w.vals, v, w.fields[c].Nullable)
-		if _, err := cols[c].WriteRowValues(w.vals); err != nil {
-			w.err = fmt.Errorf("file sink: write column %q: %w", w.fields[c].Name, err)
-			return w.err
-		}
-		w.groupBytes += vectorBytes(v)
-		if w.flushPages {
-			// A wide file: the column's values go into a page now, so its
-			// buffers return to parquet-go's pool for the next column.
-			if err := cols[c].Flush(); err != nil {
-				w.err = fmt.Errorf("file sink: write column %q: %w", w.fields[c].Name, err)
-				return w.err
-			}
-		}
+	err := w.writeColumns(cols, len(b.Cols), func(worker, c int) []parquet.Value {
+		w.scratch[worker] = appendColumnValues(w.scratch[worker], &b.Cols[c], w.fields[c].Nullable)
+		return w.scratch[worker]
+	})
+	if err != nil {
+		w.err = err
+		return w.err
 	}
-	clear(w.vals) // drop references to the batch's bytes
+	for c := range b.Cols {
+		w.groupBytes += vectorBytes(&b.Cols[c])
+	}
 	w.rows += int64(n)
 	w.groupRows += int64(n)
 	if w.groupRows >= w.sink.opt.RowGroupRows || w.groupBytes >= w.sink.opt.RowGroupBytes {
+		if err := w.flushColumns(); err != nil {
+			w.err = err
+			return w.err
+		}
 		if err := w.pw.Flush(); err != nil {
 			w.err = fmt.Errorf("file sink: write row group: %w", err)
 			return w.err
@@ -469,6 +480,9 @@ func (w *fileWriter) commit(ctx context.Context, st Stats) error {
 		return fmt.Errorf("file sink: encode ledger entry: %w", err)
 	}
 	w.pw.SetKeyValueMetadata(MetaLedger, string(ej))
+	if err := w.flushColumns(); err != nil {
+		return err // abort closes the spill
+	}
 	err = w.pw.Close()
 	if w.spill != nil {
 		w.spill.close()
