@@ -406,3 +406,44 @@ func TestDatasetSinkPasswordNeverPrinted(t *testing.T) {
 		}
 	}
 }
+
+// TestDatasetShowCodecFromFileSink: the codec a commit wrote a FileSink
+// dataset's files with is the dataset's, as `dataset show` prints it and
+// as its JSON holds it.
+func TestDatasetShowCodecFromFileSink(t *testing.T) {
+	dir := t.TempDir()
+	fs, err := sink.OpenFile(dir, sink.FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s := &schema.Schema{Fields: []schema.Field{{Name: "id", Type: schema.Int64}}}
+	plan := sink.PlanFor(s)
+	plan.Settings.Compression = sink.CodecZstd
+	ds := sink.Dataset{Workspace: "ws1", Name: "orders"}
+	w, err := fs.Begin(ctx, ds, sink.ObjectRef{Bucket: "b", Key: "k.csv", ETag: "e", Size: 1}, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := schema.NewBatch(s, 1)
+	b.Cols[0].AppendInt(1)
+	b.Lines = append(b.Lines, 2)
+	if err := w.Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(ctx, sink.Stats{Rows: 1}); err != nil {
+		t.Fatal(err)
+	}
+	c := &cli{t: t, url: "redis://127.0.0.1:1/0"}
+	args := []string{"dataset", "show", "--sink", "file://" + dir, "--workspace", "ws1", "--dataset", "orders"}
+	if out := c.ok("", args...); !strings.Contains(out, "compression       zstd") {
+		t.Errorf("dataset show printed:\n%s", out)
+	}
+	var d sink.DatasetInfo
+	if err := json.Unmarshal([]byte(c.ok("", append([]string{"--json"}, args...)...)), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Settings.Compression != sink.CodecZstd {
+		t.Errorf("dataset show --json: compression %q, want zstd", d.Settings.Compression)
+	}
+}

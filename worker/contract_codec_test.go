@@ -1,0 +1,30 @@
+package worker
+
+import (
+	"testing"
+
+	"github.com/s3ingest/s3ingest/jobs"
+	"github.com/s3ingest/s3ingest/worker/sink"
+)
+
+// TestContractCodecReachesThePlan: the payload's compression becomes the
+// sink's setting, and on an existing dataset with another codec the job's
+// wins for the files it writes (Settings.ForJob) without a contract
+// difference.
+func TestContractCodecReachesThePlan(t *testing.T) {
+	asked, _, _ := contractOf(jobs.Contract{Compression: jobs.CodecLZ4Raw})
+	if asked.Compression != sink.CodecLZ4Raw {
+		t.Fatalf("contractOf: compression %q", asked.Compression)
+	}
+	dataset := sink.Settings{Compression: sink.CodecZstd}.WithDefaults()
+	if diff := sink.SettingsDiff(dataset, asked); len(diff) > 0 {
+		t.Errorf("a codec change is a contract difference: %v", diff)
+	}
+	if got := dataset.ForJob(asked).Compression; got != sink.CodecLZ4Raw {
+		t.Errorf("effective codec %q, want lz4_raw", got)
+	}
+	none, _, _ := contractOf(jobs.Contract{})
+	if got := dataset.ForJob(none).Compression; got != sink.CodecZstd {
+		t.Errorf("a job without a codec writes with %q, want the dataset's zstd", got)
+	}
+}
