@@ -178,3 +178,55 @@ func TestSettingsForJob(t *testing.T) {
 		t.Errorf("SettingsDiff reports the codec: %v", diff)
 	}
 }
+
+// TestFileSinkStatistics: column chunks carry min/max (strings and
+// numbers) and null counts, JSON columns no min/max, and the column index
+// has the pages' bounds.
+func TestFileSinkStatistics(t *testing.T) {
+	fs, err := sink.OpenFile(t.TempDir(), sink.FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := commitWithCodec(t, fs, dset("stats"), "a.csv", sink.CodecDefault)
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := allTypes()
+	b := fillBatch(s, testRows, 0)
+	for i, c := range pf.Metadata().RowGroups[0].Columns {
+		name, stats := s.Fields[i].Name, c.MetaData.Statistics
+		switch s.Fields[i].Name {
+		case "doc.nested":
+			if stats.MinValue != nil || stats.MaxValue != nil {
+				t.Errorf("JSON column %q has min/max %q/%q", name, stats.MinValue, stats.MaxValue)
+			}
+		case "Name With Space":
+			if string(stats.MinValue) != "" || string(stats.MaxValue) != "plain" {
+				t.Errorf("column %q: min/max %q/%q, want \"\"/plain", name, stats.MinValue, stats.MaxValue)
+			}
+		default:
+			if stats.MinValue == nil || stats.MaxValue == nil {
+				t.Errorf("column %q has no min/max", name)
+			}
+		}
+		var nulls int64
+		for _, null := range b.Cols[i].Nulls {
+			if null {
+				nulls++
+			}
+		}
+		if stats.NullCount != nulls {
+			t.Errorf("column %q: null count %d, want %d", name, stats.NullCount, nulls)
+		}
+	}
+	if idx := pf.ColumnIndexes(); len(idx) == 0 || len(idx[1].MinValues) == 0 {
+		t.Errorf("no column index with page bounds: %+v", idx)
+	}
+}

@@ -293,6 +293,13 @@ func (s *FileSink) Begin(ctx context.Context, ds Dataset, obj ObjectRef, plan Pl
 		parquet.CreatedBy("s3ingest", "", ""),
 		parquet.KeyValueMetadata(MetaSchema, string(schemaJSON)),
 	}
+	for _, f := range fields {
+		if f.Type == schema.JSON {
+			// A JSON document's byte order prunes nothing: no min/max
+			// (a bytes.Compare per value) for JSON columns.
+			opts = append(opts, parquet.SkipPageBounds(f.Name))
+		}
+	}
 	if w.flushPages {
 		// Only wide files spill encoded pages to disk: a narrow file's
 		// pages fit its row-group budget in memory, and stay there (no
