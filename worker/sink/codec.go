@@ -2,13 +2,14 @@ package sink
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
-	"github.com/parquet-go/parquet-go/compress/lz4"
 	"github.com/parquet-go/parquet-go/compress/zstd"
 	"github.com/parquet-go/parquet-go/format"
+	pierrec "github.com/pierrec/lz4/v4"
 )
 
 // Codec names the Parquet compression codec of a dataset's data files
@@ -78,7 +79,7 @@ func (c Codec) codec() compress.Codec {
 var (
 	fastSnappy  snappyCodec
 	zstdFastest = zstd.Codec{Level: zstd.SpeedFastest}
-	lz4Fast     = lz4.Codec{Level: lz4.Fastest}
+	lz4Fast     lz4Codec
 )
 
 // snappyCodec is SNAPPY encoded by s2's Snappy-compatible encoder in its
@@ -96,3 +97,33 @@ func (snappyCodec) Encode(dst, src []byte) ([]byte, error) {
 
 // Decode decompresses src (parquet-go's Snappy decoder).
 func (snappyCodec) Decode(dst, src []byte) ([]byte, error) { return parquet.Snappy.Decode(dst, src) }
+
+// lz4Codec is LZ4_RAW by pierrec/lz4's fast block compressor, whose
+// compressors (a 64 Ki-entry hash table each) are pooled: parquet-go's
+// LZ4_RAW codec allocates and zeroes one for every page.
+type lz4Codec struct{ compressors sync.Pool }
+
+func (*lz4Codec) String() string                            { return "LZ4_RAW" }
+func (*lz4Codec) CompressionCodec() format.CompressionCodec { return format.Lz4Raw }
+
+// Encode compresses src into dst's storage when it is large enough.
+func (c *lz4Codec) Encode(dst, src []byte) ([]byte, error) {
+	n := pierrec.CompressBlockBound(len(src))
+	if cap(dst) < n {
+		dst = make([]byte, n)
+	}
+	dst = dst[:n]
+	z, _ := c.compressors.Get().(*pierrec.Compressor)
+	if z == nil {
+		z = new(pierrec.Compressor)
+	}
+	defer c.compressors.Put(z)
+	m, err := z.CompressBlock(src, dst)
+	if err != nil {
+		return dst[:0], err
+	}
+	return dst[:m], nil
+}
+
+// Decode decompresses src (parquet-go's LZ4_RAW decoder).
+func (*lz4Codec) Decode(dst, src []byte) ([]byte, error) { return parquet.Lz4Raw.Decode(dst, src) }
