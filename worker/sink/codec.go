@@ -14,12 +14,18 @@ import (
 
 // Codec names the Parquet compression codec of a dataset's data files
 // (Settings.Compression). Every codec here is read by DuckDB, Spark,
-// pyarrow and parquet-go.
+// pyarrow and parquet-go (LZ4_RAW by recent versions only: Spark 3.3+,
+// pyarrow 7+).
 //
 // Measured on 256 Ki rows × 12 mixed columns (BenchmarkFileSinkCodec, one
-// core): see README.md. Snappy in its default (fast) mode is the default:
-// as fast to write as LZ4_RAW, within a few percent of its size, and the
-// codec every Parquet reader has read longest.
+// core, CPU time of the whole write / file size): parquet-go's Snappy
+// (s2 "better" mode) ~121 ms / 15.4 MB; Snappy, s2 default mode ~86 ms /
+// 16.3 MB; LZ4_RAW ~115 ms / 15.7 MB; zstd fastest ~146 ms / 12.4 MB; gzip
+// ~250 ms / 11.7 MB; none ~72 ms / 28.1 MB. Snappy in s2's default mode
+// is the default: the cheapest codec that compresses, 6 % larger files
+// than parquet-go's Snappy for 30 % less CPU, and the codec every Parquet
+// reader reads. zstd is the choice for 24 % smaller files at ~1.7× the
+// CPU.
 type Codec string
 
 // Codecs.
