@@ -28,3 +28,21 @@ func TestContractCodecReachesThePlan(t *testing.T) {
 		t.Errorf("a job without a codec writes with %q, want the dataset's zstd", got)
 	}
 }
+
+// TestContractCodecsAreSinkCodecs: every codec a payload may name is one
+// the sink writes, and the other way round.
+func TestContractCodecsAreSinkCodecs(t *testing.T) {
+	for _, c := range sink.Codecs {
+		if err := jobs.Codec(c).Validate(); err != nil {
+			t.Errorf("sink codec %q is not a valid payload codec: %v", c, err)
+		}
+	}
+	for _, c := range []jobs.Codec{jobs.CodecSnappy, jobs.CodecZstd, jobs.CodecLZ4Raw, jobs.CodecNone, jobs.CodecGzip} {
+		if sink.Codec(c).ParquetCodec() == nil {
+			t.Errorf("payload codec %q has no sink codec", c)
+		}
+	}
+	if err := jobs.Codec("lzo").Validate(); err == nil {
+		t.Error("payload codec lzo accepted")
+	}
+}
