@@ -129,6 +129,35 @@ type Contract struct {
 	// Lineage adds _source_key, _source_version, _ingested_at and
 	// _source_line to every row.
 	Lineage bool `json:"lineage,omitempty"`
+	// Compression is the Parquet codec of the files the job writes into a
+	// file dataset: snappy, zstd, lz4_raw, none or gzip (default: the
+	// dataset's, else the sink's default, snappy). Unlike the settings
+	// above it is physical, not a contract: a job asking for another codec
+	// than the dataset's writes its files with its own, and the dataset
+	// records it for the jobs after (files written before keep theirs).
+	Compression Codec `json:"compression,omitempty"`
+}
+
+// Codec names a Parquet compression codec (Contract.Compression).
+type Codec string
+
+// Codecs (the sink's names).
+const (
+	CodecSnappy Codec = "snappy"
+	CodecZstd   Codec = "zstd"
+	CodecLZ4Raw Codec = "lz4_raw"
+	CodecNone   Codec = "none"
+	CodecGzip   Codec = "gzip"
+)
+
+// Validate checks that c is empty or a known codec; the error names the
+// field (compression).
+func (c Codec) Validate() error {
+	switch c {
+	case "", CodecSnappy, CodecZstd, CodecLZ4Raw, CodecNone, CodecGzip:
+		return nil
+	}
+	return fieldErr("compression", fmt.Sprintf("%q: want snappy, zstd, lz4_raw, none or gzip (the Parquet codec of the dataset's files)", string(c)))
 }
 
 // Validate checks the contract; errors name the field.
@@ -142,6 +171,9 @@ func (c *Contract) Validate() error {
 	case "", ModifiedReplace, ModifiedAppend, ModifiedSkip:
 	default:
 		return fieldErr("modified", fmt.Sprintf("%q: want replace, append or skip", c.Modified))
+	}
+	if err := c.Compression.Validate(); err != nil {
+		return err
 	}
 	if err := validateColumnSpecs("schema", c.Schema); err != nil {
 		return err

@@ -66,6 +66,8 @@ func TestIngestPayloadBoundsAndContract(t *testing.T) {
 		{"long version", func(p *IngestPayload) { p.Source.Prefix = ""; p.Source.Keys = []string{"k"}; p.Source.VersionID = long }, "source.version_id"},
 		{"bad evolution", func(p *IngestPayload) { p.Contract.Evolution = "merge" }, "evolution"},
 		{"bad modified", func(p *IngestPayload) { p.Contract.Modified = "overwrite" }, "modified"},
+		{"bad codec", func(p *IngestPayload) { p.Contract.Compression = "lzo" }, "compression"},
+		{"codec", func(p *IngestPayload) { p.Contract.Compression = CodecLZ4Raw }, ""},
 		{"schema and hints", func(p *IngestPayload) {
 			p.Contract.Schema = []ColumnSpec{{Name: "a"}}
 			p.Contract.SchemaHints = []ColumnSpec{{Name: "b"}}

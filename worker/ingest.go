@@ -106,7 +106,7 @@ func newIngestRun(h *Handlers, p jobs.IngestPayload, src *source.Client, log *za
 // contractOf returns a payload's contract in the sink's types.
 func contractOf(c jobs.Contract) (sink.Settings, []sink.Pin, []sink.Pin) {
 	s := sink.Settings{Evolution: sink.Evolution(c.Evolution), Modified: sink.Modified(c.Modified),
-		AllowWidening: c.AllowWidening, Lineage: c.Lineage}
+		AllowWidening: c.AllowWidening, Lineage: c.Lineage, Compression: sink.Codec(c.Compression)}
 	pins := func(cs []jobs.ColumnSpec) []sink.Pin {
 		var out []sink.Pin
 		for _, c := range cs {
@@ -216,7 +216,7 @@ func (r *ingestRun) checkContract(ctx context.Context) error {
 	if diff := sink.SettingsDiff(rec.Settings, r.asked); len(diff) > 0 {
 		return &sink.ContractError{Dataset: r.ds, Differences: diff}
 	}
-	r.settings = rec.Settings.WithDefaults()
+	r.settings = rec.Settings.ForJob(r.asked)
 	r.exists.Store(true)
 	return nil
 }

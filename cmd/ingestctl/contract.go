@@ -16,6 +16,7 @@ type contractFlags struct {
 	schema, hints       string
 	evolution, modified string
 	widening, lineage   bool
+	codec               string
 }
 
 func (f *contractFlags) register(cmd *cobra.Command) {
@@ -26,6 +27,8 @@ func (f *contractFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.modified, "modified", "", "a new version of a loaded object: replace (default: its earlier rows are removed), append or skip")
 	fl.BoolVar(&f.widening, "allow-widening", false, "let a column's type widen (int64 → float64 → string, date → timestamp) where the sink can")
 	fl.BoolVar(&f.lineage, "lineage", false, "add _source_key, _source_version, _ingested_at and _source_line to every row")
+	// --compression is the source objects' compression (parse.compression).
+	fl.StringVar(&f.codec, "parquet-compression", "", "codec of the Parquet files written: snappy, zstd, lz4_raw, none or gzip (default: the dataset's, else snappy); a new codec applies to new files")
 }
 
 // contract returns the jobs.Contract the flags ask for; errors name the
@@ -36,6 +39,7 @@ func (f *contractFlags) contract() (jobs.Contract, error) {
 		Modified:      jobs.Modified(f.modified),
 		AllowWidening: f.widening,
 		Lineage:       f.lineage,
+		Compression:   jobs.Codec(f.codec),
 	}
 	switch c.Evolution {
 	case "", jobs.EvolutionAdd, jobs.EvolutionRescue, jobs.EvolutionFail:
@@ -46,6 +50,9 @@ func (f *contractFlags) contract() (jobs.Contract, error) {
 	case "", jobs.ModifiedReplace, jobs.ModifiedAppend, jobs.ModifiedSkip:
 	default:
 		return c, fmt.Errorf("--modified %q: want replace, append or skip", f.modified)
+	}
+	if err := c.Compression.Validate(); err != nil {
+		return c, nameFlags(err)
 	}
 	if strings.TrimSpace(f.schema) != "" && strings.TrimSpace(f.hints) != "" {
 		return c, errors.New("--schema and --schema-hints: give either a full schema or hints, not both")
@@ -85,6 +92,7 @@ var payloadFlags = map[string]string{
 	"schema_hints":                     "--schema-hints",
 	"evolution":                        "--evolution",
 	"modified":                         "--modified",
+	"compression":                      "--parquet-compression",
 }
 
 // flagError is a payload validation error renamed to the flag the user

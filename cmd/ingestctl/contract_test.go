@@ -40,6 +40,8 @@ func TestContractFlagsReachThePayload(t *testing.T) {
 		{"hints and rescue", []string{"--schema-hints", "amount:string", "--evolution", "rescue", "--modified", "append"},
 			jobs.Contract{SchemaHints: []jobs.ColumnSpec{{Name: "amount", Type: schema.String}},
 				Evolution: jobs.EvolutionRescue, Modified: jobs.ModifiedAppend}},
+		{"parquet codec", []string{"--parquet-compression", "zstd", "--compression", "gzip"},
+			jobs.Contract{Compression: jobs.CodecZstd}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var enq map[string]string
@@ -109,6 +111,7 @@ func TestIngestFlagErrors(t *testing.T) {
 		{"reject fraction", []string{"--job-max-reject-fraction", "2"}, "--job-max-reject-fraction: must be between 0 and 1", true},
 		{"concurrency", []string{"--concurrency", "65"}, "--concurrency: must be between 0 and 64", true},
 		{"format", []string{"--format", "xml"}, `--format: "xml" is not one of csv, json, parquet`, true},
+		{"parquet codec", []string{"--parquet-compression", "brotli"}, `--parquet-compression: "brotli": want snappy, zstd, lz4_raw, none or gzip`, true},
 	} {
 		for _, command := range [][]string{{"ingest"}, {"schedule", "add", "--id", "s1", "--cron", "@hourly"}} {
 			t.Run(tc.name+"/"+command[0], func(t *testing.T) {

@@ -351,6 +351,14 @@ func onOff(b bool) string {
 	return "off"
 }
 
+// codecName renders a dataset's Parquet codec ("" is the sink's default).
+func codecName(c sink.Codec) string {
+	if c == sink.CodecDefault {
+		return "default (snappy)"
+	}
+	return string(c)
+}
+
 func (a *app) printDataset(d *sink.DatasetInfo) error {
 	if a.asJSON {
 		return a.printJSON(d)
@@ -366,6 +374,7 @@ func (a *app) printDataset(d *sink.DatasetInfo) error {
 	fmt.Fprintf(tw, "modified objects\t%s\n", st.Modified)
 	fmt.Fprintf(tw, "type widening\t%s\n", onOff(st.AllowWidening))
 	fmt.Fprintf(tw, "lineage columns\t%s\n", onOff(st.Lineage))
+	fmt.Fprintf(tw, "compression\t%s\n", codecName(st.Compression))
 	if err := tw.Flush(); err != nil {
 		return err
 	}

@@ -100,7 +100,7 @@ func newFakeCatalog() *fakeCatalog {
 	return &fakeCatalog{
 		datasets: map[sink.Dataset]*sink.DatasetInfo{
 			orders: {Workspace: "ws1", Name: "orders", Version: 2, Columns: cols,
-				Settings: sink.Settings{Evolution: sink.EvolutionRescue, Modified: sink.ModifiedAppend, AllowWidening: true},
+				Settings: sink.Settings{Evolution: sink.EvolutionRescue, Modified: sink.ModifiedAppend, AllowWidening: true, Compression: sink.CodecZstd},
 				Created:  t0, Updated: t1, Objects: 2, Rows: 1234},
 			events: {Workspace: "ws1", Name: "events", Version: 1,
 				Columns:  []sink.Column{{Name: "at", Type: schema.Timestamp, Nullable: true, AddedBy: "s3://b/e.json#x", AddedAt: t0}},
@@ -190,12 +190,13 @@ func TestDatasetCommandsText(t *testing.T) {
 			[]string{
 				"dataset ws1/orders, schema version 2",
 				"evolution         rescue", "modified objects  append", "type widening     on", "lineage columns   off",
+				"compression       zstd",
 				"objects           2", "rows              1234",
 				"created           2024-01-02T03:04:05Z", "updated           2024-06-07T08:09:10Z",
 				"STORED AS", "xmin_", "NOT NULL", "pinned", "s3://b/2024-06.csv#e6", "new column in s3://b/2024-06.csv",
 			}, nil},
 		{"show without renamed columns has no STORED column", []string{"dataset", "show", "--workspace", "ws1", "--dataset", "events"}, "NAME",
-			[]string{"evolution         add", "modified objects  replace", "timestamp", "nullable"}, []string{"STORED"}},
+			[]string{"evolution         add", "modified objects  replace", "compression       default (snappy)", "timestamp", "nullable"}, []string{"STORED"}},
 		{"history", []string{"dataset", "history", "--workspace", "ws1", "--dataset", "orders"}, "VERSION",
 			[]string{"+id int64, +amount float64, +xmin string", "+email string; amount int64→float64", "created from s3://b/2024-01.csv", "s3://b/2024-06.csv#e6"}, nil},
 		{"rejects", []string{"dataset", "rejects", "--workspace", "ws1", "--dataset", "orders"}, "OBJECT",
@@ -403,5 +404,46 @@ func TestDatasetSinkPasswordNeverPrinted(t *testing.T) {
 		if code == 0 || strings.Contains(all, pw) || !strings.Contains(all, "--sink") {
 			t.Errorf("sink %q: exit %d, output prints the password or does not name --sink:\n%s", dsn, code, all)
 		}
+	}
+}
+
+// TestDatasetShowCodecFromFileSink: the codec a commit wrote a FileSink
+// dataset's files with is the dataset's, as `dataset show` prints it and
+// as its JSON holds it.
+func TestDatasetShowCodecFromFileSink(t *testing.T) {
+	dir := t.TempDir()
+	fs, err := sink.OpenFile(dir, sink.FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s := &schema.Schema{Fields: []schema.Field{{Name: "id", Type: schema.Int64}}}
+	plan := sink.PlanFor(s)
+	plan.Settings.Compression = sink.CodecZstd
+	ds := sink.Dataset{Workspace: "ws1", Name: "orders"}
+	w, err := fs.Begin(ctx, ds, sink.ObjectRef{Bucket: "b", Key: "k.csv", ETag: "e", Size: 1}, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := schema.NewBatch(s, 1)
+	b.Cols[0].AppendInt(1)
+	b.Lines = append(b.Lines, 2)
+	if err := w.Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(ctx, sink.Stats{Rows: 1}); err != nil {
+		t.Fatal(err)
+	}
+	c := &cli{t: t, url: "redis://127.0.0.1:1/0"}
+	args := []string{"dataset", "show", "--sink", "file://" + dir, "--workspace", "ws1", "--dataset", "orders"}
+	if out := c.ok("", args...); !strings.Contains(out, "compression       zstd") {
+		t.Errorf("dataset show printed:\n%s", out)
+	}
+	var d sink.DatasetInfo
+	if err := json.Unmarshal([]byte(c.ok("", append([]string{"--json"}, args...)...)), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Settings.Compression != sink.CodecZstd {
+		t.Errorf("dataset show --json: compression %q, want zstd", d.Settings.Compression)
 	}
 }

@@ -62,6 +62,13 @@ type Settings struct {
 	AllowWidening bool `json:"allow_widening,omitempty"`
 	// Lineage adds the lineage columns.
 	Lineage bool `json:"lineage,omitempty"`
+	// Compression is the Parquet codec of the dataset's data files (""
+	// is the sink's default; the PostgreSQL sink records it and has no
+	// use for it). It is a physical setting, not part of the contract: a
+	// job asking for another codec writes its files with that one and
+	// its commit records it as the dataset's (files written before keep
+	// theirs: readers read each column chunk with its own codec).
+	Compression Codec `json:"compression,omitempty"`
 }
 
 // WithDefaults fills empty fields with the defaults (add, replace).
@@ -87,7 +94,19 @@ func (s Settings) Validate() error {
 	default:
 		return fmt.Errorf("%w: modified %q: want replace, append or skip", ErrInvalidSchema, s.Modified)
 	}
-	return nil
+	return s.Compression.Validate()
+}
+
+// ForJob returns the settings a job asking for job writes with into a
+// dataset whose settings are s: s's, but the job's physical settings
+// (Compression) where the job sets them. The contract settings must agree
+// first (SettingsDiff).
+func (s Settings) ForJob(job Settings) Settings {
+	s = s.WithDefaults()
+	if job.Compression != CodecDefault {
+		s.Compression = job.Compression
+	}
+	return s
 }
 
 // Column is one column of a dataset.

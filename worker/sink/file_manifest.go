@@ -174,6 +174,10 @@ func (m *Manifest) apply(ds Dataset, obj ObjectRef, plan Plan, p ManifestPart) (
 		m.Dataset.Workspace, m.Dataset.Name = ds.Workspace, ds.Name
 		m.Dataset.Settings = plan.Settings.WithDefaults()
 		m.Dataset.Created = now
+	} else if c := plan.Settings.Compression; c != CodecDefault {
+		// A physical setting: the codec of this commit's file becomes the
+		// dataset's (see Settings.Compression).
+		m.Dataset.Settings.Compression = c
 	}
 	if created || len(added) > 0 {
 		m.Dataset.Columns = append(m.Dataset.Columns, added...)

@@ -31,7 +31,8 @@ type ReconcileInput struct {
 	Inferred *schema.Schema
 	// Settings are the job's settings; they become the dataset's when it
 	// is created. An existing dataset's own settings are used otherwise
-	// (the caller compares the two with SettingsDiff first).
+	// (the caller compares the two with SettingsDiff first), with the
+	// job's Compression when it sets one (Settings.ForJob).
 	Settings Settings
 	// Schema is the job's pinned schema (the full column list), if any.
 	Schema []Pin
@@ -104,7 +105,7 @@ func Reconcile(in ReconcileInput) (*Reconciliation, error) {
 	settings := in.Settings.WithDefaults()
 	if in.Dataset != nil {
 		ds = in.Dataset.Dataset()
-		settings = in.Dataset.Settings.WithDefaults()
+		settings = in.Dataset.Settings.ForJob(in.Settings)
 	}
 	if err := settings.Validate(); err != nil {
 		return nil, err
