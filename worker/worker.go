@@ -53,6 +53,15 @@ type Config struct {
 	// process together, so memory stays bounded whatever the payloads ask
 	// (default 16).
 	MaxObjects int
+	// FetchPartSize and FetchConcurrency say how a long read of one object
+	// is fetched: ranged GETs of FetchPartSize bytes, FetchConcurrency at
+	// once (defaults source.DefaultPartSize, 8 MiB, and
+	// source.DefaultFetchConcurrency, 4: at most 32 MiB of buffers per
+	// object read, on top of the parser's parsers.ObjectMemoryBudget;
+	// FetchConcurrency 1 reads each object with one GET). See
+	// source.FetchOptions.
+	FetchPartSize    int64
+	FetchConcurrency int
 }
 
 // Validate checks the config; errors name the field.
@@ -69,7 +78,15 @@ func (c Config) Validate() error {
 	case c.ProgressInterval < 0:
 		return fmt.Errorf("worker.Config.ProgressInterval: must not be negative")
 	}
+	if err := c.fetch().Validate(); err != nil {
+		return fmt.Errorf("worker.Config.Fetch%w", err)
+	}
 	return nil
+}
+
+// fetch returns the source's fetch options.
+func (c Config) fetch() source.FetchOptions {
+	return source.FetchOptions{PartSize: c.FetchPartSize, Concurrency: c.FetchConcurrency}
 }
 
 func (c Config) withDefaults() Config {

@@ -56,8 +56,15 @@ func (f FetchOptions) Validate() error {
 	case f.Concurrency < 0 || f.Concurrency > MaxFetchConcurrency:
 		return fmt.Errorf("Concurrency: %d is not between 0 and %d (0 means %d; 1 reads with one GET)", f.Concurrency, MaxFetchConcurrency, DefaultFetchConcurrency)
 	}
-	if d := f.withDefaults(); d.PartSize*int64(d.Concurrency) > MaxFetchBytes {
-		return fmt.Errorf("PartSize × Concurrency: %d × %d bytes of buffers per read is more than %d (512 MiB)", d.PartSize, d.Concurrency, MaxFetchBytes)
+	ps, cc := f.PartSize, f.Concurrency
+	if ps == 0 {
+		ps = DefaultPartSize
+	}
+	if cc == 0 {
+		cc = DefaultFetchConcurrency
+	}
+	if ps*int64(cc) > MaxFetchBytes {
+		return fmt.Errorf("PartSize × Concurrency: %d × %d bytes of buffers per read is more than %d (512 MiB)", ps, cc, MaxFetchBytes)
 	}
 	return nil
 }
