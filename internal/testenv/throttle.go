@@ -210,7 +210,7 @@ func (c *throttledConn) requests() {
 func (c *throttledConn) answers() {
 	defer c.p.wg.Done()
 	defer c.close()
-	const chunk = 16 << 10
+	const chunk = 64 << 10
 	buf := make([]byte, chunk)
 	rate := c.p.opt.BytesPerSecond
 	var next time.Time // when the bytes sent so far have been paid for
@@ -257,13 +257,21 @@ func (c *throttledConn) cutAt(answered, n int64) int64 {
 	return max(0, c.p.cutAfter-answered)
 }
 
-// send writes data to the client no faster than rate bytes/s (next
-// carries the schedule between calls; an idle connection earns no credit).
+// maxLag is how far behind its schedule a connection may fall and still
+// catch up (timers oversleep, more so on a loaded machine): without it a
+// connection would deliver less than its rate.
+const maxLag = 20 * time.Millisecond
+
+// send writes data to the client no faster than rate bytes/s on average
+// (next carries the schedule between calls: an answer starts on time, and
+// a connection late by more than maxLag earns no more credit).
 func (c *throttledConn) send(data []byte, rate int64, next *time.Time) bool {
 	if rate > 0 {
 		now := time.Now()
-		if next.Before(now) {
+		if next.IsZero() {
 			*next = now
+		} else if late := now.Add(-maxLag); next.Before(late) {
+			*next = late
 		}
 		*next = next.Add(time.Duration(int64(len(data)) * int64(time.Second) / rate))
 		if !c.sleep(time.Until(*next)) {

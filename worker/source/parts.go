@@ -173,6 +173,7 @@ func (r *partReader) fetch(p *part, body io.ReadCloser) {
 		body.Close()
 		body = nil
 		if err == nil {
+			p.publish(filled, nil)
 			return
 		}
 		if cerr := r.pctx.Err(); cerr != nil {
@@ -180,7 +181,7 @@ func (r *partReader) fetch(p *part, body io.ReadCloser) {
 			return
 		}
 		if resumes >= maxPartResumes {
-			p.publish(filled, fmt.Errorf("read %s bytes [%d, %d) (part %d of %d; body broke off %d times): %w",
+			p.publish(filled, fmt.Errorf("read %s bytes [%d, %d) (part %d of %d; the body broke off on each of %d attempts): %w",
 				r.o.Name(), p.off, p.off+int64(len(p.buf)), p.idx+1, r.nparts, resumes+1, err))
 			return
 		}
@@ -189,24 +190,32 @@ func (r *partReader) fetch(p *part, body io.ReadCloser) {
 }
 
 // copyBody reads body into p.buf[filled:], publishing progress after each
-// read; it returns the new fill and nil once the part is full.
+// read but the last; it returns the new fill and nil once the part is
+// full. The caller publishes the last fill after closing the body, so a
+// part's connection is released before the reader can start the part that
+// takes its slot: at most len(slots) GETs are ever open.
 func (r *partReader) copyBody(p *part, filled int, body io.Reader) (int, error) {
 	for filled < len(p.buf) {
 		m, err := body.Read(p.buf[filled:])
-		if m > 0 {
-			filled += m
+		filled += m
+		if m > 0 && filled < len(p.buf) {
 			p.publish(filled, nil)
 		}
-		if err == io.EOF {
-			if filled < len(p.buf) {
-				return filled, io.ErrUnexpectedEOF
-			}
-			break
-		}
-		if err != nil {
+		switch {
+		case err == io.EOF && filled < len(p.buf):
+			return filled, io.ErrUnexpectedEOF
+		case err == io.EOF:
+			return filled, nil
+		case err != nil:
 			return filled, err
 		}
 	}
+	// Read the end of the body, so that the connection goes back to the
+	// pool rather than being closed.
+	// (More bytes than asked, or a failure after the part, leave the part
+	// whole.)
+	var one [1]byte
+	_, _ = body.Read(one[:])
 	return filled, nil
 }
 
