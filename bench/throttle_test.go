@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http/httptest"
 	"os"
 	"runtime"
 	"strconv"
@@ -17,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/hibiken/asynq"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/s3ingest/s3ingest/credstore"
 	"github.com/s3ingest/s3ingest/internal/testenv"
@@ -35,15 +38,24 @@ const (
 	envThrottleLatency = "S3INGEST_BENCH_S3_LATENCY" // first-byte latency, default 20ms
 )
 
-// BenchmarkS3Throughput reads one large CSV object from SeaweedFS through a
+// BenchmarkS3Throughput reads one large CSV object through a
 // testenv.ThrottleProxy that gives every connection the shape of an AWS S3
-// connection (80 MB/s, 20 ms to the first byte of each answer):
+// connection (80 MB/s, 20 ms to the first byte of each answer), from two
+// servers:
+//
+//   - memory: an in-process S3 (gofakes3) that serves ranges from memory,
+//     so that the network shape, not the server, is the limit;
+//   - seaweedfs: the test SeaweedFS. On a small machine its ranged GETs
+//     are slow (an 8 MiB range takes 50–300 ms on 2 shared cores, whatever
+//     the network), so it shows the server's limit more than the client's.
+//
+// For each:
 //
 //   - read: the bytes only (source.Object.Open, io.Copy to io.Discard):
-//     s3ingest's parallel ranged GETs (the defaults, 8 MiB × 4), the same
-//     with one GET (S3INGEST_FETCH_CONCURRENCY=1, the shape of one
-//     connection), and the SDK's feature/s3/manager Downloader (5 MiB × 5)
-//     into a discarding io.WriterAt;
+//     s3ingest's parallel ranged GETs (the defaults), the same with one GET
+//     (S3INGEST_FETCH_CONCURRENCY=1, the shape of one connection), and the
+//     SDK's feature/s3/manager Downloader (5 MiB × 5) into a discarding
+//     io.WriterAt;
 //   - ingest: worker.HandleIngest of the object into a FileSink (parsing
 //     and Parquet encoding: bounded by the CPU once the network is not the
 //     limit), parallel and one GET.
@@ -61,14 +73,46 @@ func BenchmarkS3Throughput(b *testing.B) {
 		}
 		latency = d
 	}
-	s3srv := testenv.S3(b)
-	bucket := s3srv.UniqueBucket(b)
-	const key = "big/data.csv"
-	name := sizeName(size)
-	size = uploadCSV(b, s3srv, bucket, key, size)
-	proxy := s3srv.S3ThrottleProxy(b, testenv.ThrottleOptions{BytesPerSecond: rate, FirstByteLatency: latency})
+	net := testenv.ThrottleOptions{BytesPerSecond: rate, FirstByteLatency: latency}
+	shape := fmt.Sprintf("%s CSV object, %.0f MB/s and %s per connection", sizeName(size), float64(rate)/1e6, latency)
+	b.Run("memory", func(b *testing.B) { throughput(b, memoryS3(b), size, net, "memory S3, "+shape) })
+	b.Run("seaweedfs", func(b *testing.B) { throughput(b, seaweedS3(b), size, net, "SeaweedFS, "+shape) })
+}
+
+// benchS3 is an S3 server for BenchmarkS3Throughput.
+type benchS3 struct {
+	endpoint, region  string
+	accessKey, secret string
+	client            *s3.Client // with write access, to upload
+	creds             aws.CredentialsProvider
+}
+
+// seaweedS3 is the shared SeaweedFS.
+func seaweedS3(b *testing.B) benchS3 {
+	srv := testenv.S3(b)
+	return benchS3{endpoint: srv.Endpoint, region: srv.Region, accessKey: testenv.ReaderAccessKey, secret: testenv.ReaderSecretKey,
+		client: srv.Client(b, nil), creds: credentials.NewStaticCredentialsProvider(testenv.ReaderAccessKey, testenv.ReaderSecretKey, "")}
+}
+
+// memoryS3 is an in-process S3 (gofakes3, memory backend), stopped with b.
+func memoryS3(b *testing.B) benchS3 {
+	ts := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
+	b.Cleanup(ts.Close)
+	const key, secret = "AKIABENCHMEMORY00001", "benchSecret"
+	creds := credentials.NewStaticCredentialsProvider(key, secret, "")
+	return benchS3{endpoint: ts.URL, region: "us-east-1", accessKey: key, secret: secret, creds: creds,
+		client: s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(ts.URL), UsePathStyle: true, Credentials: creds})}
+}
+
+func throughput(b *testing.B, srv benchS3, size int, net testenv.ThrottleOptions, comparison string) {
 	ctx := context.Background()
-	shape := fmt.Sprintf("%s CSV object, %.0f MB/s and %s per connection", name, float64(rate)/1e6, latency)
+	bucket := "bench-throughput-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if _, err := srv.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		b.Fatal(err)
+	}
+	const key = "big/data.csv"
+	size = uploadCSV(b, srv.client, bucket, key, size)
+	proxy := testenv.NewThrottleProxy(b, srv.endpoint, net)
 
 	read := func(b *testing.B, impl string, fn func()) {
 		b.SetBytes(int64(size))
@@ -85,10 +129,10 @@ func BenchmarkS3Throughput(b *testing.B) {
 		st := proxy.Stats()
 		b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 		b.ReportMetric(float64(st.MaxOpen), "max-connections")
-		note("S3 read: "+shape, impl, "MB/s", float64(size)*float64(b.N)/1e6, b.Elapsed().Seconds(), cpu.Seconds())
+		note("S3 read: "+comparison, impl, "MB/s", float64(size)*float64(b.N)/1e6, b.Elapsed().Seconds(), cpu.Seconds())
 	}
 	sourceRead := func(fetch source.FetchOptions) func() {
-		c := source.New(s3srv.AdminProvider(), source.Options{Endpoint: proxy.Endpoint(), Region: s3srv.Region, Fetch: fetch})
+		c := source.New(srv.creds, source.Options{Endpoint: proxy.Endpoint(), Region: srv.region, Fetch: fetch})
 		info, err := c.Head(ctx, bucket, key, "")
 		if err != nil {
 			b.Fatal(err)
@@ -110,8 +154,7 @@ func BenchmarkS3Throughput(b *testing.B) {
 	b.Run("read/one-GET", func(b *testing.B) {
 		read(b, "s3ingest, one GET (S3INGEST_FETCH_CONCURRENCY=1)", sourceRead(source.FetchOptions{Concurrency: 1}))
 	})
-	client := s3.New(s3.Options{Region: s3srv.Region, BaseEndpoint: aws.String(proxy.Endpoint()), UsePathStyle: true,
-		Credentials:                credentials.NewStaticCredentialsProvider(testenv.ReaderAccessKey, testenv.ReaderSecretKey, ""),
+	client := s3.New(s3.Options{Region: srv.region, BaseEndpoint: aws.String(proxy.Endpoint()), UsePathStyle: true, Credentials: srv.creds,
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired})
 	b.Run("read/sdk-downloader", func(b *testing.B) {
@@ -132,7 +175,7 @@ func BenchmarkS3Throughput(b *testing.B) {
 		{"ingest/one-GET", "s3ingest, one GET (S3INGEST_FETCH_CONCURRENCY=1)", 1},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			h, credID := throttledHandlers(b, s3srv, proxy.Endpoint(), tc.concurrency)
+			h, credID := throttledHandlers(b, srv, proxy.Endpoint(), tc.concurrency)
 			b.SetBytes(int64(size))
 			var peak uint64
 			var cpu time.Duration
@@ -153,7 +196,7 @@ func BenchmarkS3Throughput(b *testing.B) {
 				cpu += cpuTime() - c0
 			}
 			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
-			note("S3 ingest to Parquet: "+shape, tc.impl, "MB/s", float64(size)*float64(b.N)/1e6, b.Elapsed().Seconds(), cpu.Seconds())
+			note("S3 ingest to Parquet: "+comparison, tc.impl, "MB/s", float64(size)*float64(b.N)/1e6, b.Elapsed().Seconds(), cpu.Seconds())
 		})
 	}
 }
@@ -161,7 +204,7 @@ func BenchmarkS3Throughput(b *testing.B) {
 // throttledHandlers returns ingest handlers whose credential instance
 // reads S3 through endpoint, fetching with concurrency parallel GETs
 // (0: the default).
-func throttledHandlers(b *testing.B, s3srv *testenv.S3Server, endpoint string, concurrency int) (*worker.Handlers, string) {
+func throttledHandlers(b *testing.B, srv benchS3, endpoint string, concurrency int) (*worker.Handlers, string) {
 	ctx := context.Background()
 	rdb := testenv.Redis(b).Client(b)
 	keyring, err := credstore.ParseKeyring(credstore.GenerateKey())
@@ -172,8 +215,8 @@ func throttledHandlers(b *testing.B, s3srv *testenv.S3Server, endpoint string, c
 	if err != nil {
 		b.Fatal(err)
 	}
-	cred, err := store.AddCredential(ctx, "bench", credstore.CredentialInput{Name: "reader", AccessKeyID: testenv.ReaderAccessKey,
-		SecretAccessKey: credstore.Secret(testenv.ReaderSecretKey), Region: s3srv.Region, Endpoint: endpoint})
+	cred, err := store.AddCredential(ctx, "bench", credstore.CredentialInput{Name: "reader", AccessKeyID: srv.accessKey,
+		SecretAccessKey: credstore.Secret(srv.secret), Region: srv.region, Endpoint: endpoint})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -196,7 +239,7 @@ func throttledHandlers(b *testing.B, s3srv *testenv.S3Server, endpoint string, c
 // rows: the header, then the rows of a 64 MiB piece over and over) and
 // returns the object's size. It is uploaded in parts and the piece
 // dropped after, so a 1 GiB object does not stay in memory.
-func uploadCSV(b *testing.B, s3srv *testenv.S3Server, bucket, key string, size int) int {
+func uploadCSV(b *testing.B, client *s3.Client, bucket, key string, size int) int {
 	b.Helper()
 	piece := genData(false, min(size, 64<<20))
 	header := bytes.IndexByte(piece, '\n') + 1
@@ -212,7 +255,7 @@ func uploadCSV(b *testing.B, s3srv *testenv.S3Server, bucket, key string, size i
 		readers = append(readers, bytes.NewReader(rest))
 		total += len(rest)
 	}
-	up := manager.NewUploader(s3srv.Client(b, nil), func(u *manager.Uploader) { u.PartSize = 16 << 20; u.Concurrency = 2 })
+	up := manager.NewUploader(client, func(u *manager.Uploader) { u.PartSize = 16 << 20; u.Concurrency = 2 })
 	if _, err := up.Upload(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: io.MultiReader(readers...)}); err != nil {
 		b.Fatal(err)
 	}
