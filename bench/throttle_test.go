@@ -73,10 +73,27 @@ func BenchmarkS3Throughput(b *testing.B) {
 		}
 		latency = d
 	}
+	// The parallel fetch: the defaults, or ingestd's variables.
+	fetch := source.FetchOptions{PartSize: envSize(b, "S3INGEST_FETCH_PART_SIZE", source.DefaultPartSize)}
+	if v := os.Getenv("S3INGEST_FETCH_CONCURRENCY"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			b.Fatalf("S3INGEST_FETCH_CONCURRENCY=%q: want an integer", v)
+		}
+		fetch.Concurrency = n
+	}
+	if err := fetch.Validate(); err != nil {
+		b.Fatal(err)
+	}
 	net := testenv.ThrottleOptions{BytesPerSecond: rate, FirstByteLatency: latency}
-	shape := fmt.Sprintf("%s CSV object, %.0f MB/s and %s per connection", sizeName(size), float64(rate)/1e6, latency)
-	b.Run("memory", func(b *testing.B) { throughput(b, memoryS3(b), size, net, "memory S3, "+shape) })
-	b.Run("seaweedfs", func(b *testing.B) { throughput(b, seaweedS3(b), size, net, "SeaweedFS, "+shape) })
+	inFlight := fetch.Concurrency
+	if inFlight == 0 {
+		inFlight = source.DefaultFetchConcurrency
+	}
+	shape := fmt.Sprintf("%s CSV object, %.0f MB/s and %s per connection; fetch %d MiB × %d",
+		sizeName(size), float64(rate)/1e6, latency, fetch.PartSize>>20, inFlight)
+	b.Run("memory", func(b *testing.B) { throughput(b, memoryS3(b), size, net, fetch, "memory S3, "+shape) })
+	b.Run("seaweedfs", func(b *testing.B) { throughput(b, seaweedS3(b), size, net, fetch, "SeaweedFS, "+shape) })
 }
 
 // benchS3 is an S3 server for BenchmarkS3Throughput.
@@ -104,7 +121,7 @@ func memoryS3(b *testing.B) benchS3 {
 		client: s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(ts.URL), UsePathStyle: true, Credentials: creds})}
 }
 
-func throughput(b *testing.B, srv benchS3, size int, net testenv.ThrottleOptions, comparison string) {
+func throughput(b *testing.B, srv benchS3, size int, net testenv.ThrottleOptions, fetch source.FetchOptions, comparison string) {
 	ctx := context.Background()
 	bucket := "bench-throughput-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	if _, err := srv.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
@@ -150,7 +167,7 @@ func throughput(b *testing.B, srv benchS3, size int, net testenv.ThrottleOptions
 			}
 		}
 	}
-	b.Run("read/s3ingest", func(b *testing.B) { read(b, ours, sourceRead(source.FetchOptions{})) })
+	b.Run("read/s3ingest", func(b *testing.B) { read(b, ours, sourceRead(fetch)) })
 	b.Run("read/one-GET", func(b *testing.B) {
 		read(b, "s3ingest, one GET (S3INGEST_FETCH_CONCURRENCY=1)", sourceRead(source.FetchOptions{Concurrency: 1}))
 	})
@@ -171,11 +188,11 @@ func throughput(b *testing.B, srv benchS3, size int, net testenv.ThrottleOptions
 		name, impl  string
 		concurrency int
 	}{
-		{"ingest/s3ingest", ours, 0},
+		{"ingest/s3ingest", ours, fetch.Concurrency},
 		{"ingest/one-GET", "s3ingest, one GET (S3INGEST_FETCH_CONCURRENCY=1)", 1},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			h, credID := throttledHandlers(b, srv, proxy.Endpoint(), tc.concurrency)
+			h, credID := throttledHandlers(b, srv, proxy.Endpoint(), fetch.PartSize, tc.concurrency)
 			b.SetBytes(int64(size))
 			var peak uint64
 			var cpu time.Duration
@@ -202,9 +219,9 @@ func throughput(b *testing.B, srv benchS3, size int, net testenv.ThrottleOptions
 }
 
 // throttledHandlers returns ingest handlers whose credential instance
-// reads S3 through endpoint, fetching with concurrency parallel GETs
-// (0: the default).
-func throttledHandlers(b *testing.B, srv benchS3, endpoint string, concurrency int) (*worker.Handlers, string) {
+// reads S3 through endpoint, fetching parts of partSize bytes,
+// concurrency at once (0: the defaults).
+func throttledHandlers(b *testing.B, srv benchS3, endpoint string, partSize int64, concurrency int) (*worker.Handlers, string) {
 	ctx := context.Background()
 	rdb := testenv.Redis(b).Client(b)
 	keyring, err := credstore.ParseKeyring(credstore.GenerateKey())
@@ -228,7 +245,7 @@ func throttledHandlers(b *testing.B, srv benchS3, endpoint string, concurrency i
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, err := worker.NewHandlers(worker.Config{AllowPrivateEndpoints: true, FetchConcurrency: concurrency}, resolver, fs, nil, nil)
+	h, err := worker.NewHandlers(worker.Config{AllowPrivateEndpoints: true, FetchPartSize: partSize, FetchConcurrency: concurrency}, resolver, fs, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -55,8 +55,8 @@ type Config struct {
 	MaxObjects int
 	// FetchPartSize and FetchConcurrency say how a long read of one object
 	// is fetched: ranged GETs of FetchPartSize bytes, FetchConcurrency at
-	// once (defaults source.DefaultPartSize, 8 MiB, and
-	// source.DefaultFetchConcurrency, 4: at most 32 MiB of buffers per
+	// once (defaults source.DefaultPartSize, 4 MiB, and
+	// source.DefaultFetchConcurrency, 8: at most 32 MiB of buffers per
 	// object read, on top of the parser's parsers.ObjectMemoryBudget;
 	// FetchConcurrency 1 reads each object with one GET). See
 	// source.FetchOptions.

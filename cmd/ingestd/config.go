@@ -32,8 +32,8 @@ type config struct {
 	NegativeCacheTTL  time.Duration // S3INGEST_ASSUME_ROLE_NEGATIVE_TTL, default 30s
 	PreviewHeadBytes  int           // S3INGEST_PREVIEW_HEAD_BYTES, default 4 MiB
 	MaxObjects        int           // S3INGEST_MAX_OBJECTS: objects read at once by the whole process, default 16
-	FetchPartSize     int64         // S3INGEST_FETCH_PART_SIZE: bytes per ranged GET of a long read (e.g. 8MiB), default 8 MiB
-	FetchConcurrency  int           // S3INGEST_FETCH_CONCURRENCY: ranged GETs of one object at once, default 4 (1: one GET per object)
+	FetchPartSize     int64         // S3INGEST_FETCH_PART_SIZE: bytes per ranged GET of a long read (e.g. 8MiB), default 4 MiB
+	FetchConcurrency  int           // S3INGEST_FETCH_CONCURRENCY: ranged GETs of one object at once, default 8 (1: one GET per object)
 	AllowPrivate      bool          // S3INGEST_ALLOW_PRIVATE_ENDPOINTS: credential endpoints may be internal addresses, default false
 	LogLevel          string        // S3INGEST_LOG_LEVEL: debug, info, warn, error; default info
 	LogFormat         string        // S3INGEST_LOG_FORMAT: json or console; default json

@@ -5,10 +5,14 @@ import "fmt"
 // Fetch defaults and limits (see FetchOptions).
 const (
 	// DefaultPartSize is the size of each ranged GET of a parallel read.
-	DefaultPartSize = 8 << 20
+	// With DefaultFetchConcurrency it was chosen by BenchmarkS3Throughput
+	// (80 MB/s and 20 ms to the first byte per connection): for the same
+	// 32 MiB of buffers, 4 MiB × 8 hides the first-byte latency of each
+	// GET better than 8 MiB × 4 (measured 270–350 MB/s against 220–230).
+	DefaultPartSize = 4 << 20
 	// DefaultFetchConcurrency is how many parts of one read are in flight
 	// at once.
-	DefaultFetchConcurrency = 4
+	DefaultFetchConcurrency = 8
 	// MinPartSize and MaxPartSize bound FetchOptions.PartSize.
 	MinPartSize = 64 << 10
 	MaxPartSize = 256 << 20
@@ -40,10 +44,10 @@ const (
 // The zero value is the defaults.
 type FetchOptions struct {
 	// PartSize is the length of each ranged GET (default DefaultPartSize,
-	// 8 MiB; MinPartSize to MaxPartSize).
+	// 4 MiB; MinPartSize to MaxPartSize).
 	PartSize int64
 	// Concurrency is how many parts of one read are requested at once
-	// (default DefaultFetchConcurrency, 4; at most MaxFetchConcurrency). 1
+	// (default DefaultFetchConcurrency, 8; at most MaxFetchConcurrency). 1
 	// reads every range with one GET.
 	Concurrency int
 }

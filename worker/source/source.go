@@ -71,7 +71,7 @@ type Options struct {
 	// role session): an expired token is transient.
 	FixedCredentials string
 	// Fetch says how Object.Open reads long ranges: in parts of
-	// Fetch.PartSize bytes, Fetch.Concurrency at once (default 8 MiB × 4,
+	// Fetch.PartSize bytes, Fetch.Concurrency at once (default 4 MiB × 8,
 	// at most 32 MiB of buffers per read). Values out of range are clamped;
 	// check them with FetchOptions.Validate.
 	Fetch FetchOptions
