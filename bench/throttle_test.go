@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"runtime"
@@ -148,8 +149,16 @@ func throughput(b *testing.B, srv benchS3, size int, net testenv.ThrottleOptions
 		b.ReportMetric(float64(st.MaxOpen), "max-connections")
 		note("S3 read: "+comparison, impl, "MB/s", float64(size)*float64(b.N)/1e6, b.Elapsed().Seconds(), cpu.Seconds())
 	}
-	sourceRead := func(fetch source.FetchOptions) func() {
-		c := source.New(srv.creds, source.Options{Endpoint: proxy.Endpoint(), Region: srv.region, Fetch: fetch})
+	// Every client has its own connections, closed after its benchmark,
+	// so that max-connections counts its own.
+	newHTTP := func(b *testing.B) *http.Client {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64
+		b.Cleanup(tr.CloseIdleConnections)
+		return &http.Client{Transport: tr}
+	}
+	sourceRead := func(b *testing.B, fetch source.FetchOptions) func() {
+		c := source.New(srv.creds, source.Options{Endpoint: proxy.Endpoint(), Region: srv.region, Fetch: fetch, HTTPClient: newHTTP(b)})
 		info, err := c.Head(ctx, bucket, key, "")
 		if err != nil {
 			b.Fatal(err)
@@ -167,14 +176,15 @@ func throughput(b *testing.B, srv benchS3, size int, net testenv.ThrottleOptions
 			}
 		}
 	}
-	b.Run("read/s3ingest", func(b *testing.B) { read(b, ours, sourceRead(fetch)) })
+	b.Run("read/s3ingest", func(b *testing.B) { read(b, ours, sourceRead(b, fetch)) })
 	b.Run("read/one-GET", func(b *testing.B) {
-		read(b, "s3ingest, one GET (S3INGEST_FETCH_CONCURRENCY=1)", sourceRead(source.FetchOptions{Concurrency: 1}))
+		read(b, "s3ingest, one GET (S3INGEST_FETCH_CONCURRENCY=1)", sourceRead(b, source.FetchOptions{Concurrency: 1}))
 	})
-	client := s3.New(s3.Options{Region: srv.region, BaseEndpoint: aws.String(proxy.Endpoint()), UsePathStyle: true, Credentials: srv.creds,
-		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired})
 	b.Run("read/sdk-downloader", func(b *testing.B) {
+		client := s3.New(s3.Options{Region: srv.region, BaseEndpoint: aws.String(proxy.Endpoint()), UsePathStyle: true, Credentials: srv.creds,
+			HTTPClient:                 newHTTP(b),
+			RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+			ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired})
 		read(b, "manager.Downloader (5 MiB × 5)", func() {
 			n, err := manager.NewDownloader(client).Download(ctx, discardAt{}, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 			if err != nil || n != int64(size) {
