@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -79,7 +80,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("worker.Config.ProgressInterval: must not be negative")
 	}
 	if err := c.fetch().Validate(); err != nil {
-		return fmt.Errorf("worker.Config.Fetch%w", err)
+		// source names PartSize and Concurrency: name the fields here.
+		msg := strings.Replace(err.Error(), "PartSize × Concurrency", "PartSize × FetchConcurrency", 1)
+		return fmt.Errorf("worker.Config.Fetch%s", msg)
 	}
 	return nil
 }
