@@ -276,8 +276,8 @@ func (r *partReader) Read(b []byte) (int, error) {
 		select {
 		case <-p.notify:
 		case <-r.pctx.Done():
-			// The part's goroutine publishes its error; wait for it
-			// unless the caller's context ended.
+			// Cancelled (Close, or the caller's context): the part's
+			// goroutine stops and publishes why; wait for that.
 			if _, err := p.state(); err == nil {
 				<-p.notify
 			}
