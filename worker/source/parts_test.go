@@ -7,12 +7,19 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/s3ingest/s3ingest/internal/testenv"
 	"github.com/s3ingest/s3ingest/worker/source"
@@ -481,5 +488,64 @@ func TestFetchOptionsValidate(t *testing.T) {
 		case c.wantErr == "" && c.opt.BufferBytes() != c.buffers:
 			t.Errorf("%+v: BufferBytes = %d, want %d", c.opt, c.opt.BufferBytes(), c.buffers)
 		}
+	}
+}
+
+// TestParallelReadCatchesAServerIgnoringIfMatch reads from an in-process
+// S3 (gofakes3) that ignores If-Match on GET: an overwrite mid-read is
+// still caught, by the ETag of each part's answer, before any byte of the
+// new version is returned.
+func TestParallelReadCatchesAServerIgnoringIfMatch(t *testing.T) {
+	ts := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
+	t.Cleanup(ts.Close)
+	creds := credentials.NewStaticCredentialsProvider("AKIATESTFAKE00000001", "secret", "")
+	admin := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(ts.URL), UsePathStyle: true, Credentials: creds})
+	ctx := ctxT(t)
+	if _, err := admin.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("fake")}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(body []byte) {
+		if _, err := admin.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("fake"), Key: aws.String("k.bin"), Body: bytes.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	size := 10 * part
+	old, replacement := pattern(size), bytes.Repeat([]byte{'x'}, size)
+	put(old)
+	c := source.New(creds, source.Options{Endpoint: ts.URL, Region: "us-east-1", Fetch: source.FetchOptions{PartSize: part, Concurrency: 2}})
+	for _, tc := range []struct {
+		name string
+		etag bool // the listing's ETag is known (else the first part's pins the read)
+	}{{"listed ETag", true}, {"first part's ETag", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			put(old)
+			info, err := c.Head(ctx, "fake", "k.bin", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			info.VersionID = "" // gofakes3 names versions it drops on overwrite: pin by ETag only
+			if !tc.etag {
+				info.ETag = ""
+			}
+			rc, err := c.Object(ctx, info).Open(ctx, 0, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			head := make([]byte, part)
+			if _, err := io.ReadFull(rc, head); err != nil {
+				t.Fatal(err)
+			}
+			put(replacement)
+			rest, err := io.ReadAll(rc)
+			got := append(head, rest...)
+			if !errors.Is(err, source.ErrChanged) || !bytes.Equal(got, old[:len(got)]) {
+				t.Errorf("read after an overwrite: %d bytes (the listed version's: %v), %v; want ErrChanged and no byte of the new version",
+					len(got), bytes.Equal(got, old[:len(got)]), err)
+			}
+			if cl := source.Classify(err); cl.Kind != source.KindChanged || cl.Permanent {
+				t.Errorf("Classify = %+v", cl)
+			}
+		})
 	}
 }
