@@ -94,7 +94,8 @@ func newHTTPClient(d *net.Dialer) *http.Client {
 // AWS. fixed names credentials that cannot refresh ("" if they can; see
 // source.Options.FixedCredentials).
 func (h *Handlers) sourceOptions(region, endpoint, fixed string) source.Options {
-	opt := source.Options{Region: region, Endpoint: endpoint, Regions: h.http.regions, HTTPClient: h.http.custom, FixedCredentials: fixed}
+	opt := source.Options{Region: region, Endpoint: endpoint, Regions: h.http.regions, HTTPClient: h.http.custom, FixedCredentials: fixed,
+		Fetch: h.cfg.fetch()}
 	if opt.Endpoint == "" {
 		opt.Endpoint = h.cfg.S3Endpoint
 		opt.HTTPClient = h.http.trusted

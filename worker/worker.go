@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -53,6 +54,15 @@ type Config struct {
 	// process together, so memory stays bounded whatever the payloads ask
 	// (default 16).
 	MaxObjects int
+	// FetchPartSize and FetchConcurrency say how a long read of one object
+	// is fetched: ranged GETs of FetchPartSize bytes, FetchConcurrency at
+	// once (defaults source.DefaultPartSize, 4 MiB, and
+	// source.DefaultFetchConcurrency, 8: at most 32 MiB of buffers per
+	// object read, on top of the parser's parsers.ObjectMemoryBudget;
+	// FetchConcurrency 1 reads each object with one GET). See
+	// source.FetchOptions.
+	FetchPartSize    int64
+	FetchConcurrency int
 }
 
 // Validate checks the config; errors name the field.
@@ -69,7 +79,17 @@ func (c Config) Validate() error {
 	case c.ProgressInterval < 0:
 		return fmt.Errorf("worker.Config.ProgressInterval: must not be negative")
 	}
+	if err := c.fetch().Validate(); err != nil {
+		// source names PartSize and Concurrency: name the fields here.
+		msg := strings.Replace(err.Error(), "PartSize × Concurrency", "PartSize × FetchConcurrency", 1)
+		return fmt.Errorf("worker.Config.Fetch%s", msg)
+	}
 	return nil
+}
+
+// fetch returns the source's fetch options.
+func (c Config) fetch() source.FetchOptions {
+	return source.FetchOptions{PartSize: c.FetchPartSize, Concurrency: c.FetchConcurrency}
 }
 
 func (c Config) withDefaults() Config {

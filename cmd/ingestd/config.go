@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/s3ingest/s3ingest/worker/source"
 )
 
 // config is ingestd's configuration, read from S3INGEST_* environment
@@ -30,6 +32,8 @@ type config struct {
 	NegativeCacheTTL  time.Duration // S3INGEST_ASSUME_ROLE_NEGATIVE_TTL, default 30s
 	PreviewHeadBytes  int           // S3INGEST_PREVIEW_HEAD_BYTES, default 4 MiB
 	MaxObjects        int           // S3INGEST_MAX_OBJECTS: objects read at once by the whole process, default 16
+	FetchPartSize     int64         // S3INGEST_FETCH_PART_SIZE: bytes per ranged GET of a long read (e.g. 8MiB), default 4 MiB
+	FetchConcurrency  int           // S3INGEST_FETCH_CONCURRENCY: ranged GETs of one object at once, default 8 (1: one GET per object)
 	AllowPrivate      bool          // S3INGEST_ALLOW_PRIVATE_ENDPOINTS: credential endpoints may be internal addresses, default false
 	LogLevel          string        // S3INGEST_LOG_LEVEL: debug, info, warn, error; default info
 	LogFormat         string        // S3INGEST_LOG_FORMAT: json or console; default json
@@ -107,6 +111,17 @@ func loadConfig(getenv func(string) string) (config, error) {
 	num("S3INGEST_PREVIEW_HEAD_BYTES", &c.PreviewHeadBytes, 0)
 	num("S3INGEST_MAX_OBJECTS", &c.MaxObjects, 0)
 	boolean("S3INGEST_ALLOW_PRIVATE_ENDPOINTS", &c.AllowPrivate)
+	if v := strings.TrimSpace(getenv("S3INGEST_FETCH_PART_SIZE")); v != "" {
+		n, err := parseBytes(v)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("S3INGEST_FETCH_PART_SIZE=%q: %v", v, err))
+		}
+		c.FetchPartSize = n
+	}
+	num("S3INGEST_FETCH_CONCURRENCY", &c.FetchConcurrency, 0)
+	if err := (source.FetchOptions{PartSize: c.FetchPartSize, Concurrency: c.FetchConcurrency}).Validate(); err != nil {
+		errs = append(errs, fetchVar(err))
+	}
 	str("S3INGEST_LOG_LEVEL", &c.LogLevel)
 	str("S3INGEST_LOG_FORMAT", &c.LogFormat)
 	if v := strings.TrimSpace(getenv("S3INGEST_QUEUES")); v != "" {
@@ -128,6 +143,39 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return c, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
 	}
 	return c, nil
+}
+
+// parseBytes parses a size in bytes: "8388608", "512KiB", "8MiB", "1GiB".
+func parseBytes(s string) (int64, error) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(v), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<40)/mult {
+		return 0, fmt.Errorf("want a size in bytes such as 8388608 or 8MiB")
+	}
+	return n * mult, nil
+}
+
+// fetchVar names the variable of a source.FetchOptions error.
+func fetchVar(err error) string {
+	msg := err.Error()
+	switch {
+	case strings.HasPrefix(msg, "PartSize × Concurrency"):
+		return "S3INGEST_FETCH_PART_SIZE × S3INGEST_FETCH_CONCURRENCY" + strings.TrimPrefix(msg, "PartSize × Concurrency")
+	case strings.HasPrefix(msg, "PartSize"):
+		return "S3INGEST_FETCH_PART_SIZE" + strings.TrimPrefix(msg, "PartSize")
+	case strings.HasPrefix(msg, "Concurrency"):
+		return "S3INGEST_FETCH_CONCURRENCY" + strings.TrimPrefix(msg, "Concurrency")
+	}
+	return "S3INGEST_FETCH_*: " + msg
 }
 
 // parseQueues parses "interactive=6,ingest=3,scheduled=1".

@@ -30,6 +30,25 @@ func TestLoadConfig(t *testing.T) {
 				t.Fatalf("config = %+v", c)
 			}
 		}},
+		{name: "fetch", env: map[string]string{"S3INGEST_FETCH_PART_SIZE": "16MiB", "S3INGEST_FETCH_CONCURRENCY": "8"}, check: func(t *testing.T, c config) {
+			if c.FetchPartSize != 16<<20 || c.FetchConcurrency != 8 {
+				t.Fatalf("config = %+v", c)
+			}
+		}},
+		{name: "fetch part size in bytes", env: map[string]string{"S3INGEST_FETCH_PART_SIZE": "1048576"}, check: func(t *testing.T, c config) {
+			if c.FetchPartSize != 1<<20 || c.FetchConcurrency != 0 {
+				t.Fatalf("config = %+v", c)
+			}
+		}},
+		{name: "fetch defaults", check: func(t *testing.T, c config) {
+			if c.FetchPartSize != 0 || c.FetchConcurrency != 0 {
+				t.Fatalf("config = %+v, want zero values (the defaults)", c)
+			}
+		}},
+		{name: "bad part size", env: map[string]string{"S3INGEST_FETCH_PART_SIZE": "8MB"}, wantErr: "S3INGEST_FETCH_PART_SIZE"},
+		{name: "part size too small", env: map[string]string{"S3INGEST_FETCH_PART_SIZE": "1KiB"}, wantErr: "S3INGEST_FETCH_PART_SIZE: 1024 is not between"},
+		{name: "fetch concurrency too high", env: map[string]string{"S3INGEST_FETCH_CONCURRENCY": "65"}, wantErr: "S3INGEST_FETCH_CONCURRENCY: 65 is not between"},
+		{name: "fetch buffers too large", env: map[string]string{"S3INGEST_FETCH_PART_SIZE": "256MiB", "S3INGEST_FETCH_CONCURRENCY": "4"}, wantErr: "S3INGEST_FETCH_PART_SIZE × S3INGEST_FETCH_CONCURRENCY"},
 		{name: "bad number", env: map[string]string{"S3INGEST_CONCURRENCY": "many"}, wantErr: "S3INGEST_CONCURRENCY"},
 		{name: "bad duration", env: map[string]string{"S3INGEST_SHUTDOWN_TIMEOUT": "soon"}, wantErr: "S3INGEST_SHUTDOWN_TIMEOUT"},
 		{name: "bad queues", env: map[string]string{"S3INGEST_QUEUES": "ingest"}, wantErr: "S3INGEST_QUEUES"},

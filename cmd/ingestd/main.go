@@ -150,6 +150,8 @@ func runDaemon(ctx context.Context, cfg config) error {
 			S3Region:              cfg.S3Region,
 			MaxObjects:            cfg.MaxObjects,
 			AllowPrivateEndpoints: cfg.AllowPrivate,
+			FetchPartSize:         cfg.FetchPartSize,
+			FetchConcurrency:      cfg.FetchConcurrency,
 		},
 		Server: worker.ServerConfig{
 			Concurrency:     cfg.Concurrency,

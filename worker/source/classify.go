@@ -124,7 +124,7 @@ func classify(err error, l loc) Class {
 
 	if errors.Is(err, ErrChanged) {
 		return Class{Kind: KindChanged, Message: l.url + " changed since it was listed (ETag no longer matches)",
-			Fix: "list the objects again and read the new version"}
+			Fix: "retrying: the next attempt lists the objects again and reads the new version whole (no read mixes two versions)"}
 	}
 	if errors.Is(err, errNoSuchBucket) {
 		return noSuchBucket(l, err)
@@ -160,7 +160,7 @@ func classify(err error, l loc) Class {
 		return Class{Kind: KindNotFound, Permanent: true, Message: what + " does not exist " + detail, Fix: fix}
 	case "PreconditionFailed":
 		return Class{Kind: KindChanged, Message: l.url + " changed since it was listed " + detail,
-			Fix: "list the objects again and read the new version"}
+			Fix: "retrying: the next attempt lists the objects again and reads the new version whole (no read mixes two versions)"}
 	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "InvalidClientTokenId", "UnrecognizedClientException":
 		return Class{Kind: KindCredentials, Permanent: true, Message: "credentials rejected by S3 " + detail,
 			Fix: "the access key does not exist, the secret key is wrong or the session token is malformed: update the credential instance"}

@@ -93,7 +93,7 @@ func TestClassifyTable(t *testing.T) {
 		{"no such bucket", s3Err("ListObjectsV2", "", 404, "NoSuchBucket", "The specified bucket does not exist"), source.KindNoSuchBucket, true, "bucket b does not exist", "bucket name"},
 		{"no such key", s3Err("GetObject", "k", 404, "NoSuchKey", ""), source.KindNotFound, true, "object s3://b/k does not exist", ""},
 		{"head not found", s3Err("HeadObject", "k", 404, "NotFound", ""), source.KindNotFound, true, "s3://b/k (or its bucket) does not exist", ""},
-		{"precondition", s3Err("GetObject", "k", 412, "PreconditionFailed", ""), source.KindChanged, false, "s3://b/k changed", "list the objects again"},
+		{"precondition", s3Err("GetObject", "k", 412, "PreconditionFailed", ""), source.KindChanged, false, "s3://b/k changed", "lists the objects again"},
 		{"changed sentinel", &source.OpError{Op: "GetObject", Bucket: "b", Key: "k", Err: fmt.Errorf("%w: x", source.ErrChanged)}, source.KindChanged, false, "s3://b/k changed", ""},
 		{"invalid key id", s3Err("GetObject", "k", 403, "InvalidAccessKeyId", ""), source.KindCredentials, true, "credentials rejected", "credential instance"},
 		{"bad signature", s3Err("GetObject", "k", 403, "SignatureDoesNotMatch", ""), source.KindCredentials, true, "credentials rejected", ""},

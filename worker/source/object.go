@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -58,6 +59,20 @@ func (o *Object) Size() int64 { return o.info.Size }
 // while reading it are wrapped with the object's name. A range starting at
 // or after the end of a known size yields an empty stream without a
 // request.
+//
+// A range longer than two parts whose length is known (Options.Fetch) is
+// fetched as parallel ranged GETs, every one pinned to the listed version
+// (If-Match on the ETag, and the version ID if known; without either, to
+// the ETag of the first part's answer) and read back in order; a part whose
+// body breaks off is requested again from where it stopped. If the object
+// is replaced during the read, the parts requested after that fail with
+// ErrChanged (transient: the next attempt lists the object again and reads
+// the new version whole): no stream ever mixes two versions. Shorter
+// ranges are one GET, whose body is not resumed (callers that read into a
+// buffer resume, as the parsers' Parquet reader does).
+//
+// Close stops the read's goroutines and waits for them; cancelling ctx
+// stops them too.
 func (o *Object) Open(ctx context.Context, off, n int64) (io.ReadCloser, error) {
 	if off < 0 {
 		return nil, fmt.Errorf("open %s: negative offset %d", o.Name(), off)
@@ -65,6 +80,18 @@ func (o *Object) Open(ctx context.Context, off, n int64) (io.ReadCloser, error) 
 	if n == 0 || (o.info.Size >= 0 && off >= o.info.Size) {
 		return io.NopCloser(eofReader{}), nil
 	}
+	length := n
+	if o.info.Size >= 0 && (n < 0 || n > o.info.Size-off) {
+		length = o.info.Size - off
+	}
+	if length > 0 && o.c.fetch.parallel(length) {
+		return o.openParts(ctx, off, length)
+	}
+	return o.single(ctx, off, n)
+}
+
+// single streams [off, off+n) with one GET.
+func (o *Object) single(ctx context.Context, off, n int64) (io.ReadCloser, error) {
 	body, err := o.get(ctx, off, n)
 	if err != nil {
 		return nil, err
@@ -72,18 +99,28 @@ func (o *Object) Open(ctx context.Context, off, n int64) (io.ReadCloser, error) 
 	return &body2{rc: body, name: o.Name()}, nil
 }
 
-// get issues one GetObject for [off, off+n).
+// get issues one GetObject for [off, off+n) pinned to the listed version.
 func (o *Object) get(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+	out, err := o.getOutput(ctx, off, n, pin{etag: o.info.ETag, versionID: o.info.VersionID})
+	if err != nil {
+		return nil, err
+	}
+	return out.Body, nil
+}
+
+// getOutput issues one GetObject for [off, off+n) (n < 0: to the end)
+// pinned to p.
+func (o *Object) getOutput(ctx context.Context, off, n int64, p pin) (*s3.GetObjectOutput, error) {
 	region, err := o.c.regionOpt(ctx, "GetObject", o.info.Bucket, o.info.Key)
 	if err != nil {
 		return nil, err
 	}
 	in := &s3.GetObjectInput{Bucket: aws.String(o.info.Bucket), Key: aws.String(o.info.Key)}
-	if o.info.VersionID != "" {
-		in.VersionId = aws.String(o.info.VersionID)
+	if p.versionID != "" {
+		in.VersionId = aws.String(p.versionID)
 	}
-	if o.info.ETag != "" {
-		in.IfMatch = aws.String(quote(o.info.ETag))
+	if p.etag != "" {
+		in.IfMatch = aws.String(quote(p.etag))
 	}
 	if off > 0 || n >= 0 {
 		r := "bytes=" + strconv.FormatInt(off, 10) + "-"
@@ -95,11 +132,32 @@ func (o *Object) get(ctx context.Context, off, n int64) (io.ReadCloser, error) {
 	out, err := o.c.s3.GetObject(ctx, in, region)
 	if err != nil {
 		if errorCode(err) == "PreconditionFailed" {
-			err = fmt.Errorf("%w (listed with ETag %s): %w", ErrChanged, o.info.ETag, err)
+			err = fmt.Errorf("%w (listed with ETag %s): %w", ErrChanged, p.etag, err)
 		}
 		return nil, o.c.wrap("GetObject", o.info.Bucket, o.info.Key, o.info.VersionID, err)
 	}
-	return out.Body, nil
+	return out, nil
+}
+
+// parseContentRange parses "bytes start-end/total" (total -1 for "*").
+func parseContentRange(s string) (start, end, total int64, ok bool) {
+	rest, found := strings.CutPrefix(s, "bytes ")
+	if !found {
+		return 0, 0, 0, false
+	}
+	rng, tot, found := strings.Cut(rest, "/")
+	a, b, found2 := strings.Cut(rng, "-")
+	if !found || !found2 {
+		return 0, 0, 0, false
+	}
+	var err1, err2, err3 error
+	start, err1 = strconv.ParseInt(a, 10, 64)
+	end, err2 = strconv.ParseInt(b, 10, 64)
+	total = -1
+	if tot != "*" {
+		total, err3 = strconv.ParseInt(tot, 10, 64)
+	}
+	return start, end, total, err1 == nil && err2 == nil && err3 == nil
 }
 
 // ReadAt reads len(p) bytes at off with one ranged GetObject (If-Match on

@@ -70,6 +70,11 @@ type Options struct {
 	// naming them. Empty means the credentials refresh (an integration's
 	// role session): an expired token is transient.
 	FixedCredentials string
+	// Fetch says how Object.Open reads long ranges: in parts of
+	// Fetch.PartSize bytes, Fetch.Concurrency at once (default 4 MiB × 8,
+	// at most 32 MiB of buffers per read). Values out of range are clamped;
+	// check them with FetchOptions.Validate.
+	Fetch FetchOptions
 }
 
 // Client reads S3 objects with one set of credentials. It is safe for
@@ -79,6 +84,7 @@ type Client struct {
 	creds   aws.CredentialsProvider // as given to the SDK (nil: anonymous)
 	opt     Options
 	regions *RegionCache
+	fetch   FetchOptions // opt.Fetch with defaults
 }
 
 // New returns a Client that signs with creds (nil means anonymous
@@ -112,7 +118,7 @@ func New(creds aws.CredentialsProvider, opt Options) *Client {
 		o.UsePathStyle = true
 	}
 	c := s3.New(o, opt.APIOptions...)
-	return &Client{s3: c, creds: o.Credentials, opt: opt, regions: opt.Regions}
+	return &Client{s3: c, creds: o.Credentials, opt: opt, regions: opt.Regions, fetch: opt.Fetch.withDefaults()}
 }
 
 // S3 returns the underlying SDK client (for operations this package does
