@@ -456,7 +456,7 @@ type s3Proxy struct {
 
 	mu       sync.Mutex
 	served   map[string]int64     // path -> body bytes sent (all reads together)
-	finished map[string]time.Time // path -> when a body was last sent to its end
+	finished map[string]time.Time // path -> when the body holding its last byte was sent to its end
 	listing  int                  // LIST requests in flight
 	lists    int                  // LIST requests seen
 	gets     map[string]int       // path -> GET requests
@@ -481,7 +481,8 @@ func newS3Proxy(t testing.TB, s *testenv.S3Server, listDelay, getDelay time.Dura
 		ModifyResponse: func(resp *http.Response) error {
 			r := resp.Request
 			if isObjectGet(r) && resp.StatusCode/100 == 2 {
-				resp.Body = &pacedBody{rc: resp.Body, p: p, path: r.URL.EscapedPath(), size: resp.ContentLength, start: time.Now()}
+				resp.Body = &pacedBody{rc: resp.Body, p: p, path: r.URL.EscapedPath(), size: resp.ContentLength,
+					last: endsObject(resp.Header.Get("Content-Range")), start: time.Now()}
 			}
 			return nil
 		},
@@ -543,12 +544,28 @@ func (p *s3Proxy) snapshot() (served map[string]int64, finished map[string]time.
 	return served, finished, p.listing, p.lists
 }
 
+// endsObject reports whether a GET answer with this Content-Range holds
+// the object's last byte (a whole-object answer has none). ingestd reads a
+// long object as parallel ranged GETs, so only the part at its end tells
+// that the object was read to its end.
+func endsObject(contentRange string) bool {
+	if contentRange == "" {
+		return true
+	}
+	var start, end, total int64
+	if _, err := fmt.Sscanf(contentRange, "bytes %d-%d/%d", &start, &end, &total); err != nil {
+		return true
+	}
+	return end == total-1
+}
+
 // pacedBody sends a response body at the proxy's rate and counts it.
 type pacedBody struct {
 	rc    io.ReadCloser
 	p     *s3Proxy
 	path  string
 	size  int64
+	last  bool // the body ends at the object's last byte
 	start time.Time
 	sent  int64
 }
@@ -567,7 +584,7 @@ func (b *pacedBody) Read(buf []byte) (int, error) {
 	b.sent += int64(n)
 	b.p.mu.Lock()
 	b.p.served[b.path] += int64(n)
-	if errors.Is(err, io.EOF) || (b.size > 0 && b.sent == b.size) {
+	if b.last && (errors.Is(err, io.EOF) || (b.size > 0 && b.sent == b.size)) {
 		b.p.finished[b.path] = time.Now()
 	}
 	b.p.mu.Unlock()
