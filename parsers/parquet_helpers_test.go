@@ -46,6 +46,8 @@ type pqRangeObject struct {
 	onOpen func(n int64)
 	// micro > 0 makes bodies return 1 to micro bytes per Read.
 	micro int
+	// latency delays each request (a first-byte latency).
+	latency time.Duration
 }
 
 // pqMicroReader returns 1, 2, ... max bytes per Read, cycling.
@@ -75,6 +77,9 @@ func (o *pqRangeObject) Open(ctx context.Context, off, n int64) (io.ReadCloser, 
 		return nil, err
 	}
 	k := o.requests.Add(1)
+	if o.latency > 0 {
+		time.Sleep(o.latency)
+	}
 	if o.onOpen != nil {
 		o.onOpen(k)
 	}

@@ -55,13 +55,15 @@ const (
 	readBudget    = 32 << 20
 	minReadBuffer = 32 << 10
 	maxReadBuffer = 4 << 20
-	// prefetchRowGroup: a row group no larger than this is fetched with
-	// one request before its columns are read.
-	prefetchRowGroup = 8 << 20
+	// ReadAheadWindow: a row group no larger than this is fetched with
+	// one request before its columns are read, together with the row
+	// groups after it that fit (see readahead.go).
+	ReadAheadWindow = 8 << 20
 	// PreviewReadBuffer is the per-column read buffer of a preview, which
 	// needs the first pages only.
 	PreviewReadBuffer = 256 << 10
-	previewPrefetch   = 1 << 20
+	// PreviewReadAhead is the read-ahead window of a preview.
+	PreviewReadAhead = 1 << 20
 )
 
 // ErrNotParquet marks a file without the Parquet head magic (wrapped in an
@@ -209,10 +211,10 @@ func Open(ctx context.Context, ra io.ReaderAt, size int64, cfg Config) (_ *Reade
 		nleaves = 16 // parquet-go's decoding will say what is wrong
 	}
 	readBuf := min(PreviewReadBuffer, readBufferSize(nleaves))
-	r.prefetchMax = previewPrefetch
+	r.prefetchMax = PreviewReadAhead
 	if !cfg.Preview {
 		readBuf = readBufferSize(nleaves)
-		r.prefetchMax = prefetchRowGroup
+		r.prefetchMax = ReadAheadWindow
 	}
 	f, err := parquetgo.OpenFile(src, size,
 		parquetgo.SkipPageIndex(true),
@@ -667,21 +669,10 @@ func (r *Reader) nextRowGroup() error {
 		if g.NumRows == 0 {
 			continue
 		}
-		// Fetch a small row group with one request.
-		start, end := int64(-1), int64(0)
-		for j := range g.Columns {
-			s, e := parquetguard.ChunkRange(&g.Columns[j])
-			if start < 0 || s < start {
-				start = s
-			}
-			end = max(end, e)
-		}
-		if start >= 0 && end-start <= r.prefetchMax {
-			if err := r.src.cacheRange(start, end-start); err != nil {
-				return r.classify(nil, err, r.rg, r.row, "")
-			}
-		} else {
-			r.src.cacheRange(0, 0)
+		// Fetch a small row group, and those after it, with one
+		// request (see readahead.go).
+		if err := r.fetchRowGroup(r.rg); err != nil {
+			return r.classify(nil, err, r.rg, r.row, "")
 		}
 		chunks := groups[r.rg].ColumnChunks()
 		if len(chunks) != len(r.leaves) {

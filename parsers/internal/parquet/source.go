@@ -18,7 +18,9 @@ import (
 //   - column chunks are read through parquet-go's buffered page readers,
 //     one read per ReadBufferSize window;
 //   - a row group whose compressed size is small is fetched whole with one
-//     read and its columns are served from memory.
+//     read, together with the small row groups that follow it (one
+//     read-ahead window, see readahead.go), and its columns are served
+//     from memory.
 const (
 	// TailBytes is the tail prefetched to find the footer. Footers of
 	// files with a few dozen columns and row groups fit.
@@ -46,8 +48,9 @@ type source struct {
 	head    []byte
 	tail    []byte
 	tailOff int64
-	// mem caches one whole row group: [memOff, memOff+len(mem)). It is
-	// replaced by the reader between row groups, never during a read.
+	// mem caches one read-ahead window of whole row groups:
+	// [memOff, memOff+len(mem)). It is replaced by the reader between row
+	// groups, never during a read.
 	memMu  sync.RWMutex
 	mem    []byte
 	memOff int64
@@ -190,6 +193,13 @@ func (s *source) extendTail(off int64) error {
 	copy(more[s.tailOff-off:], s.tail)
 	s.tail, s.tailOff = more, off
 	return nil
+}
+
+// cached reports whether [off, end) is inside the cached range.
+func (s *source) cached(off, end int64) bool {
+	s.memMu.RLock()
+	defer s.memMu.RUnlock()
+	return len(s.mem) > 0 && off >= s.memOff && end <= s.memOff+int64(len(s.mem))
 }
 
 // cacheRange fetches [off, off+n) with one read and serves reads inside
