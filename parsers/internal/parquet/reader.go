@@ -45,7 +45,9 @@ import (
 )
 
 const (
-	// subBatch is how many rows are converted per column at a time.
+	// subBatch is how many rows are converted per column at a time, per
+	// worker (see parallel.go): the context and the batch's bytes are
+	// checked between sub-batches.
 	subBatch = 2048
 	// readBudget is shared by the per-column read buffers: each column
 	// reads through a buffer of readBudget/columns bytes, between
@@ -128,6 +130,10 @@ type Config struct {
 	// bound). It is checked on the footer's bytes, before parquet-go
 	// decodes them.
 	MaxColumns int
+	// Workers is the most goroutines that read the columns of a batch at
+	// once (see parallel.go); <= 0: GOMAXPROCS; 1: on the calling
+	// goroutine only.
+	Workers int
 	// RescueColumn, when set, names a nullable JSON column of Schema (the
 	// caller checks that) that receives, per row, one JSON object of what
 	// Schema cannot hold (see rescue.go): the values of file columns
@@ -157,14 +163,22 @@ type Reader struct {
 	prefetchMax int64
 	rows        int64 // rows in the row groups
 
-	rg       int   // current row group, -1 before the first
-	rgLeft   int64 // rows left in the current row group
-	row      int64 // file row index of the next row
-	chunks   []chunk
-	levels   [][]levelBuf // per output column (nested): per leaf
-	asm      assembler
-	rowErrs  []rowErr
-	keep     []bool
+	rg      int   // current row group, -1 before the first
+	rgLeft  int64 // rows left in the current row group
+	row     int64 // file row index of the next row
+	chunks  []chunk
+	levels  [][]levelBuf // per output column (nested): per leaf
+	asm     assembler
+	rowErrs []rowErr
+	keep    []bool
+	// fill's scratch: per output column, the rows that do not convert and
+	// the error; the columns read in parallel
+	colErrs  [][]rowErr
+	colFail  []error
+	par      []int  // most expensive first
+	isPar    []bool // per output column
+	workers  int    // Config.Workers, resolved
+	unit     int    // rows per fill: subBatch per worker
 	eof      bool
 	err      error // sticky
 	closed   bool
@@ -260,6 +274,8 @@ func Open(ctx context.Context, ra io.ReaderAt, size int64, cfg Config) (_ *Reade
 			}
 		}
 	}
+	r.workers = resolveWorkers(cfg.Workers)
+	r.unit = subBatch * min(r.workers, 4)
 	r.chunks = make([]chunk, len(leaves))
 	r.levels = make([][]levelBuf, len(r.cols))
 	for i, c := range r.cols {
@@ -602,7 +618,7 @@ func (r *Reader) Next(ctx context.Context, b *schema.Batch) (err error) {
 			}
 			return err
 		}
-		n := int(min(int64(min(subBatch, r.cfg.BatchRows-b.Len())), r.rgLeft))
+		n := int(min(int64(min(r.unit, r.cfg.BatchRows-b.Len())), r.rgLeft))
 		start := b.Len()
 		if err := r.fill(b, n); err != nil {
 			return r.fail(b, start, err)
@@ -695,53 +711,107 @@ func (r *Reader) nextRowGroup() error {
 	}
 }
 
-// fill appends n rows of every column to b.
+// fill appends n rows of every column to b: the flat columns in parallel
+// (see parallel.go), the others on the calling goroutine. Rows whose values
+// do not convert are listed in r.rowErrs, column by column, as a
+// sequential read lists them; the error returned is the one of the first
+// column (in b's order) that failed.
 func (r *Reader) fill(b *schema.Batch, n int) error {
 	r.rowErrs = r.rowErrs[:0]
 	base := b.Len()
+	if len(r.colErrs) != len(b.Cols) {
+		r.colErrs = make([][]rowErr, len(b.Cols))
+		r.colFail = make([]error, len(b.Cols))
+		r.parallelColumns()
+	}
 	for i := range b.Cols {
-		v := &b.Cols[i]
-		j := r.srcCol[i]
-		if i == r.resc.col {
-			continue // filled by fillRescue, after the others
-		}
-		if j < 0 {
-			appendNulls(v, n)
-			if r.checkNull[i] {
-				hint := fmt.Sprintf("the file has no column %q: mark it nullable in the schema", r.out.Fields[i].Name)
-				if r.resc.typed != nil && r.resc.typed[i] {
-					hint = fmt.Sprintf("the file's column %q has another type (its values are rescued): mark it nullable in the schema", r.out.Fields[i].Name)
-				}
-				for k := base; k < v.Len(); k++ {
-					r.rowErrs = append(r.rowErrs, rowErr{row: k, col: i, msg: "null in a column that is not nullable", hint: hint})
-				}
+		r.colErrs[i], r.colFail[i] = r.colErrs[i][:0], nil
+	}
+	failed := len(b.Cols) // the first column that failed
+	if len(r.par) > 0 {
+		r.fillParallel(b, base, n, r.par)
+		for _, i := range r.par {
+			if r.colFail[i] != nil {
+				failed = min(failed, i)
 			}
-			continue
 		}
-		col := &r.cols[j]
-		if r.resc.widen != nil && r.resc.widen[i] != 0 {
-			if err := r.widen(v, j, i, base, n); err != nil {
-				return err
-			}
-		} else if err := r.readColumn(v, j, i, base, n, r.asText[i], &r.rowErrs); err != nil {
+	}
+	for i := range b.Cols[:failed] {
+		if i == r.resc.col || r.isPar[i] {
+			continue // filled by fillRescue, after the others; or already
+		}
+		if err := r.fillColumn(b, i, base, n, &r.colErrs[i]); err != nil {
 			return err
-		}
-		if r.checkNull != nil && r.checkNull[i] {
-			for k := base; k < v.Len(); k++ {
-				if v.Nulls[k] {
-					r.rowErrs = append(r.rowErrs, rowErr{row: k, col: i, msg: "null in a column that is not nullable",
-						hint: "mark the column nullable in the schema"})
-				}
-			}
-		}
-		if len(v.Bytes) > 1<<31-1 {
-			return &Error{RowGroup: r.rg, Row: r.row, Column: col.field.Name,
-				Err: fmt.Errorf("%w: more than 2 GiB of values in one batch", shared.ErrTooLarge), Hint: "lower batch_rows"}
 		}
 	}
 	r.curCol = ""
+	if failed < len(b.Cols) {
+		return r.colFail[failed]
+	}
+	r.rowErrs = r.rowErrs[:0]
+	for i := range r.colErrs {
+		r.rowErrs = append(r.rowErrs, r.colErrs[i]...)
+	}
 	if r.resc.col >= 0 {
 		return r.fillRescue(b, base, n)
+	}
+	return nil
+}
+
+// fillColumn appends n rows of output column i to b, listing the values
+// that do not convert in errs.
+func (r *Reader) fillColumn(b *schema.Batch, i, base, n int, errs *[]rowErr) error {
+	v := &b.Cols[i]
+	j := r.srcCol[i]
+	if j < 0 {
+		appendNulls(v, n)
+		if r.checkNull[i] {
+			hint := fmt.Sprintf("the file has no column %q: mark it nullable in the schema", r.out.Fields[i].Name)
+			if r.resc.typed != nil && r.resc.typed[i] {
+				hint = fmt.Sprintf("the file's column %q has another type (its values are rescued): mark it nullable in the schema", r.out.Fields[i].Name)
+			}
+			for k := base; k < v.Len(); k++ {
+				*errs = append(*errs, rowErr{row: k, col: i, msg: "null in a column that is not nullable", hint: hint})
+			}
+		}
+		return nil
+	}
+	if r.resc.widen != nil && r.resc.widen[i] != 0 {
+		if err := r.widen(v, j, i, base, n, errs); err != nil {
+			return err
+		}
+	} else if err := r.readColumn(v, j, i, base, n, r.asText[i], errs); err != nil {
+		return err
+	}
+	return r.checkColumn(v, i, base, errs)
+}
+
+// checkColumn lists the nulls of output column i (rows from base on) that
+// the schema does not allow, and bounds the column's bytes.
+func (r *Reader) checkColumn(v *schema.Vector, i, base int, errs *[]rowErr) error {
+	if r.checkNull != nil && r.checkNull[i] {
+		for k := base; k < v.Len(); k++ {
+			if v.Nulls[k] {
+				*errs = append(*errs, rowErr{row: k, col: i, msg: "null in a column that is not nullable",
+					hint: "mark the column nullable in the schema"})
+			}
+		}
+	}
+	if len(v.Bytes) > 1<<31-1 {
+		return &Error{RowGroup: r.rg, Row: r.row, Column: r.cols[r.srcCol[i]].field.Name,
+			Err: fmt.Errorf("%w: more than 2 GiB of values in one batch", shared.ErrTooLarge), Hint: "lower batch_rows"}
+	}
+	return nil
+}
+
+// readFlat appends the next n rows of flat file column j to v, as
+// readColumn does. It touches no state of r but column j's chunk, so the
+// flat columns can be read in parallel.
+func (r *Reader) readFlat(v *schema.Vector, j, col, base, n int, text bool, errs *[]rowErr) error {
+	c0 := &r.cols[j]
+	c := &r.chunks[c0.node.first]
+	if err := c.fillFlat(v, n, col, text, errs); err != nil {
+		return r.classify(c, err, r.rg, r.row+int64(v.Len()-base), c0.field.Name)
 	}
 	return nil
 }
@@ -754,11 +824,7 @@ func (r *Reader) readColumn(v *schema.Vector, j, col, base, n int, text bool, er
 	node := c0.node
 	r.curCol = c0.field.Name
 	if c0.flat {
-		c := &r.chunks[node.first]
-		if err := c.fillFlat(v, n, col, text, errs); err != nil {
-			return r.classify(c, err, r.rg, r.row+int64(v.Len()-base), c0.field.Name)
-		}
-		return nil
+		return r.readFlat(v, j, col, base, n, text, errs)
 	}
 	lv := r.levels[j]
 	for k := range lv {
@@ -928,12 +994,15 @@ func corrupt(rg int, row int64, col string, err error) *Error {
 
 // panicked turns a recovered panic of parquet-go (malformed input) into an
 // error.
-func (r *Reader) panicked(p any) error {
+func (r *Reader) panicked(p any) error { return r.panickedIn(p, r.curCol) }
+
+// panickedIn is panicked for a panic met reading column col.
+func (r *Reader) panickedIn(p any, col string) error {
 	if ioErr := r.src.err(); ioErr != nil {
 		return ioErr
 	}
 	rg := max(r.rg, 0)
-	err := corrupt(rg, r.row, r.curCol, fmt.Errorf("the Parquet decoder failed: %v", p))
+	err := corrupt(rg, r.row, col, fmt.Errorf("the Parquet decoder failed: %v", p))
 	if debugPanics {
 		err.Hint = string(debug.Stack())
 	}

@@ -1,0 +1,130 @@
+package parquet
+
+import (
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/s3ingest/s3ingest/parsers/schema"
+)
+
+// The columns of a row group are independent: each has its own column
+// chunk, page reader, decompressor and output vector. fill reads the flat
+// columns of each sub-batch in parallel, on up to Config.Workers goroutines
+// (GOMAXPROCS by default), so that decompressing and converting one
+// object's columns uses every core. A sub-batch is subBatch rows per worker
+// (up to 4), so that each goroutine has enough work to pay for its start;
+// the context and the batch's bytes (shared.MaxBatchBytes) are checked
+// between sub-batches. The flat columns are handed out most expensive
+// first (byte arrays, then 8- and 12-byte values), each to the next free
+// goroutine.
+//
+// The goroutines live inside one fill call: fill starts workers-1 of them,
+// works itself, and waits for all before it returns, so none outlives a
+// call to Next, whatever ends it (an error, a panic of parquet-go, the
+// context between sub-batches). The memory is that of a sequential read:
+// each column already has its own read buffer and decoded page; the
+// read-ahead window (readahead.go) is replaced only between row groups, on
+// the calling goroutine.
+//
+// The result is the sequential read's: every column fills its own vector;
+// the rows that do not convert are listed column by column in b's order;
+// the error returned is that of the first column in b's order that failed.
+//
+// Nested columns (their assembler is shared), widened columns and the
+// rescue column are read on the calling goroutine.
+
+// resolveWorkers returns the number of goroutines that read a batch's
+// columns: Config.Workers, or GOMAXPROCS when it is <= 0.
+func resolveWorkers(n int) int {
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	return max(n, 1)
+}
+
+// inParallel reports whether output column i is read by fillParallel.
+func (r *Reader) inParallel(i int) bool {
+	if r.workers < 2 || i == r.resc.col {
+		return false
+	}
+	j := r.srcCol[i]
+	if j < 0 || !r.cols[j].flat {
+		return false
+	}
+	return r.resc.widen == nil || r.resc.widen[i] == 0
+}
+
+// parallelColumns sets r.par, the output columns read in parallel, most
+// expensive first, and r.isPar.
+func (r *Reader) parallelColumns() {
+	r.par, r.isPar = nil, make([]bool, len(r.out.Fields))
+	for i := range r.out.Fields {
+		if r.inParallel(i) {
+			r.par = append(r.par, i)
+			r.isPar[i] = true
+		}
+	}
+	if len(r.par) < 2 {
+		r.par, r.isPar = nil, make([]bool, len(r.out.Fields))
+		return
+	}
+	cost := func(i int) int {
+		switch r.leaves[r.cols[r.srcCol[i]].node.first].kind {
+		case format.ByteArray, format.FixedLenByteArray:
+			return 0
+		case format.Int64, format.Double, format.Int96:
+			return 1
+		}
+		return 2
+	}
+	slices.SortStableFunc(r.par, func(x, y int) int { return cost(x) - cost(y) })
+}
+
+// fillParallel fills output columns cols of b (n rows from base) on up to
+// r.workers goroutines, the calling one included; each column's rows that
+// do not convert go to r.colErrs and its error to r.colFail.
+func (r *Reader) fillParallel(b *schema.Batch, base, n int, cols []int) {
+	var next atomic.Int64
+	work := func() {
+		for {
+			k := int(next.Add(1)) - 1
+			if k >= len(cols) {
+				return
+			}
+			i := cols[k]
+			r.colFail[i] = r.fillFlatColumn(b, i, base, n)
+		}
+	}
+	workers := min(r.workers, len(cols))
+	var wg sync.WaitGroup
+	wg.Add(workers - 1)
+	for range workers - 1 {
+		go func() {
+			defer wg.Done()
+			work()
+		}()
+	}
+	work()
+	wg.Wait()
+}
+
+// fillFlatColumn is fillColumn for a flat column, safe to run in parallel
+// with other columns: a panic of parquet-go is this column's error.
+func (r *Reader) fillFlatColumn(b *schema.Batch, i, base, n int) (err error) {
+	j := r.srcCol[i]
+	defer func() {
+		if p := recover(); p != nil {
+			err = r.panickedIn(p, r.cols[j].field.Name)
+		}
+	}()
+	v := &b.Cols[i]
+	errs := &r.colErrs[i]
+	if err := r.readFlat(v, j, i, base, n, r.asText[i], errs); err != nil {
+		return err
+	}
+	return r.checkColumn(v, i, base, errs)
+}
