@@ -34,8 +34,15 @@ import (
 // the rows that do not convert are listed column by column in b's order;
 // the error returned is that of the first column in b's order that failed.
 //
-// Nested columns (their assembler is shared), widened columns and the
-// rescue column are read on the calling goroutine.
+// Nested columns (their assembler is shared) and widened columns are read
+// on the calling goroutine while the other goroutines start on the flat
+// columns; the calling goroutine then joins them. The rescue column is
+// filled after all others.
+
+// minParallelRows: a sub-batch of fewer rows (the end of a row group, a
+// file of tiny row groups) is read on the calling goroutine, cheaper than
+// starting another.
+const minParallelRows = 256
 
 // resolveWorkers returns the number of goroutines that read a batch's
 // columns: Config.Workers, or GOMAXPROCS when it is <= 0.
@@ -85,9 +92,11 @@ func (r *Reader) parallelColumns() {
 }
 
 // fillParallel fills output columns cols of b (n rows from base) on up to
-// r.workers goroutines, the calling one included; each column's rows that
-// do not convert go to r.colErrs and its error to r.colFail.
-func (r *Reader) fillParallel(b *schema.Batch, base, n int, cols []int) {
+// r.workers goroutines, the calling one included, which first runs first
+// (the columns read on it); each column's rows that do not convert go to
+// r.colErrs and its error to r.colFail. It returns once every column is
+// done, even when first panics.
+func (r *Reader) fillParallel(b *schema.Batch, base, n int, cols []int, first func()) {
 	var next atomic.Int64
 	work := func() {
 		for {
@@ -101,6 +110,7 @@ func (r *Reader) fillParallel(b *schema.Batch, base, n int, cols []int) {
 	}
 	workers := min(r.workers, len(cols))
 	var wg sync.WaitGroup
+	defer wg.Wait()
 	wg.Add(workers - 1)
 	for range workers - 1 {
 		go func() {
@@ -108,8 +118,8 @@ func (r *Reader) fillParallel(b *schema.Batch, base, n int, cols []int) {
 			work()
 		}()
 	}
+	first()
 	work()
-	wg.Wait()
 }
 
 // fillFlatColumn is fillColumn for a flat column, safe to run in parallel

@@ -727,26 +727,29 @@ func (r *Reader) fill(b *schema.Batch, n int) error {
 	for i := range b.Cols {
 		r.colErrs[i], r.colFail[i] = r.colErrs[i][:0], nil
 	}
-	failed := len(b.Cols) // the first column that failed
-	if len(r.par) > 0 {
-		r.fillParallel(b, base, n, r.par)
-		for _, i := range r.par {
-			if r.colFail[i] != nil {
-				failed = min(failed, i)
+	par := len(r.par) > 0 && n >= minParallelRows
+	// the other columns, on this goroutine, in order, until one fails
+	seq := func() {
+		for i := range b.Cols {
+			if i == r.resc.col || (par && r.isPar[i]) {
+				continue // filled by fillRescue, after the others; or in parallel
+			}
+			if err := r.fillColumn(b, i, base, n, &r.colErrs[i]); err != nil {
+				r.colFail[i] = err
+				return
 			}
 		}
 	}
-	for i := range b.Cols[:failed] {
-		if i == r.resc.col || r.isPar[i] {
-			continue // filled by fillRescue, after the others; or already
-		}
-		if err := r.fillColumn(b, i, base, n, &r.colErrs[i]); err != nil {
-			return err
-		}
+	if par {
+		r.fillParallel(b, base, n, r.par, seq)
+	} else {
+		seq()
 	}
 	r.curCol = ""
-	if failed < len(b.Cols) {
-		return r.colFail[failed]
+	for _, err := range r.colFail {
+		if err != nil {
+			return err // the first column's in b's order
+		}
 	}
 	r.rowErrs = r.rowErrs[:0]
 	for i := range r.colErrs {
