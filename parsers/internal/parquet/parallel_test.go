@@ -155,7 +155,8 @@ func firstDiff(want, got string) string {
 // TestParallelNoLeak: no goroutine outlives a Next call, whether the read
 // ends at io.EOF, with a cancelled context, with an error of the
 // io.ReaderAt mid-read, with a panic of the decoder in a worker, or with
-// Close in the middle.
+// Close in the middle; and the background fetch of the next read-ahead
+// window does not outlive Close.
 func TestParallelNoLeak(t *testing.T) {
 	data := parallelFile(t, 30000, 5000)
 	before := runtime.NumGoroutine()
@@ -236,6 +237,28 @@ func TestParallelNoLeak(t *testing.T) {
 	}
 	r.Close()
 	check("closed in the middle")
+
+	// Close while the next read-ahead window is fetched in the background
+	// (a slow source): Close waits for that goroutine
+	many := parallelFile(t, 200_000, 10_000)
+	r, err = Open(context.Background(), slowReaderAt{bytes.NewReader(many), 50 * time.Millisecond}, int64(len(many)), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Next(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	a := r.src.ahead
+	if a == nil {
+		t.Fatalf("no background fetch of the next window (%d bytes of row groups in windows of %d)", len(many), ReadAheadWindow)
+	}
+	r.Close()
+	select {
+	case <-a.done:
+	default:
+		t.Fatal("Close returned before the background fetch ended")
+	}
+	check("closed while the next window is fetched")
 }
 
 // failingAt fails every read that reaches past after.

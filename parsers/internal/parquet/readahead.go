@@ -8,7 +8,18 @@ import "github.com/s3ingest/s3ingest/parsers/internal/parquetguard"
 // the row groups that follow it in the file, as long as the whole stays
 // within the window. A file of many small row groups (32,767 one-row groups
 // took one ranged GET each, ~45 s against S3) is thus read with one request
-// per window; the memory it holds is one window, as for one large row group.
+// per window.
+//
+// While the rows of one window are read, the next window is fetched in the
+// background (not for a preview, which needs its first rows only), so that
+// the request's latency and transfer overlap the decoding: the reader holds
+// at most two windows, 2 × ReadAheadWindow. The goroutine that fetches it
+// ends with the fetch; the reader waits for it before it uses the window,
+// and in Close. Its context is that of the call to Next that started it
+// (see parsers' objectReaderAt): a failed or cancelled background fetch is
+// dropped and the window fetched again, by the reader, with the current
+// context, so that an error is reported where it happens.
+//
 // A preview's window ends once it holds the rows the preview asks for.
 // A row group larger than the window is read column by column through the
 // page readers' buffers (see readBufferSize).
@@ -64,7 +75,9 @@ func (r *Reader) window(i int) (start, end int64, ok bool) {
 
 // fetchRowGroup makes row group i's column chunks readable from memory
 // when they fit a window: it keeps the current window if it holds them, or
-// fetches the next one; a row group larger than the window drops the cache.
+// takes the next one (fetched in the background, or now); a row group
+// larger than the window drops the cache. Then it starts fetching the
+// window after the current one.
 func (r *Reader) fetchRowGroup(i int) error {
 	s, e := r.rowGroupRange(i)
 	if s >= 0 && r.src.cached(s, e) {
@@ -74,5 +87,25 @@ func (r *Reader) fetchRowGroup(i int) error {
 	if !ok {
 		return r.src.cacheRange(0, 0)
 	}
-	return r.src.cacheRange(start, end-start)
+	if !r.src.useAhead(start, end-start) {
+		if err := r.src.cacheRange(start, end-start); err != nil {
+			return err
+		}
+	}
+	if r.cfg.Preview {
+		return nil
+	}
+	// the first row group after the window
+	j := i + 1
+	for ; j < len(r.md.RowGroups); j++ {
+		if s, e := r.rowGroupRange(j); s >= 0 && (s < start || e > end) {
+			break
+		}
+	}
+	if j < len(r.md.RowGroups) {
+		if s, e, ok := r.window(j); ok {
+			r.src.fetchAhead(s, e-s)
+		}
+	}
+	return nil
 }

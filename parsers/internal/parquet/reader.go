@@ -3,9 +3,10 @@
 //
 // The file is read through the io.ReaderAt, never whole: the footer first,
 // then one row group at a time, each column through parquet-go's page
-// reader behind a parquetguard.Guard. Memory is bounded by the row group
-// prefetch limit plus one read buffer and one decoded page per column,
-// whatever the size of the file. Against S3, every ReadAt that is not
+// reader behind a parquetguard.Guard. Memory is bounded by two read-ahead
+// windows (readahead.go) plus one read buffer and one decoded page per
+// column, whatever the size of the file; the columns are decoded in
+// parallel without more buffers (parallel.go). Against S3, every ReadAt that is not
 // served from the engine's caches is one ranged request, so the engine
 // issues few, large, bounded reads (see source.go).
 //
@@ -59,8 +60,9 @@ const (
 	maxReadBuffer = 4 << 20
 	// ReadAheadWindow: a row group no larger than this is fetched with
 	// one request before its columns are read, together with the row
-	// groups after it that fit (see readahead.go).
-	ReadAheadWindow = 8 << 20
+	// groups after it that fit; the next window is fetched while one is
+	// read (see readahead.go), so the reader holds up to two.
+	ReadAheadWindow = 4 << 20
 	// PreviewReadBuffer is the per-column read buffer of a preview, which
 	// needs the first pages only.
 	PreviewReadBuffer = 256 << 10
@@ -569,6 +571,7 @@ func (r *Reader) Close() (err error) {
 	for i := range r.chunks {
 		r.chunks[i].close()
 	}
+	r.src.stopAhead()
 	r.src.cacheRange(0, 0)
 	return nil
 }
@@ -678,6 +681,7 @@ func (r *Reader) nextRowGroup() error {
 	for {
 		r.rg++
 		if r.rg >= len(groups) {
+			r.src.stopAhead()
 			r.src.cacheRange(0, 0)
 			return io.EOF
 		}
