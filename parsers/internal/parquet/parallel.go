@@ -4,10 +4,10 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"github.com/parquet-go/parquet-go/format"
 
+	"github.com/s3ingest/s3ingest/parsers/internal/shared"
 	"github.com/s3ingest/s3ingest/parsers/schema"
 )
 
@@ -15,12 +15,15 @@ import (
 // chunk, page reader, decompressor and output vector. fill reads the flat
 // columns of each sub-batch in parallel, on up to Config.Workers goroutines
 // (GOMAXPROCS by default), so that decompressing and converting one
-// object's columns uses every core. A sub-batch is subBatch rows per worker
-// (up to 4), so that each goroutine has enough work to pay for its start;
-// the context and the batch's bytes (shared.MaxBatchBytes) are checked
-// between sub-batches. The flat columns are handed out most expensive
-// first (byte arrays, then 8- and 12-byte values), each to the next free
-// goroutine.
+// object's columns uses every core. A parallel sub-batch is up to
+// parallelUnit rows (a default batch), so that each goroutine has enough
+// work to pay for its start (a sleeping vCPU takes 50-200 µs to wake on
+// the project's VMs); fewer when the text of that many rows (at the last
+// sub-batch's bytes per row) would take the batch past shared.MaxBatchBytes,
+// never fewer than subBatch, as a sequential read. The context and the
+// batch's bytes are checked between sub-batches. The flat columns are sorted most expensive first
+// (byte arrays, then 8- and 12-byte values): the started goroutines take
+// them from the front, the calling goroutine from the back.
 //
 // The goroutines live inside one fill call: fill starts workers-1 of them,
 // works itself, and waits for all before it returns, so none outlives a
@@ -43,6 +46,20 @@ import (
 // file of tiny row groups) is read on the calling goroutine, cheaper than
 // starting another.
 const minParallelRows = 256
+
+// parallelUnit is the most rows of a parallel sub-batch.
+const parallelUnit = 4 * subBatch
+
+// unitRows is how many rows the next fill of b reads at most: r.unit, fewer
+// when their text would pass shared.MaxBatchBytes (see above).
+func (r *Reader) unitRows(b *schema.Batch) int {
+	u := r.unit
+	if u > subBatch && r.textPerRow > 0 {
+		room := (shared.MaxBatchBytes - batchBytes(b)) / r.textPerRow
+		u = max(subBatch, min(u, room))
+	}
+	return u
+}
 
 // resolveWorkers returns the number of goroutines that read a batch's
 // columns: Config.Workers, or GOMAXPROCS when it is <= 0.
@@ -97,14 +114,31 @@ func (r *Reader) parallelColumns() {
 // r.colErrs and its error to r.colFail. It returns once every column is
 // done, even when first panics.
 func (r *Reader) fillParallel(b *schema.Batch, base, n int, cols []int, first func()) {
-	var next atomic.Int64
-	work := func() {
+	// cols is sorted most expensive first: the started goroutines take
+	// from the front, the calling one (already running) from the back, so
+	// that a goroutine that starts late still gets an expensive column and
+	// the calling one keeps busy meanwhile.
+	var mu sync.Mutex
+	lo, hi := 0, len(cols)
+	claim := func(front bool) (int, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if lo >= hi {
+			return 0, false
+		}
+		if front {
+			lo++
+			return cols[lo-1], true
+		}
+		hi--
+		return cols[hi], true
+	}
+	work := func(front bool) {
 		for {
-			k := int(next.Add(1)) - 1
-			if k >= len(cols) {
+			i, ok := claim(front)
+			if !ok {
 				return
 			}
-			i := cols[k]
 			r.colFail[i] = r.fillFlatColumn(b, i, base, n)
 		}
 	}
@@ -115,11 +149,11 @@ func (r *Reader) fillParallel(b *schema.Batch, base, n int, cols []int, first fu
 	for range workers - 1 {
 		go func() {
 			defer wg.Done()
-			work()
+			work(true)
 		}()
 	}
 	first()
-	work()
+	work(false)
 }
 
 // fillFlatColumn is fillColumn for a flat column, safe to run in parallel

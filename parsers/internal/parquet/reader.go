@@ -175,17 +175,18 @@ type Reader struct {
 	keep    []bool
 	// fill's scratch: per output column, the rows that do not convert and
 	// the error; the columns read in parallel
-	colErrs  [][]rowErr
-	colFail  []error
-	par      []int  // most expensive first
-	isPar    []bool // per output column
-	workers  int    // Config.Workers, resolved
-	unit     int    // rows per fill: subBatch per worker
-	eof      bool
-	err      error // sticky
-	closed   bool
-	curCol   string // column being read, for panics
-	warnings []string
+	colErrs    [][]rowErr
+	colFail    []error
+	par        []int  // most expensive first
+	isPar      []bool // per output column
+	workers    int    // Config.Workers, resolved
+	unit       int    // rows per fill at most (see unitRows)
+	textPerRow int    // text bytes per row of the last fill
+	eof        bool
+	err        error // sticky
+	closed     bool
+	curCol     string // column being read, for panics
+	warnings   []string
 }
 
 // Open reads the footer of the Parquet file of size bytes that ra holds
@@ -277,7 +278,10 @@ func Open(ctx context.Context, ra io.ReaderAt, size int64, cfg Config) (_ *Reade
 		}
 	}
 	r.workers = resolveWorkers(cfg.Workers)
-	r.unit = subBatch * min(r.workers, 4)
+	r.unit = subBatch
+	if r.workers > 1 {
+		r.unit = parallelUnit
+	}
 	r.chunks = make([]chunk, len(leaves))
 	r.levels = make([][]levelBuf, len(r.cols))
 	for i, c := range r.cols {
@@ -621,11 +625,12 @@ func (r *Reader) Next(ctx context.Context, b *schema.Batch) (err error) {
 			}
 			return err
 		}
-		n := int(min(int64(min(r.unit, r.cfg.BatchRows-b.Len())), r.rgLeft))
-		start := b.Len()
+		n := int(min(int64(min(r.unitRows(b), r.cfg.BatchRows-b.Len())), r.rgLeft))
+		start, text := b.Len(), batchBytes(b)
 		if err := r.fill(b, n); err != nil {
 			return r.fail(b, start, err)
 		}
+		r.textPerRow = (batchBytes(b) - text) / n
 		for i := range n {
 			b.Lines = append(b.Lines, r.row+int64(i))
 		}
