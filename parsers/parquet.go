@@ -12,7 +12,10 @@ import (
 // Parquet objects are read by the engine of parsers/internal/parquet, over
 // an objectReaderAt (parquet_readerat.go): every read is a ranged
 // Object.Open governed by the context of the current call, resumed if its
-// body breaks off. This file adapts Options to the engine's Config, the
+// body breaks off. Small row groups are fetched in read-ahead windows (one
+// request for many), the next window while the current one is decoded, and
+// the columns of a batch are decoded on up to GOMAXPROCS goroutines; none
+// outlives Close. This file adapts Options to the engine's Config, the
 // engine's *parquet.Error to *ParseError (with the object's name), and
 // rejected rows to Options.OnReject.
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -102,26 +103,64 @@ func TestParquetUnknownSize(t *testing.T) {
 }
 
 // TestParquetObjectErrors checks that errors of the object itself are
-// returned as they are (wrapped), never as a ParseError, and that the
-// reader stops there.
+// returned as they are (wrapped, naming the object), never as a
+// ParseError, whichever request fails: the head or the tail of the footer,
+// or a read-ahead window mid-read (after the rows of the windows before it
+// are delivered); that the reader stops there; and that a background fetch
+// that failed once is fetched again.
 func TestParquetObjectErrors(t *testing.T) {
+	// 4 row groups of ~3.7 MB: requests 1-2 read the footer, 3 the first
+	// window (one row group each), 4 the second in the background while
+	// the first is read, and so on. A failed background fetch is fetched
+	// again when its rows are needed (and fails again here: every request
+	// from failAfter on fails).
 	data := pqWriteFile(t, pqBenchRows(200000), parquet.MaxRowsPerRowGroup(50000))
 	if len(data) <= engine.TailBytes {
 		t.Fatalf("the file is too small (%d bytes) for the test", len(data))
 	}
 	boom := errors.New("503 SlowDown")
-	for _, after := range []int64{1, 2, 3, 4} {
-		obj := newPQRangeObject("s3://b/k.parquet", data)
-		obj.failAfter, obj.failErr = after, boom
-		_, err := pqReadObject(context.Background(), obj, Options{})
+	for _, tc := range []struct {
+		after int64 // the request that fails
+		rows  int   // rows delivered before the error
+	}{{1, 0}, {2, 0}, {3, 0}, {4, 50000}, {5, 100000}, {6, 150000}} {
+		const name = "s3://b/k.parquet"
+		obj := newPQRangeObject(name, data)
+		obj.failAfter, obj.failErr = tc.after, boom
 		var pe *ParseError
-		if !errors.Is(err, boom) || errors.As(err, &pe) {
-			t.Fatalf("failing request %d: error %v, want the object's error, not a ParseError", after, err)
+		r, err := openParquet(context.Background(), obj, Options{})
+		if err != nil {
+			if tc.after > 2 || !errors.Is(err, boom) || errors.As(err, &pe) || !strings.Contains(err.Error(), name) {
+				t.Fatalf("failing request %d: open: %v, want the object's error naming it, not a ParseError", tc.after, err)
+			}
+			continue
 		}
+		rows, _, err := pqReadAll(context.Background(), r, 1000)
+		if !errors.Is(err, boom) || errors.As(err, &pe) || !strings.Contains(err.Error(), name) || len(rows) != tc.rows {
+			t.Fatalf("failing request %d: %d rows, error %v; want %d rows, then the object's error naming it, not a ParseError",
+				tc.after, len(rows), err, tc.rows)
+		}
+		before := obj.requests.Load()
+		b := schema.NewBatch(r.Schema(), 10)
+		if err2 := r.Next(context.Background(), b); !errors.Is(err2, boom) || obj.requests.Load() != before {
+			t.Fatalf("failing request %d: Next after the error: %v, %d more requests", tc.after, err2, obj.requests.Load()-before)
+		}
+		r.Close()
+	}
+
+	// the background fetch of the second window fails once: fetched
+	// again, all rows
+	obj := newPQRangeObject("k", data)
+	obj.onOpen = func(n int64) {
+		if n == 4 {
+			panic("connection reset")
+		}
+	}
+	if n, err := pqReadObject(context.Background(), obj, Options{}); err != nil || n != 200000 || obj.requests.Load() != 7 {
+		t.Fatalf("a background fetch failing once: %d rows, %v, %d requests (%v)", n, err, obj.requests.Load(), obj.ranges)
 	}
 
 	// a short object (its size says more than it has)
-	obj := newPQRangeObject("s3://b/k.parquet", data[:len(data)-100])
+	obj = newPQRangeObject("s3://b/k.parquet", data[:len(data)-100])
 	obj.size = int64(len(data))
 	_, err := pqReadObject(context.Background(), obj, Options{})
 	var pe *ParseError
@@ -157,6 +196,19 @@ func TestParquetBrokenBodies(t *testing.T) {
 	if err != nil || n != want {
 		t.Fatalf("with broken bodies: %d rows, %v", n, err)
 	}
+	// the body of a read-ahead window (request 3, after head and tail)
+	// breaks off in the middle once: resumed from where it stopped
+	obj = newPQRangeObject("k", data)
+	obj.breakBody = 1 << 20
+	obj.onOpen = func(n int64) {
+		if n == 3 {
+			obj.breakCount.Store(1)
+		}
+	}
+	n, err = pqReadObject(context.Background(), obj, Options{})
+	if err != nil || n != want || obj.requests.Load() != 4 || obj.ranges[3][0] != obj.ranges[2][0]+1<<20 {
+		t.Fatalf("with a broken window: %d rows, %v, ranges %v", n, err, obj.ranges)
+	}
 	obj = newPQRangeObject("k", data)
 	obj.breakBody = 10
 	obj.breakCount.Store(1000)
@@ -173,6 +225,10 @@ func TestParquetBrokenBodies(t *testing.T) {
 	}
 }
 
+// TestParquetCancel checks that Next checks its context even when the rows
+// are served from a read-ahead window already in memory (no request), that
+// a cancellation while a window is fetched ends the read after the rows
+// before it, and that a cancelled open issues no request.
 func TestParquetCancel(t *testing.T) {
 	data := pqWriteFile(t, pqBenchRows(200000), parquet.MaxRowsPerRowGroup(20000))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -186,6 +242,12 @@ func TestParquetCancel(t *testing.T) {
 	if err := r.Next(ctx, b); err != nil {
 		t.Fatal(err)
 	}
+	// head, tail, the first window, the second in the background
+	for deadline := time.Now().Add(5 * time.Second); obj.requests.Load() < 4; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests: the second window is not fetched in the background", obj.requests.Load())
+		}
+	}
 	cancel()
 	before := obj.requests.Load()
 	if err := r.Next(ctx, b); !errors.Is(err, context.Canceled) || b.Len() != 0 {
@@ -195,19 +257,27 @@ func TestParquetCancel(t *testing.T) {
 		t.Fatal("a request was issued with a cancelled context")
 	}
 
-	// cancelled while a row group is being fetched
+	// cancelled while the second read-ahead window is fetched in the
+	// background (the requests are head, tail, the first window of 2 row
+	// groups, then the second): some of the first window's rows, then
+	// context.Canceled, and no request after that
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
 	obj = newPQRangeObject("k", data)
 	obj.onOpen = func(n int64) {
-		if n == 5 {
+		if n == 4 {
 			cancel()
 		}
 	}
-	_, err = pqReadObject(ctx, obj, Options{})
+	r2, err := openParquet(ctx, obj, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	rows, _, err := pqReadAll(ctx, r2, 1000)
 	var pe *ParseError
-	if !errors.Is(err, context.Canceled) || errors.As(err, &pe) {
-		t.Fatalf("cancelled mid-read: %v", err)
+	if !errors.Is(err, context.Canceled) || errors.As(err, &pe) || len(rows) > 40000 || obj.requests.Load() != 4 {
+		t.Fatalf("cancelled mid-read: %d rows, %d requests, %v; want at most 40000 rows, 4 requests, context.Canceled", len(rows), obj.requests.Load(), err)
 	}
 
 	// a cancelled open issues no request
@@ -217,18 +287,38 @@ func TestParquetCancel(t *testing.T) {
 	}
 }
 
-// TestParquetRequests checks the ranged reads: one request for the footer
-// of a small file, head+tail for a larger one, one more for a footer over
-// the prefetched tail, exact ranges, and nothing past the object's end.
+// TestParquetRequests checks the ranged reads of each strategy: opening
+// reads the footer with one request for a small file, head+tail for a
+// larger one, one more for a footer over the prefetched tail; reading
+// fetches small row groups in read-ahead windows (consecutive row groups,
+// one request per engine.ReadAheadWindow, the next one while the current
+// one is read), a row group over the window column by column; ranges are
+// exact and nothing is fetched twice or past the object's end.
 func TestParquetRequests(t *testing.T) {
 	small := pqWriteFile(t, pqBenchRows(100))
+	// 2 row groups of ~3.7 MB: one window each
 	large := pqWriteFile(t, pqBenchRows(100000), parquet.MaxRowsPerRowGroup(50000))
+	// 10 row groups of ~1.5 MB: 2 per window, 5 windows
+	medium := pqWriteFile(t, pqBenchRows(200000), parquet.MaxRowsPerRowGroup(20000))
+	// 400 row groups of ~3.7 KB: one window; the footer is over 64 KiB
 	manyGroups := pqWriteFile(t, pqBenchRows(20000), parquet.MaxRowsPerRowGroup(50))
+	// 3,000 one-row groups: one window
+	tiny := pqTinyRowGroups(t, 3000)
+	// one row group of 8.8 MB (over the window): 12 columns, each read
+	// through its own buffer
+	big := pqBenchFile(t, 300000, 300000)
 	for _, tc := range []struct {
-		name string
-		data []byte
-		open int64
-	}{{"small", small, 1}, {"large", large, 2}, {"large footer", manyGroups, 3}} {
+		name       string
+		data       []byte
+		open, read int64 // requests; read -1: one or more per column
+	}{
+		{"small", small, 1, 0},
+		{"large", large, 2, 2},
+		{"medium", medium, 2, 5},
+		{"large footer", manyGroups, 3, 1},
+		{"tiny row groups", tiny, 3, 1},
+		{"row group over the window", big, 2, -1},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			obj := newPQRangeObject("k", tc.data)
 			r, err := openParquet(context.Background(), obj, Options{})
@@ -243,10 +333,24 @@ func TestParquetRequests(t *testing.T) {
 			if err != nil || int64(len(rows)) != r.Info().RowCount {
 				t.Fatalf("%d rows, %v", len(rows), err)
 			}
-			for _, rg := range obj.ranges {
+			read := obj.requests.Load() - tc.open
+			switch {
+			case tc.read >= 0 && read != tc.read:
+				t.Fatalf("reading issued %d requests (%v), want %d", read, obj.ranges[tc.open:], tc.read)
+			case tc.read < 0 && read < 12:
+				t.Fatalf("reading a row group over the window issued %d requests, want one or more per column (12)", read)
+			}
+			for i, rg := range obj.ranges {
 				if rg[0] < 0 || rg[1] > int64(len(tc.data)) || rg[0] >= rg[1] {
 					t.Fatalf("bad range %v", rg)
 				}
+				if n := rg[1] - rg[0]; i >= int(tc.open) && n > engine.ReadAheadWindow {
+					t.Fatalf("a read of %d bytes, over the window of %d", n, engine.ReadAheadWindow)
+				}
+			}
+			// the footer's tail and the data may overlap by up to TailBytes
+			if got := obj.bytes.Load(); got > int64(len(tc.data))+engine.TailBytes {
+				t.Fatalf("%d bytes fetched for a %d-byte object", got, len(tc.data))
 			}
 			t.Logf("%d bytes: %d requests, %d bytes fetched", len(tc.data), obj.requests.Load(), obj.bytes.Load())
 		})

@@ -46,6 +46,10 @@ type pqRangeObject struct {
 	onOpen func(n int64)
 	// micro > 0 makes bodies return 1 to micro bytes per Read.
 	micro int
+	// latency delays each request (a first-byte latency); bandwidth > 0
+	// delays it by its size at that many bytes per second as well.
+	latency   time.Duration
+	bandwidth int64
 }
 
 // pqMicroReader returns 1, 2, ... max bytes per Read, cycling.
@@ -75,6 +79,9 @@ func (o *pqRangeObject) Open(ctx context.Context, off, n int64) (io.ReadCloser, 
 		return nil, err
 	}
 	k := o.requests.Add(1)
+	if d := o.latency + o.transfer(n); d > 0 {
+		time.Sleep(d)
+	}
 	if o.onOpen != nil {
 		o.onOpen(k)
 	}
@@ -101,6 +108,14 @@ func (o *pqRangeObject) Open(ctx context.Context, off, n int64) (io.ReadCloser, 
 		r = &pqMicroReader{r: r, max: o.micro}
 	}
 	return io.NopCloser(r), nil
+}
+
+// transfer is how long n bytes take at o.bandwidth.
+func (o *pqRangeObject) transfer(n int64) time.Duration {
+	if o.bandwidth <= 0 || n <= 0 {
+		return 0
+	}
+	return time.Duration(n * int64(time.Second) / o.bandwidth)
 }
 
 type pqErrReader struct{ err error }

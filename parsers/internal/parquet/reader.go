@@ -3,9 +3,10 @@
 //
 // The file is read through the io.ReaderAt, never whole: the footer first,
 // then one row group at a time, each column through parquet-go's page
-// reader behind a parquetguard.Guard. Memory is bounded by the row group
-// prefetch limit plus one read buffer and one decoded page per column,
-// whatever the size of the file. Against S3, every ReadAt that is not
+// reader behind a parquetguard.Guard. Memory is bounded by two read-ahead
+// windows (readahead.go) plus one read buffer and one decoded page per
+// column, whatever the size of the file; the columns are decoded in
+// parallel without more buffers (parallel.go). Against S3, every ReadAt that is not
 // served from the engine's caches is one ranged request, so the engine
 // issues few, large, bounded reads (see source.go).
 //
@@ -45,7 +46,9 @@ import (
 )
 
 const (
-	// subBatch is how many rows are converted per column at a time.
+	// subBatch is how many rows are converted per column at a time, per
+	// worker (see parallel.go): the context and the batch's bytes are
+	// checked between sub-batches.
 	subBatch = 2048
 	// readBudget is shared by the per-column read buffers: each column
 	// reads through a buffer of readBudget/columns bytes, between
@@ -55,13 +58,16 @@ const (
 	readBudget    = 32 << 20
 	minReadBuffer = 32 << 10
 	maxReadBuffer = 4 << 20
-	// prefetchRowGroup: a row group no larger than this is fetched with
-	// one request before its columns are read.
-	prefetchRowGroup = 8 << 20
+	// ReadAheadWindow: a row group no larger than this is fetched with
+	// one request before its columns are read, together with the row
+	// groups after it that fit; the next window is fetched while one is
+	// read (see readahead.go), so the reader holds up to two.
+	ReadAheadWindow = 4 << 20
 	// PreviewReadBuffer is the per-column read buffer of a preview, which
 	// needs the first pages only.
 	PreviewReadBuffer = 256 << 10
-	previewPrefetch   = 1 << 20
+	// PreviewReadAhead is the read-ahead window of a preview.
+	PreviewReadAhead = 1 << 20
 )
 
 // ErrNotParquet marks a file without the Parquet head magic (wrapped in an
@@ -126,6 +132,10 @@ type Config struct {
 	// bound). It is checked on the footer's bytes, before parquet-go
 	// decodes them.
 	MaxColumns int
+	// Workers is the most goroutines that read the columns of a batch at
+	// once (see parallel.go); <= 0: GOMAXPROCS; 1: on the calling
+	// goroutine only.
+	Workers int
 	// RescueColumn, when set, names a nullable JSON column of Schema (the
 	// caller checks that) that receives, per row, one JSON object of what
 	// Schema cannot hold (see rescue.go): the values of file columns
@@ -155,19 +165,28 @@ type Reader struct {
 	prefetchMax int64
 	rows        int64 // rows in the row groups
 
-	rg       int   // current row group, -1 before the first
-	rgLeft   int64 // rows left in the current row group
-	row      int64 // file row index of the next row
-	chunks   []chunk
-	levels   [][]levelBuf // per output column (nested): per leaf
-	asm      assembler
-	rowErrs  []rowErr
-	keep     []bool
-	eof      bool
-	err      error // sticky
-	closed   bool
-	curCol   string // column being read, for panics
-	warnings []string
+	rg      int   // current row group, -1 before the first
+	rgLeft  int64 // rows left in the current row group
+	row     int64 // file row index of the next row
+	chunks  []chunk
+	levels  [][]levelBuf // per output column (nested): per leaf
+	asm     assembler
+	rowErrs []rowErr
+	keep    []bool
+	// fill's scratch: per output column, the rows that do not convert and
+	// the error; the columns read in parallel
+	colErrs    [][]rowErr
+	colFail    []error
+	par        []int  // most expensive first
+	isPar      []bool // per output column
+	workers    int    // Config.Workers, resolved
+	unit       int    // rows per fill at most (see unitRows)
+	textPerRow int    // text bytes per row of the last fill
+	eof        bool
+	err        error // sticky
+	closed     bool
+	curCol     string // column being read, for panics
+	warnings   []string
 }
 
 // Open reads the footer of the Parquet file of size bytes that ra holds
@@ -209,10 +228,10 @@ func Open(ctx context.Context, ra io.ReaderAt, size int64, cfg Config) (_ *Reade
 		nleaves = 16 // parquet-go's decoding will say what is wrong
 	}
 	readBuf := min(PreviewReadBuffer, readBufferSize(nleaves))
-	r.prefetchMax = previewPrefetch
+	r.prefetchMax = PreviewReadAhead
 	if !cfg.Preview {
 		readBuf = readBufferSize(nleaves)
-		r.prefetchMax = prefetchRowGroup
+		r.prefetchMax = ReadAheadWindow
 	}
 	f, err := parquetgo.OpenFile(src, size,
 		parquetgo.SkipPageIndex(true),
@@ -257,6 +276,11 @@ func Open(ctx context.Context, ra io.ReaderAt, size int64, cfg Config) (_ *Reade
 				r.need[k] = true
 			}
 		}
+	}
+	r.workers = resolveWorkers(cfg.Workers)
+	r.unit = subBatch
+	if r.workers > 1 {
+		r.unit = parallelUnit
 	}
 	r.chunks = make([]chunk, len(leaves))
 	r.levels = make([][]levelBuf, len(r.cols))
@@ -551,6 +575,7 @@ func (r *Reader) Close() (err error) {
 	for i := range r.chunks {
 		r.chunks[i].close()
 	}
+	r.src.stopAhead()
 	r.src.cacheRange(0, 0)
 	return nil
 }
@@ -600,11 +625,12 @@ func (r *Reader) Next(ctx context.Context, b *schema.Batch) (err error) {
 			}
 			return err
 		}
-		n := int(min(int64(min(subBatch, r.cfg.BatchRows-b.Len())), r.rgLeft))
-		start := b.Len()
+		n := int(min(int64(min(r.unitRows(b), r.cfg.BatchRows-b.Len())), r.rgLeft))
+		start, text := b.Len(), batchBytes(b)
 		if err := r.fill(b, n); err != nil {
 			return r.fail(b, start, err)
 		}
+		r.textPerRow = (batchBytes(b) - text) / n
 		for i := range n {
 			b.Lines = append(b.Lines, r.row+int64(i))
 		}
@@ -660,6 +686,7 @@ func (r *Reader) nextRowGroup() error {
 	for {
 		r.rg++
 		if r.rg >= len(groups) {
+			r.src.stopAhead()
 			r.src.cacheRange(0, 0)
 			return io.EOF
 		}
@@ -667,21 +694,10 @@ func (r *Reader) nextRowGroup() error {
 		if g.NumRows == 0 {
 			continue
 		}
-		// Fetch a small row group with one request.
-		start, end := int64(-1), int64(0)
-		for j := range g.Columns {
-			s, e := parquetguard.ChunkRange(&g.Columns[j])
-			if start < 0 || s < start {
-				start = s
-			}
-			end = max(end, e)
-		}
-		if start >= 0 && end-start <= r.prefetchMax {
-			if err := r.src.cacheRange(start, end-start); err != nil {
-				return r.classify(nil, err, r.rg, r.row, "")
-			}
-		} else {
-			r.src.cacheRange(0, 0)
+		// Fetch a small row group, and those after it, with one
+		// request (see readahead.go).
+		if err := r.fetchRowGroup(r.rg); err != nil {
+			return r.classify(nil, err, r.rg, r.row, "")
 		}
 		chunks := groups[r.rg].ColumnChunks()
 		if len(chunks) != len(r.leaves) {
@@ -704,53 +720,110 @@ func (r *Reader) nextRowGroup() error {
 	}
 }
 
-// fill appends n rows of every column to b.
+// fill appends n rows of every column to b: the flat columns in parallel
+// (see parallel.go), the others on the calling goroutine. Rows whose values
+// do not convert are listed in r.rowErrs, column by column, as a
+// sequential read lists them; the error returned is the one of the first
+// column (in b's order) that failed.
 func (r *Reader) fill(b *schema.Batch, n int) error {
 	r.rowErrs = r.rowErrs[:0]
 	base := b.Len()
+	if len(r.colErrs) != len(b.Cols) {
+		r.colErrs = make([][]rowErr, len(b.Cols))
+		r.colFail = make([]error, len(b.Cols))
+		r.parallelColumns()
+	}
 	for i := range b.Cols {
-		v := &b.Cols[i]
-		j := r.srcCol[i]
-		if i == r.resc.col {
-			continue // filled by fillRescue, after the others
-		}
-		if j < 0 {
-			appendNulls(v, n)
-			if r.checkNull[i] {
-				hint := fmt.Sprintf("the file has no column %q: mark it nullable in the schema", r.out.Fields[i].Name)
-				if r.resc.typed != nil && r.resc.typed[i] {
-					hint = fmt.Sprintf("the file's column %q has another type (its values are rescued): mark it nullable in the schema", r.out.Fields[i].Name)
-				}
-				for k := base; k < v.Len(); k++ {
-					r.rowErrs = append(r.rowErrs, rowErr{row: k, col: i, msg: "null in a column that is not nullable", hint: hint})
-				}
+		r.colErrs[i], r.colFail[i] = r.colErrs[i][:0], nil
+	}
+	par := len(r.par) > 0 && n >= minParallelRows
+	// the other columns, on this goroutine, in order, until one fails
+	seq := func() {
+		for i := range b.Cols {
+			if i == r.resc.col || (par && r.isPar[i]) {
+				continue // filled by fillRescue, after the others; or in parallel
 			}
-			continue
-		}
-		col := &r.cols[j]
-		if r.resc.widen != nil && r.resc.widen[i] != 0 {
-			if err := r.widen(v, j, i, base, n); err != nil {
-				return err
+			if err := r.fillColumn(b, i, base, n, &r.colErrs[i]); err != nil {
+				r.colFail[i] = err
+				return
 			}
-		} else if err := r.readColumn(v, j, i, base, n, r.asText[i], &r.rowErrs); err != nil {
-			return err
-		}
-		if r.checkNull != nil && r.checkNull[i] {
-			for k := base; k < v.Len(); k++ {
-				if v.Nulls[k] {
-					r.rowErrs = append(r.rowErrs, rowErr{row: k, col: i, msg: "null in a column that is not nullable",
-						hint: "mark the column nullable in the schema"})
-				}
-			}
-		}
-		if len(v.Bytes) > 1<<31-1 {
-			return &Error{RowGroup: r.rg, Row: r.row, Column: col.field.Name,
-				Err: fmt.Errorf("%w: more than 2 GiB of values in one batch", shared.ErrTooLarge), Hint: "lower batch_rows"}
 		}
 	}
+	if par {
+		r.fillParallel(b, base, n, r.par, seq)
+	} else {
+		seq()
+	}
 	r.curCol = ""
+	for _, err := range r.colFail {
+		if err != nil {
+			return err // the first column's in b's order
+		}
+	}
+	r.rowErrs = r.rowErrs[:0]
+	for i := range r.colErrs {
+		r.rowErrs = append(r.rowErrs, r.colErrs[i]...)
+	}
 	if r.resc.col >= 0 {
 		return r.fillRescue(b, base, n)
+	}
+	return nil
+}
+
+// fillColumn appends n rows of output column i to b, listing the values
+// that do not convert in errs.
+func (r *Reader) fillColumn(b *schema.Batch, i, base, n int, errs *[]rowErr) error {
+	v := &b.Cols[i]
+	j := r.srcCol[i]
+	if j < 0 {
+		appendNulls(v, n)
+		if r.checkNull[i] {
+			hint := fmt.Sprintf("the file has no column %q: mark it nullable in the schema", r.out.Fields[i].Name)
+			if r.resc.typed != nil && r.resc.typed[i] {
+				hint = fmt.Sprintf("the file's column %q has another type (its values are rescued): mark it nullable in the schema", r.out.Fields[i].Name)
+			}
+			for k := base; k < v.Len(); k++ {
+				*errs = append(*errs, rowErr{row: k, col: i, msg: "null in a column that is not nullable", hint: hint})
+			}
+		}
+		return nil
+	}
+	if r.resc.widen != nil && r.resc.widen[i] != 0 {
+		if err := r.widen(v, j, i, base, n, errs); err != nil {
+			return err
+		}
+	} else if err := r.readColumn(v, j, i, base, n, r.asText[i], errs); err != nil {
+		return err
+	}
+	return r.checkColumn(v, i, base, errs)
+}
+
+// checkColumn lists the nulls of output column i (rows from base on) that
+// the schema does not allow, and bounds the column's bytes.
+func (r *Reader) checkColumn(v *schema.Vector, i, base int, errs *[]rowErr) error {
+	if r.checkNull != nil && r.checkNull[i] {
+		for k := base; k < v.Len(); k++ {
+			if v.Nulls[k] {
+				*errs = append(*errs, rowErr{row: k, col: i, msg: "null in a column that is not nullable",
+					hint: "mark the column nullable in the schema"})
+			}
+		}
+	}
+	if len(v.Bytes) > 1<<31-1 {
+		return &Error{RowGroup: r.rg, Row: r.row, Column: r.cols[r.srcCol[i]].field.Name,
+			Err: fmt.Errorf("%w: more than 2 GiB of values in one batch", shared.ErrTooLarge), Hint: "lower batch_rows"}
+	}
+	return nil
+}
+
+// readFlat appends the next n rows of flat file column j to v, as
+// readColumn does. It touches no state of r but column j's chunk, so the
+// flat columns can be read in parallel.
+func (r *Reader) readFlat(v *schema.Vector, j, col, base, n int, text bool, errs *[]rowErr) error {
+	c0 := &r.cols[j]
+	c := &r.chunks[c0.node.first]
+	if err := c.fillFlat(v, n, col, text, errs); err != nil {
+		return r.classify(c, err, r.rg, r.row+int64(v.Len()-base), c0.field.Name)
 	}
 	return nil
 }
@@ -763,11 +836,7 @@ func (r *Reader) readColumn(v *schema.Vector, j, col, base, n int, text bool, er
 	node := c0.node
 	r.curCol = c0.field.Name
 	if c0.flat {
-		c := &r.chunks[node.first]
-		if err := c.fillFlat(v, n, col, text, errs); err != nil {
-			return r.classify(c, err, r.rg, r.row+int64(v.Len()-base), c0.field.Name)
-		}
-		return nil
+		return r.readFlat(v, j, col, base, n, text, errs)
 	}
 	lv := r.levels[j]
 	for k := range lv {
@@ -937,12 +1006,15 @@ func corrupt(rg int, row int64, col string, err error) *Error {
 
 // panicked turns a recovered panic of parquet-go (malformed input) into an
 // error.
-func (r *Reader) panicked(p any) error {
+func (r *Reader) panicked(p any) error { return r.panickedIn(p, r.curCol) }
+
+// panickedIn is panicked for a panic met reading column col.
+func (r *Reader) panickedIn(p any, col string) error {
 	if ioErr := r.src.err(); ioErr != nil {
 		return ioErr
 	}
 	rg := max(r.rg, 0)
-	err := corrupt(rg, r.row, r.curCol, fmt.Errorf("the Parquet decoder failed: %v", p))
+	err := corrupt(rg, r.row, col, fmt.Errorf("the Parquet decoder failed: %v", p))
 	if debugPanics {
 		err.Hint = string(debug.Stack())
 	}

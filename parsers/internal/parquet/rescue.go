@@ -207,7 +207,7 @@ func widens(have, want schema.Type) bool {
 
 // widen appends the next n rows of file column j to v (output column col,
 // of a wider type; see widens), from batch row base on.
-func (r *Reader) widen(v *schema.Vector, j, col, base, n int) error {
+func (r *Reader) widen(v *schema.Vector, j, col, base, n int, errs *[]rowErr) error {
 	rs := &r.resc
 	t := &rs.tmp
 	t.Reset()
@@ -218,7 +218,7 @@ func (r *Reader) widen(v *schema.Vector, j, col, base, n int) error {
 	}
 	for _, e := range rs.tmpErrs {
 		e.row += base
-		r.rowErrs = append(r.rowErrs, e)
+		*errs = append(*errs, e)
 	}
 	for k := range n {
 		switch {
@@ -227,7 +227,7 @@ func (r *Reader) widen(v *schema.Vector, j, col, base, n int) error {
 		case t.Type == schema.Date:
 			v.AppendInt(t.Ints[k] * 86400 * 1_000_000)
 		case t.Ints[k] < -maxExactFloat || t.Ints[k] > maxExactFloat:
-			r.rowErrs = append(r.rowErrs, rowErr{row: v.Len(), col: col, value: strconv.FormatInt(t.Ints[k], 10),
+			*errs = append(*errs, rowErr{row: v.Len(), col: col, value: strconv.FormatInt(t.Ints[k], 10),
 				msg: "int64 value beyond 2^53 does not fit float64 exactly"})
 			v.AppendNull()
 		default:

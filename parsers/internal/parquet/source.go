@@ -18,7 +18,9 @@ import (
 //   - column chunks are read through parquet-go's buffered page readers,
 //     one read per ReadBufferSize window;
 //   - a row group whose compressed size is small is fetched whole with one
-//     read and its columns are served from memory.
+//     read, together with the small row groups that follow it (one
+//     read-ahead window, see readahead.go), and its columns are served
+//     from memory.
 const (
 	// TailBytes is the tail prefetched to find the footer. Footers of
 	// files with a few dozen columns and row groups fit.
@@ -46,11 +48,17 @@ type source struct {
 	head    []byte
 	tail    []byte
 	tailOff int64
-	// mem caches one whole row group: [memOff, memOff+len(mem)). It is
-	// replaced by the reader between row groups, never during a read.
+	// mem caches one read-ahead window of whole row groups:
+	// [memOff, memOff+len(mem)). It is replaced by the reader between row
+	// groups, never during a read.
 	memMu  sync.RWMutex
 	mem    []byte
 	memOff int64
+	// ahead is the next window, fetched in the background while mem is
+	// read (see readahead.go); spare is a window buffer to reuse. Both are
+	// used by the reader's goroutine only.
+	ahead *aheadFetch
+	spare []byte
 
 	ioErr atomic.Pointer[error]
 }
@@ -192,6 +200,13 @@ func (s *source) extendTail(off int64) error {
 	return nil
 }
 
+// cached reports whether [off, end) is inside the cached range.
+func (s *source) cached(off, end int64) bool {
+	s.memMu.RLock()
+	defer s.memMu.RUnlock()
+	return len(s.mem) > 0 && off >= s.memOff && end <= s.memOff+int64(len(s.mem))
+}
+
 // cacheRange fetches [off, off+n) with one read and serves reads inside
 // it from memory until the next call; n == 0 drops the cache.
 func (s *source) cacheRange(off, n int64) error {
@@ -216,4 +231,70 @@ func (s *source) cacheRange(off, n int64) error {
 	s.mem, s.memOff = buf, off
 	s.memMu.Unlock()
 	return nil
+}
+
+// aheadFetch is a window being fetched in the background.
+type aheadFetch struct {
+	off  int64
+	buf  []byte
+	done chan struct{} // closed when the fetch has ended
+	err  error         // set before done is closed
+}
+
+// fetchAhead starts fetching [off, off+n) in a goroutine that ends with the
+// fetch, unless one is under way or a read of the source already failed.
+// Its error is not the source's: the reader fetches the window again
+// itself (useAhead), and a failure of that fetch is the one it reports.
+func (s *source) fetchAhead(off, n int64) {
+	if s.ahead != nil || n <= 0 || s.err() != nil {
+		return
+	}
+	buf := s.spare
+	s.spare = nil
+	if int64(cap(buf)) >= n {
+		buf = buf[:n]
+	} else {
+		buf = make([]byte, n)
+	}
+	a := &aheadFetch{off: off, buf: buf, done: make(chan struct{})}
+	s.ahead = a
+	go func() {
+		defer close(a.done)
+		m, err := s.readAtRecover(a.buf, off)
+		switch {
+		case m == len(a.buf):
+			err = nil
+		case err == nil:
+			err = io.ErrUnexpectedEOF
+		}
+		a.err = err
+	}()
+}
+
+// useAhead waits for the background fetch and, if it fetched [off, off+n),
+// makes it the cached window; it reports whether it did.
+func (s *source) useAhead(off, n int64) bool {
+	a := s.ahead
+	if a == nil {
+		return false
+	}
+	<-a.done
+	s.ahead = nil
+	if a.err != nil || a.off != off || int64(len(a.buf)) != n {
+		s.spare = a.buf
+		return false
+	}
+	s.memMu.Lock()
+	s.spare, s.mem, s.memOff = s.mem, a.buf, off
+	s.memMu.Unlock()
+	return true
+}
+
+// stopAhead waits for the background fetch, if any, and drops it.
+func (s *source) stopAhead() {
+	if a := s.ahead; a != nil {
+		<-a.done
+		s.ahead = nil
+	}
+	s.spare = nil
 }
