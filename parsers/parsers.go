@@ -163,6 +163,8 @@ const (
 	DefaultPreviewRows          = 100
 	DefaultPreviewHeadBytes     = 4 << 20
 	DefaultMaxColumns           = 10_000
+	DefaultParallelism          = 4
+	DefaultChunkBytes           = 1 << 20
 )
 
 // Upper bounds of the Options sizes: larger values are clamped, so a payload
@@ -173,6 +175,8 @@ const (
 	MaxSampleBytes  = 64 << 20
 	MaxMaxLineBytes = 256 << 20
 	MaxMaxColumns   = 100_000
+	MaxParallelism  = 64
+	MaxChunkBytes   = 16 << 20
 )
 
 // ObjectMemoryBudget is the most memory reading one object takes at the
@@ -245,6 +249,18 @@ type Options struct {
 	SampleBytes int `json:"sample_bytes,omitempty"`
 	// BatchRows is the number of rows per batch (DefaultBatchRows).
 	BatchRows int `json:"batch_rows,omitempty"`
+	// Parallelism bounds the goroutines that parse one CSV or NDJSON
+	// object at once (see pipeline.go): 0 means GOMAXPROCS, at most
+	// DefaultParallelism; 1 parses with one parser (still reading ahead
+	// of the consumer); at most MaxParallelism. Each parser beyond the
+	// default adds about 2 × ChunkBytes and two batches to the memory of
+	// an object.
+	Parallelism int `json:"parallelism,omitempty"`
+	// ChunkBytes is the size of the ranges a CSV or NDJSON object is cut
+	// into for parallel parsing (DefaultChunkBytes, at most
+	// MaxChunkBytes, at most MaxLineBytes). From a record longer than a
+	// chunk on, the object is parsed by one parser.
+	ChunkBytes int `json:"chunk_bytes,omitempty"`
 	// MaxLineBytes bounds one CSV record or JSON document (DefaultMaxLineBytes).
 	MaxLineBytes int `json:"max_line_bytes,omitempty"`
 	// MaxDecompressedBytes stops decompression bombs
