@@ -69,7 +69,7 @@ func Open(ctx context.Context, obj Object, opts Options) (Reader, error) {
 		cancel()
 		return nil, err
 	}
-	s.cancelBody = cancel
+	s.bodyCtx, s.cancelBody = bctx, cancel
 	s.readAhead()
 	r, err := openStream(ctx, obj, s, opts)
 	if err != nil {
@@ -188,6 +188,7 @@ type stream struct {
 	// ahead reads inner ahead in a goroutine (Open only, see readAhead);
 	// cancelBody cancels the context of the object's body.
 	ahead      *aheadReader
+	bodyCtx    context.Context
 	cancelBody context.CancelFunc
 }
 
@@ -359,7 +360,11 @@ func (s *stream) readAhead() {
 	if s.headLimit >= 0 || s.ahead != nil {
 		return
 	}
-	s.ahead = newAheadReader(s.inner)
+	ctx := s.bodyCtx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	s.ahead = newAheadReader(ctx, s.inner)
 	s.br = bufio.NewReaderSize(s.ahead, sniffBytes)
 }
 

@@ -50,6 +50,11 @@ type event struct {
 	key string      // a JSON key outside the columns: OnWarning (deduplicated by the consumer)
 }
 
+// oversizeSlack is how far the text of a batch may pass its cap (by the
+// last row) and still be read ahead of the consumer: in parallel chunks no
+// record is longer than ChunkBytes.
+const oversizeSlack = 1 << 20
+
 // maxBatchEvents bounds the events recorded with one batch: an object of
 // rejected rows hands over empty batches with their rejects.
 const maxBatchEvents = 1024
@@ -60,6 +65,7 @@ type result struct {
 	b      *schema.Batch
 	events []event
 	err    error
+	big    bool // the batch passes its text cap by more than oversizeSlack
 }
 
 // job is the sample and what one parser reads, or one chunk.
@@ -80,11 +86,24 @@ type pipeline struct {
 	free    chan *schema.Batch // batches for reuse (room for all)
 	cur     *job               // the job the consumer reads
 	workers int
+	// textCap is the text cap of a batch. A batch of the feeder (the one
+	// parser of the sample, or of the rest of a stream) whose text passes
+	// it by more than oversizeSlack (a record of up to MaxLineBytes and
+	// its rescued JSON) is handed over without read-ahead: the feeder
+	// waits on released until the consumer has let it go (its next Next),
+	// and recycle drops it rather than keep its capacity.
+	textCap  int
+	released chan struct{}
+	holdsBig bool // the consumer's batch is such a batch
 
 	chunkSize int
 	chunks    chan []byte // pooled chunk buffers
-	mu        sync.Mutex
-	allocated int // chunk buffers made, at most cap(chunks)
+	// sent and fallbacks count the chunks queued and the parsers that
+	// read the rest of a stream (feeder only; read after the pipeline
+	// stopped, by tests).
+	sent, fallbacks int
+	mu              sync.Mutex
+	allocated       int // chunk buffers made, at most cap(chunks)
 }
 
 // batchesInFlight is the most batches alive in a pipeline with w workers:
@@ -152,9 +171,10 @@ func (p *pipeline) batch(r *reader) *schema.Batch {
 	}
 }
 
-// recycle keeps b for reuse if there is room.
+// recycle keeps b for reuse if there is room and it holds no more text
+// than a batch grows to under its cap.
 func (p *pipeline) recycle(b *schema.Batch) {
-	if b == nil {
+	if b == nil || textBytes(b) > 2*(p.textCap+oversizeSlack) {
 		return
 	}
 	b.Reset()
@@ -162,6 +182,15 @@ func (p *pipeline) recycle(b *schema.Batch) {
 	case p.free <- b:
 	default:
 	}
+}
+
+// textBytes is the memory of the text of b's values.
+func textBytes(b *schema.Batch) int {
+	n := 0
+	for i := range b.Cols {
+		n += cap(b.Cols[i].Bytes)
+	}
+	return n
 }
 
 // chunkBuf returns a chunk buffer, waiting for one when all are in use.
@@ -196,15 +225,22 @@ func (p *pipeline) releaseChunk(b []byte) {
 // startPipeline starts the goroutines of the pipeline (at the first Next,
 // so that a reader opened for its schema only starts none).
 func (r *reader) startPipeline() {
-	ctx, cancel := context.WithCancel(context.Background())
+	parent := context.Background()
+	if r.stream != nil && r.stream.bodyCtx != nil {
+		parent = r.stream.bodyCtx // the context of Open
+	}
+	ctx, cancel := context.WithCancel(parent)
 	w := r.parallelWorkers()
 	p := &pipeline{ctx: ctx, cancel: cancel, order: make(chan *job, jobsAhead(w)), workers: w}
 	p.free = make(chan *schema.Batch, batchesInFlight(w))
+	p.released = make(chan struct{}, 1)
 	r.pipe = p
 	k := batchesInFlight(w)
 	rows := schema.BatchRows(r.schema, r.opts.BatchRows)
 	rows = max(1, min(rows, schema.BatchFixedBytes/k/schema.RowBytes(r.schema)))
-	feeder := r.producer(rows, shared.MaxBatchBytes/k)
+	p.textCap = shared.MaxBatchBytes / k
+	feeder := r.producer(rows, p.textCap)
+	feeder.feeder = true
 	if w > 1 {
 		p.chunkSize = max(min(r.opts.ChunkBytes, r.opts.MaxLineBytes), 1)
 		p.chunks = make(chan []byte, w+2)
@@ -297,10 +333,18 @@ func (r *reader) nextPiped(ctx context.Context, b *schema.Batch) error {
 		r.startPipeline()
 	}
 	p := r.pipe
+	if p.holdsBig {
+		p.holdsBig = false
+		p.released <- struct{}{} // never blocks: one oversized batch at a time
+	}
 	for {
 		if p.cur == nil {
 			select {
 			case j, ok := <-p.order:
+				if !ok && p.ctx.Err() != nil {
+					// cancelled (the context of Open): not the end
+					return r.fail(p.ctx.Err())
+				}
 				if !ok {
 					r.perr = io.EOF
 					r.stopPipeline()
@@ -319,6 +363,9 @@ func (r *reader) nextPiped(ctx context.Context, b *schema.Batch) error {
 			return r.fail(ctx.Err())
 		}
 		if !ok {
+			if err := p.ctx.Err(); err != nil {
+				return r.fail(err) // the job may have stopped short
+			}
 			p.cur = nil
 			continue
 		}
@@ -339,6 +386,7 @@ func (r *reader) nextPiped(ctx context.Context, b *schema.Batch) error {
 		b.Cols, res.b.Cols = res.b.Cols, b.Cols
 		b.Lines, res.b.Lines = res.b.Lines, b.Lines
 		p.recycle(res.b)
+		p.holdsBig = res.big
 		return nil
 	}
 }
@@ -370,8 +418,17 @@ func (pr *reader) runSeq(ctx context.Context, p *pipeline, j *job) bool {
 		pr.rec = nil
 		switch {
 		case err == nil:
-			if !p.send(j, result{b: b, events: ev}) {
+			big := pr.feeder && pr.lastText > p.textCap+oversizeSlack
+			if !p.send(j, result{b: b, events: ev, big: big}) {
 				return false
+			}
+			if big {
+				// no read-ahead past an oversized batch
+				select {
+				case <-p.released:
+				case <-ctx.Done():
+					return false
+				}
 			}
 		case err == io.EOF:
 			if len(ev) > 0 && !p.send(j, result{events: ev}) {

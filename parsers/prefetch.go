@@ -36,10 +36,10 @@ type aheadReader struct {
 	once   sync.Once
 }
 
-// newAheadReader starts reading r ahead. stop must be called (it waits for
-// the goroutine).
-func newAheadReader(r io.Reader) *aheadReader {
-	ctx, cancel := context.WithCancel(context.Background())
+// newAheadReader starts reading r ahead until ctx is done. stop must be
+// called (it waits for the goroutine).
+func newAheadReader(ctx context.Context, r io.Reader) *aheadReader {
+	ctx, cancel := context.WithCancel(ctx)
 	a := &aheadReader{ctx: ctx, cancel: cancel, full: make(chan []byte, readAheadBufs),
 		free: make(chan []byte, readAheadBufs), done: make(chan struct{})}
 	for range readAheadBufs {

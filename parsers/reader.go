@@ -192,6 +192,12 @@ type reader struct {
 	// for the consumer instead of calling OnReject: set in the producers
 	// of a pipeline.
 	rec *[]event
+	// lastText is the text of the last batch filled; feeder marks the
+	// feeder of a pipeline (the only producer that waits for the consumer
+	// after an oversized batch: a worker waiting could hold up the chunk
+	// the consumer needs).
+	lastText int
+	feeder   bool
 
 	// pipelined is set by Open: Next reads from a pipeline (see
 	// pipeline.go) started by its first call.
@@ -326,6 +332,7 @@ func (r *reader) next(ctx context.Context, b *schema.Batch) error {
 		// the rescued JSON counts toward the batch's text
 		size += r.row.nbytes + r.resc.rowBytes
 	}
+	r.lastText = size
 	if b.Len() == 0 && r.eof {
 		return io.EOF
 	}

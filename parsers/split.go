@@ -54,7 +54,7 @@ func (r *reader) parallelWorkers() int {
 // splitter reads the rest of a stream after the sample for the feeder.
 type splitter struct {
 	r     io.Reader
-	carry []byte // bytes read and not yet in a chunk (in the previous buffer)
+	carry []byte // bytes read and not yet in a chunk (in the previous buffer, at most a chunk)
 	eof   bool
 	err   error // a read error, after the bytes before it
 	line  int64
@@ -138,20 +138,33 @@ func (pr *reader) sendChunk(p *pipeline, sp *splitter, buf, data []byte) bool {
 	j := newJob()
 	j.buf, j.data, j.line = buf, data, sp.line
 	sp.line += int64(bytes.Count(data, nlSep))
+	p.sent++
 	return p.enqueue(j, true)
 }
 
 // newSplitter takes the rest of the stream from pr's source: the bytes its
-// buffer holds after the sample, then its reader.
+// buffer holds after the sample (no longer used by the source), then its
+// reader (or its read error).
 func (pr *reader) newSplitter() *splitter {
 	sp := &splitter{}
+	var left []byte
+	var r io.Reader
+	var eof bool
+	var err error
 	switch src := pr.src.(type) {
 	case *csvSource:
 		sc := src.sc
 		sp.csv, sp.delim = true, sc.delim
-		sp.carry, sp.r, sp.eof, sp.err, sp.line = sc.buf[sc.pos:sc.end], sc.r, sc.eof, sc.rerr, sc.line
+		left, r, eof, err, sp.line = sc.buf[sc.pos:sc.end], sc.r, sc.eof, sc.rerr, sc.line
 	case *jsonSource:
-		sp.carry, sp.r, sp.eof, sp.line = src.buf[src.pos:src.end], src.r, src.eof, src.line
+		left, r, eof, sp.line = src.buf[src.pos:src.end], src.r, src.eof, src.line
+	}
+	sp.r = bytes.NewReader(left)
+	switch {
+	case err != nil:
+		sp.r = io.MultiReader(sp.r, failReader{err})
+	case !eof:
+		sp.r = io.MultiReader(sp.r, r)
 	}
 	return sp
 }
@@ -178,6 +191,7 @@ func (pr *reader) fallback(p *pipeline, sp *splitter, rest []byte) {
 		pr.src = js
 	}
 	pr.eof, pr.err = false, nil
+	p.fallbacks++
 	j := newJob()
 	if !p.enqueue(j, false) {
 		return
@@ -247,6 +261,7 @@ func csvBoundary(data []byte, delim byte) int {
 func (pr *reader) worker() *reader {
 	wr := &reader{}
 	*wr = *pr
+	wr.feeder = false
 	wr.row = rowBuf{}
 	wr.jsonBuf = nil
 	wr.sample = nil
