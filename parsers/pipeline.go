@@ -36,13 +36,15 @@ import (
 // every goroutine of the pipeline (Close and the error paths wait for
 // them); the error is then returned by every later Next.
 //
-// Memory: at most batchesInFlight(W) batches are alive (the consumer's,
-// per producer one being filled, per job of the order queue one queued),
-// and
-// each is capped at 1/batchesInFlight of the one-parser batch (fixed part
-// schema.BatchFixedBytes, text shared.MaxBatchBytes) plus the one row that
-// crosses the cap, so the batches take what one batch took before; chunks
-// take (W+2) × ChunkBytes. See the package doc for the whole budget.
+// Memory: at most k = batchesInFlight(W) batches are alive (the
+// consumer's, per producer one being filled, per job of the order queue
+// one queued). Each holds at most schema.BatchFixedBytes/k of lines,
+// nulls, numbers and offsets and shared.MaxBatchBytes/2/k of text, plus
+// the row that crosses the cap: at most ChunkBytes in a chunk's batch;
+// a record of up to MaxLineBytes in a batch of the feeder, which is not
+// read ahead of (at most two such batches are alive: the consumer's and
+// the one being filled). Chunks take (W+2) × ChunkBytes, the read-ahead
+// 1 MiB. See the package doc for the whole budget.
 
 // event is a callback the consumer makes for a producer, in row order.
 type event struct {
@@ -238,7 +240,7 @@ func (r *reader) startPipeline() {
 	k := batchesInFlight(w)
 	rows := schema.BatchRows(r.schema, r.opts.BatchRows)
 	rows = max(1, min(rows, schema.BatchFixedBytes/k/schema.RowBytes(r.schema)))
-	p.textCap = shared.MaxBatchBytes / k
+	p.textCap = shared.MaxBatchBytes / 2 / k
 	feeder := r.producer(rows, p.textCap)
 	feeder.feeder = true
 	if w > 1 {
