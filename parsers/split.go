@@ -60,6 +60,7 @@ type splitter struct {
 	line  int64
 	csv   bool
 	delim byte
+	segs  []int // scratch of csvBoundary
 }
 
 // feed is the feeder's work (pr is the producer copy of the reader).
@@ -211,26 +212,41 @@ func (sp *splitter) boundary(data []byte) int {
 	if !sp.csv {
 		return bytes.LastIndexByte(data, '\n') + 1
 	}
-	return csvBoundary(data, sp.delim)
+	var cut int
+	cut, sp.segs = csvBoundary(data, sp.delim, sp.segs)
+	return cut
 }
 
 // csvBoundary returns the end of the last whole CSV record of data, which
-// starts at a record boundary, or 0 (see the top of this file).
-func csvBoundary(data []byte, delim byte) int {
+// starts at a record boundary, or 0 (see the top of this file). segs is
+// scratch space: the segments outside quoted fields, searched for the
+// last newline from the end when it holds maxSegs of them and once the
+// scan is done.
+func csvBoundary(data []byte, delim byte, segs []int) (int, []int) {
+	segs = segs[:0]
 	last := 0
+	lastNewline := func() int {
+		for s := len(segs) - 2; s >= 0; s -= 2 {
+			if nl := bytes.LastIndexByte(data[segs[s]:segs[s+1]], '\n'); nl >= 0 {
+				return segs[s] + nl + 1
+			}
+		}
+		return last
+	}
 	i := 0 // outside a quoted field
+scan:
 	for {
+		if len(segs) >= 2*maxSegs {
+			last = lastNewline()
+			segs = segs[:0]
+		}
 		q := bytes.IndexByte(data[i:], '"')
 		if q < 0 {
-			if nl := bytes.LastIndexByte(data[i:], '\n'); nl >= 0 {
-				last = i + nl + 1
-			}
-			return last
+			segs = append(segs, i, len(data))
+			break
 		}
 		q += i
-		if nl := bytes.LastIndexByte(data[i:q], '\n'); nl >= 0 {
-			last = i + nl + 1
-		}
+		segs = append(segs, i, q)
 		if q > 0 && data[q-1] != delim && data[q-1] != '\n' {
 			i = q + 1 // an ordinary quote
 			continue
@@ -239,13 +255,12 @@ func csvBoundary(data []byte, delim byte) int {
 		k := q + 1
 		for {
 			e := bytes.IndexByte(data[k:], '"')
-			if e < 0 {
-				return last // the field goes on past the buffer
+			if e < 0 || e+k+1 >= len(data) {
+				// the field goes on past the buffer, or "" or a
+				// closing quote at its end: the next buffer tells
+				break scan
 			}
 			e += k
-			if e+1 >= len(data) {
-				return last // "" or a closing quote: the next buffer tells
-			}
 			if data[e+1] == '"' {
 				k = e + 2
 				continue
@@ -254,7 +269,11 @@ func csvBoundary(data []byte, delim byte) int {
 			break
 		}
 	}
+	return lastNewline(), segs
 }
+
+// maxSegs bounds the scratch of csvBoundary (32 KiB).
+const maxSegs = 2048
 
 // worker returns a copy of the producer pr for a worker: its own row,
 // rescue state and (JSON) parser over the chunks it is given.
