@@ -41,6 +41,11 @@ const sniffBytes = 64 << 10
 // or Open fails with a *ParseError wrapping ErrCorrupt that says what the
 // object starts with (e.g. `starts with "id,name": looks like CSV`). The sample rows are kept and replayed by Next, so the
 // object is read once. opts.Format and opts.Compression override sniffing.
+//
+// A CSV or JSON object is streamed under ctx for as long as the reader is
+// open (the body, its read-ahead and the pipeline of Next, see
+// pipeline.go): cancelling ctx ends the read with its error; Close stops
+// every goroutine the reader started.
 func Open(ctx context.Context, obj Object, opts Options) (Reader, error) {
 	opts = opts.withDefaults()
 	if _, err := opts.rescueIndex(obj.Name()); err != nil {
