@@ -321,3 +321,17 @@ func TestParallelHugeRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestParallelChunkTarget reads with chunks filled to about one batch
+// (less than ChunkBytes: small batches of the sample's rows), in parallel
+// and with one parser alike.
+func TestParallelChunkTarget(t *testing.T) {
+	data := genCSV(rand.New(rand.NewSource(4)), 8000)
+	if len(data) < 4*64<<10 {
+		t.Fatalf("%d bytes: too few for several 64 KiB chunks", len(data))
+	}
+	chunks, _ := compareParallel(t, "target.csv", data, parsers.Options{SampleRows: 50, BatchRows: 20}, []int{1 << 20})
+	if chunks < 3*4 { // 3 objects × at least 4 chunks of 64 KiB
+		t.Fatalf("%d chunks: the chunks were not filled to the target", chunks)
+	}
+}

@@ -74,6 +74,7 @@ func (pr *reader) feed(p *pipeline) {
 	if j == nil {
 		return
 	}
+	target := pr.chunkTarget(p.chunkSize)
 	pr.sampleOnly = true
 	ok := pr.runSeq(p.ctx, p, j)
 	pr.sampleOnly, pr.eof = false, false
@@ -88,8 +89,20 @@ func (pr *reader) feed(p *pipeline) {
 		}
 		n := copy(buf, sp.carry)
 		sp.carry = nil
-		if !sp.eof && sp.err == nil {
-			m, err := readFull(p.ctx, sp.r, buf[n:])
+		// read up to the target first, the whole buffer if that holds
+		// no boundary
+		cut := -1
+		for _, limit := range []int{max(min(target, len(buf)), n), len(buf)} {
+			if sp.eof || sp.err != nil || n >= limit {
+				continue
+			}
+			if n > 0 {
+				if c := sp.boundary(buf[:n]); c > 0 {
+					cut = c
+					break
+				}
+			}
+			m, err := readFull(p.ctx, sp.r, buf[n:limit])
 			n += m
 			if err == io.EOF {
 				sp.eof = true
@@ -102,8 +115,10 @@ func (pr *reader) feed(p *pipeline) {
 			p.releaseChunk(buf)
 			return
 		}
-		cut := n
-		if !sp.eof {
+		switch {
+		case sp.eof:
+			cut = n
+		case cut < 0:
 			cut = sp.boundary(data)
 		}
 		if cut == 0 || sp.err != nil && cut < n {
@@ -123,6 +138,26 @@ func (pr *reader) feed(p *pipeline) {
 			return
 		}
 	}
+}
+
+// chunkTarget is how many bytes a chunk is filled with: about one batch
+// of rows as the sample measures them (at least 64 KiB, at most size), so
+// that a worker hands its chunk over in one batch and goes on with the
+// next instead of waiting for the consumer to take the first.
+func (pr *reader) chunkTarget(size int) int {
+	rows, n := 0, 0
+	if s := pr.sample; s != nil {
+		for i := range s.rows {
+			if s.rows[i].rej == nil {
+				rows++
+				n += s.rows[i].nbytes
+			}
+		}
+	}
+	if rows == 0 {
+		return size
+	}
+	return min(size, max(64<<10, pr.batchRows*(n/rows+1)))
 }
 
 // first queues the first job (the sample, and the rest with one parser).
