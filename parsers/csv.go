@@ -661,7 +661,7 @@ func newCSVReader(ctx context.Context, s *stream, opts Options) (Reader, error) 
 	}
 
 	r := &reader{name: s.name, info: info, src: &csvSource{sc: sc, stream: s}, opts: opts, nulls: nulls,
-		width: width, sample: smp}
+		width: width, sample: smp, stream: s}
 	if header {
 		r.replay = 1
 	}

@@ -80,7 +80,10 @@ type jsonCols struct {
 	// unknown keys met after the sample (warned once each)
 	unknown map[string]bool
 	warn    func(string)
-	obj     string
+	// onUnknown, when set, receives the unknown keys instead (see
+	// unknownKey).
+	onUnknown func(string)
+	obj       string
 	// max bounds the columns (Options.MaxColumns); over is set when a
 	// new key was met with max columns already known.
 	max  int
@@ -100,20 +103,8 @@ func (c *jsonCols) lookup(path []byte) int {
 		return i
 	}
 	if c.frozen {
-		if c.rescue {
-			return -1
-		}
-		if len(c.unknown) < 20 && !c.unknown[string(path)] {
-			if c.unknown == nil {
-				c.unknown = map[string]bool{}
-			}
-			k := string(path)
-			c.unknown[k] = true
-			msg := fmt.Sprintf("%s: key %q is not among the sampled columns and is ignored (raise sample_rows or pass a schema to read it)", c.obj, k)
-			if len(c.unknown) == 20 {
-				msg += "; further unknown keys are ignored without warning"
-			}
-			c.warn(msg)
+		if !c.rescue {
+			c.unknownKey(path)
 		}
 		return -1
 	}
@@ -1024,6 +1015,30 @@ func (s *jsonSource) readDoc(row *rowBuf) error {
 	}
 }
 
+// unknownKey warns about a key met after the sample outside the columns,
+// once per key and for the first 20 keys. With onUnknown set (a producer
+// of a pipeline) the key is handed to it instead, for the consumer's
+// jsonCols to warn about in row order.
+func (c *jsonCols) unknownKey(path []byte) {
+	if len(c.unknown) >= 20 || c.unknown[string(path)] {
+		return
+	}
+	if c.unknown == nil {
+		c.unknown = map[string]bool{}
+	}
+	k := string(path)
+	c.unknown[k] = true
+	if c.onUnknown != nil {
+		c.onUnknown(k)
+		return
+	}
+	msg := fmt.Sprintf("%s: key %q is not among the sampled columns and is ignored (raise sample_rows or pass a schema to read it)", c.obj, k)
+	if len(c.unknown) == 20 {
+		msg += "; further unknown keys are ignored without warning"
+	}
+	c.warn(msg)
+}
+
 // newJSONReader sniffs the layout, samples, infers and returns the reader.
 func newJSONReader(ctx context.Context, s *stream, opts Options) (Reader, error) {
 	text, encName, err := textReader(s, "", &opts)
@@ -1128,7 +1143,7 @@ func newJSONReader(ctx context.Context, s *stream, opts Options) (Reader, error)
 		}
 	}
 	r := &reader{name: s.name, info: info, src: src, opts: opts, nulls: newNullSet(nil), sample: smp,
-		sparse: max(len(cols.names), 1)}
+		sparse: max(len(cols.names), 1), stream: s, cols: cols}
 	if opts.Schema != nil {
 		r.schema = opts.Schema
 		if rescue >= 0 {

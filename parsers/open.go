@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"runtime"
 	"strings"
 	"unicode/utf8"
 
@@ -40,6 +41,11 @@ const sniffBytes = 64 << 10
 // or Open fails with a *ParseError wrapping ErrCorrupt that says what the
 // object starts with (e.g. `starts with "id,name": looks like CSV`). The sample rows are kept and replayed by Next, so the
 // object is read once. opts.Format and opts.Compression override sniffing.
+//
+// A CSV or JSON object is streamed under ctx for as long as the reader is
+// open (the body, its read-ahead and the pipeline of Next, see
+// pipeline.go): cancelling ctx ends the read with its error; Close stops
+// every goroutine the reader started.
 func Open(ctx context.Context, obj Object, opts Options) (Reader, error) {
 	opts = opts.withDefaults()
 	if _, err := opts.rescueIndex(obj.Name()); err != nil {
@@ -54,19 +60,29 @@ func Open(ctx context.Context, obj Object, opts Options) (Reader, error) {
 			return r, err
 		}
 	}
-	rc, err := obj.Open(ctx, 0, -1)
+	// The object's body is read ahead by a goroutine (see prefetch.go):
+	// its own context lets Close unblock a read waiting on the network.
+	bctx, cancel := context.WithCancel(ctx)
+	rc, err := obj.Open(bctx, 0, -1)
 	if err != nil {
+		cancel()
 		return nil, err
 	}
 	s, err := newStream(ctx, obj.Name(), rc, opts, -1)
 	if err != nil {
 		rc.Close()
+		cancel()
 		return nil, err
 	}
+	s.bodyCtx, s.cancelBody = bctx, cancel
+	s.readAhead()
 	r, err := openStream(ctx, obj, s, opts)
 	if err != nil {
 		s.Close()
 		return nil, err
+	}
+	if tr, ok := r.(*reader); ok {
+		tr.pipelined = true
 	}
 	return r, nil
 }
@@ -134,6 +150,14 @@ func (o Options) withDefaults() Options {
 	if o.JSON.MaxDepth < 0 {
 		o.JSON.MaxDepth = 0
 	}
+	if o.Parallelism <= 0 {
+		o.Parallelism = min(runtime.GOMAXPROCS(0), DefaultParallelism)
+	}
+	o.Parallelism = min(o.Parallelism, MaxParallelism)
+	if o.ChunkBytes <= 0 {
+		o.ChunkBytes = DefaultChunkBytes
+	}
+	o.ChunkBytes = min(o.ChunkBytes, MaxChunkBytes)
 	o.SampleRows = min(o.SampleRows, MaxSampleRows)
 	o.SampleBytes = min(o.SampleBytes, MaxSampleBytes)
 	o.BatchRows = min(o.BatchRows, MaxBatchRows)
@@ -163,6 +187,14 @@ type stream struct {
 	size      int64
 	// cut is set when the stream ended early because only the head was read.
 	cut bool
+
+	// inner is what br reads: the decompressed (or raw) bytes.
+	inner io.Reader
+	// ahead reads inner ahead in a goroutine (Open only, see readAhead);
+	// cancelBody cancels the context of the object's body.
+	ahead      *aheadReader
+	bodyCtx    context.Context
+	cancelBody context.CancelFunc
 }
 
 // rawReader remembers the errors of the object's own stream so that they are
@@ -287,7 +319,8 @@ func newStream(ctx context.Context, name string, rc io.ReadCloser, opts Options,
 	var dec io.Reader
 	switch comp {
 	case CompressionNone:
-		s.br = bufio.NewReaderSize(&eofReader{r: rawBr, s: s}, sniffBytes)
+		s.inner = &eofReader{r: rawBr, s: s}
+		s.br = bufio.NewReaderSize(s.inner, sniffBytes)
 		return s, nil
 	case CompressionGzip:
 		zr, err := gzip.NewReader(rawBr)
@@ -319,16 +352,37 @@ func newStream(ctx context.Context, name string, rc io.ReadCloser, opts Options,
 			Hint: "set compression to gzip, zstd, bzip2 or none"}
 	}
 	s.lim = &limitReader{r: &errorMapper{r: dec, s: s, comp: comp}, limit: opts.MaxDecompressedBytes, name: name, comp: comp}
-	s.br = bufio.NewReaderSize(s.lim, sniffBytes)
+	s.inner = s.lim
+	s.br = bufio.NewReaderSize(s.inner, sniffBytes)
 	return s, nil
+}
+
+// readAhead makes the stream read its object (and decompress it) in a
+// goroutine ahead of the parser. It must be called before anything is read
+// from s.br, and only for a full read (not a preview's head, whose cut
+// flag is set by the reading goroutine).
+func (s *stream) readAhead() {
+	if s.headLimit >= 0 || s.ahead != nil {
+		return
+	}
+	ctx := s.bodyCtx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	s.ahead = newAheadReader(ctx, s.inner)
+	s.br = bufio.NewReaderSize(s.ahead, sniffBytes)
 }
 
 type closerFunc func() error
 
 func (f closerFunc) Close() error { return f() }
 
-// Close releases the decompressor and the object's stream.
+// Close releases the decompressor and the object's stream. It first stops
+// the read-ahead goroutine (cancelling the body's context so that a read
+// blocked on the network returns) and waits for it, so that the
+// decompressor and the body are never closed while it reads them.
 func (s *stream) Close() error {
+	s.stopReadAhead()
 	if s.dec != nil {
 		s.dec.Close()
 		s.dec = nil
@@ -336,9 +390,24 @@ func (s *stream) Close() error {
 	if s.raw != nil && s.raw.rc != nil {
 		err := s.raw.rc.Close()
 		s.raw.rc = nil
+		if s.cancelBody != nil && errors.Is(err, context.Canceled) {
+			err = nil // the body's context was cancelled by Close itself
+		}
 		return err
 	}
 	return nil
+}
+
+// stopReadAhead stops the read-ahead goroutine, if any, and waits for it:
+// it cancels the body's context so that a read blocked on the network
+// returns. Reading the stream then fails with context.Canceled.
+func (s *stream) stopReadAhead() {
+	if s.cancelBody != nil {
+		s.cancelBody()
+	}
+	if s.ahead != nil {
+		s.ahead.stop()
+	}
 }
 
 // head peeks up to sniffBytes of decompressed data.

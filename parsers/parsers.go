@@ -32,10 +32,24 @@
 //	                 (estimated: ~1.5 KiB per row group and column chunk)
 //	Parquet pages    256 MiB each (parquetguard), checked before allocation
 //
-// The budget of a CSV or JSON object at the defaults: batch 16 MiB + text
-// 32 MiB + one record 8 MiB + the record buffer 8 MiB (up to 12 MiB while it
-// grows) + sample 5 MiB + per-column inference state (~1.2 KiB per column,
-// 12 MiB at 10,000 columns) + the zstd window 32 MiB (+1 MiB): about 118 MiB.
+// The budget of a CSV or JSON object at the defaults: batches 16 MiB +
+// text 16 MiB + the rows that cross a batch's cap (two records of 8 MiB,
+// and 1 MiB for each other batch in flight: 9 MiB with 4 workers) + the
+// record buffer 8 MiB (up to 12 MiB while it grows) + chunks 6 MiB + the
+// read-ahead 1 MiB + sample 5 MiB + per-column inference state (~1.2 KiB
+// per column, 12 MiB at 10,000 columns) + the zstd window 32 MiB (+1
+// MiB): about 126 MiB with the default Parallelism (at most 4 workers).
+//
+// Reading is pipelined (see pipeline.go): a goroutine reads the object and
+// decompresses it ahead of the parser (4 buffers of 256 KiB), and the
+// batches are filled ahead of Next, in parallel for CSV and NDJSON: the
+// stream after the sample is cut into chunks of ChunkBytes at exact record
+// boundaries (quote-aware for CSV, see split.go) and Parallelism workers
+// parse them; rows, lines, values, rejects and warnings are those of one
+// parser, in the same order (only where a batch ends differs). With W
+// workers, k = 2W+3 batches are alive (4 with one parser), each capped at
+// 1/k of the batch and text budgets above, so the batches take the same
+// budget whatever W; chunks take (W+2) × ChunkBytes.
 // A Parquet object: per-column read buffers 32 MiB (32 KiB per column beyond
 // 1,024 columns) + one prefetched row group 8 MiB + the batch 48 MiB + one
 // decoded page per column (the writer's page size, usually 1 MiB or less) +
@@ -163,6 +177,8 @@ const (
 	DefaultPreviewRows          = 100
 	DefaultPreviewHeadBytes     = 4 << 20
 	DefaultMaxColumns           = 10_000
+	DefaultParallelism          = 4
+	DefaultChunkBytes           = 1 << 20
 )
 
 // Upper bounds of the Options sizes: larger values are clamped, so a payload
@@ -173,10 +189,14 @@ const (
 	MaxSampleBytes  = 64 << 20
 	MaxMaxLineBytes = 256 << 20
 	MaxMaxColumns   = 100_000
+	MaxParallelism  = 64
+	MaxChunkBytes   = 16 << 20
 )
 
 // ObjectMemoryBudget is the most memory reading one object takes at the
-// default Options (see the package doc for its parts): a process reading N
+// default Options (see the package doc for its parts), pipelined and
+// parallel reading included (at the default Parallelism and ChunkBytes;
+// about 3 × ChunkBytes more per worker beyond 4): a process reading N
 // objects at once stays under N × ObjectMemoryBudget above its baseline.
 const ObjectMemoryBudget = 128 << 20
 
@@ -245,6 +265,21 @@ type Options struct {
 	SampleBytes int `json:"sample_bytes,omitempty"`
 	// BatchRows is the number of rows per batch (DefaultBatchRows).
 	BatchRows int `json:"batch_rows,omitempty"`
+	// Parallelism bounds the goroutines that parse one CSV or NDJSON
+	// object at once (see pipeline.go): 0 means GOMAXPROCS, at most
+	// DefaultParallelism; 1 parses with one parser (still reading ahead
+	// of the consumer); at most MaxParallelism. JSON arrays, concatenated
+	// documents and text transcoded from another encoding are read by
+	// one parser. Each worker beyond the default adds about 3 ×
+	// ChunkBytes to the memory of an object (a chunk, and the rows that
+	// cross the cap of two more batches in flight; the batches' caps
+	// shrink so that together they take the same).
+	Parallelism int `json:"parallelism,omitempty"`
+	// ChunkBytes is the size of the ranges a CSV or NDJSON object is cut
+	// into for parallel parsing (DefaultChunkBytes, at most
+	// MaxChunkBytes, at most MaxLineBytes). From a record longer than a
+	// chunk on, the object is parsed by one parser.
+	ChunkBytes int `json:"chunk_bytes,omitempty"`
 	// MaxLineBytes bounds one CSV record or JSON document (DefaultMaxLineBytes).
 	MaxLineBytes int `json:"max_line_bytes,omitempty"`
 	// MaxDecompressedBytes stops decompression bombs

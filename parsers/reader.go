@@ -184,6 +184,31 @@ type reader struct {
 	eof     bool
 	err     error // sticky fatal error
 	jsonBuf []byte
+
+	// textCap bounds the text of a batch (shared.MaxBatchBytes when 0;
+	// smaller for the batches of a pipeline, see pipeline.go).
+	textCap int
+	// rec, when set, records rejects (and JSON keys outside the columns)
+	// for the consumer instead of calling OnReject: set in the producers
+	// of a pipeline.
+	rec *[]event
+	// lastText is the text of the last batch filled; feeder marks the
+	// feeder of a pipeline (the only producer that waits for the consumer
+	// after an oversized batch: a worker waiting could hold up the chunk
+	// the consumer needs).
+	lastText int
+	feeder   bool
+
+	// pipelined is set by Open: Next reads from a pipeline (see
+	// pipeline.go) started by its first call.
+	pipelined bool
+	// sampleOnly makes the source end after the sample (the feeder of a
+	// parallel pipeline replays the sample alone).
+	sampleOnly bool
+	pipe       *pipeline
+	perr       error   // sticky error of the pipelined Next
+	stream     *stream // the stream of src, whose read-ahead Close stops first
+	cols       *jsonCols
 }
 
 func (r *reader) Schema() *schema.Schema { return r.schema }
@@ -193,6 +218,7 @@ func (r *reader) Close() error {
 	if r.src == nil {
 		return nil
 	}
+	r.stopPipeline()
 	err := r.src.close()
 	r.src = nil
 	return err
@@ -215,7 +241,7 @@ func (r *reader) nextRow() error {
 			return fatal
 		}
 	}
-	if r.src == nil {
+	if r.src == nil || r.sampleOnly {
 		return io.EOF
 	}
 	err := r.src.read(&r.row)
@@ -228,6 +254,9 @@ func (r *reader) nextRow() error {
 // Next implements Reader. When it returns an error other than io.EOF, b is
 // left empty.
 func (r *reader) Next(ctx context.Context, b *schema.Batch) error {
+	if r.pipelined {
+		return r.nextPiped(ctx, b)
+	}
 	err := r.next(ctx, b)
 	if err != nil && err != io.EOF {
 		b.Reset()
@@ -253,8 +282,12 @@ func (r *reader) next(ctx context.Context, b *schema.Batch) error {
 		// a wide schema gets small batches (see schema.BatchFixedBytes)
 		r.batchRows = schema.BatchRows(r.schema, r.opts.BatchRows)
 	}
+	textCap := r.textCap
+	if textCap == 0 {
+		textCap = shared.MaxBatchBytes
+	}
 	size := 0
-	for n := 1; b.Len() < r.batchRows && size < shared.MaxBatchBytes; n++ {
+	for n := 1; b.Len() < r.batchRows && size < textCap && (r.rec == nil || len(*r.rec) < maxBatchEvents); n++ {
 		if n&1023 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -299,6 +332,7 @@ func (r *reader) next(ctx context.Context, b *schema.Batch) error {
 		// the rescued JSON counts toward the batch's text
 		size += r.row.nbytes + r.resc.rowBytes
 	}
+	r.lastText = size
 	if b.Len() == 0 && r.eof {
 		return io.EOF
 	}
@@ -310,6 +344,10 @@ func (r *reader) next(ctx context.Context, b *schema.Batch) error {
 func (e *ParseError) rowLevel() bool { return e.Line > 0 && e.rowLvl }
 
 func (r *reader) reject(pe *ParseError) error {
+	if r.rec != nil {
+		*r.rec = append(*r.rec, event{pe: pe})
+		return nil
+	}
 	if r.opts.OnReject == nil {
 		return pe
 	}
