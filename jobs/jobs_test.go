@@ -303,3 +303,18 @@ func TestScheduleValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestPayloadCannotRaiseObjectResources: how many goroutines and chunk
+// bytes one object takes is the process's to decide (it bounds memory by
+// parsers.ObjectMemoryBudget); a payload naming them changes nothing.
+func TestPayloadCannotRaiseObjectResources(t *testing.T) {
+	in := `{"workspace_id":"w","source":{"bucket":"bucket-b"},"dataset":"d",` +
+		`"parse":{"parallelism":64,"chunk_bytes":16777216,"Parallelism":64,"ChunkBytes":16777216}}`
+	var p IngestPayload
+	if err := Decode([]byte(in), &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Parse.Parallelism != 0 || p.Parse.ChunkBytes != 0 {
+		t.Fatalf("payload set Parallelism %d, ChunkBytes %d; want the process's defaults (0)", p.Parse.Parallelism, p.Parse.ChunkBytes)
+	}
+}

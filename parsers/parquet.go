@@ -120,6 +120,7 @@ func openParquetReader(ctx context.Context, obj Object, opts Options, preview bo
 	r.src.setContext(ctx)
 	eng, err := parquet.Open(ctx, r.src, size, cfg)
 	if err != nil {
+		r.src.close()
 		return nil, r.mapError(err)
 	}
 	r.eng = eng
@@ -141,7 +142,10 @@ func (r *parquetReader) Next(ctx context.Context, b *schema.Batch) error {
 
 // Close implements Reader. It does not close the Object (which has nothing
 // to close).
-func (r *parquetReader) Close() error { return r.mapError(r.eng.Close()) }
+func (r *parquetReader) Close() error {
+	r.src.close() // first: a read-ahead in flight ends now, not when its GET does
+	return r.mapError(r.eng.Close())
+}
 
 // warnings are the engine's warnings, naming the object.
 func (r *parquetReader) warnings() []string {

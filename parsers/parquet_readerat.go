@@ -35,10 +35,16 @@ type objectReaderAt struct {
 	name string
 	size int64
 	ctx  atomic.Pointer[context.Context]
+	// closed is cancelled by close: it ends the reads still in flight (the
+	// engine's background read-ahead, started under an earlier Next's
+	// context), so Close never waits for a stalled connection.
+	closed context.Context
+	close  context.CancelFunc
 }
 
 func newObjectReaderAt(obj Object, size int64) *objectReaderAt {
 	s := &objectReaderAt{obj: obj, name: obj.Name(), size: size}
+	s.closed, s.close = context.WithCancel(context.Background())
 	s.setContext(context.Background())
 	return s
 }
@@ -72,7 +78,9 @@ func (s *objectReaderAt) ReadAt(p []byte, off int64) (int, error) {
 // fetch fills p from [off, off+len(p)) with one ranged Open, resumed if the
 // body breaks off.
 func (s *objectReaderAt) fetch(p []byte, off int64) (int, error) {
-	ctx := *s.ctx.Load()
+	ctx, cancel := context.WithCancel(*s.ctx.Load())
+	defer cancel()
+	defer context.AfterFunc(s.closed, cancel)()
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}

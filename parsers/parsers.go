@@ -274,12 +274,15 @@ type Options struct {
 	// ChunkBytes to the memory of an object (a chunk, and the rows that
 	// cross the cap of two more batches in flight; the batches' caps
 	// shrink so that together they take the same).
-	Parallelism int `json:"parallelism,omitempty"`
+	// Not a payload field: how many cores and bytes one object may take is
+	// the process's to decide (ObjectMemoryBudget), not a job's.
+	Parallelism int `json:"-"`
 	// ChunkBytes is the size of the ranges a CSV or NDJSON object is cut
 	// into for parallel parsing (DefaultChunkBytes, at most
 	// MaxChunkBytes, at most MaxLineBytes). From a record longer than a
 	// chunk on, the object is parsed by one parser.
-	ChunkBytes int `json:"chunk_bytes,omitempty"`
+	// Not a payload field, like Parallelism.
+	ChunkBytes int `json:"-"`
 	// MaxLineBytes bounds one CSV record or JSON document (DefaultMaxLineBytes).
 	MaxLineBytes int `json:"max_line_bytes,omitempty"`
 	// MaxDecompressedBytes stops decompression bombs

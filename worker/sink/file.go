@@ -293,13 +293,10 @@ func (s *FileSink) Begin(ctx context.Context, ds Dataset, obj ObjectRef, plan Pl
 		parquet.CreatedBy("s3ingest", "", ""),
 		parquet.KeyValueMetadata(MetaSchema, string(schemaJSON)),
 	}
-	for _, f := range fields {
-		if f.Type == schema.JSON {
-			// A JSON document's byte order prunes nothing: no min/max
-			// (a bytes.Compare per value) for JSON columns.
-			opts = append(opts, parquet.SkipPageBounds(f.Name))
-		}
-	}
+	// No parquet.SkipPageBounds, even for JSON columns whose byte order
+	// prunes little: parquet-go v0.32 still writes their column index, with
+	// "" as every page's min and max, which would make a reader that
+	// prunes pages by it drop rows.
 	if w.flushPages {
 		// Only wide files spill encoded pages to disk: a narrow file's
 		// pages fit its row-group budget in memory, and stay there (no

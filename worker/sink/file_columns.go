@@ -98,21 +98,25 @@ func (w *fileWriter) forColumns(n int, what string, fn func(worker, col int) err
 			}
 		}
 	}
+	// run is one worker; a panic in fn is its column's error, on the
+	// caller's goroutine too, so every goroutine is waited for below.
+	run := func(i int) {
+		col := -1
+		defer func() {
+			if r := recover(); r != nil {
+				fail(max(col, 0), fmt.Errorf("panic: %v", r))
+			}
+		}()
+		loop(i, &col)
+	}
 	wg.Add(workers - 1)
 	for i := 1; i < workers; i++ {
 		go func() {
 			defer wg.Done()
-			col := -1
-			defer func() {
-				if r := recover(); r != nil {
-					fail(max(col, 0), fmt.Errorf("panic: %v", r))
-				}
-			}()
-			loop(i, &col)
+			run(i)
 		}()
 	}
-	var col int
-	loop(0, &col)
+	run(0)
 	wg.Wait()
 	if first != nil {
 		return wrap(errCol, first)

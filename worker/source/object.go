@@ -60,7 +60,7 @@ func (o *Object) Size() int64 { return o.info.Size }
 // or after the end of a known size yields an empty stream without a
 // request.
 //
-// A range longer than two parts whose length is known (Options.Fetch) is
+// A range longer than two parts of an object of known size (Options.Fetch) is
 // fetched as parallel ranged GETs, every one pinned to the listed version
 // (If-Match on the ETag, and the version ID if known; without either, to
 // the ETag of the first part's answer) and read back in order; a part whose
@@ -84,7 +84,9 @@ func (o *Object) Open(ctx context.Context, off, n int64) (io.ReadCloser, error) 
 	if o.info.Size >= 0 && (n < 0 || n > o.info.Size-off) {
 		length = o.info.Size - off
 	}
-	if length > 0 && o.c.fetch.parallel(length) {
+	// Parts need the object's size: with it unknown, a range past the end
+	// would fail instead of streaming short as one GET does.
+	if o.info.Size >= 0 && length > 0 && o.c.fetch.parallel(length) {
 		return o.openParts(ctx, off, length)
 	}
 	return o.single(ctx, off, n)

@@ -201,11 +201,12 @@ func (r *partReader) copyBody(p *part, filled int, body io.Reader) (int, error) 
 		if m > 0 && filled < len(p.buf) {
 			p.publish(filled, nil)
 		}
+		if filled == len(p.buf) {
+			break // whole, whatever error the read gave after it
+		}
 		switch {
-		case err == io.EOF && filled < len(p.buf):
-			return filled, io.ErrUnexpectedEOF
 		case err == io.EOF:
-			return filled, nil
+			return filled, io.ErrUnexpectedEOF
 		case err != nil:
 			return filled, err
 		}

@@ -127,42 +127,51 @@ func readUpTo(r io.Reader, buf []byte) (int, error) {
 
 // checkRLE checks an RLE/bit-packed hybrid stream of values of bitWidth
 // bits: no run starts after the page's max values, an RLE run ends at most
-// 8 values past them, and bit-packed groups are within the data. The last
-// bit-packed run may declare more values than the page holds: writers pad
-// it (DuckDB to a whole block of 256 values), readers ignore the padding,
-// and its bytes are present, so it costs nothing to decode.
+// 8 values past them, a bit-packed run at most maxRLEPadding values past
+// them, and bit-packed groups are within the data. Writers pad the last
+// bit-packed run (DuckDB to a whole block of 256 values) and readers ignore
+// the padding; the bound keeps what parquet-go allocates for a run (it
+// sizes its output by the run's declared count) within the page's values.
 func checkRLE(b []byte, bitWidth int, max int64) error {
 	var total int64
+	tooMany := func() error { return fmt.Errorf("RLE data with more than the page's %d values", max) }
 	for i := 0; i < len(b); {
 		if total > max {
-			return fmt.Errorf("RLE data with more than the page's %d values", max)
+			return tooMany()
 		}
 		u, n := binary.Uvarint(b[i:])
 		if n <= 0 {
 			return fmt.Errorf("bad RLE run header at byte %d", i)
 		}
 		i += n
-		count := int64(u >> 1)
+		count := u >> 1
 		if u&1 != 0 { // count groups of 8 bit-packed values
-			if bitWidth > 0 && count > int64(len(b)) { // each group takes bitWidth bytes
+			if bitWidth > 0 && count > uint64(len(b)) { // each group takes bitWidth bytes
 				return fmt.Errorf("an RLE bit-packed run of %d groups in %d bytes", count, len(b))
 			}
-			total += 8 * count
-			size := count * int64(bitWidth)
+			size := int64(count) * int64(bitWidth)
 			if size > int64(len(b)-i) {
 				return fmt.Errorf("an RLE bit-packed run of %d bytes past the data", size)
 			}
+			if count > uint64(max+maxRLEPadding-total)/8 {
+				return tooMany()
+			}
+			total += 8 * int64(count)
 			i += int(size)
 		} else {
-			total += count
+			if count > uint64(max+8-total) {
+				return tooMany()
+			}
+			total += int64(count)
 			i += (bitWidth + 7) / 8
-		}
-		if u&1 == 0 && total > max+8 {
-			return fmt.Errorf("RLE data with more than the page's %d values", max)
 		}
 	}
 	return nil
 }
+
+// maxRLEPadding is how many values past the page's the last bit-packed run
+// of an RLE/bit-packed stream may declare: the padding of a block of 256.
+const maxRLEPadding = 256
 
 // dbpHeader is a DELTA_BINARY_PACKED stream's header.
 type dbpHeader struct {

@@ -33,11 +33,19 @@ func TestCheckRLE(t *testing.T) {
 		{"last bit-packed run padded past the page", bitPackedRun(rleRun(nil, 19900), 32), 20000, ""},
 		{"RLE run past the page", rleRun(nil, 200), 100, "more than the page's 100 values"},
 		{"a run after the page's values", rleRun(bitPackedRun(nil, 32), 5), 100, "more than the page's 100 values"},
+		{"bit-packed run padded past a block", bitPackedRun(nil, 46), 100, "more than the page's 100 values"},
+		// Bit width 0 takes no data bytes: the declared count alone must
+		// be bounded (parquet-go sizes its output by it).
+		{"huge bit-packed run of width 0", binary.AppendUvarint(nil, (1<<31-1)<<1|1), 1, "more than the page's 1 values"},
 		{"bit-packed run past the data", append(binary.AppendUvarint(nil, 40<<1|1), 0, 0), 1000, "an RLE bit-packed run of 40 groups"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := checkRLE(tt.data, 1, tt.max)
+			width := 1
+			if strings.Contains(tt.name, "width 0") {
+				width = 0
+			}
+			err := checkRLE(tt.data, width, tt.max)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("checkRLE: %v", err)
