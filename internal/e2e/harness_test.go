@@ -452,7 +452,7 @@ type s3Proxy struct {
 
 	listDelay time.Duration
 	getDelay  time.Duration
-	rate      int64 // bytes per second per body; 0: unpaced
+	rate      int64 // bytes per second per object, all its GETs together; 0: unpaced
 
 	mu       sync.Mutex
 	served   map[string]int64     // path -> body bytes sent (all reads together)
@@ -460,6 +460,7 @@ type s3Proxy struct {
 	listing  int                  // LIST requests in flight
 	lists    int                  // LIST requests seen
 	gets     map[string]int       // path -> GET requests
+	next     map[string]time.Time // path -> when its paced bytes sent so far are due
 }
 
 func newS3Proxy(t testing.TB, s *testenv.S3Server, listDelay, getDelay time.Duration, rate int64) *s3Proxy {
@@ -469,7 +470,8 @@ func newS3Proxy(t testing.TB, s *testenv.S3Server, listDelay, getDelay time.Dura
 		t.Fatal(err)
 	}
 	p := &s3Proxy{listDelay: listDelay, getDelay: getDelay, rate: rate,
-		served: map[string]int64{}, finished: map[string]time.Time{}, gets: map[string]int{}}
+		served: map[string]int64{}, finished: map[string]time.Time{}, gets: map[string]int{},
+		next: map[string]time.Time{}}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme, pr.Out.URL.Host = u.Scheme, u.Host
@@ -482,7 +484,7 @@ func newS3Proxy(t testing.TB, s *testenv.S3Server, listDelay, getDelay time.Dura
 			r := resp.Request
 			if isObjectGet(r) && resp.StatusCode/100 == 2 {
 				resp.Body = &pacedBody{rc: resp.Body, p: p, path: r.URL.EscapedPath(), size: resp.ContentLength,
-					last: endsObject(resp.Header.Get("Content-Range")), start: time.Now()}
+					last: endsObject(resp.Header.Get("Content-Range"))}
 			}
 			return nil
 		},
@@ -559,15 +561,17 @@ func endsObject(contentRange string) bool {
 	return end == total-1
 }
 
-// pacedBody sends a response body at the proxy's rate and counts it.
+// pacedBody sends a response body at the proxy's rate and counts it. The
+// rate is per object, whatever the number of GETs reading it at once
+// (ingestd reads a long object as parallel ranged GETs), so an object
+// takes as long to read as the scenarios expect.
 type pacedBody struct {
-	rc    io.ReadCloser
-	p     *s3Proxy
-	path  string
-	size  int64
-	last  bool // the body ends at the object's last byte
-	start time.Time
-	sent  int64
+	rc   io.ReadCloser
+	p    *s3Proxy
+	path string
+	size int64
+	last bool // the body ends at the object's last byte
+	sent int64
 }
 
 func (b *pacedBody) Read(buf []byte) (int, error) {
@@ -575,13 +579,24 @@ func (b *pacedBody) Read(buf []byte) (int, error) {
 		if max := int(b.p.rate / 50); len(buf) > max { // about 20 ms of data per read
 			buf = buf[:max]
 		}
-		due := b.start.Add(time.Duration(float64(b.sent) / float64(b.p.rate) * float64(time.Second)))
-		if w := time.Until(due); w > 0 {
-			time.Sleep(w)
-		}
 	}
 	n, err := b.rc.Read(buf)
 	b.sent += int64(n)
+	b.p.mu.Lock()
+	var wait time.Duration
+	if b.p.rate > 0 && n > 0 {
+		// The object's bytes take their turn on its one virtual link.
+		now := time.Now()
+		due := b.p.next[b.path]
+		if due.Before(now) {
+			due = now
+		}
+		due = due.Add(time.Duration(float64(n) / float64(b.p.rate) * float64(time.Second)))
+		b.p.next[b.path] = due
+		wait = due.Sub(now)
+	}
+	b.p.mu.Unlock()
+	time.Sleep(wait)
 	b.p.mu.Lock()
 	b.p.served[b.path] += int64(n)
 	if b.last && (errors.Is(err, io.EOF) || (b.size > 0 && b.sent == b.size)) {
