@@ -2,12 +2,10 @@ package sink_test
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/s3ingest/s3ingest/worker/sink"
@@ -16,16 +14,7 @@ import (
 // fileCodecs returns the codec of every column chunk of a Parquet file.
 func fileCodecs(t *testing.T, path string) map[format.CompressionCodec]int {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, _ := f.Stat()
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		t.Fatal(err)
-	}
+	pf := openParquetFile(t, path)
 	out := map[format.CompressionCodec]int{}
 	for _, rg := range pf.Metadata().RowGroups {
 		for _, c := range rg.Columns {
@@ -187,16 +176,7 @@ func TestFileSinkStatistics(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := commitWithCodec(t, fs, dset("stats"), "a.csv", sink.CodecDefault)
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, _ := f.Stat()
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		t.Fatal(err)
-	}
+	pf := openParquetFile(t, p)
 	s := allTypes()
 	b := fillBatch(s, testRows, 0)
 	for i, c := range pf.Metadata().RowGroups[0].Columns {

@@ -2,14 +2,12 @@ package sink_test
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
 	"testing"
 	"time"
 
-	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/s3ingest/s3ingest/parsers/schema"
@@ -110,16 +108,7 @@ func writeObject(t *testing.T, s *schema.Schema, opt sink.FileOptions, batches [
 		t.Fatal(err)
 	}
 	p, _ := fs.PartPath(ds, o)
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, _ := f.Stat()
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		t.Fatal(err)
-	}
+	pf := openParquetFile(t, p)
 	groups := pf.Metadata().RowGroups
 	for i := range groups {
 		groups[i].FileOffset = 0

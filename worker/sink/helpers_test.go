@@ -14,18 +14,29 @@ import (
 
 func slicesSortFunc[S ~[]E, E any](s S, cmp func(a, b E) int) { slices.SortFunc(s, cmp) }
 
-func parquetRowGroups(t *testing.T, path string) int {
+// openParquetFile opens a Parquet file the sink wrote; it stays open until
+// the test ends.
+func openParquetFile(t testing.TB, path string) *parquet.File {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	st, _ := f.Stat()
+	t.Cleanup(func() { f.Close() })
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
 	pf, err := parquet.OpenFile(f, st.Size())
 	if err != nil {
 		t.Fatal(err)
 	}
+	return pf
+}
+
+func parquetRowGroups(t *testing.T, path string) int {
+	t.Helper()
+	pf := openParquetFile(t, path)
 	return len(pf.RowGroups())
 }
 

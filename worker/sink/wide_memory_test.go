@@ -143,20 +143,11 @@ func TestMemoryFlatWideObject(t *testing.T) {
 	if len(parts) != 1 {
 		t.Fatalf("parts: %v", parts)
 	}
-	f, err := os.Open(parts[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, _ := f.Stat()
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		t.Fatal(err)
-	}
+	pf := openParquetFile(t, parts[0])
 	if pf.NumRows() != rows {
 		t.Fatalf("file has %d rows, want %d", pf.NumRows(), rows)
 	}
-	t.Logf("file: %d MiB, %d row groups", st.Size()>>20, len(pf.RowGroups()))
+	t.Logf("file: %d MiB, %d row groups", pf.Size()>>20, len(pf.RowGroups()))
 	for _, c := range []int{0, 4321, cols - 1} {
 		r := 0
 		for _, rg := range pf.RowGroups() {
