@@ -17,7 +17,7 @@ func TestConfigValidateFetch(t *testing.T) {
 		{worker.Config{FetchConcurrency: 1}, ""},
 		{worker.Config{FetchPartSize: 1000}, "worker.Config.FetchPartSize: 1000 is not between"},
 		{worker.Config{FetchConcurrency: 100}, "worker.Config.FetchConcurrency: 100 is not between"},
-		{worker.Config{FetchPartSize: 256 << 20, FetchConcurrency: 8}, "worker.Config.FetchPartSize × FetchConcurrency"},
+		{worker.Config{FetchPartSize: 256 << 20, FetchConcurrency: 8}, "worker.Config.FetchPartSize × worker.Config.FetchConcurrency: "},
 	}
 	for _, c := range cases {
 		err := c.cfg.Validate()

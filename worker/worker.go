@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -79,10 +78,11 @@ func (c Config) Validate() error {
 	case c.ProgressInterval < 0:
 		return fmt.Errorf("worker.Config.ProgressInterval: must not be negative")
 	}
-	if err := c.fetch().Validate(); err != nil {
-		// source names PartSize and Concurrency: name the fields here.
-		msg := strings.Replace(err.Error(), "PartSize × Concurrency", "PartSize × FetchConcurrency", 1)
-		return fmt.Errorf("worker.Config.Fetch%s", msg)
+	var fe *source.FetchOptionError
+	if err := c.fetch().Validate(); errors.As(err, &fe) {
+		return fe.Rename(func(f string) string { return "worker.Config.Fetch" + f })
+	} else if err != nil {
+		return err
 	}
 	return nil
 }

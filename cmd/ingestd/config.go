@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -166,16 +167,19 @@ func parseBytes(s string) (int64, error) {
 
 // fetchVar names the variable of a source.FetchOptions error.
 func fetchVar(err error) string {
-	msg := err.Error()
-	switch {
-	case strings.HasPrefix(msg, "PartSize × Concurrency"):
-		return "S3INGEST_FETCH_PART_SIZE × S3INGEST_FETCH_CONCURRENCY" + strings.TrimPrefix(msg, "PartSize × Concurrency")
-	case strings.HasPrefix(msg, "PartSize"):
-		return "S3INGEST_FETCH_PART_SIZE" + strings.TrimPrefix(msg, "PartSize")
-	case strings.HasPrefix(msg, "Concurrency"):
-		return "S3INGEST_FETCH_CONCURRENCY" + strings.TrimPrefix(msg, "Concurrency")
+	var fe *source.FetchOptionError
+	if !errors.As(err, &fe) {
+		return "S3INGEST_FETCH_*: " + err.Error()
 	}
-	return "S3INGEST_FETCH_*: " + msg
+	return fe.Rename(func(f string) string {
+		switch f {
+		case "PartSize":
+			return "S3INGEST_FETCH_PART_SIZE"
+		case "Concurrency":
+			return "S3INGEST_FETCH_CONCURRENCY"
+		}
+		return f
+	}).Error()
 }
 
 // parseQueues parses "interactive=6,ingest=3,scheduled=1".

@@ -1,6 +1,9 @@
 package source
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Fetch defaults and limits (see FetchOptions).
 const (
@@ -52,13 +55,16 @@ type FetchOptions struct {
 	Concurrency int
 }
 
-// Validate checks the options; errors name the field and the limits.
+// Validate checks the options; errors are *FetchOptionError, naming the
+// field and the limits.
 func (f FetchOptions) Validate() error {
 	switch {
 	case f.PartSize != 0 && (f.PartSize < MinPartSize || f.PartSize > MaxPartSize):
-		return fmt.Errorf("PartSize: %d is not between %d (64 KiB) and %d (256 MiB) bytes (0 means %d)", f.PartSize, MinPartSize, MaxPartSize, DefaultPartSize)
+		return &FetchOptionError{Fields: []string{"PartSize"},
+			Reason: fmt.Sprintf("%d is not between %d (64 KiB) and %d (256 MiB) bytes (0 means %d)", f.PartSize, MinPartSize, MaxPartSize, DefaultPartSize)}
 	case f.Concurrency < 0 || f.Concurrency > MaxFetchConcurrency:
-		return fmt.Errorf("Concurrency: %d is not between 0 and %d (0 means %d; 1 reads with one GET)", f.Concurrency, MaxFetchConcurrency, DefaultFetchConcurrency)
+		return &FetchOptionError{Fields: []string{"Concurrency"},
+			Reason: fmt.Sprintf("%d is not between 0 and %d (0 means %d; 1 reads with one GET)", f.Concurrency, MaxFetchConcurrency, DefaultFetchConcurrency)}
 	}
 	ps, cc := f.PartSize, f.Concurrency
 	if ps == 0 {
@@ -68,9 +74,36 @@ func (f FetchOptions) Validate() error {
 		cc = DefaultFetchConcurrency
 	}
 	if ps*int64(cc) > MaxFetchBytes {
-		return fmt.Errorf("PartSize × Concurrency: %d × %d bytes of buffers per read is more than %d (512 MiB)", ps, cc, MaxFetchBytes)
+		return &FetchOptionError{Fields: []string{"PartSize", "Concurrency"},
+			Reason: fmt.Sprintf("%d × %d bytes of buffers per read is more than %d (512 MiB)", ps, cc, MaxFetchBytes)}
 	}
 	return nil
+}
+
+// FetchOptionError is the error of FetchOptions.Validate. Callers that
+// configure the options under other names (a config struct's fields,
+// environment variables) rename Fields with Rename.
+type FetchOptionError struct {
+	// Fields are the FetchOptions fields at fault ("PartSize",
+	// "Concurrency"; both when their product is too large).
+	Fields []string
+	// Reason says what is wrong with them and the limits.
+	Reason string
+}
+
+// Error returns "Field: reason", or "PartSize × Concurrency: reason".
+func (e *FetchOptionError) Error() string {
+	return strings.Join(e.Fields, " × ") + ": " + e.Reason
+}
+
+// Rename returns the error with each field renamed by name (a field name
+// returns itself if name has no entry for it).
+func (e *FetchOptionError) Rename(name func(field string) string) *FetchOptionError {
+	out := &FetchOptionError{Reason: e.Reason, Fields: make([]string, len(e.Fields))}
+	for i, f := range e.Fields {
+		out.Fields[i] = name(f)
+	}
+	return out
 }
 
 // withDefaults fills zero fields and clamps values out of range (New does

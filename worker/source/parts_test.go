@@ -485,8 +485,13 @@ func TestFetchOptionsValidate(t *testing.T) {
 		switch {
 		case c.wantErr == "" && err != nil:
 			t.Errorf("%+v: %v", c.opt, err)
-		case c.wantErr != "" && (err == nil || !strings.HasPrefix(err.Error(), c.wantErr)):
+		case c.wantErr != "" && (err == nil || !strings.HasPrefix(err.Error(), c.wantErr+": ")):
 			t.Errorf("%+v: %v, want an error about %s", c.opt, err, c.wantErr)
+		case c.wantErr != "":
+			var fe *source.FetchOptionError
+			if !errors.As(err, &fe) || strings.Join(fe.Fields, " × ") != c.wantErr {
+				t.Errorf("%+v: %#v, want a *FetchOptionError naming %s", c.opt, err, c.wantErr)
+			}
 		case c.wantErr == "" && c.opt.BufferBytes() != c.buffers:
 			t.Errorf("%+v: BufferBytes = %d, want %d", c.opt, c.opt.BufferBytes(), c.buffers)
 		}
