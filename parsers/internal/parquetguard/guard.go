@@ -110,6 +110,7 @@ type Guard struct {
 	err      error
 	proto    thrift.CompactProtocol
 	scratch  []byte
+	snappy   snappyPrefix
 }
 
 // New returns a Guard reading the column chunk cc of column col from src.

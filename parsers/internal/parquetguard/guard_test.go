@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -170,7 +171,8 @@ func TestPageCheck(t *testing.T) {
 		return h
 	}
 	byteArray := Column{Kind: format.ByteArray}
-	cases := []struct {
+	nested := Column{Kind: format.Int32, MaxDef: 1, MaxRep: 1}
+	type pageCase struct {
 		name  string
 		col   Column
 		codec format.CompressionCodec
@@ -178,7 +180,8 @@ func TestPageCheck(t *testing.T) {
 		body  []byte
 		want  error
 		msg   string
-	}{
+	}
+	cases := []pageCase{
 		{"levels ok", optional, format.Uncompressed, rleLevels(v1(10, 0, format.Plain)), append(append(le32(rle([2]uint64{10, 0})), rle([2]uint64{10, 0})...), make([]byte, 40)...), nil, ""},
 		{"levels run too long", optional, format.Uncompressed, rleLevels(v1(10, 0, format.Plain)), append(le32(rle([2]uint64{1 << 31, 0})), rle([2]uint64{1 << 31, 0})...), shared.ErrCorrupt, "definition levels: RLE data with more than the page's 10 values"},
 		{"levels bit-packed past the data", optional, format.Uncompressed, rleLevels(v1(10, 0, format.Plain)), append(le32([]byte{0xff, 0x01}), 0xff, 0x01), shared.ErrCorrupt, "definition levels: an RLE bit-packed run"},
@@ -189,9 +192,34 @@ func TestPageCheck(t *testing.T) {
 		{"delta lengths past the data", byteArray, format.Uncompressed, v1(3, 0, format.DeltaLengthByteArray), append(dbp(3, 2, 100, 100), "aabbbcccc"...), shared.ErrCorrupt, "DELTA_LENGTH_BYTE_ARRAY values"},
 		{"delta prefixes ok", byteArray, format.Uncompressed, v1(2, 0, format.DeltaByteArray), append(append(dbp(2, 0, 2), dbp(2, 2, 0)...), "abcd"...), nil, ""},
 		{"delta prefix longer than the value before", byteArray, format.Uncompressed, v1(2, 0, format.DeltaByteArray), append(append(dbp(2, 0, 200), dbp(2, 2, 0)...), "abcd"...), shared.ErrCorrupt, "prefix 200"},
+		{"repetition and definition levels ok", nested, format.Uncompressed, rleLevels(v1(10, 0, format.Plain)), append(append(append(le32(rle([2]uint64{10, 0})), rle([2]uint64{10, 0})...), append(le32(rle([2]uint64{10, 0})), rle([2]uint64{10, 0})...)...), make([]byte, 40)...), nil, ""},
+		{"definition levels after repetition levels run too long", nested, format.Uncompressed, rleLevels(v1(10, 0, format.Plain)), append(append(le32(rle([2]uint64{10, 0})), rle([2]uint64{10, 0})...), append(le32(rle([2]uint64{1 << 31, 0})), rle([2]uint64{1 << 31, 0})...)...), shared.ErrCorrupt, "definition levels: RLE data with more than the page's 10 values"},
+		{"levels longer than the page", optional, format.Uncompressed, rleLevels(v1(10, 0, format.Plain)), append(binary.LittleEndian.AppendUint32(nil, 1000), rle([2]uint64{10, 0})...), shared.ErrCorrupt, "definition levels of 1000 bytes past the page"},
+		{"levels truncated", optional, format.Uncompressed, rleLevels(v1(10, 0, format.Plain)), []byte{2, 0}, shared.ErrCorrupt, "definition levels: truncated"},
 		{"gzip bomb", Column{Kind: format.Int32}, format.Gzip, v1(10, 40, format.Plain), gz.Bytes(), shared.ErrCorrupt, "decompresses to more than the page header's 40 bytes"},
 		{"gzip garbage", Column{Kind: format.Int32}, format.Gzip, v1(10, 40, format.Plain), []byte("not gzip"), shared.ErrCorrupt, "page data (gzip)"},
 	}
+	// Every uncompressed case again in Snappy: the guard decodes only the
+	// level streams of PLAIN pages (snappyLevels), all of the others.
+	for _, tc := range slices.Clone(cases) {
+		if tc.codec != format.Uncompressed {
+			continue
+		}
+		tc.name += " (snappy)"
+		tc.codec = format.Snappy
+		if tc.h.UncompressedPageSize == 0 {
+			tc.h.UncompressedPageSize = int32(len(tc.body))
+		}
+		tc.body = snappy.Encode(nil, tc.body)
+		cases = append(cases, tc)
+	}
+	snappyLevels := append(le32(rle([2]uint64{10, 0})), rle([2]uint64{10, 0})...)
+	cases = append(cases,
+		pageCase{"snappy levels, then corrupt values", optional, format.Snappy, rleLevels(v1(10, len(snappyLevels)+40, format.Plain)),
+			append(binary.AppendUvarint(nil, uint64(len(snappyLevels)+40)), append([]byte{byte(len(snappyLevels)-1) << 2}, append(snappyLevels, 0xff)...)...), nil, ""},
+		pageCase{"snappy levels corrupt", optional, format.Snappy, rleLevels(v1(10, 100, format.Plain)), []byte{100, 2 | 3<<2, 1, 0}, shared.ErrCorrupt, "page data (snappy)"},
+		pageCase{"snappy announcing more than the header", optional, format.Snappy, rleLevels(v1(10, 100, format.Plain)), snappy.Encode(nil, make([]byte, 200)), shared.ErrCorrupt, "snappy data announces 200 bytes, the page header 100"},
+	)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			h := tc.h

@@ -336,6 +336,14 @@ func (g *Guard) checkPage(h *format.PageHeader, body []byte) error {
 	}
 	deep := compressed && g.needsDecoding(h)
 	switch {
+	case deep && g.codec == format.Snappy && h.Type == format.DataPage && !valuesChecked(enc, l.Kind):
+		// Only the level streams at the start are checked: decode them,
+		// not the values after them (see snappyPrefix).
+		out, err := g.snappyLevels(data, size)
+		if err != nil {
+			return fmt.Errorf("%w: page data (%s): %v", shared.ErrCorrupt, CodecName(g.codec), err)
+		}
+		data = out
 	case deep:
 		out, err := decompress(g.codec, data, size, g.scratch)
 		if err != nil {
@@ -405,6 +413,56 @@ func (g *Guard) checkPage(h *format.PageHeader, body []byte) error {
 		return fmt.Errorf("%w: %s values: %v", shared.ErrCorrupt, encodingName(enc), err)
 	}
 	return nil
+}
+
+// valuesChecked reports whether checkValues looks at the values of a page
+// of encoding enc in a column of physical type kind.
+func valuesChecked(enc format.Encoding, kind format.Type) bool {
+	switch enc {
+	case format.RLEDictionary, format.PlainDictionary,
+		format.DeltaBinaryPacked, format.DeltaLengthByteArray, format.DeltaByteArray:
+		return true
+	case format.RLE:
+		return kind == format.Boolean
+	}
+	return false
+}
+
+// snappyLevels decodes the start of the Snappy data of a v1 data page: its
+// repetition and definition level streams (each a 4-byte length and that
+// many bytes), as far as the column has them, and returns them. If the
+// data ends before a stream does, it returns what there is, and the level
+// checks report the stream running past the page.
+func (g *Guard) snappyLevels(data []byte, size int) ([]byte, error) {
+	sp := &g.snappy
+	if cap(g.scratch) < size+1 {
+		g.scratch = make([]byte, 0, size+1) // as decompress sizes it
+	}
+	if err := sp.reset(data, size, g.scratch); err != nil {
+		return nil, err
+	}
+	want := 0
+	for _, max := range []byte{g.col.MaxRep, g.col.MaxDef} {
+		if max == 0 {
+			continue
+		}
+		out, err := sp.fill(want + 4)
+		if err != nil {
+			return nil, err
+		}
+		if len(out) < want+4 {
+			return out, nil
+		}
+		n := int64(binary.LittleEndian.Uint32(out[want:]))
+		if n > int64(size-want-4) {
+			return out, nil // reported by the level checks
+		}
+		want += 4 + int(n)
+		if out, err = sp.fill(want); err != nil {
+			return nil, err
+		}
+	}
+	return sp.out[:min(want, len(sp.out))], nil
 }
 
 // checkValues checks the encoded values of a data page.

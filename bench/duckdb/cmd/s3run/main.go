@@ -11,7 +11,7 @@
 // the benchmark. Any rejected row fails the run: a benchmark that drops
 // rows compares different work.
 //
-//	s3run -in FILE -sink DIR [-dataset NAME]
+//	s3run -in FILE -sink DIR [-dataset NAME] [-cpuprofile FILE]
 //
 // It prints {"rows":N,"seconds":S,"dataset_dir":DIR} on stdout.
 package main
@@ -25,6 +25,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"time"
 
@@ -37,10 +38,19 @@ func main() {
 	in := flag.String("in", "", "the input file (CSV, JSON, Parquet; compressed or not)")
 	root := flag.String("sink", "", "the FileSink root directory")
 	dataset := flag.String("dataset", "bench", "the dataset name")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	flag.Parse()
 	if *in == "" || *root == "" {
 		fmt.Fprintln(os.Stderr, "s3run: -in and -sink are required")
 		os.Exit(2)
+	}
+	if *cpuprofile != "" {
+		stop, err := startProfile(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "s3run:", err)
+			os.Exit(1)
+		}
+		defer stop()
 	}
 	start := time.Now()
 	rows, dir, err := ingest(context.Background(), *in, *root, *dataset)
@@ -50,6 +60,24 @@ func main() {
 	}
 	json.NewEncoder(os.Stdout).Encode(map[string]any{ //nolint:errcheck // stdout
 		"rows": rows, "seconds": time.Since(start).Seconds(), "dataset_dir": dir})
+}
+
+// startProfile starts a CPU profile into path; stop ends it.
+func startProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "s3run: cpu profile:", err)
+		}
+	}, nil
 }
 
 // ingest reads path into dataset "bench/<name>" of a FileSink at root.
