@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
 
 	"github.com/s3ingest/s3ingest/parsers/internal/parquet"
 	"github.com/s3ingest/s3ingest/parsers/schema"
@@ -11,13 +12,15 @@ import (
 
 // Parquet objects are read by the engine of parsers/internal/parquet, over
 // an objectReaderAt (parquet_readerat.go): every read is a ranged
-// Object.Open governed by the context of the current call, resumed if its
-// body breaks off. Small row groups are fetched in read-ahead windows (one
-// request for many), the next window while the current one is decoded, and
-// the columns of a batch are decoded on up to GOMAXPROCS goroutines; none
-// outlives Close. This file adapts Options to the engine's Config, the
-// engine's *parquet.Error to *ParseError (with the object's name), and
-// rejected rows to Options.OnReject.
+// Object.Open governed by the context of the current call (or of the
+// reader, when reading ahead), resumed if its body breaks off. Small row
+// groups are fetched in read-ahead windows (one request for many), the
+// next window while the current one is decoded; the columns of a batch are
+// decoded on up to GOMAXPROCS goroutines, and the next batch is filled
+// while the caller uses the current one (parquet_ahead.go); none outlives
+// Close. This file adapts Options to the engine's Config, the engine's
+// *parquet.Error to *ParseError (with the object's name), and rejected
+// rows to Options.OnReject.
 
 // maxParquetPreviewRejects caps the rejected-row warnings of a Parquet
 // preview.
@@ -98,6 +101,10 @@ type parquetReader struct {
 	// lastErr is the engine's last error and lastPE its *ParseError.
 	lastErr *parquet.Error
 	lastPE  *ParseError
+	// ahead, when set, fills the next batch while the caller uses the
+	// current one (parquet_ahead.go); the engine is then only called on
+	// its goroutine.
+	ahead *parquetAhead
 }
 
 // openParquetReader does the work of openParquet and previewParquet.
@@ -114,16 +121,32 @@ func openParquetReader(ctx context.Context, obj Object, opts Options, preview bo
 	r := &parquetReader{name: name, src: newObjectReaderAt(obj, size)}
 	cfg := parquet.Config{Schema: opts.Schema, BatchRows: opts.BatchRows, Preview: preview, MaxColumns: opts.MaxColumns,
 		RescueColumn: opts.RescueColumn}
+	if !preview && runtime.GOMAXPROCS(0) > 1 {
+		r.ahead = newParquetAhead(opts.OnReject)
+		cfg.Batches = 2
+	}
 	if opts.OnReject != nil {
-		cfg.OnReject = func(e *parquet.Error) error { return opts.OnReject(r.parseError(e)) }
+		cfg.OnReject = func(e *parquet.Error) error {
+			if r.ahead != nil {
+				return r.ahead.reject(r.parseError(e))
+			}
+			return opts.OnReject(r.parseError(e))
+		}
 	}
 	r.src.setContext(ctx)
 	eng, err := parquet.Open(ctx, r.src, size, cfg)
 	if err != nil {
 		r.src.close()
+		if r.ahead != nil {
+			r.ahead.close()
+		}
 		return nil, r.mapError(err)
 	}
 	r.eng = eng
+	if r.ahead != nil {
+		r.ahead.eng = eng
+		r.src.setContext(r.ahead.ctx)
+	}
 	r.info = Info{Format: FormatParquet, Compression: CompressionNone, RowCount: eng.RowCount()}
 	return r, nil
 }
@@ -134,8 +157,12 @@ func (r *parquetReader) Schema() *schema.Schema { return r.eng.Schema() }
 // Info implements Reader.
 func (r *parquetReader) Info() Info { return r.info }
 
-// Next implements Reader. ctx governs the ranged reads Next issues.
+// Next implements Reader. ctx governs the ranged reads Next issues, or,
+// reading ahead, how long Next waits for the batch (see parquet_ahead.go).
 func (r *parquetReader) Next(ctx context.Context, b *schema.Batch) error {
+	if r.ahead != nil {
+		return r.mapError(r.ahead.next(ctx, b))
+	}
 	r.src.setContext(ctx)
 	return r.mapError(r.eng.Next(ctx, b))
 }
@@ -144,6 +171,9 @@ func (r *parquetReader) Next(ctx context.Context, b *schema.Batch) error {
 // to close).
 func (r *parquetReader) Close() error {
 	r.src.close() // first: a read-ahead in flight ends now, not when its GET does
+	if r.ahead != nil {
+		r.ahead.close()
+	}
 	return r.mapError(r.eng.Close())
 }
 

@@ -51,7 +51,8 @@
 // 1/k of the batch and text budgets above, so the batches take the same
 // budget whatever W; chunks take (W+2) × ChunkBytes.
 // A Parquet object: per-column read buffers 32 MiB (32 KiB per column beyond
-// 1,024 columns) + two read-ahead windows of 4 MiB (8 MiB) + the batch 48 MiB + one
+// 1,024 columns) + two read-ahead windows of 4 MiB (8 MiB) + the batch 48 MiB (or,
+// filling the next batch while the caller uses one, two of half the size) + one
 // decoded page per column (the writer's page size, usually 1 MiB or less) +
 // the decoded footer (~1.5 KiB per row group and per column chunk: 15 MiB
 // for 100 columns in 100 row groups; a footer estimated over 256 MiB is

@@ -304,7 +304,7 @@ func (s *FileSink) Begin(ctx context.Context, ds Dataset, obj ObjectRef, plan Pl
 		w.spill = newPageSpill(tmp, pageMemoryLimit)
 		opts = append(opts, parquet.ColumnPageBuffers(w.spill))
 	}
-	w.pw = parquet.NewWriter(f, opts...)
+	w.pw = parquet.NewWriter(&writebackFile{f: f}, opts...)
 	return w, nil
 }
 

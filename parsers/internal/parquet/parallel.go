@@ -7,7 +7,6 @@ import (
 
 	"github.com/parquet-go/parquet-go/format"
 
-	"github.com/s3ingest/s3ingest/parsers/internal/shared"
 	"github.com/s3ingest/s3ingest/parsers/schema"
 )
 
@@ -19,7 +18,8 @@ import (
 // parallelUnit rows (a default batch), so that each goroutine has enough
 // work to pay for its start (a sleeping vCPU takes 50-200 µs to wake on
 // the project's VMs); fewer when the text of that many rows (at the last
-// sub-batch's bytes per row) would take the batch past shared.MaxBatchBytes,
+// sub-batch's bytes per row) would take the batch past its text budget
+// (shared.MaxBatchBytes, or a share of it: Config.Batches),
 // never fewer than subBatch, as a sequential read. The context and the
 // batch's bytes are checked between sub-batches. The flat columns are sorted most expensive first
 // (byte arrays, then 8- and 12-byte values): the started goroutines take
@@ -51,11 +51,11 @@ const minParallelRows = 256
 const parallelUnit = 4 * subBatch
 
 // unitRows is how many rows the next fill of b reads at most: r.unit, fewer
-// when their text would pass shared.MaxBatchBytes (see above).
+// when their text would pass the batch's text budget (see above).
 func (r *Reader) unitRows(b *schema.Batch) int {
 	u := r.unit
 	if u > subBatch && r.textPerRow > 0 {
-		room := (shared.MaxBatchBytes - batchBytes(b)) / r.textPerRow
+		room := (r.textCap - batchBytes(b)) / r.textPerRow
 		u = max(subBatch, min(u, room))
 	}
 	return u

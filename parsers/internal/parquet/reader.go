@@ -141,6 +141,12 @@ type Config struct {
 	// Schema cannot hold (see rescue.go): the values of file columns
 	// Schema lacks or types differently, and values that do not convert.
 	RescueColumn string
+	// Batches is how many batches of this reader are alive at once (<= 1:
+	// one; a caller that fills the next batch while the current one is
+	// used has two). Each batch gets 1/Batches of the batch budgets
+	// (schema.BatchFixedBytes of fixed-width values, shared.MaxBatchBytes
+	// of text), so that the reader's memory is the same whatever Batches.
+	Batches int
 }
 
 // Reader reads the rows of one Parquet file in batches. It is not safe for
@@ -182,6 +188,7 @@ type Reader struct {
 	workers    int    // Config.Workers, resolved
 	unit       int    // rows per fill at most (see unitRows)
 	textPerRow int    // text bytes per row of the last fill
+	textCap    int    // a batch's text budget (see Config.Batches)
 	eof        bool
 	err        error // sticky
 	closed     bool
@@ -268,6 +275,11 @@ func Open(ctx context.Context, ra io.ReaderAt, size int64, cfg Config) (_ *Reade
 		width = &schema.Schema{Fields: append(slices.Clone(r.out.Fields), sb.Schema.Fields...)}
 	}
 	r.cfg.BatchRows = schema.BatchRows(width, r.cfg.BatchRows)
+	r.textCap = shared.MaxBatchBytes
+	if k := r.cfg.Batches; k > 1 {
+		r.cfg.BatchRows = max(1, min(r.cfg.BatchRows, schema.BatchFixedBytes/k/schema.RowBytes(width)))
+		r.textCap = shared.MaxBatchBytes / k
+	}
 	r.need = make([]bool, len(leaves))
 	for _, j := range append(slices.Clone(r.srcCol), r.resc.extra...) {
 		if j >= 0 {
@@ -608,7 +620,7 @@ func (r *Reader) Next(ctx context.Context, b *schema.Batch) (err error) {
 			err = r.err
 		}
 	}()
-	for b.Len() < r.cfg.BatchRows && batchBytes(b) < shared.MaxBatchBytes {
+	for b.Len() < r.cfg.BatchRows && batchBytes(b) < r.textCap {
 		if r.rgLeft == 0 {
 			if err := r.nextRowGroup(); err != nil {
 				if err == io.EOF {
