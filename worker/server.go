@@ -28,11 +28,21 @@ type ServerConfig struct {
 	// RetryDelay computes the delay before retry n of a failed task
 	// (default asynq's exponential backoff with jitter).
 	RetryDelay asynq.RetryDelayFunc
-	// PollInterval is how often idle workers look for new tasks, and how
-	// often retried and scheduled tasks are moved to their queues (default
-	// asynq's 1s and 5s).
+	// PollInterval is how often an idle server looks for new tasks
+	// (default DefaultPollInterval, 250ms: a preview waits at most that
+	// long to start, for about four Redis calls a second per idle process).
+	// When set, retried and scheduled tasks are also moved to their queues
+	// that often (else every 5s, asynq's default).
 	PollInterval time.Duration
 }
+
+// DefaultPollInterval is ServerConfig.PollInterval's default. asynq's own
+// (1s) made an idle daemon's pickup of a preview take 0.5s on average.
+const DefaultPollInterval = 250 * time.Millisecond
+
+// MinPollInterval bounds ServerConfig.PollInterval from below, so that a
+// setting cannot make idle daemons hammer Redis.
+const MinPollInterval = 10 * time.Millisecond
 
 // DefaultQueues are the queue weights used when ServerConfig.Queues is nil.
 func DefaultQueues() map[string]int {
@@ -49,8 +59,8 @@ func (c ServerConfig) Validate() error {
 			return fmt.Errorf("ServerConfig.Queues: queue %q needs a positive weight, got %d", q, w)
 		}
 	}
-	if c.PollInterval < 0 {
-		return fmt.Errorf("ServerConfig.PollInterval: must not be negative")
+	if c.PollInterval < 0 || (c.PollInterval > 0 && c.PollInterval < MinPollInterval) {
+		return fmt.Errorf("ServerConfig.PollInterval: %s is neither 0 (%s) nor at least %s", c.PollInterval, DefaultPollInterval, MinPollInterval)
 	}
 	if c.ShutdownTimeout < 0 {
 		return fmt.Errorf("ServerConfig.ShutdownTimeout: must not be negative")
@@ -76,13 +86,17 @@ func NewServer(rdb redis.UniversalClient, cfg ServerConfig, log *zap.Logger) (*a
 	if log == nil {
 		log = zap.NewNop()
 	}
+	poll, delayed := cfg.PollInterval, cfg.PollInterval
+	if poll == 0 {
+		poll = DefaultPollInterval // delayed stays asynq's 5s
+	}
 	return asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:              cfg.Concurrency,
 		Queues:                   cfg.Queues,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		RetryDelayFunc:           retryDelay(cfg.RetryDelay),
-		TaskCheckInterval:        cfg.PollInterval,
-		DelayedTaskCheckInterval: cfg.PollInterval,
+		TaskCheckInterval:        poll,
+		DelayedTaskCheckInterval: delayed,
 		Logger:                   AsynqLogger(log, "asynq"),
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			retried, _ := asynq.GetRetryCount(ctx)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/s3ingest/s3ingest/worker"
 	"github.com/s3ingest/s3ingest/worker/source"
 )
 
@@ -21,6 +22,7 @@ type config struct {
 	ObjectConcurrency int    // S3INGEST_OBJECT_CONCURRENCY: objects at once per ingest, default 4
 	Queues            map[string]int
 	ShutdownTimeout   time.Duration // S3INGEST_SHUTDOWN_TIMEOUT, default 30s
+	PollInterval      time.Duration // S3INGEST_POLL_INTERVAL, default 250ms (worker.DefaultPollInterval)
 	AdminAddr         string        // S3INGEST_ADMIN_ADDR, default 127.0.0.1:9090; "off" disables
 	MonitorReadOnly   bool          // S3INGEST_MONITOR_READONLY, default true
 	AdminToken        string        // S3INGEST_ADMIN_TOKEN: required by /metrics and /monitor/ when set; default none
@@ -99,6 +101,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 	num("S3INGEST_CONCURRENCY", &c.Concurrency, 0)
 	num("S3INGEST_OBJECT_CONCURRENCY", &c.ObjectConcurrency, 0)
 	dur("S3INGEST_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
+	dur("S3INGEST_POLL_INTERVAL", &c.PollInterval)
+	if c.PollInterval > 0 && c.PollInterval < worker.MinPollInterval {
+		errs = append(errs, fmt.Sprintf("S3INGEST_POLL_INTERVAL=%s: want 0 (the default, %s) or at least %s", c.PollInterval, worker.DefaultPollInterval, worker.MinPollInterval))
+	}
 	str("S3INGEST_ADMIN_ADDR", &c.AdminAddr)
 	boolean("S3INGEST_MONITOR_READONLY", &c.MonitorReadOnly)
 	str("S3INGEST_ADMIN_TOKEN", &c.AdminToken)

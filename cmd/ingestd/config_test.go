@@ -50,6 +50,12 @@ func TestLoadConfig(t *testing.T) {
 		{name: "fetch concurrency too high", env: map[string]string{"S3INGEST_FETCH_CONCURRENCY": "65"}, wantErr: "S3INGEST_FETCH_CONCURRENCY: 65 is not between"},
 		{name: "fetch buffers too large", env: map[string]string{"S3INGEST_FETCH_PART_SIZE": "256MiB", "S3INGEST_FETCH_CONCURRENCY": "4"}, wantErr: "S3INGEST_FETCH_PART_SIZE × S3INGEST_FETCH_CONCURRENCY"},
 		{name: "bad number", env: map[string]string{"S3INGEST_CONCURRENCY": "many"}, wantErr: "S3INGEST_CONCURRENCY"},
+		{name: "poll interval", env: map[string]string{"S3INGEST_POLL_INTERVAL": "100ms"}, check: func(t *testing.T, c config) {
+			if c.PollInterval != 100*time.Millisecond {
+				t.Fatalf("config = %+v", c)
+			}
+		}},
+		{name: "poll interval too short", env: map[string]string{"S3INGEST_POLL_INTERVAL": "1ms"}, wantErr: "S3INGEST_POLL_INTERVAL=1ms: want 0 (the default, 250ms) or at least 10ms"},
 		{name: "bad duration", env: map[string]string{"S3INGEST_SHUTDOWN_TIMEOUT": "soon"}, wantErr: "S3INGEST_SHUTDOWN_TIMEOUT"},
 		{name: "bad queues", env: map[string]string{"S3INGEST_QUEUES": "ingest"}, wantErr: "S3INGEST_QUEUES"},
 		{name: "zero weight", env: map[string]string{"S3INGEST_QUEUES": "ingest=0"}, wantErr: "S3INGEST_QUEUES"},

@@ -157,6 +157,7 @@ func runDaemon(ctx context.Context, cfg config) error {
 			Concurrency:     cfg.Concurrency,
 			Queues:          cfg.Queues,
 			ShutdownTimeout: cfg.ShutdownTimeout,
+			PollInterval:    cfg.PollInterval,
 		},
 		Scheduler:       cfg.Scheduler,
 		AdminAddr:       admin,
