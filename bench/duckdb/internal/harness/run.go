@@ -131,5 +131,5 @@ func workerNote(samples []results.Sample) string {
 		return ""
 	}
 	return fmt.Sprintf(" Of the median %.2f s, the job itself took %.2f s (the result's duration); the rest is its pickup "+
-		"(idle asynq workers poll every 1 s) and the result's delivery.", results.Median(wall), results.Median(w))
+		"(an idle ingestd looks for new tasks every 250 ms, S3INGEST_POLL_INTERVAL) and the result's delivery.", results.Median(wall), results.Median(w))
 }
