@@ -122,7 +122,7 @@ func openParquetReader(ctx context.Context, obj Object, opts Options, preview bo
 	cfg := parquet.Config{Schema: opts.Schema, BatchRows: opts.BatchRows, Preview: preview, MaxColumns: opts.MaxColumns,
 		RescueColumn: opts.RescueColumn}
 	if !preview && runtime.GOMAXPROCS(0) > 1 {
-		r.ahead = newParquetAhead(opts.OnReject)
+		r.ahead = newParquetAhead(ctx, opts.OnReject)
 		cfg.Batches = 2
 	}
 	if opts.OnReject != nil {

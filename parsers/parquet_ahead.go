@@ -21,19 +21,28 @@ import (
 // caller no longer needs) and starts the goroutine on the one after.
 //
 // What stays as with one goroutine:
-//   - the rows, their order, the batches' contents and every error;
+//   - the rows, their order, the rejected rows and every error (where a
+//     batch ends may differ: see memory);
 //   - OnReject is called by Next, on the caller's goroutine, in row order:
 //     the goroutine hands each rejected row over to Next and waits for the
-//     answer, so an error budget stops the read exactly where it would;
-//   - memory: the engine gives each of the two batches half of the batch
-//     budgets (parquet.Config.Batches).
+//     answer, so an error budget stops the read exactly where it would; a
+//     panic of OnReject is the read's error, as the engine makes it;
+//   - memory: the engine fills each batch to half of the batch budgets
+//     (parquet.Config.Batches), and the spare batch is allocated for that
+//     half; the caller's own batch counts at the size it allocated.
+//
+// Next swaps the batch the goroutine filled with the caller's: after Next,
+// b's vectors are other arrays than before, and the goroutine writes into
+// the ones the caller handed back (see Reader.Next: nothing taken from a
+// batch stays valid across calls).
 //
 // The goroutine has one owner (the reader), fills one batch at a time and
 // ends when that batch is filled; Close cancels it (its reads end too)
 // and waits for it. Its reads are governed by the reader's own context,
-// not the one of the Next call that started it (a later Next may come
-// with another): a cancelled Next returns at once, and Close stops the
-// read.
+// derived from the one Open was given (so cancelling the job stops them),
+// not by the one of the Next call that started it (a later Next may come
+// with another): a cancelled Next returns at once, the batch in flight is
+// kept for the next call, and Close stops the read.
 type parquetAhead struct {
 	eng      *parquet.Reader
 	onReject func(*ParseError) error // the caller's; nil: none
@@ -55,9 +64,10 @@ type rejectCall struct {
 
 var errClosedReader = errors.New("parsers: Next on a closed reader")
 
-func newParquetAhead(onReject func(*ParseError) error) *parquetAhead {
+// newParquetAhead returns the read-ahead of a reader opened with ctx.
+func newParquetAhead(ctx context.Context, onReject func(*ParseError) error) *parquetAhead {
 	a := &parquetAhead{onReject: onReject, done: make(chan error, 1), rejects: make(chan rejectCall)}
-	a.ctx, a.cancel = context.WithCancel(context.Background())
+	a.ctx, a.cancel = context.WithCancel(ctx)
 	return a
 }
 
@@ -79,14 +89,14 @@ func (a *parquetAhead) next(ctx context.Context, b *schema.Batch) error {
 	}
 	if !a.pending {
 		if a.spare == nil {
-			a.spare = schema.NewBatch(a.eng.Schema(), cap(b.Lines))
+			a.spare = schema.NewBatch(a.eng.Schema(), a.eng.BatchRows())
 		}
 		a.start()
 	}
 	for {
 		select {
 		case c := <-a.rejects:
-			c.reply <- a.onReject(c.pe)
+			c.reply <- a.callOnReject(c.pe)
 		case err := <-a.done:
 			a.pending = false
 			*b, *a.spare = *a.spare, *b
@@ -100,6 +110,16 @@ func (a *parquetAhead) next(ctx context.Context, b *schema.Batch) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// callOnReject calls the caller's OnReject; a panic is its error.
+func (a *parquetAhead) callOnReject(pe *ParseError) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("parsers: OnReject panicked on %s: %v", pe.Object, p)
+		}
+	}()
+	return a.onReject(pe)
 }
 
 // start fills a.spare on the goroutine.

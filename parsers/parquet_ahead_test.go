@@ -7,8 +7,12 @@ import (
 	"io"
 	"runtime"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/s3ingest/s3ingest/parsers/schema"
 )
@@ -146,5 +150,86 @@ func TestParquetAheadCloseAndCancel(t *testing.T) {
 		if err := r.Next(context.Background(), b); err == nil || errors.Is(err, io.EOF) {
 			t.Fatalf("Next after Close: %v", err)
 		}
+	})
+}
+
+// gatedObject blocks every request past 40 % of the object (row groups 2
+// and 3 of 4 of similar size) while gate is set, until the gate opens or the request's context
+// ends.
+type gatedObject struct {
+	*pqRangeObject
+	gate   atomic.Bool
+	opened chan struct{}
+}
+
+func (o *gatedObject) Open(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+	if o.gate.Load() && off > int64(len(o.b))*4/10 {
+		select {
+		case <-o.opened:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return o.pqRangeObject.Open(ctx, off, n)
+}
+
+// TestParquetAheadCancelWhileWaiting: a Next waiting for the batch being
+// filled returns when its context is cancelled, and the batch is handed
+// over by the next call once its data comes.
+func TestParquetAheadCancelWhileWaiting(t *testing.T) {
+	data := pqWriteFile(t, pqBenchRows(200000), parquet.MaxRowsPerRowGroup(50000))
+	obj := &gatedObject{pqRangeObject: newPQRangeObject("s3://b/k.parquet", data), opened: make(chan struct{})}
+	withProcs(2, func() {
+		base := runtime.NumGoroutine()
+		r, err := openParquet(context.Background(), obj, Options{BatchRows: 60000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		obj.gate.Store(true) // row groups 2 and 3 wait
+		b := schema.NewBatch(r.Schema(), 60000)
+		if err := r.Next(context.Background(), b); err != nil || b.Len() != 60000 {
+			t.Fatalf("first batch: %v, %d rows", err, b.Len())
+		}
+		// The second batch needs row group 2: its Next waits.
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(50*time.Millisecond, cancel)
+		start := time.Now()
+		if err := r.Next(ctx, b); !errors.Is(err, context.Canceled) || b.Len() != 0 {
+			t.Fatalf("Next cancelled while waiting: %v, %d rows", err, b.Len())
+		}
+		if waited := time.Since(start); waited > 5*time.Second {
+			t.Fatalf("Next returned %s after its context was cancelled", waited)
+		}
+		close(obj.opened)
+		if err := r.Next(context.Background(), b); err != nil || b.Len() != 60000 || b.Lines[0] != 60000 || b.Lines[59999] != 119999 {
+			t.Fatalf("the batch after the cancelled Next: %v, %d rows from %v", err, b.Len(), b.Lines[:min(1, len(b.Lines))])
+		}
+		r.Close()
+		waitGoroutines(t, base, "Close")
+	})
+}
+
+// TestParquetAheadOnRejectPanics: a panic of OnReject, called by Next for
+// the goroutine, is the read's error (as when the engine makes the call),
+// and Close still ends the goroutine.
+func TestParquetAheadOnRejectPanics(t *testing.T) {
+	data := pqU64File(t, 3000, map[int]bool{1500: true}, 3000)
+	withProcs(2, func() {
+		base := runtime.NumGoroutine()
+		r := pqOpenBytes(t, data, Options{BatchRows: 1000, OnReject: func(*ParseError) error { panic("sink gone") }})
+		b := schema.NewBatch(r.Schema(), 1000)
+		var err error
+		for err == nil {
+			err = r.Next(context.Background(), b)
+		}
+		if err == io.EOF || !strings.Contains(err.Error(), "OnReject panicked") || !strings.Contains(err.Error(), "sink gone") {
+			t.Fatalf("the read ended with %v, want OnReject's panic", err)
+		}
+		if err2 := r.Next(context.Background(), b); err2 == nil || err2 == io.EOF {
+			t.Fatalf("Next after the panic: %v", err2)
+		}
+		r.Close()
+		waitGoroutines(t, base, "Close after OnReject panicked")
 	})
 }

@@ -24,10 +24,13 @@ var errShortBody = errors.New("object body shorter than its size")
 //
 // The context is the one of the current call into the reader (open,
 // preview, Next), set with setContext, so a cancelled job stops issuing
-// requests. The engine's background fetch of the next read-ahead window
-// runs with the context of the Next call that started it; if that context
-// ends first, the engine drops the fetch and reads the window again under
-// the current one. The engine's column workers read concurrently.
+// requests; a reader that fills the next batch ahead of Next
+// (parquet_ahead.go) reads under its own context instead, derived from
+// Open's and cancelled by Close. The engine's background fetch of the next
+// read-ahead window runs with the context of the Next call that started
+// it; if that context ends first, the engine drops the fetch and reads the
+// window again under the current one. The engine's column workers read
+// concurrently.
 //
 // objectReaderAt is safe for concurrent use.
 type objectReaderAt struct {

@@ -51,8 +51,9 @@
 // 1/k of the batch and text budgets above, so the batches take the same
 // budget whatever W; chunks take (W+2) × ChunkBytes.
 // A Parquet object: per-column read buffers 32 MiB (32 KiB per column beyond
-// 1,024 columns) + two read-ahead windows of 4 MiB (8 MiB) + the batch 48 MiB (or,
-// filling the next batch while the caller uses one, two of half the size) + one
+// 1,024 columns) + two read-ahead windows of 4 MiB (8 MiB) + the batch 48 MiB (56
+// MiB when the next batch is filled while the caller uses one: the caller's
+// batch and a half-size spare, each filled to half the budgets) + one
 // decoded page per column (the writer's page size, usually 1 MiB or less) +
 // the decoded footer (~1.5 KiB per row group and per column chunk: 15 MiB
 // for 100 columns in 100 row groups; a footer estimated over 256 MiB is
@@ -78,8 +79,9 @@ import (
 // Object is a named, sized byte source. The S3 source implements it with
 // ranged GetObject requests pinned to one ETag; local files implement it with
 // os.File. Parquet is read with ranged Open calls, each governed by the
-// context of the reader call that issued it and resumed if its body breaks
-// off; an io.ReaderAt the Object may also implement is not used (it cannot
+// context of the reader call that issued it (or, for a batch filled ahead
+// of Next, by the reader's own, derived from Open's) and resumed if its
+// body breaks off; an io.ReaderAt the Object may also implement is not used (it cannot
 // take a context).
 type Object interface {
 	// Name identifies the object in errors, e.g. "s3://bucket/key".
@@ -316,7 +318,9 @@ type Reader interface {
 	Info() Info
 	// Next resets b and fills it with up to Options.BatchRows rows. It
 	// returns io.EOF (and an empty batch) when the object is exhausted. A
-	// batch from NewBatch(Schema()) must be used.
+	// batch from NewBatch(Schema()) must be used. Next may replace b's
+	// vectors and lines with other arrays (a reader filling batches ahead
+	// swaps them): nothing taken from b stays valid across calls.
 	Next(ctx context.Context, b *schema.Batch) error
 	// Close releases the underlying stream.
 	Close() error

@@ -2,6 +2,9 @@ package sink
 
 import "os"
 
+// startWriteback is writebackRange; tests replace it to see the requests.
+var startWriteback = writebackRange
+
 // writebackBytes is how much a data file grows between two requests to
 // start writing it back (see writebackFile).
 const writebackBytes = 8 << 20
@@ -13,8 +16,11 @@ const writebackBytes = 8 << 20
 // disk works while the next row groups are encoded and the fsync of
 // Commit only waits for the tail of the file instead of all of it — the
 // bytes_per_sync of RocksDB. Durability is unchanged: it is the fsync that
-// makes the file durable, and its error that Commit reports; a failed
-// request is only a lost hint.
+// makes the file durable, and its error that Commit reports (a request
+// without SYNC_FILE_RANGE_WAIT_* leaves the file's write-back error for
+// fsync to report); a failed request is only a lost hint. A request may
+// block while the disk's queue is full, which slows the writer to the
+// disk's pace rather than letting dirty pages pile up.
 type writebackFile struct {
 	f       *os.File
 	written int64 // bytes written

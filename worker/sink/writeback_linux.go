@@ -6,9 +6,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// startWriteback asks the kernel to start writing [off, off+n) of f to
+// writebackRange asks the kernel to start writing [off, off+n) of f to
 // disk, without waiting for it (see writebackFile).
-func startWriteback(f *os.File, off, n int64) {
+func writebackRange(f *os.File, off, n int64) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return

@@ -4,6 +4,6 @@ package sink
 
 import "os"
 
-// startWriteback does nothing outside Linux: Commit's fsync writes the
+// writebackRange does nothing outside Linux: Commit's fsync writes the
 // whole file (see writebackFile).
-func startWriteback(*os.File, int64, int64) {}
+func writebackRange(*os.File, int64, int64) {}

@@ -15,6 +15,15 @@ func TestWritebackFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	type request struct{ off, n int64 }
+	var requests []request
+	startWriteback = func(rf *os.File, off, n int64) {
+		if rf != f {
+			t.Errorf("write-back requested for %s, not the data file", rf.Name())
+		}
+		requests = append(requests, request{off, n})
+	}
+	t.Cleanup(func() { startWriteback = writebackRange })
 	w := &writebackFile{f: f}
 	var want bytes.Buffer
 	for i := 0; want.Len() < 2*writebackBytes+12345; i++ {
@@ -27,8 +36,17 @@ func TestWritebackFile(t *testing.T) {
 			t.Fatalf("after %d bytes: written %d, write-back requested up to %d", want.Len(), w.written, w.started)
 		}
 	}
-	if w.started < 2*writebackBytes {
-		t.Fatalf("write-back requested up to %d of %d bytes", w.started, w.written)
+	// Contiguous ranges from 0, each of at least writebackBytes, up to the
+	// last whole writebackBytes written.
+	next := int64(0)
+	for _, r := range requests {
+		if r.off != next || r.n < writebackBytes {
+			t.Fatalf("requests %v: not contiguous ranges of at least %d bytes from 0", requests, writebackBytes)
+		}
+		next = r.off + r.n
+	}
+	if len(requests) < 2 || next != w.started || w.written-next >= writebackBytes {
+		t.Fatalf("requests %v for %d bytes written", requests, w.written)
 	}
 	got, err := os.ReadFile(f.Name())
 	if err != nil || !bytes.Equal(got, want.Bytes()) {

@@ -96,8 +96,7 @@ func (e *FetchOptionError) Error() string {
 	return strings.Join(e.Fields, " × ") + ": " + e.Reason
 }
 
-// Rename returns the error with each field renamed by name (a field name
-// returns itself if name has no entry for it).
+// Rename returns the error with each field f renamed to name(f).
 func (e *FetchOptionError) Rename(name func(field string) string) *FetchOptionError {
 	out := &FetchOptionError{Reason: e.Reason, Fields: make([]string, len(e.Fields))}
 	for i, f := range e.Fields {

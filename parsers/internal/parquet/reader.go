@@ -569,6 +569,10 @@ func (r *Reader) bindSchema() error {
 // Schema is the schema of every batch Next fills.
 func (r *Reader) Schema() *schema.Schema { return r.out }
 
+// BatchRows is the most rows Next puts in a batch: Config.BatchRows, fewer
+// for a wide schema or a share of the budgets (Config.Batches).
+func (r *Reader) BatchRows() int { return r.cfg.BatchRows }
+
 // Close releases the page readers and the caches; it does not close the
 // io.ReaderAt.
 func (r *Reader) Close() (err error) {
@@ -592,9 +596,9 @@ func (r *Reader) Close() (err error) {
 	return nil
 }
 
-// Next resets b and fills it with up to Config.BatchRows rows (fewer for a
-// wide schema, see schema.BatchRows, and fewer once their text passes
-// shared.MaxBatchBytes). It returns io.EOF (and an empty
+// Next resets b and fills it with up to BatchRows rows (fewer once their
+// text passes the batch's text budget: shared.MaxBatchBytes, or its share,
+// Config.Batches). It returns io.EOF (and an empty
 // batch) after the last row. b must come from schema.NewBatch(r.Schema(),
 // n). After an error other than a rejected row's, the Reader keeps
 // returning that error; rows before the error are delivered first.

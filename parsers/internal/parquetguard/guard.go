@@ -31,8 +31,9 @@
 // MaxPageValues, PLAIN fixed-width values that fit the page. Then it
 // checks the page's content (checkPage, pagecheck.go): the size snappy or
 // zstd data announces, and, decompressing the page itself when parquet-go
-// would size buffers from what is inside, the RLE runs, DELTA counts and
-// lengths, and the decompressed size of gzip, brotli and LZ4_RAW data. A
+// would size buffers from what is inside (of a Snappy page of PLAIN
+// values, only the level streams at its start), the RLE runs, DELTA counts
+// and lengths, and the decompressed size of gzip, brotli and LZ4_RAW data. A
 // read that reaches a bad page returns the bytes before it and then the
 // error, so the pages before it are still read (and their rows delivered).
 //

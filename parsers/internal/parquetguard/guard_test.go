@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/snappy"
 	"github.com/klauspost/compress/zstd"
 	"github.com/parquet-go/parquet-go/encoding/thrift"
@@ -214,6 +215,32 @@ func TestPageCheck(t *testing.T) {
 		cases = append(cases, tc)
 	}
 	snappyLevels := append(le32(rle([2]uint64{10, 0})), rle([2]uint64{10, 0})...)
+	// S2 blocks (repeat codes the Snappy prefix decoder does not take),
+	// which parquet-go's Snappy decoder (klauspost's, S2's) accepts.
+	// Long, repetitive levels: bit-packed runs of a repeating pattern, so
+	// that the encoders use repeat codes inside the level stream itself.
+	bitPacked := func(runs int) []byte {
+		var b []byte
+		for range runs {
+			b = uv(b, 16<<1|1) // 16 groups of 8 values, bit width 1
+			b = append(b, bytes.Repeat([]byte{0xf0, 0x0f, 0x33, 0x5a}, 4)...)
+		}
+		return b
+	}
+	values := bytes.Repeat([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}, 400)
+	s2Levels := bitPacked(64) // 64 × 128 values
+	s2Page := append(append(le32(s2Levels), s2Levels...), values...)
+	s2Levels = append(bitPacked(64), rle([2]uint64{1 << 31, 0})...)
+	s2Bad := append(append(le32(s2Levels), s2Levels...), values...)
+	for name, enc := range map[string]func([]byte) []byte{
+		"s2":        func(b []byte) []byte { return s2.Encode(nil, b) },
+		"s2 better": func(b []byte) []byte { return s2.EncodeBetter(nil, b) },
+		"s2 best":   func(b []byte) []byte { return s2.EncodeBest(nil, b) },
+	} {
+		cases = append(cases,
+			pageCase{name + " block, levels ok", optional, format.Snappy, rleLevels(v1(64*128, len(s2Page), format.Plain)), enc(s2Page), nil, ""},
+			pageCase{name + " block, levels run too long", optional, format.Snappy, rleLevels(v1(64*128, len(s2Bad), format.Plain)), enc(s2Bad), shared.ErrCorrupt, "definition levels: RLE data with more than the page's 8192 values"})
+	}
 	cases = append(cases,
 		pageCase{"snappy levels, then corrupt values", optional, format.Snappy, rleLevels(v1(10, len(snappyLevels)+40, format.Plain)),
 			append(binary.AppendUvarint(nil, uint64(len(snappyLevels)+40)), append([]byte{byte(len(snappyLevels)-1) << 2}, append(snappyLevels, 0xff)...)...), nil, ""},

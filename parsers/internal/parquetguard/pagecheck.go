@@ -28,7 +28,9 @@ import (
 // each page itself, into a buffer bounded by the header's size, and checks
 // the streams parquet-go will decode: definition and repetition levels, RLE
 // dictionary indexes and booleans, and the DELTA encodings' counts and
-// lengths. The checks bound what the data may announce; they do not decode
+// lengths. Of a Snappy v1 page whose values are not checked (PLAIN values
+// of an optional column, the common case), only the level streams at its
+// start are decoded (snappyprefix.go). The checks bound what the data may announce; they do not decode
 // values (parquet-go does that, and reports what else is wrong).
 
 var errTruncated = errors.New("truncated")
@@ -338,8 +340,15 @@ func (g *Guard) checkPage(h *format.PageHeader, body []byte) error {
 	switch {
 	case deep && g.codec == format.Snappy && h.Type == format.DataPage && !valuesChecked(enc, l.Kind):
 		// Only the level streams at the start are checked: decode them,
-		// not the values after them (see snappyPrefix).
+		// not the values after them (see snappyPrefix). Data the prefix
+		// decoder does not take (S2's extensions, which parquet-go's
+		// decoder accepts in Snappy pages) is decompressed whole.
 		out, err := g.snappyLevels(data, size)
+		if errors.Is(err, errSnappyCorrupt) {
+			if out, err = decompress(g.codec, data, size, g.scratch); err == nil {
+				g.scratch = out[:0]
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("%w: page data (%s): %v", shared.ErrCorrupt, CodecName(g.codec), err)
 		}
@@ -462,6 +471,7 @@ func (g *Guard) snappyLevels(data []byte, size int) ([]byte, error) {
 			return nil, err
 		}
 	}
+	sp.src = nil // the page's bytes are not ours to keep
 	return sp.out[:min(want, len(sp.out))], nil
 }
 

@@ -2,6 +2,7 @@ package parquetguard
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math/rand/v2"
 	"testing"
 
@@ -111,9 +112,11 @@ func FuzzSnappyPrefix(f *testing.F) {
 		if err := sp.reset(src, 1<<20, nil); err != nil {
 			return
 		}
+		announced, _ := binary.Uvarint(src)
+		buf := cap(sp.out)
 		got, err := sp.fill(want)
-		if len(got) > cap(sp.out) {
-			t.Fatalf("decoded %d bytes past the announced %d", len(got), cap(sp.out))
+		if uint64(len(got)) > announced || cap(sp.out) != buf {
+			t.Fatalf("decoded %d bytes (announced %d) into a buffer of %d (was %d): grew past the announced length", len(got), announced, cap(sp.out), buf)
 		}
 		whole, derr := snappy.Decode(nil, src)
 		if derr == nil && err == nil && !bytes.Equal(got, whole[:len(got)]) {

@@ -44,16 +44,17 @@ func main() {
 		fmt.Fprintln(os.Stderr, "s3run: -in and -sink are required")
 		os.Exit(2)
 	}
+	stop := func() {}
 	if *cpuprofile != "" {
-		stop, err := startProfile(*cpuprofile)
-		if err != nil {
+		var err error
+		if stop, err = startProfile(*cpuprofile); err != nil {
 			fmt.Fprintln(os.Stderr, "s3run:", err)
 			os.Exit(1)
 		}
-		defer stop()
 	}
 	start := time.Now()
 	rows, dir, err := ingest(context.Background(), *in, *root, *dataset)
+	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "s3run:", err)
 		os.Exit(1)
