@@ -40,7 +40,7 @@ func Run(ctx context.Context, c Config) (*results.File, error) {
 	f := &results.File{Date: time.Now().UTC().Format(time.RFC3339), Command: c.Command, Rows: c.Rows, Seed: c.Seed,
 		Pairs: c.Pairs, Warmup: c.Warmup, InputBytes: files.Bytes, Truth: files.Truth, Commit: gitCommit(c.ModuleDir)}
 	m := &f.Machine
-	m.CPU, m.CPUs, m.MemBytes, m.Kernel, m.LoadAvg = machineInfo()
+	m.CPU, m.CPUs, m.MemBytes, m.Kernel, m.LoadAvg, m.CPUFlags = machineInfo()
 	if f.GoVersion, err = goVersion(ctx); err != nil {
 		return nil, err
 	}

@@ -18,8 +18,15 @@ var Labels = map[string]string{
 
 // Markdown writes the README table of f.
 func Markdown(w io.Writer, f *File) {
-	fmt.Fprintf(w, "%s rows × 12 columns (seed %d), %d pairs after %d warm-up; %s, %d CPUs; Go %s, DuckDB %s; %s.\n\n",
-		count(f.Rows), f.Seed, f.Pairs, f.Warmup, f.Machine.CPU, f.Machine.CPUs, strings.TrimPrefix(f.GoVersion, "go"), f.DuckDBVersion, f.Date[:10])
+	flags := strings.Join(f.Machine.CPUFlags, " ")
+	switch {
+	case f.Machine.CPUFlags == nil:
+		flags = "vector extensions not recorded"
+	case flags == "":
+		flags = "no AVX2 or AVX-512"
+	}
+	fmt.Fprintf(w, "%s rows × 12 columns (seed %d), %d pairs after %d warm-up; %s (%s), %d CPUs; Go %s, DuckDB %s; %s.\n\n",
+		count(f.Rows), f.Seed, f.Pairs, f.Warmup, f.Machine.CPU, flags, f.Machine.CPUs, strings.TrimPrefix(f.GoVersion, "go"), f.DuckDBVersion, f.Date[:10])
 	fmt.Fprintln(w, "| work | input | cores | DuckDB | s3ingest | DuckDB ÷ s3ingest (per pair) | CPU-time ratio | peak RSS DuckDB / s3ingest |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 	for _, s := range f.Summaries {

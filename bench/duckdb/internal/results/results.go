@@ -71,6 +71,9 @@ type Machine struct {
 	MemBytes int64  `json:"mem_bytes"`
 	Kernel   string `json:"kernel"`
 	LoadAvg  string `json:"loadavg_at_start"`
+	// CPUFlags are the vector extensions the CPU has, of avx2, avx512f,
+	// avx512bw and avx512vl (the ratios depend on them).
+	CPUFlags []string `json:"cpu_flags"` // null: not read
 }
 
 // File is results.json.
