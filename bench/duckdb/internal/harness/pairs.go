@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 
 	"github.com/s3ingest/s3ingest/bench/duckdb/internal/gen"
 	"github.com/s3ingest/s3ingest/bench/duckdb/internal/proc"
@@ -78,6 +79,10 @@ func (r *Runner) One(ctx context.Context, workload string, cores int, impl, work
 	default:
 		return nil, fmt.Errorf("implementation %q: want %s or %s", impl, results.DuckDB, results.S3ingest)
 	}
+	// Untimed: write back what earlier runs left dirty (outputs, the
+	// generated data), so that no run pays for another's writes — the
+	// s3ingest runs fsync their output, DuckDB's do not.
+	syscall.Sync()
 	res, err := proc.Run(ctx, cmd)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s on %d core(s): %w", impl, workload, cores, err)
