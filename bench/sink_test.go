@@ -300,6 +300,10 @@ func BenchmarkSinkPostgresCopy(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer conn.Exec(ctx, "DROP SCHEMA "+ns+" CASCADE")
+	// The sink keeps the workspace's tables in its own schema (ws_ + the
+	// workspace ID): the scratch name serves as the workspace too.
+	wsSchema := sink.WorkspaceSchemaPrefix + ns
+	defer conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+wsSchema+" CASCADE")
 	u, _ := url.Parse(admin)
 	q := u.Query()
 	q.Set("search_path", ns)
@@ -315,7 +319,7 @@ func BenchmarkSinkPostgresCopy(b *testing.B) {
 	var cpu time.Duration
 	for n := range b.N {
 		c0 := cpuTime()
-		w, err := pg.Begin(ctx, sink.Dataset{Workspace: "bench", Name: "bench"}, sink.ObjectRef{Bucket: "b", Key: "k" + strconv.Itoa(n), ETag: "e", Size: 1}, sink.PlanFor(sinkSchema))
+		w, err := pg.Begin(ctx, sink.Dataset{Workspace: ns, Name: "bench"}, sink.ObjectRef{Bucket: "b", Key: "k" + strconv.Itoa(n), ETag: "e", Size: 1}, sink.PlanFor(sinkSchema))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -329,7 +333,7 @@ func BenchmarkSinkPostgresCopy(b *testing.B) {
 		}
 		cpu += cpuTime() - c0
 		b.StopTimer()
-		if _, err := pg.Pool().Exec(ctx, "TRUNCATE bench"); err != nil {
+		if _, err := pg.Pool().Exec(ctx, "TRUNCATE "+wsSchema+".bench"); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
