@@ -16,11 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/hibiken/asynq"
 
-	"github.com/s3ingest/s3ingest/credstore"
 	"github.com/s3ingest/s3ingest/internal/testenv"
 	"github.com/s3ingest/s3ingest/jobs"
 	"github.com/s3ingest/s3ingest/parsers/schema"
-	"github.com/s3ingest/s3ingest/worker"
 	"github.com/s3ingest/s3ingest/worker/sink"
 )
 
@@ -78,29 +76,9 @@ func BenchmarkIngestPipeline(b *testing.B) {
 	s3srv.Put(b, bucket, "big/data.csv", data)
 	ctx := context.Background()
 
-	rdb := testenv.Redis(b).Client(b)
-	keyring, err := credstore.ParseKeyring(credstore.GenerateKey())
-	if err != nil {
-		b.Fatal(err)
-	}
-	store, err := credstore.NewStore(credstore.StoreConfig{Redis: rdb, Keyring: keyring, PlatformARN: testenv.PlatformUserARN})
-	if err != nil {
-		b.Fatal(err)
-	}
-	cred, err := store.AddCredential(ctx, "bench", credstore.CredentialInput{Name: "reader", AccessKeyID: testenv.ReaderAccessKey,
-		SecretAccessKey: credstore.Secret(testenv.ReaderSecretKey), Region: s3srv.Region, Endpoint: s3srv.Endpoint})
-	if err != nil {
-		b.Fatal(err)
-	}
-	resolver, err := credstore.NewResolver(credstore.ResolverConfig{Store: store})
-	if err != nil {
-		b.Fatal(err)
-	}
-	fs, err := sink.OpenFile(b.TempDir(), sink.FileOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	h, err := worker.NewHandlers(worker.Config{AllowPrivateEndpoints: true}, resolver, fs, nil, nil)
+	h, credID := throttledHandlers(b, benchS3{region: s3srv.Region, accessKey: testenv.ReaderAccessKey, secret: testenv.ReaderSecretKey},
+		s3srv.Endpoint, 0, 0)
+	fs, err := sink.OpenFile(b.TempDir(), sink.FileOptions{}) // the peer's
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -123,7 +101,7 @@ func BenchmarkIngestPipeline(b *testing.B) {
 
 	b.Run("s3ingest", func(b *testing.B) {
 		run(b, ours, func(n int) {
-			task, err := jobs.NewIngestTask(jobs.IngestPayload{WorkspaceID: "bench", CredentialID: cred.ID,
+			task, err := jobs.NewIngestTask(jobs.IngestPayload{WorkspaceID: "bench", CredentialID: credID,
 				Source: jobs.Source{Bucket: bucket, Prefix: "big/"}, Dataset: "ours" + strconv.Itoa(n) + "-" + strconv.Itoa(b.N)})
 			if err != nil {
 				b.Fatal(err)

@@ -228,9 +228,10 @@ func throughput(b *testing.B, srv benchS3, size int, net testenv.ThrottleOptions
 	}
 }
 
-// throttledHandlers returns ingest handlers whose credential instance
-// reads S3 through endpoint, fetching parts of partSize bytes,
-// concurrency at once (0: the defaults).
+// throttledHandlers returns ingest handlers (writing to a FileSink in a
+// temporary directory) whose credential instance, of workspace "bench",
+// reads S3 through endpoint, fetching parts of partSize bytes, concurrency
+// at once (0: the defaults).
 func throttledHandlers(b *testing.B, srv benchS3, endpoint string, partSize int64, concurrency int) (*worker.Handlers, string) {
 	ctx := context.Background()
 	rdb := testenv.Redis(b).Client(b)

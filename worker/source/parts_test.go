@@ -252,18 +252,7 @@ func TestParallelReadOfChangedObject(t *testing.T) {
 		if err := c.List(ctx, bucket, "k.bin", "", func(o source.ObjectInfo) error { info = o; return nil }); err != nil {
 			t.Fatal(err)
 		}
-		rc, err := c.Object(ctx, info).Open(ctx, 0, -1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rc.Close()
-		head := make([]byte, part)
-		if _, err := io.ReadFull(rc, head); err != nil {
-			t.Fatal(err)
-		}
-		srv.Put(t, bucket, "k.bin", replacement)
-		rest, err := io.ReadAll(rc)
-		got := append(head, rest...)
+		got, err := readAcrossOverwrite(t, c.Object(ctx, info), func() { srv.Put(t, bucket, "k.bin", replacement) })
 		if !errors.Is(err, source.ErrChanged) {
 			t.Fatalf("read after an overwrite: %d bytes, %v; want ErrChanged", len(got), err)
 		}
@@ -280,20 +269,9 @@ func TestParallelReadOfChangedObject(t *testing.T) {
 		vb := srv.UniqueBucket(t)
 		srv.EnableVersioning(t, vb)
 		srv.Put(t, vb, "k.bin", old)
-		obj := headObj(t, c, vb, "k.bin")
-		rc, err := obj.Open(ctx, 0, -1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rc.Close()
-		head := make([]byte, part)
-		if _, err := io.ReadFull(rc, head); err != nil {
-			t.Fatal(err)
-		}
-		srv.Put(t, vb, "k.bin", replacement)
-		rest, err := io.ReadAll(rc)
-		if err != nil || !bytes.Equal(append(head, rest...), old) {
-			t.Errorf("the listed version, no longer current: %d bytes, %v; want it whole", len(head)+len(rest), err)
+		got, err := readAcrossOverwrite(t, headObj(t, c, vb, "k.bin"), func() { srv.Put(t, vb, "k.bin", replacement) })
+		if err != nil || !bytes.Equal(got, old) {
+			t.Errorf("the listed version, no longer current: %d bytes, %v; want it whole", len(got), err)
 		}
 	})
 }
@@ -534,18 +512,7 @@ func TestParallelReadCatchesAServerIgnoringIfMatch(t *testing.T) {
 			if !tc.etag {
 				info.ETag = ""
 			}
-			rc, err := c.Object(ctx, info).Open(ctx, 0, -1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rc.Close()
-			head := make([]byte, part)
-			if _, err := io.ReadFull(rc, head); err != nil {
-				t.Fatal(err)
-			}
-			put(replacement)
-			rest, err := io.ReadAll(rc)
-			got := append(head, rest...)
+			got, err := readAcrossOverwrite(t, c.Object(ctx, info), func() { put(replacement) })
 			if !errors.Is(err, source.ErrChanged) || !bytes.Equal(got, old[:len(got)]) {
 				t.Errorf("read after an overwrite: %d bytes (the listed version's: %v), %v; want ErrChanged and no byte of the new version",
 					len(got), bytes.Equal(got, old[:len(got)]), err)
@@ -555,4 +522,24 @@ func TestParallelReadCatchesAServerIgnoringIfMatch(t *testing.T) {
 			}
 		})
 	}
+}
+
+// readAcrossOverwrite opens the whole of obj, reads its first part, calls
+// overwrite (which replaces the object in the store), then reads on: it
+// returns every byte read and the error that ended the read (nil at EOF).
+func readAcrossOverwrite(t *testing.T, obj *source.Object, overwrite func()) ([]byte, error) {
+	t.Helper()
+	ctx := ctxT(t)
+	rc, err := obj.Open(ctx, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	head := make([]byte, part)
+	if _, err := io.ReadFull(rc, head); err != nil {
+		t.Fatal(err)
+	}
+	overwrite()
+	rest, err := io.ReadAll(rc)
+	return append(head, rest...), err
 }
