@@ -328,9 +328,12 @@ func partGoroutines() string {
 	buf = buf[:runtime.Stack(buf, true)]
 	var out []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		// A goroutine in its deferred wg.Done has ended its work (Close
-		// may have returned in that instant).
-		if strings.Contains(g, "source.(*partReader)") && !strings.Contains(g, "sync.(*WaitGroup)") {
+		// A goroutine in its deferred wg.Done, or in start's closure past
+		// fetch (only the deferred Done follows it), has ended its work:
+		// Close may have returned in that instant.
+		done := strings.Contains(g, "sync.(*WaitGroup)") ||
+			strings.Contains(g, "(*partReader).start.func1") && !strings.Contains(g, "(*partReader).fetch")
+		if strings.Contains(g, "source.(*partReader)") && !done {
 			out = append(out, g)
 		}
 	}
