@@ -83,6 +83,13 @@ func BenchmarkS3Throughput(b *testing.B) {
 		}
 		fetch.Concurrency = n
 	}
+	if v := os.Getenv("S3INGEST_FETCH_MODE"); v != "" {
+		m, err := source.ParseFetchMode(v)
+		if err != nil {
+			b.Fatalf("S3INGEST_FETCH_MODE: %v", err)
+		}
+		fetch.Mode = m
+	}
 	if err := fetch.Validate(); err != nil {
 		b.Fatal(err)
 	}
@@ -91,8 +98,8 @@ func BenchmarkS3Throughput(b *testing.B) {
 	if inFlight == 0 {
 		inFlight = source.DefaultFetchConcurrency
 	}
-	shape := fmt.Sprintf("%s CSV object, %.0f MB/s and %s per connection; fetch %d MiB × %d",
-		sizeName(size), float64(rate)/1e6, latency, fetch.PartSize>>20, inFlight)
+	shape := fmt.Sprintf("%s CSV object, %.0f MB/s and %s per connection; fetch %d MiB × %d, %s",
+		sizeName(size), float64(rate)/1e6, latency, fetch.PartSize>>20, inFlight, fetch.Mode)
 	b.Run("memory", func(b *testing.B) { throughput(b, memoryS3(b), size, net, fetch, "memory S3, "+shape) })
 	b.Run("seaweedfs", func(b *testing.B) { throughput(b, seaweedS3(b), size, net, fetch, "SeaweedFS, "+shape) })
 }
@@ -177,6 +184,13 @@ func throughput(b *testing.B, srv benchS3, size int, net testenv.ThrottleOptions
 		}
 	}
 	b.Run("read/s3ingest", func(b *testing.B) { read(b, ours, sourceRead(b, fetch)) })
+	if fetch.Mode == source.FetchAdaptive {
+		b.Run("read/parts", func(b *testing.B) {
+			parts := fetch
+			parts.Mode = source.FetchParts
+			read(b, "s3ingest, parts from the start (S3INGEST_FETCH_MODE=parts)", sourceRead(b, parts))
+		})
+	}
 	b.Run("read/one-GET", func(b *testing.B) {
 		read(b, "s3ingest, one GET (S3INGEST_FETCH_CONCURRENCY=1)", sourceRead(b, source.FetchOptions{Concurrency: 1}))
 	})

@@ -62,6 +62,11 @@ type Config struct {
 	// source.FetchOptions.
 	FetchPartSize    int64
 	FetchConcurrency int
+	// FetchMode says whether a read of at least four rounds of parts
+	// (128 MiB at the defaults) first tries one GET against parts and
+	// keeps the faster (source.FetchAdaptive, the zero value) or is always
+	// read in parts (source.FetchParts).
+	FetchMode source.FetchMode
 }
 
 // Validate checks the config; errors name the field.
@@ -89,7 +94,7 @@ func (c Config) Validate() error {
 
 // fetch returns the source's fetch options.
 func (c Config) fetch() source.FetchOptions {
-	return source.FetchOptions{PartSize: c.FetchPartSize, Concurrency: c.FetchConcurrency}
+	return source.FetchOptions{PartSize: c.FetchPartSize, Concurrency: c.FetchConcurrency, Mode: c.FetchMode}
 }
 
 func (c Config) withDefaults() Config {

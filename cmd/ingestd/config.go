@@ -21,25 +21,26 @@ type config struct {
 	Concurrency       int    // S3INGEST_CONCURRENCY: tasks at once, default 8
 	ObjectConcurrency int    // S3INGEST_OBJECT_CONCURRENCY: objects at once per ingest, default 4
 	Queues            map[string]int
-	ShutdownTimeout   time.Duration // S3INGEST_SHUTDOWN_TIMEOUT, default 30s
-	PollInterval      time.Duration // S3INGEST_POLL_INTERVAL, default 250ms (worker.DefaultPollInterval)
-	AdminAddr         string        // S3INGEST_ADMIN_ADDR, default 127.0.0.1:9090; "off" disables
-	MonitorReadOnly   bool          // S3INGEST_MONITOR_READONLY, default true
-	AdminToken        string        // S3INGEST_ADMIN_TOKEN: required by /metrics and /monitor/ when set; default none
-	AdminNoAuth       bool          // S3INGEST_ADMIN_ALLOW_UNAUTHENTICATED: allow a non-loopback admin address without a token, default false
-	Scheduler         bool          // S3INGEST_SCHEDULER: run the schedule manager here, default true
-	S3Endpoint        string        // S3INGEST_S3_ENDPOINT: S3-compatible endpoint for integrations, default AWS
-	S3Region          string        // S3INGEST_S3_REGION: region with S3INGEST_S3_ENDPOINT, default us-east-1
-	STSEndpoint       string        // S3INGEST_STS_ENDPOINT: STS endpoint override, default AWS
-	AssumeRoleTTL     time.Duration // S3INGEST_ASSUME_ROLE_DURATION, default 1h
-	NegativeCacheTTL  time.Duration // S3INGEST_ASSUME_ROLE_NEGATIVE_TTL, default 30s
-	PreviewHeadBytes  int           // S3INGEST_PREVIEW_HEAD_BYTES, default 4 MiB
-	MaxObjects        int           // S3INGEST_MAX_OBJECTS: objects read at once by the whole process, default 16
-	FetchPartSize     int64         // S3INGEST_FETCH_PART_SIZE: bytes per ranged GET of a long read (e.g. 8MiB), default 4 MiB
-	FetchConcurrency  int           // S3INGEST_FETCH_CONCURRENCY: ranged GETs of one object at once, default 8 (1: one GET per object)
-	AllowPrivate      bool          // S3INGEST_ALLOW_PRIVATE_ENDPOINTS: credential endpoints may be internal addresses, default false
-	LogLevel          string        // S3INGEST_LOG_LEVEL: debug, info, warn, error; default info
-	LogFormat         string        // S3INGEST_LOG_FORMAT: json or console; default json
+	ShutdownTimeout   time.Duration    // S3INGEST_SHUTDOWN_TIMEOUT, default 30s
+	PollInterval      time.Duration    // S3INGEST_POLL_INTERVAL, default 250ms (worker.DefaultPollInterval)
+	AdminAddr         string           // S3INGEST_ADMIN_ADDR, default 127.0.0.1:9090; "off" disables
+	MonitorReadOnly   bool             // S3INGEST_MONITOR_READONLY, default true
+	AdminToken        string           // S3INGEST_ADMIN_TOKEN: required by /metrics and /monitor/ when set; default none
+	AdminNoAuth       bool             // S3INGEST_ADMIN_ALLOW_UNAUTHENTICATED: allow a non-loopback admin address without a token, default false
+	Scheduler         bool             // S3INGEST_SCHEDULER: run the schedule manager here, default true
+	S3Endpoint        string           // S3INGEST_S3_ENDPOINT: S3-compatible endpoint for integrations, default AWS
+	S3Region          string           // S3INGEST_S3_REGION: region with S3INGEST_S3_ENDPOINT, default us-east-1
+	STSEndpoint       string           // S3INGEST_STS_ENDPOINT: STS endpoint override, default AWS
+	AssumeRoleTTL     time.Duration    // S3INGEST_ASSUME_ROLE_DURATION, default 1h
+	NegativeCacheTTL  time.Duration    // S3INGEST_ASSUME_ROLE_NEGATIVE_TTL, default 30s
+	PreviewHeadBytes  int              // S3INGEST_PREVIEW_HEAD_BYTES, default 4 MiB
+	MaxObjects        int              // S3INGEST_MAX_OBJECTS: objects read at once by the whole process, default 16
+	FetchPartSize     int64            // S3INGEST_FETCH_PART_SIZE: bytes per ranged GET of a long read (e.g. 8MiB), default 4 MiB
+	FetchConcurrency  int              // S3INGEST_FETCH_CONCURRENCY: ranged GETs of one object at once, default 8 (1: one GET per object)
+	FetchMode         source.FetchMode // S3INGEST_FETCH_MODE: adaptive (default: a read of ≥ 4 rounds of parts tries one GET against parts, keeps the faster) or parts
+	AllowPrivate      bool             // S3INGEST_ALLOW_PRIVATE_ENDPOINTS: credential endpoints may be internal addresses, default false
+	LogLevel          string           // S3INGEST_LOG_LEVEL: debug, info, warn, error; default info
+	LogFormat         string           // S3INGEST_LOG_FORMAT: json or console; default json
 }
 
 // loadConfig reads the environment through getenv. Errors name the
@@ -126,7 +127,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.FetchPartSize = n
 	}
 	num("S3INGEST_FETCH_CONCURRENCY", &c.FetchConcurrency, 0)
-	if err := (source.FetchOptions{PartSize: c.FetchPartSize, Concurrency: c.FetchConcurrency}).Validate(); err != nil {
+	if v := getenv("S3INGEST_FETCH_MODE"); v != "" {
+		m, err := source.ParseFetchMode(v)
+		if err != nil {
+			errs = append(errs, "S3INGEST_FETCH_MODE: "+err.Error())
+		}
+		c.FetchMode = m
+	}
+	if err := (source.FetchOptions{PartSize: c.FetchPartSize, Concurrency: c.FetchConcurrency, Mode: c.FetchMode}).Validate(); err != nil {
 		errs = append(errs, fetchVar(err))
 	}
 	str("S3INGEST_LOG_LEVEL", &c.LogLevel)
@@ -183,6 +191,8 @@ func fetchVar(err error) string {
 			return "S3INGEST_FETCH_PART_SIZE"
 		case "Concurrency":
 			return "S3INGEST_FETCH_CONCURRENCY"
+		case "Mode":
+			return "S3INGEST_FETCH_MODE"
 		}
 		return f
 	}).Error()

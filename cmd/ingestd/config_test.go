@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/s3ingest/s3ingest/worker/sink"
+	"github.com/s3ingest/s3ingest/worker/source"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -40,8 +41,19 @@ func TestLoadConfig(t *testing.T) {
 				t.Fatalf("config = %+v", c)
 			}
 		}},
+		{name: "fetch mode parts", env: map[string]string{"S3INGEST_FETCH_MODE": "parts"}, check: func(t *testing.T, c config) {
+			if c.FetchMode != source.FetchParts {
+				t.Fatalf("FetchMode = %v, want parts", c.FetchMode)
+			}
+		}},
+		{name: "fetch mode adaptive", env: map[string]string{"S3INGEST_FETCH_MODE": " Adaptive "}, check: func(t *testing.T, c config) {
+			if c.FetchMode != source.FetchAdaptive {
+				t.Fatalf("FetchMode = %v, want adaptive", c.FetchMode)
+			}
+		}},
+		{name: "bad fetch mode", env: map[string]string{"S3INGEST_FETCH_MODE": "ranged"}, wantErr: `S3INGEST_FETCH_MODE: "ranged" is not a fetch mode: want adaptive or parts`},
 		{name: "fetch defaults", check: func(t *testing.T, c config) {
-			if c.FetchPartSize != 0 || c.FetchConcurrency != 0 {
+			if c.FetchPartSize != 0 || c.FetchConcurrency != 0 || c.FetchMode != source.FetchAdaptive {
 				t.Fatalf("config = %+v, want zero values (the defaults)", c)
 			}
 		}},

@@ -152,6 +152,7 @@ func runDaemon(ctx context.Context, cfg config) error {
 			AllowPrivateEndpoints: cfg.AllowPrivate,
 			FetchPartSize:         cfg.FetchPartSize,
 			FetchConcurrency:      cfg.FetchConcurrency,
+			FetchMode:             cfg.FetchMode,
 		},
 		Server: worker.ServerConfig{
 			Concurrency:     cfg.Concurrency,

@@ -67,9 +67,14 @@ func (o *Object) Size() int64 { return o.info.Size }
 // body breaks off is requested again from where it stopped. If the object
 // is replaced during the read, the parts requested after that fail with
 // ErrChanged (transient: the next attempt lists the object again and reads
-// the new version whole): no stream ever mixes two versions. Shorter
-// ranges are one GET, whose body is not resumed (callers that read into a
-// buffer resume, as the parsers' Parquet reader does).
+// the new version whole): no stream ever mixes two versions. A range of
+// at least four rounds of parts (4 × PartSize × Concurrency, 128 MiB at
+// the defaults) is read adaptively unless FetchOptions.Mode is FetchParts:
+// its first round through one GET, its second in parts, and the rest the
+// way that was faster (see FetchMode), pinned alike, a single GET that
+// breaks off resumed from where it stopped. Shorter ranges are one GET,
+// whose body is not resumed (callers that read into a buffer resume, as
+// the parsers' Parquet reader does).
 //
 // Close stops the read's goroutines and waits for them; cancelling ctx
 // stops them too.
@@ -86,8 +91,13 @@ func (o *Object) Open(ctx context.Context, off, n int64) (io.ReadCloser, error) 
 	}
 	// Parts need the object's size: with it unknown, a range past the end
 	// would fail instead of streaming short as one GET does.
-	if o.info.Size >= 0 && length > 0 && o.c.fetch.parallel(length) {
-		return o.openParts(ctx, off, length)
+	if o.info.Size >= 0 && length > 0 {
+		switch {
+		case o.c.fetch.adaptive(length):
+			return o.openAdaptive(ctx, off, length)
+		case o.c.fetch.parallel(length):
+			return o.openParts(ctx, pin{etag: o.info.ETag, versionID: o.info.VersionID}, off, length, true)
+		}
 	}
 	return o.single(ctx, off, n)
 }
@@ -139,6 +149,29 @@ func (o *Object) getOutput(ctx context.Context, off, n int64, p pin) (*s3.GetObj
 		return nil, o.c.wrap("GetObject", o.info.Bucket, o.info.Key, o.info.VersionID, err)
 	}
 	return out, nil
+}
+
+// checkAnswer verifies that a ranged GET's answer holds the bytes [off,
+// off+n) of the pinned version: the ETag (a server that ignores If-Match
+// is caught here) and the Content-Range (its start, and the object's size
+// as listed). what names the bytes in errors ("part 3 of 12").
+func (o *Object) checkAnswer(p pin, off, n int64, what string, etag, contentRange *string) error {
+	if got := unquote(aws.ToString(etag)); p.etag != "" && got != "" && got != p.etag {
+		return o.c.opError("GetObject", o.info.Bucket, o.info.Key, o.info.VersionID,
+			fmt.Errorf("%w: listed with ETag %s, %s came with ETag %s", ErrChanged, p.etag, what, got))
+	}
+	cr := aws.ToString(contentRange)
+	start, _, total, ok := parseContentRange(cr)
+	switch {
+	case !ok:
+		return fmt.Errorf("GetObject %s: asked for bytes %d-%d, the answer has Content-Range %q", o.Name(), off, off+n-1, cr)
+	case start != off:
+		return fmt.Errorf("GetObject %s: asked for bytes %d-%d, got Content-Range %q", o.Name(), off, off+n-1, cr)
+	case total >= 0 && o.info.Size >= 0 && total != o.info.Size:
+		return o.c.opError("GetObject", o.info.Bucket, o.info.Key, o.info.VersionID,
+			fmt.Errorf("%w: listed with %d bytes, now %d", ErrChanged, o.info.Size, total))
+	}
+	return nil
 }
 
 // parseContentRange parses "bytes start-end/total" (total -1 for "*").

@@ -88,15 +88,24 @@ func (p *part) publish(filled int, err error) {
 	}
 }
 
-// openParts starts a parallel read of [off, off+n) (n > 0, known). The
-// first part's GET is made before it returns, so that a missing object,
-// a denied read or a changed version fails Open as a single GET would.
-func (o *Object) openParts(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+// openParts starts a parallel read of [off, off+n) (n > 0, known) pinned
+// to p (when p is empty, to the first part's ETag). The first part's GET
+// is made before it returns, so that a missing object, a denied read or a
+// changed version fails Open as a single GET would; with p known and
+// !await (a read that has already reached the object), every part starts
+// at once and errors come with Read.
+func (o *Object) openParts(ctx context.Context, p pin, off, n int64, await bool) (io.ReadCloser, error) {
 	f := o.c.fetch
-	r := &partReader{o: o, pin: pin{etag: o.info.ETag, versionID: o.info.VersionID}, off: off, end: off + n, partSize: f.PartSize}
+	r := &partReader{o: o, pin: p, off: off, end: off + n, partSize: f.PartSize}
 	r.nparts = int((n + f.PartSize - 1) / f.PartSize)
 	r.slots = make([]*part, min(f.Concurrency, r.nparts))
 	r.pctx, r.cancel = context.WithCancel(ctx)
+	if !await && (p.etag != "" || p.versionID != "") {
+		for i := range r.slots {
+			r.start(r.newPart(i, nil), nil)
+		}
+		return r, nil
+	}
 
 	first := r.newPart(0, nil)
 	out, err := o.getOutput(r.pctx, first.off, int64(len(first.buf)), r.pin)
@@ -220,26 +229,10 @@ func (r *partReader) copyBody(p *part, filled int, body io.Reader) (int, error) 
 	return filled, nil
 }
 
-// check verifies that a response holds p's bytes of the pinned version:
-// the ETag (a server that ignores If-Match is caught here) and the
-// Content-Range (its start, and the object's size as listed).
+// check verifies that a response holds p's bytes of the pinned version
+// (see Object.checkAnswer).
 func (r *partReader) check(p *part, etag, contentRange *string) error {
-	if got := unquote(aws.ToString(etag)); r.pin.etag != "" && got != "" && got != r.pin.etag {
-		return r.o.c.opError("GetObject", r.o.info.Bucket, r.o.info.Key, r.o.info.VersionID,
-			fmt.Errorf("%w: listed with ETag %s, part %d of %d came with ETag %s", ErrChanged, r.pin.etag, p.idx+1, r.nparts, got))
-	}
-	cr := aws.ToString(contentRange)
-	start, _, total, ok := parseContentRange(cr)
-	switch {
-	case !ok:
-		return fmt.Errorf("GetObject %s: asked for bytes %d-%d, the answer has Content-Range %q", r.o.Name(), p.off, p.off+int64(len(p.buf))-1, cr)
-	case start != p.off:
-		return fmt.Errorf("GetObject %s: asked for bytes %d-%d, got Content-Range %q", r.o.Name(), p.off, p.off+int64(len(p.buf))-1, cr)
-	case total >= 0 && r.o.info.Size >= 0 && total != r.o.info.Size:
-		return r.o.c.opError("GetObject", r.o.info.Bucket, r.o.info.Key, r.o.info.VersionID,
-			fmt.Errorf("%w: listed with %d bytes, now %d", ErrChanged, r.o.info.Size, total))
-	}
-	return nil
+	return r.o.checkAnswer(r.pin, p.off, int64(len(p.buf)), fmt.Sprintf("part %d of %d", p.idx+1, r.nparts), etag, contentRange)
 }
 
 // Read reads the parts in order.

@@ -83,7 +83,7 @@ func TestParallelReadReturnsExactBytes(t *testing.T) {
 		}
 		return 0, false
 	})
-	c := client(srv, ep, source.Options{Fetch: source.FetchOptions{PartSize: part, Concurrency: 3}})
+	c := client(srv, ep, source.Options{Fetch: source.FetchOptions{PartSize: part, Concurrency: 3, Mode: source.FetchParts}})
 	ctx := ctxT(t)
 
 	sizes := []int{0, 1, part - 1, part, part + 1, 2 * part, 2*part + 1, 3*part - 1, 3 * part, 3*part + 1, 7*part + 17, 20 * part}
@@ -176,7 +176,7 @@ func TestParallelReadOpensConnectionsAtOnce(t *testing.T) {
 			hc := freshHTTP(t)
 			ct := &countingTransport{rt: hc.Transport}
 			hc.Transport = ct
-			c := client(srv, proxy.Endpoint(), source.Options{HTTPClient: hc, Fetch: source.FetchOptions{PartSize: part, Concurrency: tc.concurrency}})
+			c := client(srv, proxy.Endpoint(), source.Options{HTTPClient: hc, Fetch: source.FetchOptions{PartSize: part, Concurrency: tc.concurrency, Mode: source.FetchParts}})
 			got, err := readRange(ctxT(t), c.Object(ctxT(t), info), 0, -1)
 			if err != nil || !bytes.Equal(got, body) {
 				t.Fatalf("read %d bytes, %v", len(got), err)
@@ -243,7 +243,7 @@ func TestParallelReadOfChangedObject(t *testing.T) {
 	bucket := srv.UniqueBucket(t)
 	size := 10 * part
 	old, replacement := pattern(size), bytes.Repeat([]byte{'x'}, size)
-	c := client(srv, srv.Endpoint, source.Options{Fetch: source.FetchOptions{PartSize: part, Concurrency: 2}})
+	c := client(srv, srv.Endpoint, source.Options{Fetch: source.FetchOptions{PartSize: part, Concurrency: 2, Mode: source.FetchParts}})
 	ctx := ctxT(t)
 
 	t.Run("overwritten mid-read", func(t *testing.T) {
@@ -325,7 +325,14 @@ func TestParallelReadResumesCutParts(t *testing.T) {
 // read's code.
 func partGoroutines() string {
 	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf)) // every goroutine, however many
+	}
 	var out []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
 		// A goroutine in its deferred wg.Done, or in start's closure past
@@ -366,7 +373,7 @@ func TestParallelReadCloseAndCancelLeaveNoGoroutine(t *testing.T) {
 	// Slow connections: every part is still downloading when the read
 	// is stopped.
 	proxy := srv.S3ThrottleProxy(t, testenv.ThrottleOptions{BytesPerSecond: 256 << 10})
-	c := client(srv, proxy.Endpoint(), source.Options{HTTPClient: freshHTTP(t), Fetch: source.FetchOptions{PartSize: part, Concurrency: 4}})
+	c := client(srv, proxy.Endpoint(), source.Options{HTTPClient: freshHTTP(t), Fetch: source.FetchOptions{PartSize: part, Concurrency: 4, Mode: source.FetchParts}})
 	obj := headObj(t, c, bucket, "slow.bin")
 	waitNoPartGoroutines(t, "before")
 
@@ -460,6 +467,8 @@ func TestFetchOptionsValidate(t *testing.T) {
 		{source.FetchOptions{Concurrency: -1}, "Concurrency", 0},
 		{source.FetchOptions{Concurrency: 65}, "Concurrency", 0},
 		{source.FetchOptions{PartSize: 256 << 20, Concurrency: 4}, "PartSize × Concurrency", 0},
+		{source.FetchOptions{Mode: source.FetchParts}, "", 32 << 20},
+		{source.FetchOptions{Mode: 2}, "Mode", 0},
 	}
 	for _, c := range cases {
 		err := c.opt.Validate()
@@ -500,12 +509,16 @@ func TestParallelReadCatchesAServerIgnoringIfMatch(t *testing.T) {
 	size := 10 * part
 	old, replacement := pattern(size), bytes.Repeat([]byte{'x'}, size)
 	put(old)
-	c := source.New(creds, source.Options{Endpoint: ts.URL, Region: "us-east-1", Fetch: source.FetchOptions{PartSize: part, Concurrency: 2}})
 	for _, tc := range []struct {
 		name string
-		etag bool // the listing's ETag is known (else the first part's pins the read)
-	}{{"listed ETag", true}, {"first part's ETag", false}} {
+		etag bool // the listing's ETag is known (else the first answer's pins the read)
+		mode source.FetchMode
+	}{
+		{"listed ETag", true, source.FetchParts}, {"first part's ETag", false, source.FetchParts},
+		{"adaptive, listed ETag", true, source.FetchAdaptive}, {"adaptive, first answer's ETag", false, source.FetchAdaptive},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
+			c := source.New(creds, source.Options{Endpoint: ts.URL, Region: "us-east-1", Fetch: source.FetchOptions{PartSize: part, Concurrency: 2, Mode: tc.mode}})
 			put(old)
 			info, err := c.Head(ctx, "fake", "k.bin", "")
 			if err != nil {

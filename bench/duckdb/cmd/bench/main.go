@@ -32,6 +32,7 @@ func main() {
 	flag.StringVar(&workloads, "workloads", strings.Join(harness.Workloads, ","), "workloads")
 	flag.BoolVar(&c.E2E, "e2e", true, "also run the end-to-end path: S3 (SeaweedFS) → ingestd → dataset")
 	flag.IntVar(&c.E2ECores, "e2e-cores", 2, "cores of the end-to-end run")
+	flag.BoolVar(&c.E2EOnly, "e2e-only", false, "run only the end-to-end path (not the local workloads)")
 	flag.StringVar(&c.DataDir, "data", "", "directory of the generated data, reused while -rows and -seed match (default $TMPDIR/s3ingest-duckdb-bench/data)")
 	flag.StringVar(&c.WorkDir, "work", "", "directory for the runs' outputs (default a temporary directory)")
 	flag.StringVar(&c.Out, "out", "", "results file (default results.json in bench/duckdb)")

@@ -35,6 +35,9 @@ type Config struct {
 	// (default 2) too.
 	E2E      bool
 	E2ECores int
+	// E2EOnly skips the local workloads (Cores and Workloads): only the
+	// end-to-end path runs (with E2E).
+	E2EOnly bool
 	// DataDir holds the generated data, reused while rows and seed match
 	// (default $TMPDIR/s3ingest-duckdb-bench/data).
 	DataDir string

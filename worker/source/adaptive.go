@@ -1,0 +1,248 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+)
+
+// probeGain is how much faster than one GET the parts of an adaptive
+// read's probe must have delivered their window for the rest to be read in
+// parts: parts cost more requests and more work on the server, so a tie
+// goes to one GET.
+const probeGain = 1.25
+
+// adaptiveReader reads a long range [off, end) whichever way turns out
+// faster from this host to this server: one GET streaming the range, or
+// parallel ranged GETs (a partReader). One connection to AWS S3 delivers
+// 50–100 MB/s, and parts multiply that; a server on the same host (MinIO,
+// SeaweedFS) may deliver one stream as fast as the parser reads it and
+// answer every ranged GET slowly, so that parts only add work. The reader
+// measures rather than guesses:
+//
+//  1. window A: one GET of the whole range; the caller reads its first w
+//     bytes through it (w = PartSize × Concurrency, one round of parts);
+//  2. window B: the next w bytes as Concurrency parts in parallel;
+//  3. the rest in parts if window B was delivered at least probeGain times
+//     as fast as window A, else as one GET from there to the end.
+//
+// A window's time runs from the end of the previous one (window A's from
+// Open) to the Read that returns its last byte, so it counts the caller's
+// own time between reads alike in both: a caller slower than either way
+// makes them even, and one GET wins.
+//
+// Every GET is pinned like a partReader's parts: to the listed ETag and
+// version, else to the ETag of window A's answer; with neither, the whole
+// range is that one GET. A single GET whose body breaks off is requested
+// again from where it stopped, up to maxPartResumes times with less than w
+// bytes read in between. Errors of the parts are the partReader's.
+type adaptiveReader struct {
+	o        *Object
+	actx     context.Context // Open's, cancelled by Close
+	cancel   context.CancelFunc
+	pin      pin
+	pinned   bool // pin names a version: later GETs may follow the first
+	off, end int64
+	w        int64
+
+	// mu serializes Read and Close's end; a Read waiting for bytes holds
+	// it (Close cancels actx first, which wakes the Read).
+	mu       sync.Mutex
+	stage    fetchStage
+	cur      io.ReadCloser // the current GET's body or partReader; nil between them
+	curParts bool
+	pos      int64     // offset of the next byte the caller reads
+	winEnd   int64     // end of the current window (end for the rest)
+	started  time.Time // when the current window began
+	rateA    float64   // window A's bytes per second
+	resumes  int       // breaks of a single GET with less than w bytes between them
+	progress int64     // bytes read since the last break
+	err      error
+	closed   bool
+}
+
+// fetchStage is where an adaptiveReader is in its range.
+type fetchStage int
+
+const (
+	stageProbeGET   fetchStage = iota // window A: one GET
+	stageProbeParts                   // window B: parts
+	stageRestGET                      // the rest, one GET
+	stageRestParts                    // the rest, parts
+)
+
+// adaptive reports whether a range of length n is read by an
+// adaptiveReader: long enough that the probe's two windows are at most
+// half of it.
+func (f FetchOptions) adaptive(n int64) bool {
+	return f.Mode == FetchAdaptive && f.Concurrency > 1 && n >= 4*f.PartSize*int64(f.Concurrency)
+}
+
+// openAdaptive starts an adaptive read of [off, off+n) (n known, long
+// enough). Window A's GET is made before it returns, so that a missing
+// object, a denied read or a changed version fails Open as a single GET
+// would.
+func (o *Object) openAdaptive(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+	f := o.c.fetch
+	r := &adaptiveReader{o: o, pin: pin{etag: o.info.ETag, versionID: o.info.VersionID}, off: off, end: off + n,
+		w: f.PartSize * int64(f.Concurrency), pos: off, started: time.Now()}
+	r.winEnd = off + r.w
+	r.actx, r.cancel = context.WithCancel(ctx)
+	out, err := o.getOutput(r.actx, off, n, r.pin)
+	if err != nil {
+		r.cancel()
+		return nil, err
+	}
+	if err := o.checkAnswer(r.pin, off, n, "the range", out.ETag, out.ContentRange); err != nil {
+		out.Body.Close()
+		r.cancel()
+		return nil, err
+	}
+	if r.pin.etag == "" && r.pin.versionID == "" {
+		r.pin.etag = unquote(aws.ToString(out.ETag))
+	}
+	r.pinned = r.pin.etag != "" || r.pin.versionID != ""
+	if !r.pinned {
+		// Nothing to pin another GET to: this one reads the whole range.
+		r.stage, r.winEnd = stageRestGET, r.end
+	}
+	r.cur = out.Body
+	return r, nil
+}
+
+// Read reads the range in order from the current window's source.
+func (r *adaptiveReader) Read(b []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.closed:
+		return 0, fmt.Errorf("read %s: %w", r.o.Name(), errReadClosed)
+	case r.err != nil:
+		return 0, r.err
+	case len(b) == 0:
+		return 0, nil
+	}
+	for r.pos < r.end {
+		if r.cur == nil {
+			if err := r.open(); err != nil {
+				r.err = err
+				r.cancel()
+				return 0, err
+			}
+		}
+		if lim := r.winEnd - r.pos; int64(len(b)) > lim {
+			b = b[:lim]
+		}
+		n, err := r.cur.Read(b)
+		r.pos += int64(n)
+		r.progress += int64(n)
+		switch {
+		case r.pos == r.winEnd:
+			r.endWindow() // whole, whatever error the read gave after it
+		case err != nil:
+			if err = r.broke(err); err != nil {
+				r.err = err
+				r.cancel()
+				if n > 0 {
+					return n, nil // the error comes with the next Read
+				}
+				return 0, err
+			}
+		}
+		if n > 0 {
+			return n, nil
+		}
+	}
+	return 0, io.EOF
+}
+
+// open starts the current stage's source at r.pos: parts up to the
+// window's end, or one GET to the range's end.
+func (r *adaptiveReader) open() error {
+	if r.stage == stageProbeParts || r.stage == stageRestParts {
+		pr, err := r.o.openParts(r.actx, r.pin, r.pos, r.winEnd-r.pos, false)
+		if err != nil {
+			return err
+		}
+		r.cur, r.curParts = pr, true
+		return nil
+	}
+	out, err := r.o.getOutput(r.actx, r.pos, r.end-r.pos, r.pin)
+	if err != nil {
+		return err
+	}
+	if err := r.o.checkAnswer(r.pin, r.pos, r.end-r.pos, "the rest of the range", out.ETag, out.ContentRange); err != nil {
+		out.Body.Close()
+		return err
+	}
+	r.cur, r.curParts = out.Body, false
+	return nil
+}
+
+// endWindow closes the source of the window just read whole and moves to
+// the next stage; at the end of window B it makes the choice.
+func (r *adaptiveReader) endWindow() {
+	r.cur.Close()
+	r.cur = nil
+	now := time.Now()
+	rate := float64(r.w) / max(now.Sub(r.started).Seconds(), 1e-9)
+	r.started = now
+	switch r.stage {
+	case stageProbeGET:
+		r.rateA = rate
+		r.stage, r.winEnd = stageProbeParts, r.pos+r.w
+	case stageProbeParts:
+		r.stage, r.winEnd = stageRestGET, r.end
+		if rate >= probeGain*r.rateA {
+			r.stage = stageRestParts
+		}
+	}
+}
+
+// broke handles an error of the current source before the window's end:
+// a single GET that broke off is requested again from r.pos (nil), unless
+// it may not be (no pin, cancelled, broken too often); a partReader's
+// error is final (it resumes its own parts).
+func (r *adaptiveReader) broke(err error) error {
+	r.cur.Close()
+	r.cur = nil
+	if r.curParts {
+		return err
+	}
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF // shorter than asked
+	}
+	if cerr := r.actx.Err(); cerr != nil {
+		return fmt.Errorf("read %s: %w", r.o.Name(), cerr)
+	}
+	if r.progress >= r.w {
+		r.resumes = 0
+	}
+	r.progress = 0
+	if !r.pinned || r.resumes >= maxPartResumes {
+		return fmt.Errorf("read %s at byte %d: the body broke off (%d attempts): %w", r.o.Name(), r.pos, r.resumes+1, err)
+	}
+	r.resumes++
+	return nil
+}
+
+// Close stops the read: the current GET's connection is dropped, the
+// parts' goroutines are stopped and waited for. It is safe to call from
+// another goroutine than Read's (a blocked Read returns an error) and
+// more than once.
+func (r *adaptiveReader) Close() error {
+	r.cancel()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	if r.cur != nil {
+		r.cur.Close()
+		r.cur = nil
+	}
+	return nil
+}

@@ -1,0 +1,362 @@
+package source_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/s3ingest/s3ingest/internal/testenv"
+	"github.com/s3ingest/s3ingest/worker/source"
+)
+
+// adaptivePart, adaptiveConcurrency and window are the adaptive tests'
+// part size, parts in flight and one round of them: reads of at least 4
+// windows are adaptive.
+const (
+	adaptivePart        = 2 * part
+	adaptiveConcurrency = 4
+	window              = adaptiveConcurrency * adaptivePart
+)
+
+// rangeOf parses a GET's "bytes=a-b" into [a, b+1).
+func rangeOf(t *testing.T, r testenv.RecordedRequest) (start, end int64) {
+	t.Helper()
+	a, b, ok := strings.Cut(strings.TrimPrefix(r.Range, "bytes="), "-")
+	s, err1 := strconv.ParseInt(a, 10, 64)
+	e, err2 := strconv.ParseInt(b, 10, 64)
+	if !ok || err1 != nil || err2 != nil {
+		t.Fatalf("GET with Range %q, want bytes=a-b", r.Range)
+	}
+	return s, e + 1
+}
+
+// fakeS3 is an in-process S3 server (gofakes3) that records every GET
+// and may delay requests: the adaptive tests' choices depend on timing,
+// which an in-process server keeps predictable (SeaweedFS's own ranged
+// GETs take 30–500 ms on a loaded machine).
+type fakeS3 struct {
+	URL   string
+	creds aws.CredentialsProvider
+	admin *s3.Client
+	delay func(r *http.Request) time.Duration
+
+	mu   sync.Mutex
+	reqs []testenv.RecordedRequest
+}
+
+// newFakeS3 starts a fakeS3 with the bucket "fake"; delay (may be nil)
+// says how long to hold each request.
+func newFakeS3(t *testing.T, delay func(r *http.Request) time.Duration) *fakeS3 {
+	t.Helper()
+	f := &fakeS3{delay: delay, creds: credentials.NewStaticCredentialsProvider("AKIATESTFAKE00000001", "secret", "")}
+	h := gofakes3.New(s3mem.New()).Server()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			f.mu.Lock()
+			f.reqs = append(f.reqs, testenv.RecordedRequest{Time: time.Now(), Method: r.Method, Path: r.URL.Path, Range: r.Header.Get("Range")})
+			f.mu.Unlock()
+		}
+		if f.delay != nil {
+			time.Sleep(f.delay(r))
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	f.URL = ts.URL
+	f.admin = s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(ts.URL), UsePathStyle: true, Credentials: f.creds})
+	if _, err := f.admin.CreateBucket(ctxT(t), &s3.CreateBucketInput{Bucket: aws.String("fake")}); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// put stores body as key in the bucket "fake".
+func (f *fakeS3) put(t *testing.T, key string, body []byte) {
+	t.Helper()
+	if _, err := f.admin.PutObject(ctxT(t), &s3.PutObjectInput{Bucket: aws.String("fake"), Key: aws.String(key), Body: bytes.NewReader(body)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// requests returns the GETs recorded since the last reset.
+func (f *fakeS3) requests() []testenv.RecordedRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]testenv.RecordedRequest(nil), f.reqs...)
+}
+
+func (f *fakeS3) reset() {
+	f.mu.Lock()
+	f.reqs = nil
+	f.mu.Unlock()
+}
+
+// client returns a source client reading through endpoint (the server's
+// URL, or a proxy in front of it) with its own connections.
+func (f *fakeS3) client(t *testing.T, endpoint string, fetch source.FetchOptions) *source.Client {
+	return source.New(f.creds, source.Options{Endpoint: endpoint, Region: "us-east-1", HTTPClient: freshHTTP(t), Fetch: fetch})
+}
+
+// shortRangeDelay holds every GET of at most limit bytes for d: a server
+// whose ranged GETs are slow and whose long streams are fast, as
+// SeaweedFS's are on one host.
+func shortRangeDelay(limit int64, d time.Duration) func(r *http.Request) time.Duration {
+	return func(r *http.Request) time.Duration {
+		if r.Method != http.MethodGet {
+			return 0
+		}
+		a, b, _ := strings.Cut(strings.TrimPrefix(r.Header.Get("Range"), "bytes="), "-")
+		s, err1 := strconv.ParseInt(a, 10, 64)
+		e, err2 := strconv.ParseInt(b, 10, 64)
+		if err1 == nil && err2 == nil && e+1-s <= limit {
+			return d
+		}
+		return 0
+	}
+}
+
+// TestAdaptiveReadChoosesTheFasterWay reads long ranges through two
+// servers: one whose connections are slow (AWS's shape: parts win) and
+// one whose short ranged GETs are slow (one GET wins), and checks the
+// bytes and which GETs were made: window A as one GET of the whole range,
+// window B as Concurrency parts, the rest as parts or as one GET.
+func TestAdaptiveReadChoosesTheFasterWay(t *testing.T) {
+	size := 6*window + 17
+	body := pattern(size)
+	fetch := source.FetchOptions{PartSize: adaptivePart, Concurrency: adaptiveConcurrency}
+
+	// Slow connections: one GET delivers 2 MiB/s, four parts four times that.
+	fast := newFakeS3(t, nil)
+	fast.put(t, "long.bin", body)
+	throttled := testenv.NewThrottleProxy(t, fast.URL, testenv.ThrottleOptions{BytesPerSecond: 2 << 20})
+	partsWin := fast.client(t, throttled.Endpoint(), fetch)
+	// Slow short ranges: each part waits 150 ms, one long GET does not.
+	slow := newFakeS3(t, shortRangeDelay(adaptivePart, 150*time.Millisecond))
+	slow.put(t, "long.bin", body)
+	getWins := slow.client(t, slow.URL, fetch)
+
+	for _, tc := range []struct {
+		name    string
+		c       *source.Client
+		reqs    func() []testenv.RecordedRequest
+		reset   func()
+		wantGET bool // the rest is one GET
+	}{
+		{"slow connections: parts", partsWin, fast.requests, fast.reset, false},
+		{"slow ranged GETs: one GET", getWins, slow.requests, slow.reset, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			obj := headObj(t, tc.c, "fake", "long.bin")
+			for _, rg := range []struct{ off, n int64 }{
+				{0, -1},
+				{adaptivePart + 3, 4*window + 5},
+				{int64(size) - 4*window, -1}, // exactly four windows: adaptive
+			} {
+				tc.reset()
+				before := len(tc.reqs())
+				got, err := readRange(ctxT(t), obj, rg.off, rg.n)
+				end := int64(size)
+				if rg.n >= 0 {
+					end = rg.off + rg.n
+				}
+				if err != nil || !bytes.Equal(got, body[rg.off:end]) {
+					t.Fatalf("Open(%d, %d): %d bytes, %v; want bytes [%d, %d)", rg.off, rg.n, len(got), err, rg.off, end)
+				}
+				g := gets(t, tc.reqs()[before:], "long.bin")
+				if len(g) < 1+adaptiveConcurrency+1 {
+					t.Fatalf("Open(%d, %d): GETs %+v; want one GET, %d parts and the rest", rg.off, rg.n, g, adaptiveConcurrency)
+				}
+				if s, e := rangeOf(t, g[0]); s != rg.off || e != end {
+					t.Errorf("Open(%d, %d): first GET [%d, %d), want the whole range [%d, %d)", rg.off, rg.n, s, e, rg.off, end)
+				}
+				probe := map[int64]bool{}
+				for _, r := range g[1 : 1+adaptiveConcurrency] {
+					s, e := rangeOf(t, r)
+					probe[s] = e-s == adaptivePart
+				}
+				for i := int64(0); i < adaptiveConcurrency; i++ {
+					if !probe[rg.off+window+i*adaptivePart] {
+						t.Errorf("Open(%d, %d): window B has no part at %d: %+v", rg.off, rg.n, rg.off+window+i*adaptivePart, g)
+					}
+				}
+				rest := g[1+adaptiveConcurrency:]
+				if tc.wantGET {
+					if s, e := rangeOf(t, rest[0]); len(rest) != 1 || s != rg.off+2*window || e != end {
+						t.Errorf("Open(%d, %d): the rest as %+v, want one GET [%d, %d)", rg.off, rg.n, rest, rg.off+2*window, end)
+					}
+					continue
+				}
+				if want := int((end - rg.off - 2*window + adaptivePart - 1) / adaptivePart); len(rest) != want {
+					t.Errorf("Open(%d, %d): the rest in %d GETs, want %d parts: %+v", rg.off, rg.n, len(rest), want, rest)
+				}
+				for _, r := range rest {
+					if s, e := rangeOf(t, r); e-s > adaptivePart {
+						t.Errorf("Open(%d, %d): GET [%d, %d) in the rest, want parts of %d bytes", rg.off, rg.n, s, e, adaptivePart)
+					}
+				}
+			}
+		})
+	}
+
+	// Shorter than four windows, and FetchParts: parts from the start.
+	for _, tc := range []struct {
+		name string
+		opt  source.FetchOptions
+		n    int64
+	}{
+		{"one byte short of four windows", fetch, 4*window - 1},
+		{"FetchParts", source.FetchOptions{PartSize: adaptivePart, Concurrency: adaptiveConcurrency, Mode: source.FetchParts}, -1},
+	} {
+		fast.reset()
+		c := fast.client(t, fast.URL, tc.opt)
+		got, err := readRange(ctxT(t), headObj(t, c, "fake", "long.bin"), 0, tc.n)
+		if err != nil || len(got) == 0 || !bytes.Equal(got, body[:len(got)]) {
+			t.Fatalf("%s: %d bytes, %v", tc.name, len(got), err)
+		}
+		for _, r := range gets(t, fast.requests(), "long.bin") {
+			if s, e := rangeOf(t, r); e-s > adaptivePart {
+				t.Errorf("%s: GET [%d, %d), want parts only", tc.name, s, e)
+			}
+		}
+	}
+}
+
+// TestAdaptiveReadResumesABrokenGET cuts window A's one GET in its middle:
+// the read asks for the rest from where it stopped; with every answer cut
+// it fails, transient, naming the object.
+func TestAdaptiveReadResumesABrokenGET(t *testing.T) {
+	srv := testenv.S3(t)
+	bucket := srv.UniqueBucket(t)
+	size := 5 * window
+	body := pattern(size)
+	srv.Put(t, bucket, "cut.bin", body)
+	rec := srv.RecordingProxy(t)
+	proxy := testenv.NewThrottleProxy(t, rec.Endpoint, testenv.ThrottleOptions{})
+	c := client(srv, proxy.Endpoint(), source.Options{HTTPClient: freshHTTP(t), Fetch: source.FetchOptions{PartSize: adaptivePart, Concurrency: adaptiveConcurrency}})
+	obj := headObj(t, c, bucket, "cut.bin")
+
+	rec.Reset()
+	proxy.CutAfter(window/2, 1) // only window A's answer is that long before the rest
+	got, err := readRange(ctxT(t), obj, 0, -1)
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("read with window A's GET cut: %d bytes, %v", len(got), err)
+	}
+	if n := proxy.Stats().Cut; n != 1 {
+		t.Fatalf("the proxy cut %d answers, want 1", n)
+	}
+	g := gets(t, rec.Requests(), "cut.bin")
+	if s, e := rangeOf(t, g[1]); s <= 0 || s >= window || e != int64(size) {
+		t.Errorf("after the cut, GET [%d, %d); want the rest of the range from inside window A: %+v", s, e, g)
+	}
+
+	proxy.CutAfter(2<<10, 1000)
+	_, err = readRange(ctxT(t), obj, 0, -1)
+	proxy.CutAfter(0, 0)
+	cl := source.Classify(err)
+	if err == nil || cl.Permanent || !strings.Contains(err.Error(), "s3://"+bucket+"/cut.bin") || !strings.Contains(err.Error(), "broke off") {
+		t.Errorf("read with every answer cut: %v (%+v)", err, cl)
+	}
+}
+
+// TestAdaptiveReadOfChangedObject replaces the object after the first
+// bytes of window A: no byte of the new version is read; the read fails
+// with ErrChanged, or reads the listed version whole when it is pinned by
+// its version ID.
+func TestAdaptiveReadOfChangedObject(t *testing.T) {
+	srv := testenv.S3(t)
+	size := 5 * window
+	old, replacement := pattern(size), bytes.Repeat([]byte{'x'}, size)
+	c := client(srv, srv.Endpoint, source.Options{Fetch: source.FetchOptions{PartSize: adaptivePart, Concurrency: adaptiveConcurrency}})
+
+	bucket := srv.UniqueBucket(t)
+	srv.Put(t, bucket, "k.bin", old)
+	got, err := readAcrossOverwrite(t, headObj(t, c, bucket, "k.bin"), func() { srv.Put(t, bucket, "k.bin", replacement) })
+	if !errors.Is(err, source.ErrChanged) || !bytes.Equal(got, old[:len(got)]) {
+		t.Errorf("read across an overwrite: %d bytes (the listed version's: %v), %v; want ErrChanged", len(got), bytes.Equal(got, old[:len(got)]), err)
+	}
+
+	vb := srv.UniqueBucket(t)
+	srv.EnableVersioning(t, vb)
+	srv.Put(t, vb, "k.bin", old)
+	got, err = readAcrossOverwrite(t, headObj(t, c, vb, "k.bin"), func() { srv.Put(t, vb, "k.bin", replacement) })
+	if err != nil || !bytes.Equal(got, old) {
+		t.Errorf("the listed version, no longer current: %d bytes, %v; want it whole", len(got), err)
+	}
+}
+
+// TestAdaptiveReadCloseAndCancel stops adaptive reads in window A (a
+// blocked Read returns) and in the rest read in parts (no goroutine left).
+func TestAdaptiveReadCloseAndCancel(t *testing.T) {
+	size := 8 * window
+	body := pattern(size)
+	f := newFakeS3(t, nil)
+	f.put(t, "slow.bin", body)
+	proxy := testenv.NewThrottleProxy(t, f.URL, testenv.ThrottleOptions{BytesPerSecond: 1 << 20})
+	c := f.client(t, proxy.Endpoint(), source.FetchOptions{PartSize: adaptivePart, Concurrency: adaptiveConcurrency})
+	obj := headObj(t, c, "fake", "slow.bin")
+	waitNoPartGoroutines(t, "before")
+
+	for _, tc := range []struct {
+		name  string
+		at    int  // bytes read before stopping (in the rest: less than the body of a part's first 64 KiB the proxy sends, so that every part is still downloading)
+		parts bool // parts are running then
+		stop  func(rc io.Closer, cancel context.CancelFunc)
+	}{
+		{"close in window A", adaptivePart, false, func(rc io.Closer, _ context.CancelFunc) { rc.Close() }},
+		{"cancel in window A", adaptivePart, false, func(_ io.Closer, cancel context.CancelFunc) { cancel() }},
+		{"close in the rest", 2*window + adaptivePart/4, true, func(rc io.Closer, _ context.CancelFunc) { rc.Close() }},
+		{"cancel in the rest", 2*window + adaptivePart/4, true, func(_ io.Closer, cancel context.CancelFunc) { cancel() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(ctxT(t))
+			defer cancel()
+			rc, err := obj.Open(ctx, 0, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			head := make([]byte, tc.at)
+			if _, err := io.ReadFull(rc, head); err != nil || !bytes.Equal(head, body[:tc.at]) {
+				t.Fatalf("head: %v", err)
+			}
+			if running := partGoroutines() != ""; running != tc.parts {
+				t.Fatalf("part goroutines running after %d bytes: %v, want %v", tc.at, running, tc.parts)
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := io.Copy(io.Discard, rc)
+				done <- err
+			}()
+			time.Sleep(50 * time.Millisecond)
+			start := time.Now()
+			tc.stop(rc, cancel)
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Errorf("a read stopped mid-way ended without an error")
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("a blocked Read did not return within 5 s of the stop")
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("the blocked Read returned %s after the stop", d)
+			}
+			waitNoPartGoroutines(t, fmt.Sprintf("after %s", tc.name))
+		})
+	}
+}
