@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"go.uber.org/zap"
 
 	"github.com/s3ingest/s3ingest/worker/source"
 )
@@ -94,8 +95,10 @@ func newHTTPClient(d *net.Dialer) *http.Client {
 // AWS. fixed names credentials that cannot refresh ("" if they can; see
 // source.Options.FixedCredentials).
 func (h *Handlers) sourceOptions(region, endpoint, fixed string) source.Options {
+	fetch := h.cfg.fetch()
+	fetch.Observe = h.observeFetch
 	opt := source.Options{Region: region, Endpoint: endpoint, Regions: h.http.regions, HTTPClient: h.http.custom, FixedCredentials: fixed,
-		Fetch: h.cfg.fetch()}
+		Fetch: fetch}
 	if opt.Endpoint == "" {
 		opt.Endpoint = h.cfg.S3Endpoint
 		opt.HTTPClient = h.http.trusted
@@ -116,3 +119,15 @@ func (h *Handlers) newSource(creds aws.CredentialsProvider, region, endpoint, fi
 // S3INGEST_ALLOW_PRIVATE_ENDPOINTS is set); refusals wrap
 // ErrEndpointRefused. ingestctl's `credential test` uses it.
 func PublicOnlyHTTPClient() *http.Client { return newHTTPClient(publicOnlyDialer()) }
+
+// observeFetch counts an adaptive read's choice and logs it at debug
+// level with the rates it measured.
+func (h *Handlers) observeFetch(c source.FetchChoice) {
+	way := "get"
+	if c.Parts {
+		way = "parts"
+	}
+	h.metrics.fetchChoices.WithLabelValues(way).Inc()
+	h.log.Debug("fetch: chose how to read the rest of the object", zap.String("object", c.Object), zap.String("way", way),
+		zap.Float64("get_mb_per_s", c.GETBytesPerSecond/1e6), zap.Float64("parts_mb_per_s", c.PartsBytesPerSecond/1e6))
+}

@@ -41,6 +41,7 @@ type harnessConfig struct {
 	resolver   credstore.ResolverConfig
 	s3         *testenv.S3Server
 	rdb        *redis.Client
+	metrics    *worker.Metrics // nil: unregistered collectors
 }
 
 // withS3 makes the harness use srv (e.g. a dedicated testenv.StartS3
@@ -66,6 +67,9 @@ func withResolver(f func(*credstore.ResolverConfig)) harnessOpt {
 
 // withSink makes the harness write into the sink at url.
 func withSink(url string) harnessOpt { return func(c *harnessConfig) { c.sinkURL = url } }
+
+// withMetrics gives the handlers m (e.g. registered with a test registry).
+func withMetrics(m *worker.Metrics) harnessOpt { return func(c *harnessConfig) { c.metrics = m } }
 
 func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	t.Helper()
@@ -122,7 +126,7 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	if wcfg.ProgressInterval == 0 {
 		wcfg.ProgressInterval = 100 * time.Millisecond
 	}
-	h, err := worker.NewHandlers(wcfg, resolver, snk, log, nil)
+	h, err := worker.NewHandlers(wcfg, resolver, snk, log, hc.metrics)
 	if err != nil {
 		t.Fatal(err)
 	}

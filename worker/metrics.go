@@ -13,6 +13,7 @@ type Metrics struct {
 
 	activeObjects prometheus.Gauge
 	inflightBytes prometheus.Gauge
+	fetchChoices  *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not
@@ -47,9 +48,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		inflightBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "s3ingest", Name: "inflight_bytes", Help: "Sizes of the objects being ingested by this process right now, in bytes.",
 		}),
+		fetchChoices: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "s3ingest", Name: "fetch_choices_total",
+			Help: "Long object reads by how the adaptive fetch chose to read their rest: parts (parallel ranged GETs delivered faster) or get (one GET did as well).",
+		}, []string{"way"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.tasks, m.taskSeconds, m.objects, m.rows, m.bytes, m.rejected, m.activeObjects, m.inflightBytes)
+		reg.MustRegister(m.tasks, m.taskSeconds, m.objects, m.rows, m.bytes, m.rejected, m.activeObjects, m.inflightBytes, m.fetchChoices)
 	}
 	return m
 }

@@ -310,6 +310,7 @@ type RecordedRequest struct {
 	Query       string // raw query
 	AccessKeyID string
 	Range       string // Range header, if any
+	IfMatch     string // If-Match header, if any
 	Status      int    // status sent to the client; FaultReset or FaultTruncate for those faults
 	Injected    bool   // true if the proxy injected the failure
 }
@@ -397,6 +398,7 @@ func (s *S3Server) startProxy(t testing.TB, target string, f func(*http.Request)
 			Query:       r.URL.RawQuery,
 			AccessKeyID: accessKeyOf(r),
 			Range:       r.Header.Get("Range"),
+			IfMatch:     r.Header.Get("If-Match"),
 		}
 		recorded := false
 		record := func() {

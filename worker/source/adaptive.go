@@ -56,6 +56,7 @@ type adaptiveReader struct {
 	stage    fetchStage
 	cur      io.ReadCloser // the current GET's body or partReader; nil between them
 	curParts bool
+	spare    [][]byte  // window B's buffers, for the rest in parts
 	pos      int64     // offset of the next byte the caller reads
 	winEnd   int64     // end of the current window (end for the rest)
 	started  time.Time // when the current window began
@@ -98,7 +99,7 @@ func (o *Object) openAdaptive(ctx context.Context, off, n int64) (io.ReadCloser,
 		r.cancel()
 		return nil, err
 	}
-	if err := o.checkAnswer(r.pin, off, n, "the range", out.ETag, out.ContentRange); err != nil {
+	if err := o.checkAnswer(r.pin, off, n, "the range", out); err != nil {
 		out.Body.Close()
 		r.cancel()
 		return nil, err
@@ -165,7 +166,8 @@ func (r *adaptiveReader) Read(b []byte) (int, error) {
 // window's end, or one GET to the range's end.
 func (r *adaptiveReader) open() error {
 	if r.stage == stageProbeParts || r.stage == stageRestParts {
-		pr, err := r.o.openParts(r.actx, r.pin, r.pos, r.winEnd-r.pos, false)
+		pr, err := r.o.openParts(r.actx, r.pin, r.pos, r.winEnd-r.pos, false, r.spare)
+		r.spare = nil
 		if err != nil {
 			return err
 		}
@@ -176,7 +178,7 @@ func (r *adaptiveReader) open() error {
 	if err != nil {
 		return err
 	}
-	if err := r.o.checkAnswer(r.pin, r.pos, r.end-r.pos, "the rest of the range", out.ETag, out.ContentRange); err != nil {
+	if err := r.o.checkAnswer(r.pin, r.pos, r.end-r.pos, "the rest of the range", out); err != nil {
 		out.Body.Close()
 		return err
 	}
@@ -185,9 +187,14 @@ func (r *adaptiveReader) open() error {
 }
 
 // endWindow closes the source of the window just read whole and moves to
-// the next stage; at the end of window B it makes the choice.
+// the next stage; at the end of window B it makes the choice (the rest in
+// parts gets window B's buffers).
 func (r *adaptiveReader) endWindow() {
-	r.cur.Close()
+	if pr, ok := r.cur.(*partReader); ok && r.stage == stageProbeParts {
+		r.spare = pr.closeBuffers()
+	} else {
+		r.cur.Close()
+	}
 	r.cur = nil
 	now := time.Now()
 	rate := float64(r.w) / max(now.Sub(r.started).Seconds(), 1e-9)
@@ -198,8 +205,14 @@ func (r *adaptiveReader) endWindow() {
 		r.stage, r.winEnd = stageProbeParts, r.pos+r.w
 	case stageProbeParts:
 		r.stage, r.winEnd = stageRestGET, r.end
-		if rate >= probeGain*r.rateA {
+		parts := rate >= probeGain*r.rateA
+		if parts {
 			r.stage = stageRestParts
+		} else {
+			r.spare = nil
+		}
+		if f := r.o.c.fetch.Observe; f != nil {
+			f(FetchChoice{Object: r.o.Name(), Parts: parts, GETBytesPerSecond: r.rateA, PartsBytesPerSecond: rate})
 		}
 	}
 }
@@ -224,8 +237,11 @@ func (r *adaptiveReader) broke(err error) error {
 		r.resumes = 0
 	}
 	r.progress = 0
-	if !r.pinned || r.resumes >= maxPartResumes {
-		return fmt.Errorf("read %s at byte %d: the body broke off (%d attempts): %w", r.o.Name(), r.pos, r.resumes+1, err)
+	switch {
+	case !r.pinned:
+		return fmt.Errorf("read %s at byte %d: the body broke off (no ETag or version ID to read the same version on from): %w", r.o.Name(), r.pos, err)
+	case r.resumes >= maxPartResumes:
+		return fmt.Errorf("read %s at byte %d: the body broke off %d times in a row (less than %d bytes between): %w", r.o.Name(), r.pos, r.resumes+1, r.w, err)
 	}
 	r.resumes++
 	return nil

@@ -45,6 +45,17 @@ func rangeOf(t *testing.T, r testenv.RecordedRequest) (start, end int64) {
 	return s, e + 1
 }
 
+// checkPinned fails the test for every GET without If-Match: each GET of
+// a read is pinned to the version it started with.
+func checkPinned(t *testing.T, what string, g []testenv.RecordedRequest) {
+	t.Helper()
+	for _, r := range g {
+		if r.IfMatch == "" {
+			t.Errorf("%s: GET %s (Range %q) without If-Match", what, r.Path, r.Range)
+		}
+	}
+}
+
 // fakeS3 is an in-process S3 server (gofakes3) that records every GET
 // and may delay requests: the adaptive tests' choices depend on timing,
 // which an in-process server keeps predictable (SeaweedFS's own ranged
@@ -54,6 +65,10 @@ type fakeS3 struct {
 	creds aws.CredentialsProvider
 	admin *s3.Client
 	delay func(r *http.Request) time.Duration
+	// whole200, when set, makes a GET of exactly this Range header an
+	// answer of the whole object (200, no Content-Range), as RFC 9110
+	// allows.
+	whole200 string
 
 	mu   sync.Mutex
 	reqs []testenv.RecordedRequest
@@ -68,8 +83,13 @@ func newFakeS3(t *testing.T, delay func(r *http.Request) time.Duration) *fakeS3 
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet {
 			f.mu.Lock()
-			f.reqs = append(f.reqs, testenv.RecordedRequest{Time: time.Now(), Method: r.Method, Path: r.URL.Path, Range: r.Header.Get("Range")})
+			f.reqs = append(f.reqs, testenv.RecordedRequest{Time: time.Now(), Method: r.Method, Path: r.URL.Path,
+				Range: r.Header.Get("Range"), IfMatch: r.Header.Get("If-Match")})
+			whole := f.whole200 != "" && r.Header.Get("Range") == f.whole200
 			f.mu.Unlock()
+			if whole {
+				r.Header.Del("Range")
+			}
 		}
 		if f.delay != nil {
 			time.Sleep(f.delay(r))
@@ -139,16 +159,31 @@ func TestAdaptiveReadChoosesTheFasterWay(t *testing.T) {
 	size := 6*window + 17
 	body := pattern(size)
 	fetch := source.FetchOptions{PartSize: adaptivePart, Concurrency: adaptiveConcurrency}
+	var mu sync.Mutex
+	var choices []source.FetchChoice
+	observed := fetch
+	observed.Observe = func(c source.FetchChoice) {
+		mu.Lock()
+		choices = append(choices, c)
+		mu.Unlock()
+	}
+	takeChoices := func() []source.FetchChoice {
+		mu.Lock()
+		defer mu.Unlock()
+		c := choices
+		choices = nil
+		return c
+	}
 
 	// Slow connections: one GET delivers 2 MiB/s, four parts four times that.
 	fast := newFakeS3(t, nil)
 	fast.put(t, "long.bin", body)
 	throttled := testenv.NewThrottleProxy(t, fast.URL, testenv.ThrottleOptions{BytesPerSecond: 2 << 20})
-	partsWin := fast.client(t, throttled.Endpoint(), fetch)
+	partsWin := fast.client(t, throttled.Endpoint(), observed)
 	// Slow short ranges: each part waits 150 ms, one long GET does not.
 	slow := newFakeS3(t, shortRangeDelay(adaptivePart, 150*time.Millisecond))
 	slow.put(t, "long.bin", body)
-	getWins := slow.client(t, slow.URL, fetch)
+	getWins := slow.client(t, slow.URL, observed)
 
 	for _, tc := range []struct {
 		name    string
@@ -168,6 +203,7 @@ func TestAdaptiveReadChoosesTheFasterWay(t *testing.T) {
 				{int64(size) - 4*window, -1}, // exactly four windows: adaptive
 			} {
 				tc.reset()
+				takeChoices()
 				before := len(tc.reqs())
 				got, err := readRange(ctxT(t), obj, rg.off, rg.n)
 				end := int64(size)
@@ -178,6 +214,11 @@ func TestAdaptiveReadChoosesTheFasterWay(t *testing.T) {
 					t.Fatalf("Open(%d, %d): %d bytes, %v; want bytes [%d, %d)", rg.off, rg.n, len(got), err, rg.off, end)
 				}
 				g := gets(t, tc.reqs()[before:], "long.bin")
+				checkPinned(t, fmt.Sprintf("Open(%d, %d)", rg.off, rg.n), g)
+				if c := takeChoices(); len(c) != 1 || c[0].Parts == tc.wantGET || c[0].Object != "s3://fake/long.bin" ||
+					c[0].GETBytesPerSecond <= 0 || c[0].PartsBytesPerSecond <= 0 {
+					t.Errorf("Open(%d, %d): Observe saw %+v, want one choice of parts=%v with both rates", rg.off, rg.n, c, !tc.wantGET)
+				}
 				if len(g) < 1+adaptiveConcurrency+1 {
 					t.Fatalf("Open(%d, %d): GETs %+v; want one GET, %d parts and the rest", rg.off, rg.n, g, adaptiveConcurrency)
 				}
@@ -214,31 +255,50 @@ func TestAdaptiveReadChoosesTheFasterWay(t *testing.T) {
 	}
 
 	// Shorter than four windows, and FetchParts: parts from the start.
+	partsOnly := observed
+	partsOnly.Mode = source.FetchParts
 	for _, tc := range []struct {
 		name string
 		opt  source.FetchOptions
-		n    int64
+		n    int
 	}{
-		{"one byte short of four windows", fetch, 4*window - 1},
-		{"FetchParts", source.FetchOptions{PartSize: adaptivePart, Concurrency: adaptiveConcurrency, Mode: source.FetchParts}, -1},
+		{"one byte short of four windows", observed, 4*window - 1},
+		{"FetchParts", partsOnly, size},
 	} {
 		fast.reset()
 		c := fast.client(t, fast.URL, tc.opt)
-		got, err := readRange(ctxT(t), headObj(t, c, "fake", "long.bin"), 0, tc.n)
-		if err != nil || len(got) == 0 || !bytes.Equal(got, body[:len(got)]) {
-			t.Fatalf("%s: %d bytes, %v", tc.name, len(got), err)
+		got, err := readRange(ctxT(t), headObj(t, c, "fake", "long.bin"), 0, int64(tc.n))
+		if err != nil || !bytes.Equal(got, body[:tc.n]) {
+			t.Fatalf("%s: %d bytes, %v; want %d", tc.name, len(got), err, tc.n)
 		}
 		for _, r := range gets(t, fast.requests(), "long.bin") {
 			if s, e := rangeOf(t, r); e-s > adaptivePart {
 				t.Errorf("%s: GET [%d, %d), want parts only", tc.name, s, e)
 			}
 		}
+		if c := takeChoices(); len(c) != 0 {
+			t.Errorf("%s: Observe saw %+v, want no adaptive read", tc.name, c)
+		}
+	}
+
+	// A server that answers a range of the whole object with the whole
+	// object (200, no Content-Range), as RFC 9110 allows.
+	whole := newFakeS3(t, nil)
+	whole.put(t, "long.bin", body)
+	whole.whole200 = fmt.Sprintf("bytes=0-%d", size-1)
+	got, err := readRange(ctxT(t), headObj(t, whole.client(t, whole.URL, fetch), "fake", "long.bin"), 0, -1)
+	if err != nil || !bytes.Equal(got, body) {
+		t.Errorf("whole object answered with 200: %d bytes, %v; want the object", len(got), err)
+	}
+	if g := gets(t, whole.requests(), "long.bin"); len(g) == 0 || g[0].Range != whole.whole200 {
+		t.Errorf("whole object answered with 200: GETs %+v, want the first for %s", g, whole.whole200)
 	}
 }
 
 // TestAdaptiveReadResumesABrokenGET cuts window A's one GET in its middle:
-// the read asks for the rest from where it stopped; with every answer cut
-// it fails, transient, naming the object.
+// the read asks for the rest from where it stopped, pinned; with every
+// answer cut it fails after maxPartResumes (3) resumes, transient, naming
+// the object.
 func TestAdaptiveReadResumesABrokenGET(t *testing.T) {
 	srv := testenv.S3(t)
 	bucket := srv.UniqueBucket(t)
@@ -260,16 +320,24 @@ func TestAdaptiveReadResumesABrokenGET(t *testing.T) {
 		t.Fatalf("the proxy cut %d answers, want 1", n)
 	}
 	g := gets(t, rec.Requests(), "cut.bin")
+	checkPinned(t, "read with a cut", g)
+	if len(g) < 2 {
+		t.Fatalf("GETs %+v: want window A's and its resumption", g)
+	}
 	if s, e := rangeOf(t, g[1]); s <= 0 || s >= window || e != int64(size) {
 		t.Errorf("after the cut, GET [%d, %d); want the rest of the range from inside window A: %+v", s, e, g)
 	}
 
+	rec.Reset()
 	proxy.CutAfter(2<<10, 1000)
 	_, err = readRange(ctxT(t), obj, 0, -1)
 	proxy.CutAfter(0, 0)
 	cl := source.Classify(err)
-	if err == nil || cl.Permanent || !strings.Contains(err.Error(), "s3://"+bucket+"/cut.bin") || !strings.Contains(err.Error(), "broke off") {
+	if err == nil || cl.Permanent || !strings.Contains(err.Error(), "s3://"+bucket+"/cut.bin") || !strings.Contains(err.Error(), "broke off 4 times in a row") {
 		t.Errorf("read with every answer cut: %v (%+v)", err, cl)
+	}
+	if g := gets(t, rec.Requests(), "cut.bin"); len(g) != 4 {
+		t.Errorf("read with every answer cut: %d GETs, want 4 (the first and 3 resumes): %+v", len(g), g)
 	}
 }
 
@@ -306,7 +374,7 @@ func TestAdaptiveReadCloseAndCancel(t *testing.T) {
 	body := pattern(size)
 	f := newFakeS3(t, nil)
 	f.put(t, "slow.bin", body)
-	proxy := testenv.NewThrottleProxy(t, f.URL, testenv.ThrottleOptions{BytesPerSecond: 1 << 20})
+	proxy := testenv.NewThrottleProxy(t, f.URL, testenv.ThrottleOptions{BytesPerSecond: 256 << 10})
 	c := f.client(t, proxy.Endpoint(), source.FetchOptions{PartSize: adaptivePart, Concurrency: adaptiveConcurrency})
 	obj := headObj(t, c, "fake", "slow.bin")
 	waitNoPartGoroutines(t, "before")

@@ -57,6 +57,22 @@ type FetchOptions struct {
 	// choosing (FetchAdaptive, the default) or is always read in parts
 	// (FetchParts).
 	Mode FetchMode
+	// Observe, if set, is told each choice of an adaptive read (for
+	// metrics and logs); it is called by the read's Read, on the caller's
+	// goroutine, and must not block.
+	Observe func(FetchChoice)
+}
+
+// FetchChoice is what an adaptive read measured on its first two rounds
+// and chose for the rest.
+type FetchChoice struct {
+	// Object names the object (s3://bucket/key).
+	Object string
+	// Parts is true when the rest is read in parts, false for one GET.
+	Parts bool
+	// GETBytesPerSecond and PartsBytesPerSecond are the two windows'
+	// rates as the caller read them.
+	GETBytesPerSecond, PartsBytesPerSecond float64
 }
 
 // FetchMode says how a range of at least four rounds of parts (4 ×

@@ -96,7 +96,14 @@ func (o *Object) Open(ctx context.Context, off, n int64) (io.ReadCloser, error) 
 		case o.c.fetch.adaptive(length):
 			return o.openAdaptive(ctx, off, length)
 		case o.c.fetch.parallel(length):
-			return o.openParts(ctx, pin{etag: o.info.ETag, versionID: o.info.VersionID}, off, length, true)
+			r, err := o.openParts(ctx, pin{etag: o.info.ETag, versionID: o.info.VersionID}, off, length, true, nil)
+			if errors.Is(err, errNoPin) {
+				return o.single(ctx, off, n)
+			}
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
 		}
 	}
 	return o.single(ctx, off, n)
@@ -154,15 +161,18 @@ func (o *Object) getOutput(ctx context.Context, off, n int64, p pin) (*s3.GetObj
 // checkAnswer verifies that a ranged GET's answer holds the bytes [off,
 // off+n) of the pinned version: the ETag (a server that ignores If-Match
 // is caught here) and the Content-Range (its start, and the object's size
-// as listed). what names the bytes in errors ("part 3 of 12").
-func (o *Object) checkAnswer(p pin, off, n int64, what string, etag, contentRange *string) error {
-	if got := unquote(aws.ToString(etag)); p.etag != "" && got != "" && got != p.etag {
+// as listed; a range of the whole object may come without one, as a 200
+// of the listed length). what names the bytes in errors ("part 3 of 12").
+func (o *Object) checkAnswer(p pin, off, n int64, what string, out *s3.GetObjectOutput) error {
+	if got := unquote(aws.ToString(out.ETag)); p.etag != "" && got != "" && got != p.etag {
 		return o.c.opError("GetObject", o.info.Bucket, o.info.Key, o.info.VersionID,
 			fmt.Errorf("%w: listed with ETag %s, %s came with ETag %s", ErrChanged, p.etag, what, got))
 	}
-	cr := aws.ToString(contentRange)
+	cr := aws.ToString(out.ContentRange)
 	start, _, total, ok := parseContentRange(cr)
 	switch {
+	case !ok && cr == "" && off == 0 && n == o.info.Size && aws.ToInt64(out.ContentLength) == n:
+		return nil // the whole object, answered whole
 	case !ok:
 		return fmt.Errorf("GetObject %s: asked for bytes %d-%d, the answer has Content-Range %q", o.Name(), off, off+n-1, cr)
 	case start != off:

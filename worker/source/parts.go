@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // partReader is the stream of a parallel read of [off, end): the range is
@@ -93,21 +94,28 @@ func (p *part) publish(filled int, err error) {
 // is made before it returns, so that a missing object, a denied read or a
 // changed version fails Open as a single GET would; with p known and
 // !await (a read that has already reached the object), every part starts
-// at once and errors come with Read.
-func (o *Object) openParts(ctx context.Context, p pin, off, n int64, await bool) (io.ReadCloser, error) {
+// at once and errors come with Read. The parts fill bufs where they are
+// large enough (the buffers of an earlier read; may be nil).
+func (o *Object) openParts(ctx context.Context, p pin, off, n int64, await bool, bufs [][]byte) (*partReader, error) {
 	f := o.c.fetch
 	r := &partReader{o: o, pin: p, off: off, end: off + n, partSize: f.PartSize}
 	r.nparts = int((n + f.PartSize - 1) / f.PartSize)
 	r.slots = make([]*part, min(f.Concurrency, r.nparts))
 	r.pctx, r.cancel = context.WithCancel(ctx)
+	buf := func(i int) []byte {
+		if i < len(bufs) {
+			return bufs[i]
+		}
+		return nil
+	}
 	if !await && (p.etag != "" || p.versionID != "") {
 		for i := range r.slots {
-			r.start(r.newPart(i, nil), nil)
+			r.start(r.newPart(i, buf(i)), nil)
 		}
 		return r, nil
 	}
 
-	first := r.newPart(0, nil)
+	first := r.newPart(0, buf(0))
 	out, err := o.getOutput(r.pctx, first.off, int64(len(first.buf)), r.pin)
 	if err != nil {
 		r.cancel()
@@ -121,20 +129,25 @@ func (o *Object) openParts(ctx context.Context, p pin, off, n int64, await bool)
 			// rather than risk mixing versions.
 			out.Body.Close()
 			r.cancel()
-			return o.single(ctx, off, n)
+			return nil, errNoPin
 		}
 	}
-	if err := r.check(first, out.ETag, out.ContentRange); err != nil {
+	if err := r.check(first, out); err != nil {
 		out.Body.Close()
 		r.cancel()
 		return nil, err
 	}
 	r.start(first, out.Body)
 	for i := 1; i < len(r.slots); i++ {
-		r.start(r.newPart(i, nil), nil)
+		r.start(r.newPart(i, buf(i)), nil)
 	}
 	return r, nil
 }
+
+// errNoPin is openParts' answer when neither the listing nor the first
+// part's answer names a version to pin the parts to: the caller reads the
+// range with one GET rather than risk mixing versions.
+var errNoPin = errors.New("no ETag or version ID to pin parts to")
 
 // newPart returns part i, in buf's memory if it is large enough.
 func (r *partReader) newPart(i int, buf []byte) *part {
@@ -166,7 +179,7 @@ func (r *partReader) fetch(p *part, body io.ReadCloser) {
 		if body == nil {
 			out, err := r.o.getOutput(r.pctx, p.off+int64(filled), int64(len(p.buf)-filled), r.pin)
 			if err == nil {
-				err = r.check(&part{idx: p.idx, off: p.off + int64(filled), buf: p.buf[filled:]}, out.ETag, out.ContentRange)
+				err = r.check(&part{idx: p.idx, off: p.off + int64(filled), buf: p.buf[filled:]}, out)
 				if err != nil {
 					out.Body.Close()
 				}
@@ -231,8 +244,8 @@ func (r *partReader) copyBody(p *part, filled int, body io.Reader) (int, error) 
 
 // check verifies that a response holds p's bytes of the pinned version
 // (see Object.checkAnswer).
-func (r *partReader) check(p *part, etag, contentRange *string) error {
-	return r.o.checkAnswer(r.pin, p.off, int64(len(p.buf)), fmt.Sprintf("part %d of %d", p.idx+1, r.nparts), etag, contentRange)
+func (r *partReader) check(p *part, out *s3.GetObjectOutput) error {
+	return r.o.checkAnswer(r.pin, p.off, int64(len(p.buf)), fmt.Sprintf("part %d of %d", p.idx+1, r.nparts), out)
 }
 
 // Read reads the parts in order.
@@ -296,13 +309,27 @@ var errReadClosed = errors.New("read after Close")
 // released. It is safe to call from another goroutine than Read's (a
 // blocked Read returns an error) and more than once.
 func (r *partReader) Close() error {
+	r.closeBuffers()
+	return nil
+}
+
+// closeBuffers is Close, returning the parts' buffers for another read to
+// reuse (none after the first call): no goroutine of r touches them any
+// more.
+func (r *partReader) closeBuffers() [][]byte {
 	r.cancel()
 	r.mu.Lock()
 	r.closed = true
 	r.mu.Unlock()
 	r.wg.Wait()
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	var bufs [][]byte
+	for _, p := range r.slots {
+		if p != nil {
+			bufs = append(bufs, p.buf[:cap(p.buf)])
+		}
+	}
 	r.slots = nil
-	r.mu.Unlock()
-	return nil
+	return bufs
 }
