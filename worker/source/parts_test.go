@@ -7,19 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/s3ingest/s3ingest/internal/testenv"
 	"github.com/s3ingest/s3ingest/worker/source"
@@ -497,19 +490,9 @@ func TestFetchOptionsValidate(t *testing.T) {
 // still caught, by the ETag of each part's answer, before any byte of the
 // new version is returned.
 func TestParallelReadCatchesAServerIgnoringIfMatch(t *testing.T) {
-	ts := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
-	t.Cleanup(ts.Close)
-	creds := credentials.NewStaticCredentialsProvider("AKIATESTFAKE00000001", "secret", "")
-	admin := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(ts.URL), UsePathStyle: true, Credentials: creds})
+	f := newFakeS3(t, nil)
 	ctx := ctxT(t)
-	if _, err := admin.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("fake")}); err != nil {
-		t.Fatal(err)
-	}
-	put := func(body []byte) {
-		if _, err := admin.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("fake"), Key: aws.String("k.bin"), Body: bytes.NewReader(body)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := func(body []byte) { f.put(t, "k.bin", body) }
 	size := 10 * part
 	old, replacement := pattern(size), bytes.Repeat([]byte{'x'}, size)
 	put(old)
@@ -522,7 +505,7 @@ func TestParallelReadCatchesAServerIgnoringIfMatch(t *testing.T) {
 		{"adaptive, listed ETag", true, source.FetchAdaptive}, {"adaptive, first answer's ETag", false, source.FetchAdaptive},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := source.New(creds, source.Options{Endpoint: ts.URL, Region: "us-east-1", Fetch: source.FetchOptions{PartSize: part, Concurrency: 2, Mode: tc.mode}})
+			c := f.client(t, f.URL, source.FetchOptions{PartSize: part, Concurrency: 2, Mode: tc.mode})
 			put(old)
 			info, err := c.Head(ctx, "fake", "k.bin", "")
 			if err != nil {
