@@ -20,6 +20,7 @@ import (
 	"github.com/s3ingest/s3ingest/jobs"
 	"github.com/s3ingest/s3ingest/parsers/schema"
 	"github.com/s3ingest/s3ingest/worker/sink"
+	"github.com/s3ingest/s3ingest/worker/source"
 )
 
 // pipelineBytes is the size of the object the pipeline benchmark ingests.
@@ -77,7 +78,7 @@ func BenchmarkIngestPipeline(b *testing.B) {
 	ctx := context.Background()
 
 	h, credID := throttledHandlers(b, benchS3{region: s3srv.Region, accessKey: testenv.ReaderAccessKey, secret: testenv.ReaderSecretKey},
-		s3srv.Endpoint, 0, 0)
+		s3srv.Endpoint, source.FetchOptions{})
 	fs, err := sink.OpenFile(b.TempDir(), sink.FileOptions{}) // the peer's
 	if err != nil {
 		b.Fatal(err)

@@ -208,21 +208,23 @@ func throughput(b *testing.B, srv benchS3, size int, net testenv.ThrottleOptions
 	})
 
 	// The whole ingest through the same network.
+	oneGET := fetch
+	oneGET.Concurrency = 1
 	for _, tc := range []struct {
-		name, impl  string
-		concurrency int
+		name, impl string
+		fetch      source.FetchOptions
 	}{
-		{"ingest/s3ingest", ours, fetch.Concurrency},
-		{"ingest/one-GET", "s3ingest, one GET (S3INGEST_FETCH_CONCURRENCY=1)", 1},
+		{"ingest/s3ingest", ours, fetch},
+		{"ingest/one-GET", "s3ingest, one GET (S3INGEST_FETCH_CONCURRENCY=1)", oneGET},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			h, credID := throttledHandlers(b, srv, proxy.Endpoint(), fetch.PartSize, tc.concurrency)
+			h, credID := throttledHandlers(b, srv, proxy.Endpoint(), tc.fetch)
 			b.SetBytes(int64(size))
 			var peak uint64
 			var cpu time.Duration
 			for n := range b.N {
 				task, err := jobs.NewIngestTask(jobs.IngestPayload{WorkspaceID: "bench", CredentialID: credID,
-					Source: jobs.Source{Bucket: bucket, Prefix: "big/"}, Dataset: "throttled" + strconv.Itoa(tc.concurrency) + "-" + strconv.Itoa(n) + "-" + strconv.Itoa(b.N)})
+					Source: jobs.Source{Bucket: bucket, Prefix: "big/"}, Dataset: "throttled" + strconv.Itoa(tc.fetch.Concurrency) + "-" + strconv.Itoa(n) + "-" + strconv.Itoa(b.N)})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -244,9 +246,8 @@ func throughput(b *testing.B, srv benchS3, size int, net testenv.ThrottleOptions
 
 // throttledHandlers returns ingest handlers (writing to a FileSink in a
 // temporary directory) whose credential instance, of workspace "bench",
-// reads S3 through endpoint, fetching parts of partSize bytes, concurrency
-// at once (0: the defaults).
-func throttledHandlers(b *testing.B, srv benchS3, endpoint string, partSize int64, concurrency int) (*worker.Handlers, string) {
+// reads S3 through endpoint with the fetch options (zero: the defaults).
+func throttledHandlers(b *testing.B, srv benchS3, endpoint string, fetch source.FetchOptions) (*worker.Handlers, string) {
 	ctx := context.Background()
 	rdb := testenv.Redis(b).Client(b)
 	keyring, err := credstore.ParseKeyring(credstore.GenerateKey())
@@ -270,7 +271,8 @@ func throttledHandlers(b *testing.B, srv benchS3, endpoint string, partSize int6
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, err := worker.NewHandlers(worker.Config{AllowPrivateEndpoints: true, FetchPartSize: partSize, FetchConcurrency: concurrency}, resolver, fs, nil, nil)
+	h, err := worker.NewHandlers(worker.Config{AllowPrivateEndpoints: true,
+		FetchPartSize: fetch.PartSize, FetchConcurrency: fetch.Concurrency, FetchMode: fetch.Mode}, resolver, fs, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -46,7 +46,6 @@ type adaptiveReader struct {
 	actx     context.Context // Open's, cancelled by Close
 	cancel   context.CancelFunc
 	pin      pin
-	pinned   bool // pin names a version: later GETs may follow the first
 	off, end int64
 	w        int64
 
@@ -54,15 +53,14 @@ type adaptiveReader struct {
 	// it (Close cancels actx first, which wakes the Read).
 	mu       sync.Mutex
 	stage    fetchStage
-	cur      io.ReadCloser // the current GET's body or partReader; nil between them
-	curParts bool
-	spare    [][]byte  // window B's buffers, for the rest in parts
-	pos      int64     // offset of the next byte the caller reads
-	winEnd   int64     // end of the current window (end for the rest)
-	started  time.Time // when the current window began
-	rateA    float64   // window A's bytes per second
-	resumes  int       // breaks of a single GET with less than w bytes between them
-	progress int64     // bytes read since the last break
+	cur      io.ReadCloser // the current GET's body or *partReader; nil between them
+	spare    [][]byte      // window B's buffers, for the rest in parts
+	pos      int64         // offset of the next byte the caller reads
+	winEnd   int64         // end of the current window (end for the rest)
+	started  time.Time     // when the current window began
+	rateA    float64       // window A's bytes per second
+	resumes  int           // breaks of a single GET with less than w bytes between them
+	progress int64         // bytes read since the last break
 	err      error
 	closed   bool
 }
@@ -104,11 +102,10 @@ func (o *Object) openAdaptive(ctx context.Context, off, n int64) (io.ReadCloser,
 		r.cancel()
 		return nil, err
 	}
-	if r.pin.etag == "" && r.pin.versionID == "" {
+	if !r.pin.known() {
 		r.pin.etag = unquote(aws.ToString(out.ETag))
 	}
-	r.pinned = r.pin.etag != "" || r.pin.versionID != ""
-	if !r.pinned {
+	if !r.pin.known() {
 		// Nothing to pin another GET to: this one reads the whole range.
 		r.stage, r.winEnd = stageRestGET, r.end
 	}
@@ -171,7 +168,7 @@ func (r *adaptiveReader) open() error {
 		if err != nil {
 			return err
 		}
-		r.cur, r.curParts = pr, true
+		r.cur = pr
 		return nil
 	}
 	out, err := r.o.getOutput(r.actx, r.pos, r.end-r.pos, r.pin)
@@ -182,7 +179,7 @@ func (r *adaptiveReader) open() error {
 		out.Body.Close()
 		return err
 	}
-	r.cur, r.curParts = out.Body, false
+	r.cur = out.Body
 	return nil
 }
 
@@ -222,9 +219,10 @@ func (r *adaptiveReader) endWindow() {
 // it may not be (no pin, cancelled, broken too often); a partReader's
 // error is final (it resumes its own parts).
 func (r *adaptiveReader) broke(err error) error {
+	_, parts := r.cur.(*partReader)
 	r.cur.Close()
 	r.cur = nil
-	if r.curParts {
+	if parts {
 		return err
 	}
 	if errors.Is(err, io.EOF) {
@@ -238,7 +236,7 @@ func (r *adaptiveReader) broke(err error) error {
 	}
 	r.progress = 0
 	switch {
-	case !r.pinned:
+	case !r.pin.known():
 		return fmt.Errorf("read %s at byte %d: the body broke off (no ETag or version ID to read the same version on from): %w", r.o.Name(), r.pos, err)
 	case r.resumes >= maxPartResumes:
 		return fmt.Errorf("read %s at byte %d: the body broke off %d times in a row (less than %d bytes between): %w", r.o.Name(), r.pos, r.resumes+1, r.w, err)

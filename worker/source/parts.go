@@ -55,6 +55,9 @@ type pin struct {
 	versionID string
 }
 
+// known reports whether p names a version (an ETag or a version ID).
+func (p pin) known() bool { return p.etag != "" || p.versionID != "" }
+
 // part is one ranged GET's bytes: the goroutine fetching it writes
 // buf[filled:] and then publishes the new filled under mu; the reader
 // reads buf[:filled] only.
@@ -108,7 +111,7 @@ func (o *Object) openParts(ctx context.Context, p pin, off, n int64, await bool,
 		}
 		return nil
 	}
-	if !await && (p.etag != "" || p.versionID != "") {
+	if !await && p.known() {
 		for i := range r.slots {
 			r.start(r.newPart(i, buf(i)), nil)
 		}
@@ -121,7 +124,7 @@ func (o *Object) openParts(ctx context.Context, p pin, off, n int64, await bool,
 		r.cancel()
 		return nil, err
 	}
-	if r.pin.etag == "" && r.pin.versionID == "" {
+	if !r.pin.known() {
 		// Pin the rest to the version the first part came from.
 		r.pin.etag = unquote(aws.ToString(out.ETag))
 		if r.pin.etag == "" {

@@ -64,10 +64,11 @@ func Run(ctx context.Context, c Config) (*results.File, error) {
 		}
 		f.Summaries = append(f.Summaries, s)
 	}
-	for _, cores := range c.Cores {
-		if c.E2EOnly {
-			break
-		}
+	local := c.Cores
+	if c.E2EOnly {
+		local = nil
+	}
+	for _, cores := range local {
 		for _, w := range c.Workloads {
 			samples, err := runPairs(ctx, &c, r, w, cores, work)
 			add(w, cores, files.Bytes[w], samples, err)
