@@ -21,6 +21,7 @@ import (
 	"github.com/parquet-go/parquet-go/compress"
 
 	"github.com/s3ingest/s3ingest/parsers/schema"
+	"github.com/s3ingest/s3ingest/worker/sink/internal/pqwrite"
 )
 
 // Parquet key/value metadata keys written into every dataset file.
@@ -279,32 +280,27 @@ func (s *FileSink) Begin(ctx context.Context, ds Dataset, obj ObjectRef, plan Pl
 		f:        f,
 		parallel: min(s.opt.Parallelism, max(len(fields), 1)),
 	}
-	w.scratch = make([][]parquet.Value, w.parallel)
 	w.flushPages = len(fields) > wideColumns
-	opts := []parquet.WriterOption{
-		parquetSchema(&schema.Schema{Fields: fields}),
-		parquet.Compression(codec),
-		parquet.PageBufferSize(pageBufferSize(len(fields))),
-		// Page min/max go into the column index and the column chunk's
-		// statistics (recordPageStats); a copy in every data page header
-		// (parquet-go's default) computes them twice, which for strings
-		// is a bytes.Compare per value each time.
-		parquet.DataPageStatistics(false),
-		parquet.CreatedBy("s3ingest", "", ""),
-		parquet.KeyValueMetadata(MetaSchema, string(schemaJSON)),
+	w.order = costOrder(fields)
+	opt := pqwrite.Options{
+		Codec:     codec,
+		PageBytes: pageBufferSize(len(fields)),
+		CreatedBy: "s3ingest",
+		KeyValue:  [][2]string{{MetaSchema, string(schemaJSON)}},
 	}
-	// No parquet.SkipPageBounds, even for JSON columns whose byte order
-	// prunes little: parquet-go v0.32 still writes their column index, with
-	// "" as every page's min and max, which would make a reader that
-	// prunes pages by it drop rows.
 	if w.flushPages {
 		// Only wide files spill encoded pages to disk: a narrow file's
 		// pages fit its row-group budget in memory, and stay there (no
 		// extra write and read of every row group).
 		w.spill = newPageSpill(tmp, pageMemoryLimit)
-		opts = append(opts, parquet.ColumnPageBuffers(w.spill))
+		opt.Buffers = w.spill
 	}
-	w.pw = parquet.NewWriter(&writebackFile{f: f}, opts...)
+	w.pw, err = pqwrite.NewWriter(&writebackFile{f: f}, parquetSchema(&schema.Schema{Fields: fields}), fields, opt)
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("file sink: %w", err)
+	}
 	return w, nil
 }
 
@@ -327,7 +323,7 @@ type fileWriter struct {
 	tmpBase string // temp path without extension
 
 	f     *os.File
-	pw    *parquet.Writer
+	pw    *pqwrite.Writer
 	spill *pageSpill // pw's page buffers
 	// flushPages: each Write ends the page of every column (wide files).
 	flushPages bool
@@ -340,10 +336,10 @@ type fileWriter struct {
 	groupRows  int64 // rows in the open row group
 	groupBytes int64 // approximate uncompressed bytes in the open row group
 
-	// parallel bounds the goroutines writing columns (forColumns);
-	// scratch[i] holds the values of the column goroutine i converts.
+	// parallel bounds the goroutines writing columns (forColumns), which
+	// take them in order (costOrder).
 	parallel int
-	scratch  [][]parquet.Value
+	order    []int
 
 	err       error // sticky: a failed write leaves the file unusable
 	done      bool  // committed or aborted
@@ -371,12 +367,7 @@ func (w *fileWriter) Write(ctx context.Context, b *schema.Batch) error {
 	if n == 0 {
 		return nil
 	}
-	cols := w.pw.ColumnWriters()
-	err := w.writeColumns(cols, len(b.Cols), func(worker, c int) []parquet.Value {
-		w.scratch[worker] = appendColumnValues(w.scratch[worker], &b.Cols[c], w.fields[c].Nullable)
-		return w.scratch[worker]
-	})
-	if err != nil {
+	if err := w.writeColumns(b); err != nil {
 		w.err = err
 		return w.err
 	}
@@ -390,7 +381,7 @@ func (w *fileWriter) Write(ctx context.Context, b *schema.Batch) error {
 			w.err = err
 			return w.err
 		}
-		if err := w.pw.Flush(); err != nil {
+		if err := w.pw.EndRowGroup(); err != nil {
 			w.err = fmt.Errorf("file sink: write row group: %w", err)
 			return w.err
 		}
@@ -483,7 +474,7 @@ func (w *fileWriter) commit(ctx context.Context, st Stats) error {
 	if err != nil {
 		return fmt.Errorf("file sink: encode ledger entry: %w", err)
 	}
-	w.pw.SetKeyValueMetadata(MetaLedger, string(ej))
+	w.pw.SetKeyValue(MetaLedger, string(ej))
 	if err := w.flushColumns(); err != nil {
 		return err // abort closes the spill
 	}

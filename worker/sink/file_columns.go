@@ -2,49 +2,33 @@ package sink
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
-	"github.com/parquet-go/parquet-go"
+	"github.com/s3ingest/s3ingest/parsers/schema"
 )
 
 // Parallel column writes.
 //
-// A Writer's Write converts each column of the batch into Parquet values
-// and hands them to the column's parquet.ColumnWriter, which buffers them
-// and, once a page is full (or at a row group's end: flushColumns),
-// encodes, compresses and appends the page to the column's page buffer.
-// That is most of the CPU a file costs, and columns are independent: the
-// columns of a batch are written by up to FileOptions.Parallelism
-// goroutines at once, each taking the next unwritten column, each column
-// by one goroutine. The file itself (row groups, footer) is still written
-// by the Writer's caller, between Writes, as before.
+// A Writer's Write appends each column of the batch to the column's open
+// page in the Parquet writer (pqwrite), which, once a page is full (or at
+// a row group's end: flushColumns), encodes, compresses and appends the
+// page to the column's chunk. That is most of the CPU a file costs, and
+// columns are independent: the columns of a batch are written by up to
+// FileOptions.Parallelism goroutines at once, each taking the next
+// unwritten column, each column by one goroutine. The file itself (row
+// groups, page indexes, footer) is written by the Writer's caller,
+// between Writes.
 //
-// Why this is safe with parquet-go v0.32.0 (writer.go): what a
-// ColumnWriter's WriteRowValues and Flush touch is
-//
-//   - its own state: column buffer, page header encoder and buffer,
-//     column index, level histograms, page locations, and its own element
-//     of the row group's columnChunk and offsetIndex arrays (distinct
-//     elements of the one array: no two goroutines write the same word);
-//   - package pools shared by every writer of the process, made for
-//     concurrent use: the page scratch buffers (dataPageBuffers, a
-//     sync.Pool), the encodings' scratch (sync.Pool) and the memory page
-//     buffers (memoryBufferPool, a sync.Pool);
-//   - the page buffer pool of the Writer (ColumnPageBuffers): parquet-go
-//     requires a BufferPool to be safe for concurrent use; ours, the wide
-//     files' pageSpill, holds its lock for every change of its shared state
-//     (memory count, spill file, its bufio.Writer), and each spillBuffer
-//     is used by one column;
-//   - the codec (compress.Codec instances must be safe for concurrent
-//     use: Snappy and LZ4 are stateless, zstd keeps a pool of encoders)
-//     and the encodings and column types, which are stateless;
-//   - the batch's vectors, which are only read, and each goroutine's own
-//     []parquet.Value scratch.
-//
-// Writer.Flush (a row group) and Close run only after every column
-// goroutine of the Write has returned. Dictionary encoding and bloom
-// filters, which the sink does not configure, would stay per column too.
+// Why this is safe: pqwrite's WriteColumn and FlushPage touch only their
+// column's state (open page, scratch, chunk buffer, page list); the page
+// buffer pool of a wide file (pageSpill) holds its lock for every change
+// of its shared state (memory count, spill file, its bufio.Writer), and
+// each spillBuffer is used by one column; the codec is safe for concurrent
+// use (compress.Codec's contract: Snappy and LZ4 are stateless, zstd keeps
+// a pool of encoders); the batch's vectors are only read. EndRowGroup and
+// Close run only after every column goroutine of the call has returned.
 //
 // Every goroutine is started and waited for inside one call (Write,
 // flushColumns): none outlives it, so Abort or Commit in the middle of
@@ -54,7 +38,31 @@ import (
 // returned as that column's error rather than killing the process (the
 // caller's own goroutine panics as before).
 
-// forColumns runs fn for columns 0..n-1 on up to w.parallel goroutines,
+// costOrder returns the columns' indexes, the most expensive to write
+// first (byte arrays, then 8-byte values, then the rest; in column order
+// within each), the order forColumns hands them out in: a goroutine that
+// takes the last column then has one of the cheapest, and the call does
+// not wait at its end for one long column that started late.
+func costOrder(fields []schema.Field) []int {
+	order := make([]int, len(fields))
+	for i := range order {
+		order[i] = i
+	}
+	cost := func(t schema.Type) int {
+		switch t {
+		case schema.String, schema.JSON:
+			return 0
+		case schema.Int64, schema.Timestamp, schema.Float64:
+			return 1
+		}
+		return 2
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cost(fields[a].Type) - cost(fields[b].Type) })
+	return order
+}
+
+// forColumns runs fn for columns 0..n-1 (n: every column of the writer),
+// in costOrder, on up to w.parallel goroutines,
 // the caller's among them (worker 0), and returns the error of the first
 // failing column in column order, wrapped with its name.
 func (w *fileWriter) forColumns(n int, what string, fn func(worker, col int) error) error {
@@ -88,10 +96,11 @@ func (w *fileWriter) forColumns(n int, what string, fn func(worker, col int) err
 	}
 	loop := func(worker int, col *int) {
 		for !failed.Load() {
-			*col = int(next.Add(1) - 1)
-			if *col >= n {
+			k := int(next.Add(1) - 1)
+			if k >= n {
 				return
 			}
+			*col = w.order[k]
 			if err := fn(worker, *col); err != nil {
 				fail(*col, err)
 				return
@@ -124,29 +133,25 @@ func (w *fileWriter) forColumns(n int, what string, fn func(worker, col int) err
 	return nil
 }
 
-// writeColumns writes batch columns into the column writers, one column
-// per goroutine at a time; wide files end each column's page (flushPages).
-func (w *fileWriter) writeColumns(cols []*parquet.ColumnWriter, vecs int, valuesOf func(worker, col int) []parquet.Value) error {
-	return w.forColumns(vecs, "write", func(worker, c int) error {
-		vals := valuesOf(worker, c)
-		_, err := cols[c].WriteRowValues(vals)
-		clear(vals) // drop references to the batch's bytes
-		if err != nil {
+// writeColumns writes the columns of b, one column per goroutine at a
+// time; wide files end each column's page (flushPages).
+func (w *fileWriter) writeColumns(b *schema.Batch) error {
+	return w.forColumns(len(b.Cols), "write", func(_, c int) error {
+		if err := w.pw.WriteColumn(c, &b.Cols[c]); err != nil {
 			return err
 		}
 		if w.flushPages {
-			// A wide file: the column's values go into a page now, so its
-			// buffers return to parquet-go's pool for the next column.
-			return cols[c].Flush()
+			// A wide file: the column's values go into a page now, so
+			// its page memory is reused by the next column.
+			return w.pw.FlushPage(c)
 		}
 		return nil
 	})
 }
 
-// flushColumns encodes and compresses every column's buffered values into
-// pages, in parallel, before the row group is written (parquet-go's
-// Flush and Close would do it one column after the other).
+// flushColumns encodes and compresses every column's open page, in
+// parallel, before the row group is written (the Writer's EndRowGroup
+// would do it one column after the other).
 func (w *fileWriter) flushColumns() error {
-	cols := w.pw.ColumnWriters()
-	return w.forColumns(len(cols), "write", func(_, c int) error { return cols[c].Flush() })
+	return w.forColumns(w.pw.NumColumns(), "write", func(_, c int) error { return w.pw.FlushPage(c) })
 }

@@ -138,52 +138,6 @@ func fieldValue(base reflect.Value, name string) reflect.Value {
 	return reflect.Value{}
 }
 
-// appendColumnValues converts one typed vector into Parquet values for one
-// leaf column, reusing dst. Required columns need no levels (0 is right and
-// column writers ignore the column index); optional ones get definition
-// level 1, or 0 for nulls. String and JSON values alias the vector's bytes,
-// which is fine because the column writer copies them before Write returns.
-func appendColumnValues(dst []parquet.Value, v *schema.Vector, optional bool) []parquet.Value {
-	n := v.Len()
-	if cap(dst) < n {
-		dst = make([]parquet.Value, n)
-	}
-	dst = dst[:n]
-	switch v.Type {
-	case schema.Bool:
-		for i, b := range v.Bools[:n] {
-			dst[i] = parquet.BooleanValue(b)
-		}
-	case schema.Int64, schema.Timestamp:
-		for i, x := range v.Ints[:n] {
-			dst[i] = parquet.Int64Value(x)
-		}
-	case schema.Date:
-		for i, x := range v.Ints[:n] {
-			dst[i] = parquet.Int32Value(int32(x))
-		}
-	case schema.Float64:
-		for i, x := range v.Floats[:n] {
-			dst[i] = parquet.DoubleValue(x)
-		}
-	default:
-		off := v.Offsets
-		for i := 0; i < n; i++ {
-			dst[i] = parquet.ByteArrayValue(v.Bytes[off[i]:off[i+1]])
-		}
-	}
-	if optional {
-		for i, isNull := range v.Nulls[:n] {
-			if isNull {
-				dst[i] = parquet.Value{}
-			} else {
-				dst[i].SetDefinitionLevel(1)
-			}
-		}
-	}
-	return dst
-}
-
 // pageSpill is the parquet.BufferPool of one Writer's column page buffers:
 // the encoded pages of the open row group, one buffer per column, which
 // parquet-go copies into the file when the row group is flushed. They are
