@@ -586,6 +586,9 @@ func (w *fileWriter) Abort(ctx context.Context) error {
 // abort closes and removes the temporary files and marks the writer done.
 func (w *fileWriter) abort() {
 	w.done = true
+	if w.pw != nil {
+		w.pw.Abort() // waits for a row group being written
+	}
 	if w.spill != nil {
 		w.spill.close()
 	}

@@ -62,7 +62,7 @@ func costOrder(fields []schema.Field) []int {
 }
 
 // forColumns runs fn for columns 0..n-1 (n: every column of the writer),
-// in costOrder, on up to w.parallel goroutines,
+// in w.order (costOrder; nil: column order), on up to w.parallel goroutines,
 // the caller's among them (worker 0), and returns the error of the first
 // failing column in column order, wrapped with its name.
 func (w *fileWriter) forColumns(n int, what string, fn func(worker, col int) error) error {
@@ -100,7 +100,10 @@ func (w *fileWriter) forColumns(n int, what string, fn func(worker, col int) err
 			if k >= n {
 				return
 			}
-			*col = w.order[k]
+			*col = k
+			if w.order != nil {
+				*col = w.order[k]
+			}
 			if err := fn(worker, *col); err != nil {
 				fail(*col, err)
 				return

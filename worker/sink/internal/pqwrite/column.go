@@ -11,6 +11,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding/delta"
 	"github.com/parquet-go/parquet-go/encoding/rle"
 	"github.com/parquet-go/parquet-go/encoding/thrift"
@@ -37,7 +38,7 @@ type column struct {
 
 	// The open chunk.
 	buf        io.ReadWriteSeeker // pages from Options.Buffers; nil: mem
-	mem        []byte
+	mem        []*[]byte          // pages in memory, in blocks
 	chunkRows  int64
 	chunkNulls int64
 	size       int64 // bytes of pages in the chunk, headers included
@@ -353,32 +354,73 @@ func (c *column) writePage() error {
 	return nil
 }
 
+// blockSize is the size of the memory blocks a chunk's pages are kept in
+// (without Options.Buffers): a chunk takes at most one block more than its
+// pages, and blocks go back to a pool once their row group is written.
+const blockSize = 256 << 10
+
+var blocks = sync.Pool{New: func() any { b := make([]byte, 0, blockSize); return &b }}
+
 // appendChunk appends b to the chunk's pages.
 func (c *column) appendChunk(b []byte) error {
-	if c.opt.Buffers == nil {
-		c.mem = append(c.mem, b...)
+	if c.opt.Buffers != nil {
+		if c.buf == nil {
+			c.buf = c.opt.Buffers.GetBuffer()
+		}
+		_, err := c.buf.Write(b)
+		return err
+	}
+	for len(b) > 0 {
+		if len(c.mem) == 0 || len(*c.mem[len(c.mem)-1]) == blockSize {
+			c.mem = append(c.mem, blocks.Get().(*[]byte))
+		}
+		last := c.mem[len(c.mem)-1]
+		n := min(len(b), blockSize-len(*last))
+		*last = append(*last, b[:n]...)
+		b = b[n:]
+	}
+	return nil
+}
+
+// sealed is the pages of one column chunk whose metadata is done, to be
+// written to the file.
+type sealed struct {
+	buf  io.ReadWriteSeeker // from Options.Buffers
+	mem  []*[]byte
+	size int64
+}
+
+// write writes the chunk's pages to w.
+func (s *sealed) write(w *Writer) error {
+	if s.buf == nil {
+		for _, b := range s.mem {
+			if err := w.write(*b); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
-	if c.buf == nil {
-		c.buf = c.opt.Buffers.GetBuffer()
+	if _, err := s.buf.Seek(0, io.SeekStart); err != nil {
+		return err
 	}
-	_, err := c.buf.Write(b)
+	n, err := io.Copy(writerFunc(w.write), s.buf)
+	if err == nil && n != s.size {
+		err = fmt.Errorf("copied %d bytes of %d", n, s.size)
+	}
 	return err
 }
 
-// copyChunk writes the chunk's pages to w.
-func (c *column) copyChunk(w *Writer) error {
-	if c.buf == nil {
-		return w.write(c.mem)
+// release returns the chunk's memory.
+func (s *sealed) release(pool parquet.BufferPool) {
+	if s.buf != nil {
+		pool.PutBuffer(s.buf)
+		s.buf = nil
 	}
-	if _, err := c.buf.Seek(0, io.SeekStart); err != nil {
-		return err
+	for _, b := range s.mem {
+		*b = (*b)[:0]
+		blocks.Put(b)
 	}
-	n, err := io.Copy(writerFunc(w.write), c.buf)
-	if err == nil && n != c.size {
-		err = fmt.Errorf("copied %d bytes of %d", n, c.size)
-	}
-	return err
+	s.mem = nil
 }
 
 // writerFunc adapts Writer.write to io.Writer.
@@ -391,9 +433,9 @@ func (f writerFunc) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// endChunk returns the metadata and the encoded page index of the chunk
-// just written at start, and starts the next chunk.
-func (c *column) endChunk(start int64, name string) (format.ColumnChunk, chunkIndex, error) {
+// endChunk returns the metadata and the encoded page index of the chunk,
+// to be written at start, and its pages, and starts the next chunk.
+func (c *column) endChunk(start int64, name string) (format.ColumnChunk, chunkIndex, sealed, error) {
 	md := format.ColumnMetaData{
 		Type:                  c.kind,
 		Encoding:              []format.Encoding{c.enc, format.RLE},
@@ -419,7 +461,7 @@ func (c *column) endChunk(start int64, name string) (format.ColumnChunk, chunkIn
 	if !c.noIndex {
 		ci := c.columnIndex()
 		if idx.column, err = thrift.Marshal(new(thrift.CompactProtocol), &ci); err != nil {
-			return format.ColumnChunk{}, idx, fmt.Errorf("encode column index: %w", err)
+			return format.ColumnChunk{}, idx, sealed{}, fmt.Errorf("encode column index: %w", err)
 		}
 	}
 	oi := format.OffsetIndex{PageLocations: make([]format.PageLocation, len(c.pages))}
@@ -427,11 +469,13 @@ func (c *column) endChunk(start int64, name string) (format.ColumnChunk, chunkIn
 		oi.PageLocations[i] = format.PageLocation{Offset: start + p.offset, CompressedPageSize: p.size, FirstRowIndex: p.firstRow}
 	}
 	if idx.offsetIndex, err = thrift.Marshal(new(thrift.CompactProtocol), &oi); err != nil {
-		return format.ColumnChunk{}, idx, fmt.Errorf("encode offset index: %w", err)
+		return format.ColumnChunk{}, idx, sealed{}, fmt.Errorf("encode offset index: %w", err)
 	}
 	cc := format.ColumnChunk{FileOffset: start, MetaData: md}
+	s := sealed{buf: c.buf, mem: c.mem, size: c.size}
+	c.buf, c.mem = nil, nil
 	c.resetChunk()
-	return cc, idx, nil
+	return cc, idx, s, nil
 }
 
 // columnIndex builds the chunk's column index from its pages' bounds.
@@ -455,31 +499,24 @@ func (c *column) columnIndex() format.ColumnIndex {
 	return ci
 }
 
-// resetChunk starts the next chunk, keeping the memory of this one.
+// resetChunk starts the next chunk (its pages were taken: sealed).
 func (c *column) resetChunk() {
-	if c.buf != nil {
-		c.opt.Buffers.PutBuffer(c.buf)
-		c.buf = nil
-	}
-	c.mem = c.mem[:0]
 	c.chunkRows, c.chunkNulls, c.size, c.unc = 0, 0, 0, 0
 	c.pages = c.pages[:0]
 	c.chunk = bounds{}
 	c.noIndex = false
 }
 
-// release returns the chunk's buffer and the open page's.
+// release returns the open chunk's memory and the open page's.
 func (c *column) release() {
 	if c.pb != nil {
 		c.pb.defs, c.pb.vals, c.pb.offs = c.pb.defs[:0], c.pb.vals[:0], c.pb.offs[:1]
 		pageBufs.Put(c.pb)
 		c.pb = nil
 	}
-	if c.buf != nil {
-		c.opt.Buffers.PutBuffer(c.buf)
-		c.buf = nil
-	}
-	c.mem = nil
+	s := sealed{buf: c.buf, mem: c.mem}
+	s.release(c.opt.Buffers)
+	c.buf, c.mem = nil, nil
 }
 
 // packBits packs one byte per boolean (0 or 1) into bits, LSB first

@@ -72,7 +72,12 @@ type Writer struct {
 	// written, in row group order: written between the row groups and
 	// the footer.
 	indexes []chunkIndex
-	rows    int64 // rows in the open row group
+	// planned is the file's size once every row group ended so far is
+	// written: where the next one starts.
+	planned int64
+	// pending is the result of the row group being written in the
+	// background; nil: none.
+	pending chan error
 	closed  bool
 	err     error // sticky: a failed write leaves the file unusable
 }
@@ -210,28 +215,37 @@ func (w *Writer) EndRowGroup() error {
 	return nil
 }
 
+// writeRowGroup ends the row group's chunks (their metadata and page
+// indexes are done here: every chunk's size is known, so is where it will
+// be in the file) and writes them: in the background without
+// Options.Buffers, at most one row group at a time (the next EndRowGroup
+// or Close waits for it), so that encoding the next row group goes on while
+// the file is written; at once with Options.Buffers (whose buffers of a
+// row group must all be returned before the next takes any: pageSpill
+// then truncates its file).
 func (w *Writer) writeRowGroup(rows int64) error {
-	if w.offset == 0 {
-		if err := w.write([]byte("PAR1")); err != nil {
-			return err
-		}
+	magic := w.planned == 0
+	if magic {
+		w.planned = 4
 	}
 	group := len(w.meta.RowGroups)
 	rg := format.RowGroup{
 		NumRows:    rows,
-		FileOffset: w.offset,
+		FileOffset: w.planned,
 		Ordinal:    int16(group),
 		Columns:    make([]format.ColumnChunk, len(w.cols)),
 	}
+	chunks := make([]sealed, len(w.cols))
 	for i, c := range w.cols {
-		start := w.offset
-		if err := c.copyChunk(w); err != nil {
-			return fmt.Errorf("pqwrite: write column %d: %w", i, err)
-		}
-		cc, idx, err := c.endChunk(start, w.meta.Schema[i+1].Name)
+		cc, idx, s, err := c.endChunk(w.planned, w.meta.Schema[i+1].Name)
+		chunks[i] = s
 		if err != nil {
+			for j := range chunks {
+				chunks[j].release(w.opt.Buffers)
+			}
 			return fmt.Errorf("pqwrite: column %d: %w", i, err)
 		}
+		w.planned += s.size
 		rg.Columns[i] = cc
 		rg.TotalByteSize += cc.MetaData.TotalUncompressedSize
 		rg.TotalCompressedSize += cc.MetaData.TotalCompressedSize
@@ -240,7 +254,62 @@ func (w *Writer) writeRowGroup(rows int64) error {
 	}
 	w.meta.RowGroups = append(w.meta.RowGroups, rg)
 	w.meta.NumRows += rows
+	if err := w.wait(); err != nil {
+		for j := range chunks {
+			chunks[j].release(w.opt.Buffers)
+		}
+		return err
+	}
+	if w.opt.Buffers != nil {
+		return w.writeChunks(magic, chunks)
+	}
+	done := make(chan error, 1)
+	w.pending = done
+	go func() { done <- w.writeChunks(magic, chunks) }()
 	return nil
+}
+
+// writeChunks writes a row group's chunks (after the file's magic when it
+// is the first) and returns their memory.
+func (w *Writer) writeChunks(magic bool, chunks []sealed) error {
+	var err error
+	if magic {
+		err = w.write([]byte("PAR1"))
+	}
+	for i := range chunks {
+		if err == nil {
+			if err = chunks[i].write(w); err != nil {
+				err = fmt.Errorf("pqwrite: write column %d: %w", i, err)
+			}
+		}
+		chunks[i].release(w.opt.Buffers)
+	}
+	return err
+}
+
+// wait waits for the row group being written in the background and
+// returns its error.
+func (w *Writer) wait() error {
+	if w.pending == nil {
+		return nil
+	}
+	err := <-w.pending
+	w.pending = nil
+	return err
+}
+
+// Abort stops the Writer without finishing the file: it waits for the row
+// group being written, if any, and returns every buffer. The caller then
+// closes (and removes) the file. Abort after Close does nothing.
+func (w *Writer) Abort() {
+	if w.closed {
+		return
+	}
+	_ = w.wait()
+	w.closed = true
+	for _, c := range w.cols {
+		c.release()
+	}
 }
 
 // write writes p to out, counting the offset.
@@ -254,22 +323,32 @@ func (w *Writer) write(p []byte) error {
 }
 
 // Close ends the last row group and writes the page indexes and the
-// footer. It does not close out.
+// footer. It does not close out. After an error the file is unusable
+// (Close still waits for the background write and returns every buffer).
 func (w *Writer) Close() error {
 	if w.closed {
 		return ErrClosed
 	}
-	if err := w.EndRowGroup(); err != nil {
-		return err
+	err := w.EndRowGroup()
+	if werr := w.wait(); err == nil {
+		err = werr
 	}
 	w.closed = true
 	for _, c := range w.cols {
 		c.release()
 	}
-	if w.offset == 0 {
+	if err != nil {
+		w.err = err
+		return err
+	}
+	if w.planned == 0 {
 		if err := w.write([]byte("PAR1")); err != nil {
 			return err
 		}
+		w.planned = 4
+	}
+	if w.offset != w.planned {
+		return fmt.Errorf("pqwrite: wrote %d bytes, planned %d", w.offset, w.planned)
 	}
 	// The page indexes: every column index, then every offset index (as
 	// parquet-go and parquet-mr lay them out).
