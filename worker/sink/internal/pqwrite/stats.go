@@ -140,10 +140,12 @@ func (b *bounds) merge(o *bounds) {
 	b.i0, b.i1 = min(b.i0, o.i0), max(b.i1, o.i1)
 	b.f0, b.f1 = min(b.f0, o.f0), max(b.f1, o.f1)
 	b.sawF, b.sawT = b.sawF || o.sawF, b.sawT || o.sawT
-	if o.b0 != nil && bytes.Compare(o.b0, b.b0) < 0 {
+	// (an empty string is a bound too, nil or not; other kinds compare
+	// nil with nil)
+	if bytes.Compare(o.b0, b.b0) < 0 {
 		b.b0 = append(b.b0[:0], o.b0...)
 	}
-	if o.b1 != nil && bytes.Compare(o.b1, b.b1) > 0 {
+	if bytes.Compare(o.b1, b.b1) > 0 {
 		b.b1 = append(b.b1[:0], o.b1...)
 	}
 }

@@ -167,6 +167,9 @@ func (w *Writer) NumColumns() int { return len(w.cols) }
 // column's type; for a column that is not nullable, no row may be null.
 // Safe to call concurrently for different columns.
 func (w *Writer) WriteColumn(c int, v *schema.Vector) error {
+	if w.closed {
+		return ErrClosed
+	}
 	return w.cols[c].write(v)
 }
 
@@ -174,6 +177,9 @@ func (w *Writer) WriteColumn(c int, v *schema.Vector) error {
 // written since the last one). Safe to call concurrently for different
 // columns.
 func (w *Writer) FlushPage(c int) error {
+	if w.closed {
+		return ErrClosed
+	}
 	return w.cols[c].flushPage()
 }
 
