@@ -20,6 +20,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
 
+	"github.com/s3ingest/s3ingest/internal/buildinfo"
 	"github.com/s3ingest/s3ingest/parsers/schema"
 	"github.com/s3ingest/s3ingest/worker/sink/internal/pqwrite"
 )
@@ -285,7 +286,7 @@ func (s *FileSink) Begin(ctx context.Context, ds Dataset, obj ObjectRef, plan Pl
 	opt := pqwrite.Options{
 		Codec:     codec,
 		PageBytes: pageBufferSize(len(fields)),
-		CreatedBy: "s3ingest",
+		CreatedBy: "s3ingest version " + buildinfo.Read().Version,
 		KeyValue:  [][2]string{{MetaSchema, string(schemaJSON)}},
 	}
 	if w.flushPages {
@@ -630,27 +631,28 @@ func syncDir(dir string) error {
 // parsers' default MaxColumns), on top of the batches handed to it: it
 // adds to parsers.ObjectMemoryBudget for an object loaded into a FileSink.
 // Measured by TestMemoryFlatWideObject (10,000 nullable string columns,
-// 2,000 rows): 186-230 MiB peak, of which about 85 MiB live. Its parts:
+// 2,000 rows): 124 MiB peak (186-230 MiB with parquet-go's ColumnWriter,
+// which kept 8 KiB of level buffers per column). Its parts (pqwrite):
 //
-//   - parquet-go keeps, per nullable column, a row index and a definition
-//     level buffer of at least 4 KiB each for the writer's life: 8 KiB per
-//     column, 80 MiB at 10,000 columns (the floor of a wide file);
-//   - each column's unencoded values up to pageBufferSize (256 KiB up to
-//     128 columns, columnBuffersBudget shared by wider files, whose pages
-//     end at every Write so the buffers return to parquet-go's pool);
-//   - the open row group's encoded pages up to pageMemoryLimit (4 MiB),
-//     the rest in the writer's unlinked spill file in the dataset's .tmp;
-//   - the row groups' metadata (about 5 MiB per row group at 10,000
-//     columns) until the footer is written by Commit;
+//   - per column, its state (a few hundred bytes) and the page index of
+//     each of its chunks until Commit writes the footer;
+//   - each column's open page, up to pageBufferSize of values (256 KiB up
+//     to 128 columns, columnBuffersBudget shared by wider files); a page's
+//     memory comes from a pool when it starts and goes back when it is
+//     written, and wide files end every column's page at each Write, so
+//     they hold only the pages being written;
+//   - the open row group's encoded pages: a narrow file's in memory (the
+//     row group bounds them: FileOptions.RowGroupBytes of values, 64 MiB),
+//     plus the previous row group's while it is written in the background;
+//     a wide file's up to pageMemoryLimit (4 MiB), the rest in the
+//     writer's unlinked spill file in the dataset's .tmp, written at once;
 //   - per column goroutine (FileOptions.Parallelism, GOMAXPROCS by
-//     default): the batch column's Parquet values (24 bytes a row) and one
-//     page's encoding and compression buffers (about twice the page size:
-//     8 KiB at 10,000 columns, 512 KiB up to 128); the goroutines share the
-//     page spill's memory limit, so the spill bound does not grow with
-//     them. Measured with 2 goroutines: 178 MiB peak (172 MiB with one).
+//     default): one page's encoding and compression buffers (about twice
+//     the page size).
 //
-// A narrow file stays far below it: its row groups (FileOptions) bound
-// the unencoded values.
+// A narrow file stays below it: two row groups of encoded pages at most
+// (2 × 64 MiB when nothing compresses; 2 × ~28 MiB for the benchmark's 12
+// mixed columns with Snappy).
 const WriterMemoryBudget = 256 << 20
 
 // Parts of WriterMemoryBudget (see FileSink).

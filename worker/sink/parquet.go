@@ -138,17 +138,16 @@ func fieldValue(base reflect.Value, name string) reflect.Value {
 	return reflect.Value{}
 }
 
-// pageSpill is the parquet.BufferPool of one Writer's column page buffers:
-// the encoded pages of the open row group, one buffer per column, which
-// parquet-go copies into the file when the row group is flushed. They are
-// kept in memory up to memLimit bytes for the whole writer; past it, pages
-// are appended to one unlinked temporary file (freed by the kernel when the
-// writer closes it or the process dies), and the file is truncated once
-// the row group is written and every buffer is returned. So a wide schema,
-// whose row group holds thousands of small column chunks, costs memLimit of
-// heap for its pages instead of 32 KiB chunks per column (parquet-go's
-// default pool), and a narrow one keeps its pages in memory as before
-// unless a row group's pages pass memLimit.
+// pageSpill is the page buffer pool (parquet.BufferPool) of a wide file's
+// Writer: the encoded pages of the open row group, one buffer per column
+// chunk, which the Writer (pqwrite) copies into the file when the row
+// group ends. They are kept in memory up to memLimit bytes for the whole
+// writer; past it, pages are appended to one unlinked temporary file
+// (freed by the kernel when the writer closes it or the process dies), and
+// the file is truncated once the row group is written and every buffer is
+// returned. So a wide schema, whose row group holds thousands of small
+// column chunks, costs memLimit of heap for its pages. (Narrow files keep
+// their pages in pqwrite's memory blocks.)
 type pageSpill struct {
 	dir      string
 	memLimit int

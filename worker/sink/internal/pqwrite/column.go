@@ -59,11 +59,34 @@ type pageBuf struct {
 	defs []byte   // definition levels, optional columns only
 	vals []byte   // PLAIN values (booleans: a byte each; byte arrays: their bytes)
 	offs []uint32 // byte arrays: offsets into vals, one more than values
-	// scratch of writePage
-	levels, plain, comp []byte
 }
 
 var pageBufs = sync.Pool{New: func() any { return &pageBuf{offs: []uint32{0}} }}
+
+// putPageBuf returns pb to the pool, unless a huge value made it far
+// larger than a page (then the garbage collector takes it).
+func putPageBuf(pb *pageBuf, pageBytes int) {
+	if cap(pb.vals) > 4*pageBytes || cap(pb.offs) > pageBytes || cap(pb.defs) > 8*pageBytes {
+		return
+	}
+	pb.defs, pb.vals, pb.offs = pb.defs[:0], pb.vals[:0], pb.offs[:1]
+	pageBufs.Put(pb)
+}
+
+// encodeBuf is the scratch of writePage: taken for one page's encoding,
+// so there is one per goroutine writing a page, not one per column.
+type encodeBuf struct {
+	levels, plain, comp []byte
+}
+
+var encodeBufs = sync.Pool{New: func() any { return new(encodeBuf) }}
+
+func putEncodeBuf(eb *encodeBuf, pageBytes int) {
+	if cap(eb.plain) > 4*pageBytes || cap(eb.comp) > 4*pageBytes || cap(eb.levels) > 4*pageBytes {
+		return
+	}
+	encodeBufs.Put(eb)
+}
 
 // page is what the chunk's column and offset index say of one page.
 type page struct {
@@ -187,7 +210,7 @@ func (c *column) appendRows(v *schema.Vector, lo, hi int) {
 		}
 	case schema.Date:
 		for j, x := range v.Ints[lo:hi] {
-			if !nulls[j] {
+			if !hasNull || !nulls[j] {
 				pb.vals = binary.LittleEndian.AppendUint32(pb.vals, uint32(int32(x)))
 				c.st.addInt(x)
 			}
@@ -207,7 +230,7 @@ func (c *column) appendRows(v *schema.Vector, lo, hi int) {
 		}
 	case schema.Bool:
 		for j, x := range v.Bools[lo:hi] {
-			if !nulls[j] {
+			if !hasNull || !nulls[j] {
 				b := byte(0)
 				if x {
 					b = 1
@@ -272,51 +295,57 @@ func (c *column) flushPage() error {
 
 func (c *column) writePage() error {
 	pb := c.pb
+	eb := encodeBufs.Get().(*encodeBuf)
+	defer putEncodeBuf(eb, c.opt.PageBytes)
 	values := pb.vals
 	var err error
 	switch {
 	case c.typ == schema.Bool:
-		pb.plain = packBits(pb.plain[:0], pb.vals)
-		values = pb.plain
+		eb.plain = packBits(eb.plain[:0], pb.vals)
+		values = eb.plain
 	case c.width == 0:
-		pb.plain, err = new(delta.LengthByteArrayEncoding).EncodeByteArray(pb.plain[:0], pb.vals, pb.offs)
+		eb.plain, err = new(delta.LengthByteArrayEncoding).EncodeByteArray(eb.plain[:0], pb.vals, pb.offs)
 		if err != nil {
 			return fmt.Errorf("pqwrite: encode page: %w", err)
 		}
-		values = pb.plain
+		values = eb.plain
 	}
 	body := values
 	if c.compress {
-		pb.comp, err = c.opt.Codec.Encode(pb.comp[:0], values)
+		eb.comp, err = c.opt.Codec.Encode(eb.comp[:0], values)
 		if err != nil {
 			return fmt.Errorf("pqwrite: compress page: %w", err)
 		}
-		body = pb.comp
+		body = eb.comp
 	}
-	pb.levels = pb.levels[:0]
+	eb.levels = eb.levels[:0]
 	if c.optional {
-		pb.levels, err = (&rle.Encoding{BitWidth: 1}).EncodeLevels(pb.levels, pb.defs)
+		eb.levels, err = (&rle.Encoding{BitWidth: 1}).EncodeLevels(eb.levels, pb.defs)
 		if err != nil {
 			return fmt.Errorf("pqwrite: encode levels: %w", err)
 		}
 	}
-	unc := len(pb.levels) + len(values)
-	if unc > math.MaxInt32 || len(pb.levels)+len(body) > math.MaxInt32 {
+	unc := len(eb.levels) + len(values)
+	if unc > math.MaxInt32 || len(eb.levels)+len(body) > math.MaxInt32 {
 		return fmt.Errorf("pqwrite: a page of %d bytes", unc)
 	}
-	crc := crc32.Update(crc32.ChecksumIEEE(pb.levels), crc32.IEEETable, body)
+	crc := crc32.Update(crc32.ChecksumIEEE(eb.levels), crc32.IEEETable, body)
 	h := format.PageHeader{
 		Type:                 format.DataPageV2,
 		UncompressedPageSize: int32(unc),
-		CompressedPageSize:   int32(len(pb.levels) + len(body)),
+		CompressedPageSize:   int32(len(eb.levels) + len(body)),
 		CRC:                  int32(crc),
 		DataPageHeaderV2: thrift.New(format.DataPageHeaderV2{
 			NumValues:                  int32(c.rows),
 			NumNulls:                   int32(c.nulls),
 			NumRows:                    int32(c.rows),
 			Encoding:                   c.enc,
-			DefinitionLevelsByteLength: int32(len(pb.levels)),
+			DefinitionLevelsByteLength: int32(len(eb.levels)),
 			IsCompressed:               thrift.New(c.compress),
+			// Written whatever it holds (the field is writezero): the
+			// null count, not a wrong 0; min and max are in the
+			// column index.
+			Statistics: format.Statistics{NullCount: int64(c.nulls)},
 		}),
 	}
 	hdr, err := thrift.Marshal(new(thrift.CompactProtocol), &h)
@@ -325,18 +354,21 @@ func (c *column) writePage() error {
 	}
 	p := page{
 		offset:   c.size,
-		size:     int32(len(hdr) + len(pb.levels) + len(body)),
+		size:     int32(len(hdr) + len(eb.levels) + len(body)),
 		firstRow: c.chunkRows,
 		nulls:    int64(c.nulls),
 		rows:     int64(c.rows),
 	}
 	if c.st.has {
 		p.min, p.max = c.st.encode(c.kind)
+		if p.max == nil {
+			c.noIndex = true // a max with no bound short enough
+		}
 		c.chunk.merge(&c.st)
 	} else if c.nulls < c.rows {
 		c.noIndex = true // values, but only NaN: no bounds
 	}
-	for _, b := range [...][]byte{hdr, pb.levels, body} {
+	for _, b := range [...][]byte{hdr, eb.levels, body} {
 		if err := c.appendChunk(b); err != nil {
 			return fmt.Errorf("pqwrite: buffer page: %w", err)
 		}
@@ -347,19 +379,43 @@ func (c *column) writePage() error {
 	c.chunkRows += int64(c.rows)
 	c.chunkNulls += int64(c.nulls)
 	c.rows, c.nulls = 0, 0
-	pb.defs, pb.vals, pb.offs = pb.defs[:0], pb.vals[:0], pb.offs[:1]
-	pageBufs.Put(pb)
+	putPageBuf(pb, c.opt.PageBytes)
 	c.pb = nil
 	c.st = bounds{}
 	return nil
 }
 
-// blockSize is the size of the memory blocks a chunk's pages are kept in
-// (without Options.Buffers): a chunk takes at most one block more than its
-// pages, and blocks go back to a pool once their row group is written.
-const blockSize = 256 << 10
+// A chunk's pages are kept (without Options.Buffers) in memory blocks of
+// smallBlock bytes while the chunk is under bigBlock, then of bigBlock: a
+// chunk takes at most one block more than its pages, a small chunk (a
+// narrow file of many columns, a short row group) little more. Blocks go
+// back to their pool once their row group is written.
+const (
+	smallBlock = 16 << 10
+	bigBlock   = 256 << 10
+)
 
-var blocks = sync.Pool{New: func() any { b := make([]byte, 0, blockSize); return &b }}
+var (
+	smallBlocks = sync.Pool{New: func() any { b := make([]byte, 0, smallBlock); return &b }}
+	bigBlocks   = sync.Pool{New: func() any { b := make([]byte, 0, bigBlock); return &b }}
+)
+
+func getBlock(chunkSize int64) *[]byte {
+	if chunkSize < bigBlock {
+		return smallBlocks.Get().(*[]byte)
+	}
+	return bigBlocks.Get().(*[]byte)
+}
+
+func putBlock(b *[]byte) {
+	*b = (*b)[:0]
+	switch cap(*b) {
+	case smallBlock:
+		smallBlocks.Put(b)
+	case bigBlock:
+		bigBlocks.Put(b)
+	}
+}
 
 // appendChunk appends b to the chunk's pages.
 func (c *column) appendChunk(b []byte) error {
@@ -371,11 +427,11 @@ func (c *column) appendChunk(b []byte) error {
 		return err
 	}
 	for len(b) > 0 {
-		if len(c.mem) == 0 || len(*c.mem[len(c.mem)-1]) == blockSize {
-			c.mem = append(c.mem, blocks.Get().(*[]byte))
+		if len(c.mem) == 0 || len(*c.mem[len(c.mem)-1]) == cap(*c.mem[len(c.mem)-1]) {
+			c.mem = append(c.mem, getBlock(c.size))
 		}
 		last := c.mem[len(c.mem)-1]
-		n := min(len(b), blockSize-len(*last))
+		n := min(len(b), cap(*last)-len(*last))
 		*last = append(*last, b[:n]...)
 		b = b[n:]
 	}
@@ -417,8 +473,7 @@ func (s *sealed) release(pool parquet.BufferPool) {
 		s.buf = nil
 	}
 	for _, b := range s.mem {
-		*b = (*b)[:0]
-		blocks.Put(b)
+		putBlock(b)
 	}
 	s.mem = nil
 }
@@ -448,9 +503,12 @@ func (c *column) endChunk(start int64, name string) (format.ColumnChunk, chunkIn
 		Statistics:            format.Statistics{NullCount: c.chunkNulls},
 		EncodingStats:         []format.PageEncodingStats{{PageType: format.DataPageV2, Encoding: c.enc, Count: int32(len(c.pages))}},
 	}
-	if c.enc == format.Plain {
+	switch {
+	case !c.optional:
+		md.Encoding = []format.Encoding{c.enc}
+	case c.enc == format.Plain:
 		md.Encoding = []format.Encoding{format.Plain, format.RLE}
-	} else {
+	default:
 		md.Encoding = []format.Encoding{format.RLE, c.enc}
 	}
 	if c.chunk.has {
@@ -502,6 +560,7 @@ func (c *column) columnIndex() format.ColumnIndex {
 // resetChunk starts the next chunk (its pages were taken: sealed).
 func (c *column) resetChunk() {
 	c.chunkRows, c.chunkNulls, c.size, c.unc = 0, 0, 0, 0
+	clear(c.pages) // their bounds
 	c.pages = c.pages[:0]
 	c.chunk = bounds{}
 	c.noIndex = false
@@ -510,8 +569,7 @@ func (c *column) resetChunk() {
 // release returns the open chunk's memory and the open page's.
 func (c *column) release() {
 	if c.pb != nil {
-		c.pb.defs, c.pb.vals, c.pb.offs = c.pb.defs[:0], c.pb.vals[:0], c.pb.offs[:1]
-		pageBufs.Put(c.pb)
+		putPageBuf(c.pb, c.opt.PageBytes)
 		c.pb = nil
 	}
 	s := sealed{buf: c.buf, mem: c.mem}

@@ -22,16 +22,19 @@ import (
 //     is not null must have bounds there); a chunk without a non-NaN
 //     value has no min and max. A zero min is written as -0.0, a zero max
 //     as +0.0.
-//   - Byte arrays: a column index bound is cut to indexBytes (at a UTF-8
-//     character boundary; a cut max gets its last ASCII byte incremented,
-//     so it stays above every value it stands for, and stays uncut when
-//     it has no such byte); the chunk's min and max are left out when
-//     either is longer than statsBytes.
+//   - Byte arrays: a column index bound is cut to indexBytes (parquet-go's
+//     default) at a UTF-8 character boundary; a cut max gets its last
+//     character that can be incremented incremented (what follows it
+//     dropped), so it stays above every value it stands for and valid
+//     UTF-8 (parquet-mr's truncation); a max that cannot be cut so (no such
+//     character in its first indexBytes) leaves its chunk without a column
+//     index rather than a long bound. The chunk's min and max are left out
+//     when either is longer than statsBytes.
 //   - Bounds of byte arrays are kept cheaply: each value's first 8 bytes,
 //     as a big-endian number, decide against the current min and max, and
 //     bytes.Compare runs only when they are equal.
 const (
-	indexBytes = 64
+	indexBytes = 16
 	statsBytes = 4096
 )
 
@@ -151,7 +154,7 @@ func (b *bounds) merge(o *bounds) {
 }
 
 // encode returns the bounds PLAIN-encoded for a column index (byte arrays
-// cut to indexBytes).
+// cut to indexBytes; hi nil when a max cannot be cut).
 func (b *bounds) encode(kind format.Type) (lo, hi []byte) {
 	if kind == format.ByteArray {
 		return cutMin(b.b0), cutMax(b.b1)
@@ -218,22 +221,29 @@ func cut(x []byte) []byte {
 // above x.
 func cutMin(x []byte) []byte { return append([]byte{}, cut(x)...) }
 
-// cutMax returns a copy of x cut for a column index, with the last ASCII
-// byte below DEL of the cut incremented (and what follows it dropped), so
-// that it is above every value it starts; x whole when the cut has none.
+// cutMax returns a copy of x cut for a column index, above every value
+// that starts with the cut (see Statistics); nil when there is none.
 func cutMax(x []byte) []byte {
 	p := cut(x)
 	if len(p) == len(x) {
 		return append([]byte{}, x...)
 	}
-	for i := len(p) - 1; i >= 0; i-- {
-		if p[i] < 0x7f {
-			out := append([]byte{}, p[:i+1]...)
-			out[i]++
-			return out
+	for end := len(p); end > 0; {
+		r, size := utf8.DecodeLastRune(p[:end])
+		end -= size
+		if r == utf8.RuneError && size <= 1 {
+			continue // not a character: drop the byte
 		}
+		next := r + 1
+		if next == 0xD800 {
+			next = 0xE000 // past the surrogates
+		}
+		if next > utf8.MaxRune {
+			continue
+		}
+		return utf8.AppendRune(append([]byte{}, p[:end]...), next)
 	}
-	return append([]byte{}, x...)
+	return nil
 }
 
 // boundaryOrder tells whether the pages' bounds ascend or descend (pages

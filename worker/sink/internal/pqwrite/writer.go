@@ -12,20 +12,25 @@
 // chunk statistics, a column index and an offset index per chunk, the
 // schema elements parquet-go derives from the parquet.Schema, created_by
 // and key/value metadata), so every reader of the sink's files reads
-// them; readers_test.go reads them back with parquet-go and checks every
-// value, statistic and index.
+// them; writer_test.go reads them back with parquet-go and checks every
+// value, statistic and index, and the DuckDB benchmark (bench/duckdb)
+// checks DuckDB's reading of them.
 //
-// Concurrency: a Writer's columns are independent. WriteColumn, FlushPage
-// and FlushColumn may run at the same time for different columns; every
-// other method runs alone (after every column call returned).
+// Concurrency: a Writer's columns are independent. WriteColumn and
+// FlushPage may run at the same time for different columns; every other
+// method runs alone (after every column call returned). A row group is
+// written to the file by a goroutine of the Writer while the next one is
+// encoded (see writeRowGroup); Close and Abort wait for it.
 package pqwrite
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
@@ -51,20 +56,25 @@ type Options struct {
 	// is written (parquet-go's BufferPool: an io.ReadWriteSeeker per
 	// column and row group, returned once written); nil: memory.
 	Buffers parquet.BufferPool
-	// CreatedBy is the file's created_by; "": parquet-go's.
+	// CreatedBy is the file's created_by ("app version X (build Y)", the
+	// form parquet-mr parses); "": "pqwrite".
 	CreatedBy string
 	// KeyValue is the file's key/value metadata at the start (SetKeyValue
 	// adds and replaces entries).
 	KeyValue [][2]string
 }
 
+// outBuffer is the buffer of the Writer's output: chunks (and blocks) of
+// its size or more pass straight through.
+const outBuffer = 64 << 10
+
 // ErrClosed is returned by calls on a closed Writer.
 var ErrClosed = errors.New("pqwrite: writer is closed")
 
 // Writer writes one Parquet file of flat columns.
 type Writer struct {
-	out    io.Writer
-	offset int64 // bytes written to out
+	out    *bufio.Writer // batches a wide file's many small chunks
+	offset int64         // bytes written to out
 	opt    Options
 	cols   []*column
 	meta   format.FileMetaData
@@ -107,7 +117,7 @@ func NewWriter(out io.Writer, sch *parquet.Schema, fields []schema.Field, opt Op
 	if opt.PageBytes <= 0 {
 		opt.PageBytes = DefaultPageBytes
 	}
-	w := &Writer{out: out, opt: opt, cols: make([]*column, len(fields))}
+	w := &Writer{out: bufio.NewWriterSize(out, outBuffer), opt: opt, cols: make([]*column, len(fields))}
 	for i, f := range fields {
 		e := elems[i+1]
 		c, err := newColumn(f, e, &w.opt)
@@ -123,7 +133,7 @@ func NewWriter(out io.Writer, sch *parquet.Schema, fields []schema.Field, opt Op
 		CreatedBy:    opt.CreatedBy,
 	}
 	if w.meta.CreatedBy == "" {
-		w.meta.CreatedBy = "parquet-go"
+		w.meta.CreatedBy = "pqwrite"
 	}
 	for _, kv := range opt.KeyValue {
 		w.SetKeyValue(kv[0], kv[1])
@@ -230,11 +240,14 @@ func (w *Writer) EndRowGroup() error {
 // row group must all be returned before the next takes any: pageSpill
 // then truncates its file).
 func (w *Writer) writeRowGroup(rows int64) error {
+	group := len(w.meta.RowGroups)
+	if group == math.MaxInt16 {
+		return fmt.Errorf("pqwrite: more than %d row groups (the format's limit): make them larger", math.MaxInt16)
+	}
 	magic := w.planned == 0
 	if magic {
 		w.planned = 4
 	}
-	group := len(w.meta.RowGroups)
 	rg := format.RowGroup{
 		NumRows:    rows,
 		FileOffset: w.planned,
@@ -276,9 +289,14 @@ func (w *Writer) writeRowGroup(rows int64) error {
 }
 
 // writeChunks writes a row group's chunks (after the file's magic when it
-// is the first) and returns their memory.
-func (w *Writer) writeChunks(magic bool, chunks []sealed) error {
-	var err error
+// is the first) and returns their memory. A panic (of the output) is its
+// error: it may run on the Writer's goroutine.
+func (w *Writer) writeChunks(magic bool, chunks []sealed) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("pqwrite: write row group: panic: %v", r)
+		}
+	}()
 	if magic {
 		err = w.write([]byte("PAR1"))
 	}
@@ -289,6 +307,9 @@ func (w *Writer) writeChunks(magic bool, chunks []sealed) error {
 			}
 		}
 		chunks[i].release(w.opt.Buffers)
+	}
+	if err == nil {
+		err = w.out.Flush()
 	}
 	return err
 }
@@ -383,5 +404,8 @@ func (w *Writer) Close() error {
 	buf = append(buf, footer...)
 	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(footer)))
 	buf = append(buf, "PAR1"...)
-	return w.write(buf)
+	if err := w.write(buf); err != nil {
+		return err
+	}
+	return w.out.Flush()
 }
