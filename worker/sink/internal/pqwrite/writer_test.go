@@ -1678,7 +1678,31 @@ func TestBufferPool(t *testing.T) {
 		cols := genCols(rand.New(rand.NewPCG(7, 8)), 100)
 		pool := newCountingPool(parquet.NewBufferPool())
 		opt := Options{Buffers: pool, PageBytes: 64}
-		data := writeFile(t, cols, []int{60, 40}, []int{33}, opt)
+		fields := fieldsOf(cols)
+		var buf bytes.Buffer
+		w, err := NewWriter(&buf, testSchema(fields), fields, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range [][2]int{{0, 33}, {33, 60}, {60, 100}} {
+			for c := range cols {
+				if err := w.WriteColumn(c, vector(cols[c].f.Type, cols[c].vals[r[0]:r[1]])); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if r[1] == 60 {
+				if err := w.EndRowGroup(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if gets, _, out, _ := pool.counts(); out == 0 || gets <= len(cols) {
+			t.Fatalf("before Close: %d buffers taken, %d out; want the open row group's out", gets, out)
+		}
+		if err := w.Close(); err != nil { // ends the open row group itself
+			t.Fatal(err)
+		}
+		data := buf.Bytes()
 		if gets, puts, out, strangers := pool.counts(); gets == 0 || gets != puts || out != 0 || strangers != 0 {
 			t.Errorf("%d buffers taken, %d returned, %d out, %d strangers", gets, puts, out, strangers)
 		}
