@@ -296,7 +296,7 @@ func (s *FileSink) Begin(ctx context.Context, ds Dataset, obj ObjectRef, plan Pl
 		w.spill = newPageSpill(tmp, pageMemoryLimit)
 		opt.Buffers = w.spill
 	}
-	w.pw, err = pqwrite.NewWriter(&writebackFile{f: f}, parquetSchema(&schema.Schema{Fields: fields}), fields, opt)
+	w.pw, err = pqwrite.NewWriter(&writebackFile{f: f}, fields, opt)
 	if err != nil {
 		f.Close()
 		os.Remove(f.Name())

@@ -100,11 +100,10 @@ type chunkIndex struct {
 	offsetIndex []byte // OffsetIndex
 }
 
-// NewWriter returns a Writer of the columns fields, whose Parquet schema is
-// sch (the same columns, in the same order, flat). It writes nothing to out
-// before the first row group or Close.
-func NewWriter(out io.Writer, sch *parquet.Schema, fields []schema.Field, opt Options) (*Writer, error) {
-	elems, orders, version, err := schemaElements(sch)
+// NewWriter returns a Writer of a file of the columns fields (Schema). It
+// writes nothing to out before the first row group or Close.
+func NewWriter(out io.Writer, fields []schema.Field, opt Options) (*Writer, error) {
+	elems, orders, version, err := schemaElements(Schema(fields))
 	if err != nil {
 		return nil, err
 	}

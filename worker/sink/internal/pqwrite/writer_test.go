@@ -20,7 +20,6 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
 	"github.com/parquet-go/parquet-go/compress/zstd"
-	"github.com/parquet-go/parquet-go/encoding"
 	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
 
@@ -33,78 +32,8 @@ import (
 // the test computes from the data it wrote.
 
 // ---------------------------------------------------------------------------
-// The Parquet schema of a list of fields: a test-only copy of the sink's
-// parquetSchema (package sink, which this package cannot import).
-
-func testSchema(fields []schema.Field) *parquet.Schema {
-	g := make(testGroup, len(fields))
-	for i, f := range fields {
-		var n parquet.Node
-		switch f.Type {
-		case schema.Bool:
-			n = parquet.Leaf(parquet.BooleanType)
-		case schema.Int64:
-			n = parquet.Leaf(parquet.Int64Type)
-		case schema.Float64:
-			n = parquet.Leaf(parquet.DoubleType)
-		case schema.Date:
-			n = parquet.Date()
-		case schema.Timestamp:
-			n = parquet.Timestamp(parquet.Microsecond)
-		case schema.JSON:
-			n = parquet.JSON()
-		default:
-			n = parquet.String()
-		}
-		if f.Nullable {
-			n = parquet.Optional(n)
-		} else {
-			n = parquet.Required(n)
-		}
-		g[i] = &testField{Node: n, name: f.Name}
-	}
-	return parquet.NewSchema("s3ingest", g)
-}
-
-// testGroup is a group whose fields keep their order (parquet.Group sorts
-// them by name).
-type testGroup []parquet.Field
-
-func (g testGroup) ID() int                     { return 0 }
-func (g testGroup) Type() parquet.Type          { return parquet.Group{}.Type() }
-func (g testGroup) Optional() bool              { return false }
-func (g testGroup) Repeated() bool              { return false }
-func (g testGroup) Required() bool              { return true }
-func (g testGroup) Leaf() bool                  { return false }
-func (g testGroup) Fields() []parquet.Field     { return g }
-func (g testGroup) Encoding() encoding.Encoding { return nil }
-func (g testGroup) Compression() compress.Codec { return nil }
-func (g testGroup) String() string {
-	var b strings.Builder
-	_ = parquet.PrintSchema(&b, "s3ingest", g)
-	return b.String()
-}
-
-func (g testGroup) GoType() reflect.Type {
-	fields := make([]reflect.StructField, len(g))
-	for i, f := range g {
-		fields[i] = reflect.StructField{Name: fmt.Sprintf("F%d", i), Type: f.GoType()}
-	}
-	return reflect.StructOf(fields)
-}
-
-type testField struct {
-	parquet.Node
-	name string
-}
-
-func (f *testField) Name() string                      { return f.name }
-func (f *testField) Value(reflect.Value) reflect.Value { return reflect.Value{} }
-
-// ---------------------------------------------------------------------------
 // Test data: a column is a field and its values, each nil (null), bool,
 // int64 (Int64, Date, Timestamp), float64 or string (String, JSON).
-
 type col struct {
 	f    schema.Field
 	vals []any
@@ -258,7 +187,7 @@ func writeFile(t *testing.T, cols []col, groups, batches []int, opt Options) []b
 	t.Helper()
 	fields := fieldsOf(cols)
 	var buf bytes.Buffer
-	w, err := NewWriter(&buf, testSchema(fields), fields, opt)
+	w, err := NewWriter(&buf, fields, opt)
 	if err != nil {
 		t.Fatalf("NewWriter: %v", err)
 	}
@@ -952,6 +881,31 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// writePages writes one nullable column of typ, each of pages ended by
+// FlushPage, checks the file (checkFile) and returns it.
+func writePages(t *testing.T, typ schema.Type, pages [][]any) ([]byte, *parquet.File) {
+	t.Helper()
+	cols := []col{{f: schema.Field{Name: "x", Type: typ, Nullable: true}}}
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, fieldsOf(cols), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pages {
+		cols[0].vals = append(cols[0].vals, p...)
+		if err := w.WriteColumn(0, vector(typ, p)); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.FlushPage(0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes(), checkFile(t, buf.Bytes(), cols, []int{len(cols[0].vals)}, Options{})
+}
+
 // TestFlushPage checks that FlushPage ends the page where called, does
 // nothing without an open page, and that EndRowGroup ends the last page.
 func TestFlushPage(t *testing.T) {
@@ -961,7 +915,7 @@ func TestFlushPage(t *testing.T) {
 	}
 	fields := fieldsOf(cols)
 	var buf bytes.Buffer
-	w, err := NewWriter(&buf, testSchema(fields), fields, Options{})
+	w, err := NewWriter(&buf, fields, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1058,25 +1012,7 @@ func TestFloatStatistics(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cols := []col{{f: schema.Field{Name: "x", Type: schema.Float64, Nullable: true}}}
-			var buf bytes.Buffer
-			w, err := NewWriter(&buf, testSchema(fieldsOf(cols)), fieldsOf(cols), Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range tc.pages {
-				cols[0].vals = append(cols[0].vals, p...)
-				if err := w.WriteColumn(0, vector(schema.Float64, p)); err != nil {
-					t.Fatal(err)
-				}
-				if err := w.FlushPage(0); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := w.Close(); err != nil {
-				t.Fatal(err)
-			}
-			f := checkFile(t, buf.Bytes(), cols, []int{len(cols[0].vals)}, Options{})
+			_, f := writePages(t, schema.Float64, tc.pages)
 			chunk := f.Metadata().RowGroups[0].Columns[0]
 			if got := chunk.ColumnIndexOffset != 0; got != tc.wantIndex {
 				t.Errorf("column index %t, want %t", got, tc.wantIndex)
@@ -1165,7 +1101,7 @@ func TestEmptyStringMinOnNewPage(t *testing.T) {
 		t.Run(fmt.Sprint(pages), func(t *testing.T) {
 			cols := []col{{f: schema.Field{Name: "s", Type: schema.String, Nullable: true}}}
 			var buf bytes.Buffer
-			w, err := NewWriter(&buf, testSchema(fieldsOf(cols)), fieldsOf(cols), Options{})
+			w, err := NewWriter(&buf, fieldsOf(cols), Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1216,26 +1152,7 @@ func TestIntegerBounds(t *testing.T) { // and the boundary order of every kind
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cols := []col{{f: schema.Field{Name: "x", Type: tc.typ, Nullable: true}}}
-			var buf bytes.Buffer
-			w, err := NewWriter(&buf, testSchema(fieldsOf(cols)), fieldsOf(cols), Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range tc.pages {
-				cols[0].vals = append(cols[0].vals, p...)
-				if err := w.WriteColumn(0, vector(tc.typ, p)); err != nil {
-					t.Fatal(err)
-				}
-				if err := w.FlushPage(0); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := w.Close(); err != nil {
-				t.Fatal(err)
-			}
-			data := buf.Bytes()
-			f := checkFile(t, data, cols, []int{len(cols[0].vals)}, Options{})
+			data, f := writePages(t, tc.typ, tc.pages)
 			chunk := f.Metadata().RowGroups[0].Columns[0]
 			var ci format.ColumnIndex
 			if err := thrift.Unmarshal(new(thrift.CompactProtocol), data[chunk.ColumnIndexOffset:chunk.ColumnIndexOffset+int64(chunk.ColumnIndexLength)], &ci); err != nil {
@@ -1296,7 +1213,7 @@ func TestMetadata(t *testing.T) {
 	cols := []col{{schema.Field{Name: "a", Type: schema.Int64}, []any{int64(1), int64(2)}}}
 	fields := fieldsOf(cols)
 	var buf bytes.Buffer
-	w, err := NewWriter(&buf, testSchema(fields), fields, Options{
+	w, err := NewWriter(&buf, fields, Options{
 		CreatedBy: "s3ingest test",
 		KeyValue:  [][2]string{{"k1", "v1"}, {"k2", "v2"}, {"k1", "v1 again"}},
 	})
@@ -1336,7 +1253,7 @@ func TestMetadata(t *testing.T) {
 
 	// No CreatedBy: parquet-go's (not empty), and no key/value metadata.
 	buf.Reset()
-	w, err = NewWriter(&buf, testSchema(fields), fields, Options{})
+	w, err = NewWriter(&buf, fields, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1357,7 +1274,7 @@ func TestEmptyFile(t *testing.T) {
 	for _, endGroups := range []int{0, 3} {
 		t.Run(fmt.Sprintf("EndRowGroup %d times", endGroups), func(t *testing.T) {
 			var buf bytes.Buffer
-			w, err := NewWriter(&buf, testSchema(fields), fields, Options{KeyValue: [][2]string{{"k", "v"}}})
+			w, err := NewWriter(&buf, fields, Options{KeyValue: [][2]string{{"k", "v"}}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1384,7 +1301,7 @@ func TestEmptyFile(t *testing.T) {
 			}
 			// The schema is the one parquet-go writes for these fields.
 			var ref bytes.Buffer
-			pw := parquet.NewWriter(&ref, testSchema(fields))
+			pw := parquet.NewWriter(&ref, Schema(fields))
 			if err := pw.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -1410,7 +1327,7 @@ func TestErrors(t *testing.T) {
 	fields := []schema.Field{{Name: "i", Type: schema.Int64}, {Name: "s", Type: schema.String, Nullable: true}}
 	newWriter := func(t *testing.T) (*Writer, *bytes.Buffer) {
 		var buf bytes.Buffer
-		w, err := NewWriter(&buf, testSchema(fields), fields, Options{})
+		w, err := NewWriter(&buf, fields, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1456,23 +1373,6 @@ func TestErrors(t *testing.T) {
 		}
 	})
 
-	t.Run("schema and fields differ", func(t *testing.T) {
-		for _, c := range []struct {
-			name   string
-			schema []schema.Field
-		}{
-			{"type", []schema.Field{{Name: "i", Type: schema.Float64}, fields[1]}},
-			{"date for int64", []schema.Field{{Name: "i", Type: schema.Date}, fields[1]}},
-			{"nullable", []schema.Field{{Name: "i", Type: schema.Int64, Nullable: true}, fields[1]}},
-			{"required", []schema.Field{fields[0], {Name: "s", Type: schema.String}}},
-			{"columns", fields[:1]},
-		} {
-			if _, err := NewWriter(io.Discard, testSchema(c.schema), fields, Options{}); err == nil {
-				t.Errorf("%s: no error", c.name)
-			}
-		}
-	})
-
 	t.Run("after Close", func(t *testing.T) {
 		w, buf := newWriter(t)
 		if err := w.WriteColumn(0, vector(schema.Int64, []any{int64(1)})); err != nil {
@@ -1513,7 +1413,7 @@ func TestErrors(t *testing.T) {
 				pool = newCountingPool(parquet.NewBufferPool())
 				opt.Buffers = pool
 			}
-			w, err := NewWriter(failWriter{}, testSchema(fields), fields, opt)
+			w, err := NewWriter(failWriter{}, fields, opt)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1611,7 +1511,7 @@ func TestBufferPool(t *testing.T) {
 			pool := newCountingPool(pc.pool(t))
 			opt := Options{Buffers: pool, PageBytes: 256, Codec: &parquet.Snappy}
 			var buf bytes.Buffer
-			w, err := NewWriter(&buf, testSchema(fields), fields, opt)
+			w, err := NewWriter(&buf, fields, opt)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1650,7 +1550,7 @@ func TestBufferPool(t *testing.T) {
 		cols := genCols(rand.New(rand.NewPCG(9, 10)), 100)
 		fields := fieldsOf(cols)
 		pool := newCountingPool(parquet.NewBufferPool())
-		w, err := NewWriter(io.Discard, testSchema(fields), fields, Options{Buffers: pool, PageBytes: 64})
+		w, err := NewWriter(io.Discard, fields, Options{Buffers: pool, PageBytes: 64})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1680,7 +1580,7 @@ func TestBufferPool(t *testing.T) {
 		opt := Options{Buffers: pool, PageBytes: 64}
 		fields := fieldsOf(cols)
 		var buf bytes.Buffer
-		w, err := NewWriter(&buf, testSchema(fields), fields, opt)
+		w, err := NewWriter(&buf, fields, opt)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1739,7 +1639,7 @@ func TestConcurrentColumns(t *testing.T) {
 				opt.Buffers = pool
 			}
 			var buf bytes.Buffer
-			w, err := NewWriter(&buf, testSchema(fields), fields, opt)
+			w, err := NewWriter(&buf, fields, opt)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1829,7 +1729,7 @@ func TestAbortWaitsForTheBackgroundWrite(t *testing.T) {
 	cols := genCols(rand.New(rand.NewPCG(11, 12)), 300)
 	fields := fieldsOf(cols)
 	out := &blockingWriter{release: make(chan struct{}), entered: make(chan struct{})}
-	w, err := NewWriter(out, testSchema(fields), fields, Options{Codec: &parquet.Snappy})
+	w, err := NewWriter(out, fields, Options{Codec: &parquet.Snappy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1885,7 +1785,7 @@ func TestAbortWaitsForTheBackgroundWrite(t *testing.T) {
 func TestBackgroundWriteError(t *testing.T) {
 	cols := genCols(rand.New(rand.NewPCG(13, 14)), 200)
 	fields := fieldsOf(cols)
-	w, err := NewWriter(failWriter{}, testSchema(fields), fields, Options{})
+	w, err := NewWriter(failWriter{}, fields, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1906,5 +1806,60 @@ func TestBackgroundWriteError(t *testing.T) {
 	}
 	if err := w.Close(); err == nil {
 		t.Error("Close after a failed write: nil error")
+	}
+}
+
+// TestSchema: each field type's Parquet leaf (physical type, logical type,
+// repetition), in the fields' order.
+func TestSchema(t *testing.T) {
+	cases := []struct {
+		typ     schema.Type
+		kind    format.Type
+		logical string // the logical type's String(); "" none
+	}{
+		{schema.Bool, format.Boolean, ""},
+		{schema.Int64, format.Int64, "INT(64,true)"},
+		{schema.Float64, format.Double, ""},
+		{schema.Date, format.Int32, "DATE"},
+		{schema.Timestamp, format.Int64, "TIMESTAMP(isAdjustedToUTC=true,unit=MICROS)"},
+		{schema.String, format.ByteArray, "STRING"},
+		{schema.JSON, format.ByteArray, "JSON"},
+	}
+	var fields []schema.Field
+	for i, tc := range cases {
+		// names out of alphabetical order: the columns keep the fields' order
+		fields = append(fields, schema.Field{Name: fmt.Sprintf("z%d", len(cases)-i), Type: tc.typ, Nullable: i%2 == 0})
+	}
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, fields, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	elems := openFile(t, buf.Bytes()).Metadata().Schema
+	if len(elems) != len(cases)+1 {
+		t.Fatalf("%d schema elements, want %d", len(elems), len(cases)+1)
+	}
+	for i, tc := range cases {
+		e := elems[i+1]
+		if e.Name != fields[i].Name {
+			t.Errorf("element %d is %q, want %q", i+1, e.Name, fields[i].Name)
+		}
+		if k, _ := e.Type.Get(); k != tc.kind {
+			t.Errorf("%s: physical type %v, want %v", tc.typ, k, tc.kind)
+		}
+		logical := ""
+		if e.LogicalType.Value != nil {
+			logical = fmt.Sprint(e.LogicalType.Value)
+		}
+		if logical != tc.logical {
+			t.Errorf("%s: logical type %q, want %q", tc.typ, logical, tc.logical)
+		}
+		rep, _ := e.RepetitionType.Get()
+		if want := map[bool]format.FieldRepetitionType{true: format.Optional, false: format.Required}[fields[i].Nullable]; rep != want {
+			t.Errorf("%s: repetition %v, want %v", tc.typ, rep, want)
+		}
 	}
 }
