@@ -94,8 +94,14 @@ type jsonCols struct {
 }
 
 func (c *jsonCols) lookup(path []byte) int {
-	if g := c.guess; g < len(c.names) && c.names[g] == string(path) {
-		c.guess++
+	// guess: the column after the last one found, or the first after the
+	// last column (a document's first key, when documents keep one order).
+	g := c.guess
+	if g >= len(c.names) {
+		g = 0
+	}
+	if g < len(c.names) && c.names[g] == string(path) {
+		c.guess = g + 1
 		return g
 	}
 	if i, ok := c.index[string(path)]; ok {
