@@ -45,14 +45,13 @@ type column struct {
 	unc        int64 // the same, uncompressed
 	pages      []page
 	chunk      bounds // min and max of the chunk, bytes copied
-	noIndex    bool   // a page had values without bounds (only NaN)
+	noIndex    bool   // a page had values without bounds (only NaN) or a max that cannot be cut
 
 	err error // sticky
 }
 
-// pageBuf holds the values of an open page, and the scratch its encoding
-// uses. They come from a pool when a page starts and go back when it is
-// written, so a column holds no page memory between pages: a wide file
+// pageBuf holds the values of an open page. It comes from a pool when a
+// page starts and goes back when the page is written, so a column holds no page memory between pages: a wide file
 // that ends every column's page after each batch keeps only the pages
 // being written in memory, however many columns it has.
 type pageBuf struct {
@@ -181,7 +180,7 @@ func (c *column) fit(v *schema.Vector, i, n int) int {
 func (c *column) appendRows(v *schema.Vector, lo, hi int) {
 	pb := c.pb
 	nulls := v.Nulls[lo:hi]
-	hasNull := c.optional && slices.Contains(nulls, true)
+	nullCount := 0 // a required column has none (the caller checks)
 	if c.optional {
 		d := len(pb.defs)
 		pb.defs = slices.Grow(pb.defs, hi-lo)[:d+hi-lo]
@@ -189,10 +188,12 @@ func (c *column) appendRows(v *schema.Vector, lo, hi int) {
 			pb.defs[d+j] = 1
 			if null {
 				pb.defs[d+j] = 0
-				c.nulls++
+				nullCount++
 			}
 		}
 	}
+	hasNull := nullCount > 0
+	c.nulls += nullCount
 	c.rows += hi - lo
 	switch c.typ {
 	case schema.Int64, schema.Timestamp:
@@ -241,6 +242,7 @@ func (c *column) appendRows(v *schema.Vector, lo, hi int) {
 		}
 	default:
 		off := v.Offsets
+		first := len(pb.offs) - 1 // the first value appended here
 		if !hasNull {
 			base := len(pb.vals)
 			pb.vals = append(pb.vals, v.Bytes[off[lo]:off[hi]]...)
@@ -258,24 +260,10 @@ func (c *column) appendRows(v *schema.Vector, lo, hi int) {
 		}
 		// Bounds once the bytes are in vals (appending may move them).
 		offs := pb.offs
-		for k := len(offs) - 1 - (hi - lo - countTrue(nulls, hasNull)); k < len(offs)-1; k++ {
+		for k := first; k < len(offs)-1; k++ {
 			c.st.addBytes(pb.vals[offs[k]:offs[k+1]])
 		}
 	}
-}
-
-// countTrue counts the nulls of a sub-batch (0 when it has none).
-func countTrue(nulls []bool, any bool) int {
-	if !any {
-		return 0
-	}
-	n := 0
-	for _, x := range nulls {
-		if x {
-			n++
-		}
-	}
-	return n
 }
 
 // flushPage encodes, compresses and appends the open page to the chunk.
