@@ -293,8 +293,12 @@ func (s *csvScanner) scanQuoted(row *rowBuf, lineEnd int) (scanStatus, error) {
 				if j < 0 {
 					return more()
 				}
-				newlines += int64(bytes.Count(buf[i:i+j], nlSep))
 				q := i + j
+				if q > lineEnd {
+					// the field spans lines (no newline lies before
+					// lineEnd, the first one at or after where it was found)
+					newlines += int64(bytes.Count(buf[i:q], nlSep))
+				}
 				if q+1 >= len(buf) && !s.eof {
 					return scanMore, nil // cannot tell "" from a closing quote yet
 				}
