@@ -129,5 +129,5 @@ func (h *Handlers) observeFetch(c source.FetchChoice) {
 	}
 	h.metrics.fetchChoices.WithLabelValues(way).Inc()
 	h.log.Debug("fetch: chose how to read the rest of the object", zap.String("object", c.Object), zap.String("way", way),
-		zap.Float64("get_mb_per_s", c.GETBytesPerSecond/1e6), zap.Float64("parts_mb_per_s", c.PartsBytesPerSecond/1e6))
+		zap.Float64("get_mb_per_s", c.GETBytesPerSecond/1e6), zap.Float64("parts_mb_per_s", c.PartsBytesPerSecond/1e6), zap.Duration("get_wait", c.GETWait), zap.Duration("parts_wait", c.PartsWait))
 }

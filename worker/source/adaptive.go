@@ -17,6 +17,10 @@ import (
 // goes to one GET.
 const probeGain = 1.25
 
+// probeMinSaving is the least time per window that parts must save the
+// caller, whatever the ratio: below it the comparison is noise.
+const probeMinSaving = 20 * time.Millisecond
+
 // adaptiveReader reads a long range [off, end) whichever way turns out
 // faster from this host to this server: one GET streaming the range, or
 // parallel ranged GETs (a partReader). One connection to AWS S3 delivers
@@ -28,13 +32,20 @@ const probeGain = 1.25
 //  1. window A: one GET of the whole range; the caller reads its first w
 //     bytes through it (w = PartSize × Concurrency, one round of parts);
 //  2. window B: the next w bytes as Concurrency parts in parallel;
-//  3. the rest in parts if window B was delivered at least probeGain times
-//     as fast as window A, else as one GET from there to the end.
+//  3. the rest in parts if they save the caller time: if window B as one
+//     GET would have taken at least probeGain times as long as it did in
+//     parts (and probeMinSaving more), else as one GET from there to the
+//     end.
 //
-// A window's time runs from the end of the previous one (window A's from
-// Open) to the Read that returns its last byte, so it counts the caller's
-// own time between reads alike in both: a caller slower than either way
-// makes them even, and one GET wins.
+// What the caller waits for is what counts: the time it spends inside
+// Read (for an answer or for bytes). Window B as one GET is estimated as
+// the caller's own time in window B (outside Read) plus the time it waited
+// for the GET in window A. A caller that pauses in window A (the worker
+// infers a schema from the first bytes it reads) does not make the GET
+// look slow, and a GET that keeps ahead of its caller keeps the rest,
+// however fast parts deliver: they would only add requests and work on
+// both sides. A window's time runs from the end of the previous one
+// (window A's from Open).
 //
 // Every GET is pinned like a partReader's parts: to the listed ETag and
 // version, else to the ETag of window A's answer; with neither, the whole
@@ -59,6 +70,8 @@ type adaptiveReader struct {
 	winEnd   int64         // end of the current window (end for the rest)
 	started  time.Time     // when the current window began
 	rateA    float64       // window A's bytes per second
+	waited   time.Duration // time the caller spent inside Read in the current window
+	waitA    time.Duration // the same in window A
 	resumes  int           // breaks of a single GET with less than w bytes between them
 	progress int64         // bytes read since the last break
 	err      error
@@ -110,6 +123,7 @@ func (o *Object) openAdaptive(ctx context.Context, off, n int64) (io.ReadCloser,
 		r.stage, r.winEnd = stageRestGET, r.end
 	}
 	r.cur = out.Body
+	r.waited = time.Since(r.started) // the caller waited for the answer
 	return r, nil
 }
 
@@ -126,6 +140,7 @@ func (r *adaptiveReader) Read(b []byte) (int, error) {
 		return 0, nil
 	}
 	for r.pos < r.end {
+		t0 := time.Now()
 		if r.cur == nil {
 			if err := r.open(); err != nil {
 				r.err = err
@@ -137,6 +152,7 @@ func (r *adaptiveReader) Read(b []byte) (int, error) {
 			b = b[:lim]
 		}
 		n, err := r.cur.Read(b)
+		r.waited += time.Since(t0)
 		r.pos += int64(n)
 		r.progress += int64(n)
 		switch {
@@ -194,22 +210,26 @@ func (r *adaptiveReader) endWindow() {
 	}
 	r.cur = nil
 	now := time.Now()
-	rate := float64(r.w) / max(now.Sub(r.started).Seconds(), 1e-9)
-	r.started = now
+	took := now.Sub(r.started)
+	rate := float64(r.w) / max(took.Seconds(), 1e-9)
+	waited := r.waited
+	r.started, r.waited = now, 0
 	switch r.stage {
 	case stageProbeGET:
-		r.rateA = rate
+		r.rateA, r.waitA = rate, waited
 		r.stage, r.winEnd = stageProbeParts, r.pos+r.w
 	case stageProbeParts:
 		r.stage, r.winEnd = stageRestGET, r.end
-		parts := rate >= probeGain*r.rateA
+		asGET := took - waited + r.waitA // the caller's own time, and the GET's waits
+		parts := float64(asGET) >= probeGain*float64(took) && asGET-took >= probeMinSaving
 		if parts {
 			r.stage = stageRestParts
 		} else {
 			r.spare = nil
 		}
 		if f := r.o.c.fetch.Observe; f != nil {
-			f(FetchChoice{Object: r.o.Name(), Parts: parts, GETBytesPerSecond: r.rateA, PartsBytesPerSecond: rate})
+			f(FetchChoice{Object: r.o.Name(), Parts: parts, GETBytesPerSecond: r.rateA, PartsBytesPerSecond: rate,
+				GETWait: r.waitA, PartsWait: waited})
 		}
 	}
 }

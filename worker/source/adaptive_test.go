@@ -193,6 +193,67 @@ func TestAdaptiveReadChoosesTheFasterWay(t *testing.T) {
 	}
 }
 
+// TestAdaptiveReadKeepsAGETThatKeepsAhead reads a long range from a fast
+// server (one GET and parts alike) with a caller that pauses in window A,
+// as the worker does while it infers a schema from the first bytes it
+// read: window A then looks slower than window B by the clock, but the
+// caller hardly waited for the GET, so the rest stays one GET. The same
+// caller reading through slow connections waits for the GET for most of
+// window A, and the rest is read in parts.
+func TestAdaptiveReadKeepsAGETThatKeepsAhead(t *testing.T) {
+	size := 6*window + 17
+	body := pattern(size)
+	srv := newFakeS3(t, nil)
+	srv.put(t, "long.bin", body)
+	throttled := testenv.NewThrottleProxy(t, srv.URL, testenv.ThrottleOptions{BytesPerSecond: 2 << 20})
+	for _, tc := range []struct {
+		name      string
+		endpoint  string
+		wantParts bool
+	}{
+		{"fast server", srv.URL, false},
+		{"slow connections", throttled.Endpoint(), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var choices []source.FetchChoice
+			fetch := source.FetchOptions{PartSize: adaptivePart, Concurrency: adaptiveConcurrency,
+				Observe: func(c source.FetchChoice) { choices = append(choices, c) }}
+			srv.reset()
+			rc, err := headObj(t, srv.client(t, tc.endpoint, fetch), "fake", "long.bin").Open(ctxT(t), 0, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			head := make([]byte, 1000)
+			if _, err := io.ReadFull(rc, head); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(100 * time.Millisecond) // the caller's own work on the bytes it read
+			rest, err := io.ReadAll(rc)
+			got := append(head, rest...)
+			if err != nil || !bytes.Equal(got, body) {
+				t.Fatalf("%d bytes, %v; want the object", len(got), err)
+			}
+			if len(choices) != 1 {
+				t.Fatalf("Observe saw %+v, want one choice", choices)
+			}
+			c := choices[0]
+			if c.Parts != tc.wantParts {
+				t.Errorf("chose parts=%v (window A %.1f MB/s, waited %s; window B %.1f MB/s, waited %s), want parts=%v",
+					c.Parts, c.GETBytesPerSecond/1e6, c.GETWait, c.PartsBytesPerSecond/1e6, c.PartsWait, tc.wantParts)
+			}
+			if !tc.wantParts && c.PartsBytesPerSecond < 1.25*c.GETBytesPerSecond {
+				t.Errorf("window B at %.1f MB/s, window A at %.1f MB/s: the test needs window A slower by the clock (the pause)",
+					c.PartsBytesPerSecond/1e6, c.GETBytesPerSecond/1e6)
+			}
+			after := gets(t, srv.requests(), "long.bin")[1+adaptiveConcurrency:]
+			if n := len(after); tc.wantParts == (n == 1) {
+				t.Errorf("the rest in %d GETs, want parts=%v", n, tc.wantParts)
+			}
+		})
+	}
+}
+
 // TestAdaptiveReadResumesABrokenGET cuts window A's one GET in its middle:
 // the read asks for the rest from where it stopped, pinned; with every
 // answer cut it fails after maxPartResumes (3) resumes, transient, naming

@@ -3,6 +3,7 @@ package source
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Fetch defaults and limits (see FetchOptions).
@@ -73,6 +74,9 @@ type FetchChoice struct {
 	// GETBytesPerSecond and PartsBytesPerSecond are the two windows'
 	// rates as the caller read them.
 	GETBytesPerSecond, PartsBytesPerSecond float64
+	// GETWait and PartsWait are the times the caller spent waiting
+	// inside Read in each window, which the choice weighs.
+	GETWait, PartsWait time.Duration
 }
 
 // FetchMode says how a range of at least four rounds of parts (4 ×
@@ -82,13 +86,15 @@ type FetchMode int
 const (
 	// FetchAdaptive reads the range's first round (PartSize ×
 	// Concurrency bytes) through one GET of the whole range and its
-	// second in parts, timing both as the caller reads them, and the rest
-	// in parts if they delivered at least 1.25 times as fast, else through
-	// one GET. Parts win over a network where one connection is slower
-	// than the caller (AWS S3: 50–100 MB/s a connection); one GET wins
-	// when the caller is the slower side, or when the server answers
-	// ranged GETs slowly (an S3-compatible server on the same host can
-	// stream one GET faster than its ranges; SeaweedFS did, 3–4×).
+	// second in parts, timing how long the caller waits inside Read in
+	// each, and the rest in parts if the second round as one GET (the
+	// caller's own time in it plus its wait for the GET in the first)
+	// would have taken at least 1.25 times as long, else through one GET.
+	// Parts win over a network where one connection is slower than the
+	// caller (AWS S3: 50–100 MB/s a connection); one GET wins when it
+	// keeps ahead of the caller (parts only add requests and work), or
+	// when the server answers ranged GETs slowly (SeaweedFS storing text
+	// gzipped: 3–4× slower).
 	FetchAdaptive FetchMode = iota
 	// FetchParts reads every range longer than two parts in parts.
 	FetchParts
