@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -253,6 +255,58 @@ func TestAdaptiveReadKeepsAGETThatKeepsAhead(t *testing.T) {
 		})
 	}
 }
+
+// TestAWSReadInPartsFromTheStart reads a long range with a client of AWS
+// S3 itself (no custom endpoint; its requests are carried to the fake
+// server by the transport): no probe, every GET a part.
+func TestAWSReadInPartsFromTheStart(t *testing.T) {
+	size := 6*window + 17
+	body := pattern(size)
+	srv := newFakeS3(t, nil)
+	srv.put(t, "long.bin", body)
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hosts sync.Map
+	tr := freshHTTP(t).Transport
+	toFake := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		hosts.Store(r.URL.Host, true)
+		r = r.Clone(r.Context())
+		r.URL.Scheme, r.URL.Host = u.Scheme, u.Host
+		return tr.RoundTrip(r)
+	})
+	var choices []source.FetchChoice
+	c := source.New(srv.creds, source.Options{Region: "us-east-1", UsePathStyle: true, HTTPClient: &http.Client{Transport: toFake},
+		Fetch: source.FetchOptions{PartSize: adaptivePart, Concurrency: adaptiveConcurrency,
+			Observe: func(c source.FetchChoice) { choices = append(choices, c) }}})
+	srv.reset()
+	got, err := readRange(ctxT(t), headObj(t, c, "fake", "long.bin"), 0, -1)
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("%d bytes, %v; want the object", len(got), err)
+	}
+	if _, ok := hosts.Load("s3.us-east-1.amazonaws.com"); !ok {
+		var seen []any
+		hosts.Range(func(k, _ any) bool { seen = append(seen, k); return true })
+		t.Fatalf("requests went to %v, want AWS S3's endpoint (the test's premise)", seen)
+	}
+	g := gets(t, srv.requests(), "long.bin")
+	if want := (size + adaptivePart - 1) / adaptivePart; len(g) != want {
+		t.Errorf("%d GETs, want %d parts", len(g), want)
+	}
+	for _, r := range g {
+		if s, e := rangeOf(t, r); e-s > adaptivePart {
+			t.Errorf("GET [%d, %d), want parts only", s, e)
+		}
+	}
+	if len(choices) != 0 {
+		t.Errorf("Observe saw %+v, want no adaptive read", choices)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // TestAdaptiveReadResumesABrokenGET cuts window A's one GET in its middle:
 // the read asks for the rest from where it stopped, pinned; with every

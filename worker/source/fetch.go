@@ -84,7 +84,8 @@ type FetchChoice struct {
 type FetchMode int
 
 const (
-	// FetchAdaptive reads the range's first round (PartSize ×
+	// FetchAdaptive reads AWS S3 (no custom Endpoint) in parts, and
+	// from an S3-compatible server reads the range's first round (PartSize ×
 	// Concurrency bytes) through one GET of the whole range and its
 	// second in parts, timing how long the caller waits inside Read in
 	// each, and the rest in parts if the second round as one GET (the

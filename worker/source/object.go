@@ -93,7 +93,7 @@ func (o *Object) Open(ctx context.Context, off, n int64) (io.ReadCloser, error) 
 	// would fail instead of streaming short as one GET does.
 	if o.info.Size >= 0 && length > 0 {
 		switch {
-		case o.c.fetch.adaptive(length):
+		case o.c.adaptive(length):
 			return o.openAdaptive(ctx, off, length)
 		case o.c.fetch.parallel(length):
 			r, err := o.openParts(ctx, pin{etag: o.info.ETag, versionID: o.info.VersionID}, off, length, true, nil)
