@@ -50,7 +50,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		fetchChoices: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "s3ingest", Name: "fetch_choices_total",
-			Help: "Long object reads by how the adaptive fetch chose to read their rest: parts (parallel ranged GETs delivered faster) or get (one GET did as well).",
+			Help: "Long object reads from S3-compatible endpoints by how the adaptive fetch chose to read their rest: parts (one GET kept the parser waiting) or get (one GET kept ahead, or ranges were slower).",
 		}, []string{"way"}),
 	}
 	if reg != nil {
