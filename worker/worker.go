@@ -63,9 +63,10 @@ type Config struct {
 	FetchPartSize    int64
 	FetchConcurrency int
 	// FetchMode says whether a read of at least four rounds of parts
-	// (128 MiB at the defaults) first tries one GET against parts and
-	// keeps the faster (source.FetchAdaptive, the zero value) or is always
-	// read in parts (source.FetchParts).
+	// (128 MiB at the defaults) from an S3-compatible endpoint first tries
+	// one GET against parts and keeps the way that kept the parser waiting
+	// less (source.FetchAdaptive, the zero value) or is always read in
+	// parts (source.FetchParts). AWS S3 itself is read in parts.
 	FetchMode source.FetchMode
 }
 

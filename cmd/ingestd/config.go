@@ -37,7 +37,7 @@ type config struct {
 	MaxObjects        int              // S3INGEST_MAX_OBJECTS: objects read at once by the whole process, default 16
 	FetchPartSize     int64            // S3INGEST_FETCH_PART_SIZE: bytes per ranged GET of a long read (e.g. 8MiB), default 4 MiB
 	FetchConcurrency  int              // S3INGEST_FETCH_CONCURRENCY: ranged GETs of one object at once, default 8 (1: one GET per object)
-	FetchMode         source.FetchMode // S3INGEST_FETCH_MODE: adaptive (default: a read of ≥ 4 rounds of parts tries one GET against parts, keeps the faster) or parts
+	FetchMode         source.FetchMode // S3INGEST_FETCH_MODE: adaptive (default: AWS S3 in parts; from a custom endpoint a read of ≥ 4 rounds of parts tries one GET against parts, keeps the one the parser waits for less) or parts
 	AllowPrivate      bool             // S3INGEST_ALLOW_PRIVATE_ENDPOINTS: credential endpoints may be internal addresses, default false
 	LogLevel          string           // S3INGEST_LOG_LEVEL: debug, info, warn, error; default info
 	LogFormat         string           // S3INGEST_LOG_FORMAT: json or console; default json

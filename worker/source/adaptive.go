@@ -11,34 +11,37 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
-// probeGain is how much faster than one GET the parts of an adaptive
-// read's probe must have delivered their window for the rest to be read in
-// parts: parts cost more requests and more work on the server, so a tie
-// goes to one GET.
+// probeGain is how much longer than in parts the probe's second window
+// must have taken as one GET (estimated, see adaptiveReader) for the rest
+// to be read in parts: parts cost more requests and more work on the
+// server, so a tie goes to one GET.
 const probeGain = 1.25
 
-// probeMinSaving is the least time per window that parts must save the
-// caller, whatever the ratio: below it the comparison is noise.
+// probeMinSaving is the least time that parts must save the caller over
+// the rest of the range (the saving per window times the windows left),
+// whatever the ratio: below it the comparison is noise.
 const probeMinSaving = 20 * time.Millisecond
 
-// adaptiveReader reads a long range [off, end) whichever way turns out
-// faster from this host to this server: one GET streaming the range, or
-// parallel ranged GETs (a partReader). One connection to AWS S3 delivers
-// 50–100 MB/s, and parts multiply that; a server on the same host (MinIO,
-// SeaweedFS) may deliver one stream as fast as the parser reads it and
-// answer every ranged GET slowly, so that parts only add work. The reader
-// measures rather than guesses:
+// adaptiveReader reads a long range [off, end) of an S3-compatible server
+// (AWS S3 itself is read in parts, see Client.adaptive) whichever way keeps
+// the caller waiting less: one GET streaming the range, or parallel ranged
+// GETs (a partReader). A remote service may give each connection less than
+// the caller reads, as AWS S3 does (50–100 MB/s), and parts multiply that;
+// a server on the same host (MinIO, SeaweedFS) may deliver one stream as
+// fast as the parser reads it and answer every ranged GET slowly, so that
+// parts only add work. The reader measures rather than guesses:
 //
 //  1. window A: one GET of the whole range; the caller reads its first w
 //     bytes through it (w = PartSize × Concurrency, one round of parts);
 //  2. window B: the next w bytes as Concurrency parts in parallel;
 //  3. the rest in parts if they save the caller time: if window B as one
 //     GET would have taken at least probeGain times as long as it did in
-//     parts (and probeMinSaving more), else as one GET from there to the
-//     end.
+//     parts, and that saving over the rest of the range comes to
+//     probeMinSaving at least; else as one GET from there to the end.
 //
 // What the caller waits for is what counts: the time it spends inside
-// Read (for an answer or for bytes). Window B as one GET is estimated as
+// Read (for an answer or for bytes; in window A also in Open, for the
+// GET's answer). Window B as one GET is estimated as
 // the caller's own time in window B (outside Read) plus the time it waited
 // for the GET in window A. A caller that pauses in window A (the worker
 // infers a schema from the first bytes it reads) does not make the GET
@@ -144,8 +147,12 @@ func (r *adaptiveReader) Read(b []byte) (int, error) {
 	case len(b) == 0:
 		return 0, nil
 	}
+	probing := r.stage < stageRestGET
 	for r.pos < r.end {
-		t0 := time.Now()
+		var t0 time.Time
+		if probing {
+			t0 = time.Now()
+		}
 		if r.cur == nil {
 			if err := r.open(); err != nil {
 				r.err = err
@@ -157,7 +164,9 @@ func (r *adaptiveReader) Read(b []byte) (int, error) {
 			b = b[:lim]
 		}
 		n, err := r.cur.Read(b)
-		r.waited += time.Since(t0)
+		if probing {
+			r.waited += time.Since(t0)
+		}
 		r.pos += int64(n)
 		r.progress += int64(n)
 		switch {
@@ -226,7 +235,8 @@ func (r *adaptiveReader) endWindow() {
 	case stageProbeParts:
 		r.stage, r.winEnd = stageRestGET, r.end
 		asGET := took - waited + r.waitA // the caller's own time, and the GET's waits
-		parts := float64(asGET) >= probeGain*float64(took) && asGET-took >= probeMinSaving
+		windowsLeft := float64(r.end-r.pos) / float64(r.w)
+		parts := float64(asGET) >= probeGain*float64(took) && float64(asGET-took)*windowsLeft >= float64(probeMinSaving)
 		if parts {
 			r.stage = stageRestParts
 		} else {

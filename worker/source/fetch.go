@@ -54,9 +54,10 @@ type FetchOptions struct {
 	// (default DefaultFetchConcurrency, 8; at most MaxFetchConcurrency). 1
 	// reads every range with one GET.
 	Concurrency int
-	// Mode says whether a long range tries one GET against parts before
-	// choosing (FetchAdaptive, the default) or is always read in parts
-	// (FetchParts).
+	// Mode says whether a long range of an S3-compatible server (a custom
+	// endpoint) tries one GET against parts before choosing (FetchAdaptive,
+	// the default) or is always read in parts (FetchParts). AWS S3 itself
+	// is read in parts either way.
 	Mode FetchMode
 	// Observe, if set, is told each choice of an adaptive read (for
 	// metrics and logs); it is called by the read's Read, on the caller's
@@ -75,7 +76,8 @@ type FetchChoice struct {
 	// rates as the caller read them.
 	GETBytesPerSecond, PartsBytesPerSecond float64
 	// GETWait and PartsWait are the times the caller spent waiting
-	// inside Read in each window, which the choice weighs.
+	// inside Read in each window (window A's also in Open, for the GET's
+	// answer), which the choice weighs.
 	GETWait, PartsWait time.Duration
 }
 

@@ -69,9 +69,10 @@ func (o *Object) Size() int64 { return o.info.Size }
 // ErrChanged (transient: the next attempt lists the object again and reads
 // the new version whole): no stream ever mixes two versions. A range of
 // at least four rounds of parts (4 × PartSize × Concurrency, 128 MiB at
-// the defaults) is read adaptively unless FetchOptions.Mode is FetchParts:
+// the defaults) of an S3-compatible server (a custom endpoint; AWS S3 is
+// read in parts) is read adaptively unless FetchOptions.Mode is FetchParts:
 // its first round through one GET, its second in parts, and the rest the
-// way that was faster (see FetchMode), pinned alike, a single GET that
+// way that kept the caller waiting less (see FetchMode), pinned alike, a single GET that
 // breaks off resumed from where it stopped. Shorter ranges are one GET,
 // whose body is not resumed (callers that read into a buffer resume, as
 // the parsers' Parquet reader does).
