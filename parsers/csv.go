@@ -218,8 +218,8 @@ func (s *csvScanner) scan(row *rowBuf) (scanStatus, error) {
 			line = buf[p : p+nl]
 			next = p + nl + 1
 		}
-		if bytes.IndexByte(line, '"') >= 0 {
-			return s.scanQuoted(row, p+len(line))
+		if q := bytes.IndexByte(line, '"'); q >= 0 {
+			return s.scanQuoted(row, p+len(line), p+q)
 		}
 		if nl < 0 && s.cut != nil && s.cut() {
 			// partial last line of a truncated head
@@ -257,8 +257,9 @@ func (s *csvScanner) scan(row *rowBuf) (scanStatus, error) {
 }
 
 // scanQuoted is the general record parser (quotes, embedded newlines).
-// lineEnd is the position of the first newline (or the end of the data).
-func (s *csvScanner) scanQuoted(row *rowBuf, lineEnd int) (scanStatus, error) {
+// lineEnd is the position of the first newline (or the end of the data),
+// quote the position of the first quote before it.
+func (s *csvScanner) scanQuoted(row *rowBuf, lineEnd, quote int) (scanStatus, error) {
 	buf := s.buf[:s.end]
 	delim := s.delim
 	pat := uint64(delim) * swarOnes
@@ -280,6 +281,16 @@ func (s *csvScanner) scanQuoted(row *rowBuf, lineEnd int) (scanStatus, error) {
 		return scanErr, &ParseError{Object: s.name, Line: s.line, RowGroup: -1,
 			Err:  fmt.Errorf("%w: the quoted field starting on line %d is never closed", ErrCorrupt, s.line),
 			Hint: "close the quote, or double the quotes inside the field (\"\")"}
+	}
+	if quote > p && quote-p < s.maxFields {
+		// The fields before the first quote hold none: they are split as
+		// a line without quotes (fewer than maxFields of them: no more
+		// than its bytes), and the loop goes on at the start of the field
+		// the quote is in.
+		cells = splitLine(cells, buf[p:quote], delim)
+		in := cells[len(cells)-1]
+		cells = cells[:len(cells)-1]
+		i = quote - len(in.b)
 	}
 	for {
 		// start of a field at i
