@@ -203,10 +203,7 @@ func TestAdaptiveReadChoosesTheFasterWay(t *testing.T) {
 // caller reading through slow connections (1 MiB/s) waits for the GET
 // for most of window A, and the rest is read in parts.
 func TestAdaptiveReadKeepsAGETThatKeepsAhead(t *testing.T) {
-	size := 6*window + 17
-	body := pattern(size)
-	srv := newFakeS3(t, nil)
-	srv.put(t, "long.bin", body)
+	srv, body := longFake(t)
 	// 1 MiB/s a connection: window A waits ~0.4 s for the GET, window B's
 	// parts ~0.1 s, a margin that holds on a loaded machine.
 	throttled := testenv.NewThrottleProxy(t, srv.URL, testenv.ThrottleOptions{BytesPerSecond: 1 << 20})
@@ -281,10 +278,7 @@ func TestAdaptiveReadKeepsAGETThatKeepsAhead(t *testing.T) {
 // S3 itself (no custom endpoint; its requests are carried to the fake
 // server by the transport): no probe, every GET a part.
 func TestAWSReadInPartsFromTheStart(t *testing.T) {
-	size := 6*window + 17
-	body := pattern(size)
-	srv := newFakeS3(t, nil)
-	srv.put(t, "long.bin", body)
+	srv, body := longFake(t)
 	u, err := url.Parse(srv.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -312,7 +306,7 @@ func TestAWSReadInPartsFromTheStart(t *testing.T) {
 		t.Fatalf("requests went to %v, want AWS S3's endpoint (the test's premise)", seen)
 	}
 	g := gets(t, srv.requests(), "long.bin")
-	if want := (size + adaptivePart - 1) / adaptivePart; len(g) != want {
+	if want := (len(body) + adaptivePart - 1) / adaptivePart; len(g) != want {
 		t.Errorf("%d GETs, want %d parts", len(g), want)
 	}
 	for _, r := range g {
@@ -323,6 +317,16 @@ func TestAWSReadInPartsFromTheStart(t *testing.T) {
 	if len(choices) != 0 {
 		t.Errorf("Observe saw %+v, want no adaptive read", choices)
 	}
+}
+
+// longFake starts a fakeS3 whose long.bin (returned) is six windows and a
+// bit long: a read of it from the start is adaptive (four windows or more).
+func longFake(t *testing.T) (*fakeS3, []byte) {
+	t.Helper()
+	body := pattern(6*window + 17)
+	srv := newFakeS3(t, nil)
+	srv.put(t, "long.bin", body)
+	return srv, body
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
