@@ -55,13 +55,14 @@ const (
 // For each:
 //
 //   - read: the bytes only (source.Object.Open, io.Copy to io.Discard):
-//     s3ingest's parallel ranged GETs (the defaults), the same with one GET
-//     (S3INGEST_FETCH_CONCURRENCY=1, the shape of one connection), and the
-//     SDK's feature/s3/manager Downloader (5 MiB × 5) into a discarding
-//     io.WriterAt;
+//     s3ingest with the defaults (the proxy is a custom endpoint, so the
+//     adaptive fetch probes it), in parts from the start (what a client of
+//     AWS S3 itself does), with one GET (S3INGEST_FETCH_CONCURRENCY=1, the
+//     shape of one connection), and the SDK's feature/s3/manager
+//     Downloader (5 MiB × 5) into a discarding io.WriterAt;
 //   - ingest: worker.HandleIngest of the object into a FileSink (parsing
 //     and Parquet encoding: bounded by the CPU once the network is not the
-//     limit), parallel and one GET.
+//     limit): the defaults, one GET, and parts from the start.
 //
 // Sizes and network: S3INGEST_BENCH_S3_BYTES (e.g. 1GiB; default 64MiB),
 // S3INGEST_BENCH_S3_RATE (bytes/s per connection), S3INGEST_BENCH_S3_LATENCY.
