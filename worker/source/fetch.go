@@ -86,16 +86,16 @@ type FetchChoice struct {
 type FetchMode int
 
 const (
-	// FetchAdaptive reads AWS S3 (no custom Endpoint) in parts, and
-	// from an S3-compatible server reads the range's first round (PartSize ×
-	// Concurrency bytes) through one GET of the whole range and its
-	// second in parts, timing how long the caller waits inside Read in
-	// each, and the rest in parts if the second round as one GET (the
-	// caller's own time in it plus its wait for the GET in the first)
-	// would have taken at least 1.25 times as long, else through one GET.
-	// Parts win over a network where one connection is slower than the
-	// caller (AWS S3: 50–100 MB/s a connection); one GET wins when it
-	// keeps ahead of the caller (parts only add requests and work), or
+	// FetchAdaptive reads AWS S3 (no custom Endpoint) in parts, and from
+	// an S3-compatible server reads the range's first round (PartSize ×
+	// Concurrency bytes) through one GET of the whole range and its second
+	// in parts, timing how long the caller waits inside Read in each, and
+	// the rest in parts if the second round as one GET (the caller's own
+	// time in it plus its wait for the GET in the first) would have taken
+	// at least 1.25 times as long, else through one GET. Parts win over a
+	// network where one connection is slower than the caller (a remote
+	// service; AWS S3 gives 50–100 MB/s a connection); one GET wins when
+	// it keeps ahead of the caller (parts only add requests and work), or
 	// when the server answers ranged GETs slowly (SeaweedFS storing text
 	// gzipped: 3–4× slower).
 	FetchAdaptive FetchMode = iota

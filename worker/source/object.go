@@ -72,10 +72,10 @@ func (o *Object) Size() int64 { return o.info.Size }
 // the defaults) of an S3-compatible server (a custom endpoint; AWS S3 is
 // read in parts) is read adaptively unless FetchOptions.Mode is FetchParts:
 // its first round through one GET, its second in parts, and the rest the
-// way that kept the caller waiting less (see FetchMode), pinned alike, a single GET that
-// breaks off resumed from where it stopped. Shorter ranges are one GET,
-// whose body is not resumed (callers that read into a buffer resume, as
-// the parsers' Parquet reader does).
+// way that kept the caller waiting less (see FetchMode), pinned alike, a
+// single GET that breaks off resumed from where it stopped. Shorter
+// ranges are one GET, whose body is not resumed (callers that read into a
+// buffer resume, as the parsers' Parquet reader does).
 //
 // Close stops the read's goroutines and waits for them; cancelling ctx
 // stops them too.

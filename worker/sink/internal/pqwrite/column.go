@@ -51,9 +51,10 @@ type column struct {
 }
 
 // pageBuf holds the values of an open page. It comes from a pool when a
-// page starts and goes back when the page is written, so a column holds no page memory between pages: a wide file
-// that ends every column's page after each batch keeps only the pages
-// being written in memory, however many columns it has.
+// page starts and goes back when the page is written, so a column holds
+// no page memory between pages: a wide file that ends every column's page
+// after each batch keeps only the pages being written in memory, however
+// many columns it has.
 type pageBuf struct {
 	defs []byte   // definition levels, optional columns only
 	vals []byte   // PLAIN values (booleans: a byte each; byte arrays: their bytes)
