@@ -17,6 +17,14 @@ import (
 // order, after the bytes before it) and when the stream is closed (Close
 // cancels the object's context, so a read blocked on the network returns,
 // and waits for the goroutine before it closes the decompressor).
+//
+// A parser that cuts the stream into chunks for parallel workers (see
+// split.go) needs no read-ahead of an uncompressed stream: its workers
+// parse while it reads, and a copy from the read-ahead's buffers into its
+// chunks would cost a pass over every byte. It switches the reader to
+// direct reads (goDirect): once the buffers already read are consumed,
+// the goroutine reads straight into the caller's buffer, one read (filled,
+// or the stream's end or error) per Read, and reads nothing ahead.
 
 const (
 	readAheadBufs     = 4
@@ -27,13 +35,27 @@ const (
 type aheadReader struct {
 	ctx    context.Context
 	cancel context.CancelFunc
-	full   chan []byte // filled buffers, in stream order
+	full   chan []byte // filled buffers, in stream order; nil: direct reads follow
 	free   chan []byte // buffers to fill
 	done   chan struct{}
-	err    error // the stream's final error, set before full is closed
+	err    error // the stream's final error, set before full is closed (or done, after direct reads)
 	cur    []byte
 	curBuf []byte
 	once   sync.Once
+
+	// direct reads (goDirect)
+	directc   chan struct{}       // closed by goDirect
+	req       chan []byte         // the caller's buffer to fill
+	resp      chan aheadDirectRes // the answer to each req (room for one)
+	direct    bool                // the caller switched (caller side)
+	drained   bool                // the caller took the nil marker (caller side)
+	directErr error               // the last direct read's error, returned again (caller side)
+}
+
+// aheadDirectRes is the answer to a direct read.
+type aheadDirectRes struct {
+	n   int
+	err error
 }
 
 // newAheadReader starts reading r ahead until ctx is done. stop must be
@@ -41,7 +63,8 @@ type aheadReader struct {
 func newAheadReader(ctx context.Context, r io.Reader) *aheadReader {
 	ctx, cancel := context.WithCancel(ctx)
 	a := &aheadReader{ctx: ctx, cancel: cancel, full: make(chan []byte, readAheadBufs),
-		free: make(chan []byte, readAheadBufs), done: make(chan struct{})}
+		free: make(chan []byte, readAheadBufs), done: make(chan struct{}),
+		directc: make(chan struct{}), req: make(chan []byte), resp: make(chan aheadDirectRes, 1)}
 	for range readAheadBufs {
 		a.free <- make([]byte, readAheadBufBytes)
 	}
@@ -55,7 +78,16 @@ func (a *aheadReader) run(r io.Reader) {
 	for {
 		var buf []byte
 		select {
+		case <-a.directc:
+			a.runDirect(r)
+			return
+		default:
+		}
+		select {
 		case buf = <-a.free:
+		case <-a.directc:
+			a.runDirect(r)
+			return
 		case <-a.ctx.Done():
 			a.err = a.ctx.Err()
 			return
@@ -71,6 +103,32 @@ func (a *aheadReader) run(r io.Reader) {
 		}
 		if err != nil {
 			a.err = err
+			return
+		}
+	}
+}
+
+// runDirect marks the end of the read-ahead buffers and then fills the
+// caller's buffers, one per request, until the stream ends or fails or
+// ctx is done.
+func (a *aheadReader) runDirect(r io.Reader) {
+	select {
+	case a.full <- nil:
+	case <-a.ctx.Done():
+		a.err = a.ctx.Err()
+		return
+	}
+	for {
+		select {
+		case p := <-a.req:
+			n, err := readFull(a.ctx, r, p)
+			a.resp <- aheadDirectRes{n, err} // never blocks: one answer per request
+			if err != nil {
+				a.err = err
+				return
+			}
+		case <-a.ctx.Done():
+			a.err = a.ctx.Err()
 			return
 		}
 	}
@@ -98,6 +156,15 @@ func readFull(ctx context.Context, r io.Reader, buf []byte) (int, error) {
 	return n, nil
 }
 
+// goDirect switches the reader to direct reads (see the top of the file).
+// Like Read, it is called by the reader's (one at a time) caller.
+func (a *aheadReader) goDirect() {
+	if !a.direct {
+		a.direct = true
+		close(a.directc)
+	}
+}
+
 // Read implements io.Reader.
 func (a *aheadReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
@@ -108,15 +175,39 @@ func (a *aheadReader) Read(p []byte) (int, error) {
 			a.free <- a.curBuf // never blocks: free has room for every buffer
 			a.curBuf = nil
 		}
+		if a.drained {
+			return a.readDirect(p)
+		}
 		buf, ok := <-a.full
 		if !ok {
 			return 0, a.err
+		}
+		if buf == nil {
+			a.drained = true
+			return a.readDirect(p)
 		}
 		a.cur, a.curBuf = buf, buf[:cap(buf)]
 	}
 	n := copy(p, a.cur)
 	a.cur = a.cur[n:]
 	return n, nil
+}
+
+// readDirect has the goroutine fill p (or read to the stream's end or
+// error).
+func (a *aheadReader) readDirect(p []byte) (int, error) {
+	if a.directErr != nil {
+		return 0, a.directErr
+	}
+	select {
+	case a.req <- p:
+	case <-a.done:
+		a.directErr = a.err // the goroutine stopped: ctx is done
+		return 0, a.directErr
+	}
+	res := <-a.resp
+	a.directErr = res.err
+	return res.n, res.err
 }
 
 // stop ends the goroutine and waits for it. The reader it reads must be

@@ -195,6 +195,11 @@ func (pr *reader) newSplitter() *splitter {
 	case *jsonSource:
 		left, r, eof, sp.line = src.buf[src.pos:src.end], src.r, src.eof, src.line
 	}
+	if s := pr.stream; s != nil && s.ahead != nil && s.comp == CompressionNone && !eof && err == nil {
+		// the workers parse while the splitter reads: no read-ahead
+		// (and no copy out of its buffers) needed
+		s.ahead.goDirect()
+	}
 	sp.r = bytes.NewReader(left)
 	switch {
 	case err != nil:
