@@ -14,7 +14,9 @@ import (
 //
 // Stages, each in its own goroutine and joined by bounded queues:
 //
-//	read-ahead   the object's body and its decompression (prefetch.go)
+//	read-ahead   the object's body and its decompression (prefetch.go);
+//	             for chunks of an uncompressed stream it reads straight
+//	             into the feeder's chunk buffers instead
 //	feeder       replays the sample, then either parses the rest itself
 //	             (one parser) or cuts it into chunks at record boundaries
 //	             (split.go) for the workers
@@ -44,7 +46,8 @@ import (
 // a record of up to MaxLineBytes in a batch of the feeder, which is not
 // read ahead of (at most two such batches are alive: the consumer's and
 // the one being filled). Chunks take (W+2) × ChunkBytes, the read-ahead
-// 1 MiB. See the package doc for the whole budget.
+// 1 MiB (none while it reads into the chunks). See the package doc for
+// the whole budget.
 
 // event is a callback the consumer makes for a producer, in row order.
 type event struct {

@@ -18,13 +18,16 @@ import (
 // cancels the object's context, so a read blocked on the network returns,
 // and waits for the goroutine before it closes the decompressor).
 //
-// A parser that cuts the stream into chunks for parallel workers (see
-// split.go) needs no read-ahead of an uncompressed stream: its workers
-// parse while it reads, and a copy from the read-ahead's buffers into its
-// chunks would cost a pass over every byte. It switches the reader to
-// direct reads (goDirect): once the buffers already read are consumed,
-// the goroutine reads straight into the caller's buffer, one read (filled,
-// or the stream's end or error) per Read, and reads nothing ahead.
+// A parser that cuts an uncompressed stream into chunks for parallel
+// workers (see split.go) switches the reader to direct reads (goDirect):
+// its workers parse while it reads, and a copy from the read-ahead's
+// buffers into its chunks would cost a pass over every byte. Once the
+// buffers already read are consumed, the goroutine reads straight into
+// the caller's buffer (one read per Read, filled or up to the stream's
+// end or error: the splitter's chunk, or the stream's bufio buffer for a
+// smaller read) and reads nothing ahead; its buffers are dropped. If the
+// splitter falls back to one parser for the rest of the stream, goAhead
+// switches back to reading ahead, so that fetching overlaps parsing again.
 
 const (
 	readAheadBufs     = 4
@@ -43,12 +46,15 @@ type aheadReader struct {
 	curBuf []byte
 	once   sync.Once
 
-	// direct reads (goDirect)
+	// direct reads (goDirect, goAhead)
 	directc   chan struct{}       // closed by goDirect
+	aheadc    chan struct{}       // closed by goAhead
 	req       chan []byte         // the caller's buffer to fill
 	resp      chan aheadDirectRes // the answer to each req (room for one)
-	direct    bool                // the caller switched (caller side)
-	drained   bool                // the caller took the nil marker (caller side)
+	direct    bool                // the caller switched to direct reads (caller side)
+	resumed   bool                // and back (caller side)
+	drained   bool                // the caller took the nil marker and reads directly (caller side)
+	dropped   bool                // and let the buffers go (caller side)
 	directErr error               // the last direct read's error, returned again (caller side)
 }
 
@@ -64,7 +70,8 @@ func newAheadReader(ctx context.Context, r io.Reader) *aheadReader {
 	ctx, cancel := context.WithCancel(ctx)
 	a := &aheadReader{ctx: ctx, cancel: cancel, full: make(chan []byte, readAheadBufs),
 		free: make(chan []byte, readAheadBufs), done: make(chan struct{}),
-		directc: make(chan struct{}), req: make(chan []byte), resp: make(chan aheadDirectRes, 1)}
+		directc: make(chan struct{}), aheadc: make(chan struct{}), req: make(chan []byte),
+		resp: make(chan aheadDirectRes, 1)}
 	for range readAheadBufs {
 		a.free <- make([]byte, readAheadBufBytes)
 	}
@@ -75,19 +82,26 @@ func newAheadReader(ctx context.Context, r io.Reader) *aheadReader {
 func (a *aheadReader) run(r io.Reader) {
 	defer close(a.done)
 	defer close(a.full)
+	directc := a.directc // nil once direct reads are over
 	for {
 		var buf []byte
 		select {
-		case <-a.directc:
-			a.runDirect(r)
-			return
+		case <-directc:
+			if !a.runDirect(r) {
+				return
+			}
+			directc = nil
+			continue
 		default:
 		}
 		select {
 		case buf = <-a.free:
-		case <-a.directc:
-			a.runDirect(r)
-			return
+		case <-directc:
+			if !a.runDirect(r) {
+				return
+			}
+			directc = nil
+			continue
 		case <-a.ctx.Done():
 			a.err = a.ctx.Err()
 			return
@@ -109,14 +123,14 @@ func (a *aheadReader) run(r io.Reader) {
 }
 
 // runDirect marks the end of the read-ahead buffers and then fills the
-// caller's buffers, one per request, until the stream ends or fails or
-// ctx is done.
-func (a *aheadReader) runDirect(r io.Reader) {
+// caller's buffers, one per request, until goAhead (it returns true: read
+// ahead again), the stream's end or error, or ctx is done.
+func (a *aheadReader) runDirect(r io.Reader) bool {
 	select {
 	case a.full <- nil:
 	case <-a.ctx.Done():
 		a.err = a.ctx.Err()
-		return
+		return false
 	}
 	for {
 		select {
@@ -125,11 +139,13 @@ func (a *aheadReader) runDirect(r io.Reader) {
 			a.resp <- aheadDirectRes{n, err} // never blocks: one answer per request
 			if err != nil {
 				a.err = err
-				return
+				return false
 			}
+		case <-a.aheadc:
+			return true
 		case <-a.ctx.Done():
 			a.err = a.ctx.Err()
-			return
+			return false
 		}
 	}
 }
@@ -165,12 +181,30 @@ func (a *aheadReader) goDirect() {
 	}
 }
 
+// goAhead switches a reader back from direct reads to reading ahead (once;
+// later calls, and calls without goDirect, do nothing). Called by the
+// caller, between reads.
+func (a *aheadReader) goAhead() {
+	if !a.direct || a.resumed {
+		return
+	}
+	a.resumed, a.drained = true, false
+	close(a.aheadc)
+	if a.dropped {
+		// all the buffers were let go at the switch: new ones
+		for range readAheadBufs {
+			a.free <- make([]byte, readAheadBufBytes)
+		}
+		a.dropped = false
+	}
+}
+
 // Read implements io.Reader.
 func (a *aheadReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if len(a.cur) == 0 {
+	for len(a.cur) == 0 {
 		if a.curBuf != nil {
 			a.free <- a.curBuf // never blocks: free has room for every buffer
 			a.curBuf = nil
@@ -183,7 +217,11 @@ func (a *aheadReader) Read(p []byte) (int, error) {
 			return 0, a.err
 		}
 		if buf == nil {
+			if a.resumed {
+				continue // the goroutine went back to reading ahead
+			}
 			a.drained = true
+			a.dropBuffers()
 			return a.readDirect(p)
 		}
 		a.cur, a.curBuf = buf, buf[:cap(buf)]
@@ -191,6 +229,20 @@ func (a *aheadReader) Read(p []byte) (int, error) {
 	n := copy(p, a.cur)
 	a.cur = a.cur[n:]
 	return n, nil
+}
+
+// dropBuffers lets the read-ahead's buffers go once direct reads begin:
+// all of them are back in free (the caller returned the last one before it
+// took the marker, and the goroutine holds none while it reads directly).
+func (a *aheadReader) dropBuffers() {
+	a.dropped = true
+	for {
+		select {
+		case <-a.free:
+		default:
+			return
+		}
+	}
 }
 
 // readDirect has the goroutine fill p (or read to the stream's end or

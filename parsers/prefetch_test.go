@@ -47,17 +47,21 @@ func TestAheadReaderDirect(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		switchAt int // bytes read before goDirect (-1: never)
+		backAt   int // bytes read before goAhead (0: never)
 		step     int // the stream's largest read
 		readLen  int // the caller's buffer
 		err      error
 	}{
-		{"never", -1, 64 << 10, 1 << 20, nil},
-		{"at the start", 0, 64 << 10, 1 << 20, nil},
-		{"after a few bytes", 100, 64 << 10, 1 << 20, nil},
-		{"after the read-ahead buffers", 2 * readAheadBufs * readAheadBufBytes, 1 << 20, 700 << 10, nil},
-		{"small reads", 5000, 333, 4096, nil},
-		{"then an error", 100, 64 << 10, 1 << 20, errBroken},
-		{"an error before the switch", len(data), 64 << 10, 1 << 20, errBroken},
+		{"never", -1, 0, 64 << 10, 1 << 20, nil},
+		{"at the start", 0, 0, 64 << 10, 1 << 20, nil},
+		{"after a few bytes", 100, 0, 64 << 10, 1 << 20, nil},
+		{"after the read-ahead buffers", 2 * readAheadBufs * readAheadBufBytes, 0, 1 << 20, 700 << 10, nil},
+		{"small reads", 5000, 0, 333, 4096, nil},
+		{"then an error", 100, 0, 64 << 10, 1 << 20, errBroken},
+		{"an error before the switch", len(data), 0, 64 << 10, 1 << 20, errBroken},
+		{"and back to reading ahead", 100, 2 * readAheadBufs * readAheadBufBytes, 64 << 10, 300 << 10, nil},
+		{"and back at once", 100, 100, 64 << 10, 300 << 10, nil},
+		{"and back, then an error", 100, readAheadBufs * readAheadBufBytes, 64 << 10, 300 << 10, errBroken},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := &recordingReader{src: data, step: tc.step, err: tc.err}
@@ -70,12 +74,17 @@ func TestAheadReaderDirect(t *testing.T) {
 				if tc.switchAt >= 0 && len(got) >= tc.switchAt {
 					a.goDirect()
 				}
+				if tc.backAt > 0 && len(got) >= tc.backAt {
+					a.goAhead()
+				}
 				want := tc.readLen
-				if tc.switchAt > len(got) {
-					want = min(want, tc.switchAt-len(got)) // switch exactly there
+				for _, at := range []int{tc.switchAt, tc.backAt} {
+					if at > len(got) {
+						want = min(want, at-len(got)) // switch exactly there
+					}
 				}
 				p := make([]byte, want)
-				if a.direct {
+				if a.direct && !a.resumed {
 					callerBufs = append(callerBufs, p)
 				}
 				var n int
@@ -99,6 +108,22 @@ func TestAheadReaderDirect(t *testing.T) {
 				t.Fatalf("a read after the end returned %v, want %v again", err2, want)
 			}
 			a.stop()
+			if tc.backAt > 0 {
+				// back to reading ahead: the reads after the switch
+				// back fill the goroutine's own buffers again
+				last := src.bufs[len(src.bufs)-1]
+				if cap(last) > readAheadBufBytes || len(src.bufs) < 2 {
+					t.Fatalf("the last read of the stream was into a buffer of %d bytes, want a read-ahead buffer", cap(last))
+				}
+				for _, c := range callerBufs {
+					if len(c) > 0 && len(last) > 0 && &c[len(c)-1] == &last[len(last)-1] {
+						t.Fatalf("the last read of the stream was into the caller's buffer after goAhead")
+					}
+				}
+				if tc.backAt <= tc.switchAt+1000 {
+					return // back before the marker was taken: maybe no direct read
+				}
+			}
 			// direct reads after the read-ahead's buffers were drained
 			// land in the caller's buffers
 			if tc.switchAt < 0 || tc.switchAt >= len(data) {
@@ -119,33 +144,65 @@ func TestAheadReaderDirect(t *testing.T) {
 	}
 }
 
-// blockingReader blocks every read until its context is done.
-type blockingReader struct{ ctx context.Context }
+// blockingReader hands out free bytes, then blocks a read until its
+// context is done, and reports the buffer it blocked in.
+type blockingReader struct {
+	ctx     context.Context
+	free    int
+	blocked chan []byte
+}
 
-func (r blockingReader) Read([]byte) (int, error) {
+func (r *blockingReader) Read(p []byte) (int, error) {
+	if r.free > 0 {
+		n := min(len(p), r.free)
+		r.free -= n
+		return n, nil
+	}
+	r.blocked <- p
 	<-r.ctx.Done()
 	return 0, r.ctx.Err()
 }
 
 // TestAheadReaderDirectStop: stop ends a direct read blocked on the
-// network, and the caller sees the cancellation.
+// network, and the caller sees the cancellation after the bytes before.
 func TestAheadReaderDirectStop(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	a := newAheadReader(ctx, blockingReader{ctx})
+	// the read-ahead's buffers fill at once; the direct read after them blocks
+	src := &blockingReader{ctx: ctx, free: readAheadBufs * readAheadBufBytes, blocked: make(chan []byte, 1)}
+	a := newAheadReader(ctx, src)
 	a.goDirect()
-	errc := make(chan error, 1)
+	p := make([]byte, 4096)
+	type result struct {
+		n   int
+		err error
+	}
+	resc := make(chan result, 1)
 	go func() {
-		_, err := a.Read(make([]byte, 4096))
-		errc <- err
+		total := 0
+		for {
+			n, err := a.Read(p)
+			total += n
+			if err != nil {
+				resc <- result{total, err}
+				return
+			}
+		}
 	}()
-	time.Sleep(20 * time.Millisecond)
+	select {
+	case b := <-src.blocked:
+		if &b[len(b)-1] != &p[len(p)-1] {
+			t.Fatalf("the read blocked in a buffer of %d bytes, want the caller's", len(b))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no direct read reached the stream")
+	}
 	cancel() // what Close does: cancel the body's context
 	a.stop()
 	select {
-	case err := <-errc:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("the blocked read returned %v, want context.Canceled", err)
+	case res := <-resc:
+		if !errors.Is(res.err, context.Canceled) || res.n != readAheadBufs*readAheadBufBytes {
+			t.Fatalf("the reads returned %d bytes and %v, want %d and context.Canceled", res.n, res.err, readAheadBufs*readAheadBufBytes)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the blocked direct read did not return after stop")
@@ -198,5 +255,44 @@ func TestSplitterReadsDirect(t *testing.T) {
 				t.Fatalf("rows: parallel %d, one parser %d", rows[1], rows[0])
 			}
 		})
+	}
+}
+
+// TestSplitterFallbackReadsAhead: a record longer than a chunk, after the
+// splitter went to direct reads, makes one parser read the rest: it reads
+// the same rows as one parser alone, and the stream is read ahead again.
+func TestSplitterFallbackReadsAhead(t *testing.T) {
+	csv := genBytes(false, 3<<20)
+	// a 200 KiB comment (a quoted field) in a record after 2.5 MiB
+	at := bytes.IndexByte(csv[5<<19:], '#') + 5<<19 + 1
+	long := append(append(append([]byte(nil), csv[:at]...), bytes.Repeat([]byte("x"), 200<<10)...), csv[at:]...)
+	obj := BytesObject("long.csv", long)
+	var rows [2]int
+	for i, o := range []Options{{Parallelism: 1}, {Parallelism: 3, ChunkBytes: 64 << 10}} {
+		r, err := Open(context.Background(), obj, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := schema.NewBatch(r.Schema(), DefaultBatchRows)
+		for {
+			err := r.Next(context.Background(), b)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows[i] += b.Len()
+		}
+		if i == 1 {
+			a := r.(*reader).stream.ahead
+			if _, _, fallbacks := PipelineStats(r); fallbacks != 1 || !a.direct || !a.resumed {
+				t.Errorf("fallbacks %d, direct reads %v, back to reading ahead %v: want 1, true, true", fallbacks, a.direct, a.resumed)
+			}
+		}
+		r.Close()
+	}
+	if rows[0] == 0 || rows[1] != rows[0] {
+		t.Fatalf("rows: parallel %d, one parser %d", rows[1], rows[0])
 	}
 }

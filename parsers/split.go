@@ -213,6 +213,9 @@ func (pr *reader) newSplitter() *splitter {
 // fallback reads the rest of the stream, rest and then the splitter's
 // reader (or its error), with one parser, as a job of its own.
 func (pr *reader) fallback(p *pipeline, sp *splitter, rest []byte) {
+	if s := pr.stream; s != nil && s.ahead != nil {
+		s.ahead.goAhead() // one parser: let fetching overlap it again
+	}
 	var r io.Reader = bytes.NewReader(rest)
 	switch {
 	case sp.err != nil:
