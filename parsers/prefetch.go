@@ -190,8 +190,9 @@ func (a *aheadReader) goAhead() {
 	}
 	a.resumed, a.drained = true, false
 	close(a.aheadc)
-	if a.dropped {
-		// all the buffers were let go at the switch: new ones
+	if a.dropped && a.directErr == nil {
+		// all the buffers were let go at the switch: new ones (none
+		// after the stream ended or failed: the goroutine is gone)
 		for range readAheadBufs {
 			a.free <- make([]byte, readAheadBufBytes)
 		}
@@ -207,7 +208,7 @@ func (a *aheadReader) Read(p []byte) (int, error) {
 	for len(a.cur) == 0 {
 		if a.curBuf != nil {
 			a.free <- a.curBuf // never blocks: free has room for every buffer
-			a.curBuf = nil
+			a.cur, a.curBuf = nil, nil
 		}
 		if a.drained {
 			return a.readDirect(p)
