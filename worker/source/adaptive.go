@@ -41,14 +41,14 @@ const probeMinSaving = 20 * time.Millisecond
 //
 // What the caller waits for is what counts: the time it spends inside
 // Read (for an answer or for bytes; in window A also in Open, for the
-// GET's answer). Window B as one GET is estimated as
-// the caller's own time in window B (outside Read) plus the time it waited
-// for the GET in window A. A caller that pauses in window A (the worker
-// infers a schema from the first bytes it reads) does not make the GET
-// look slow, and a GET that keeps ahead of its caller keeps the rest,
-// however fast parts deliver: they would only add requests and work on
-// both sides. A window's time runs from the end of the previous one
-// (window A's from Open).
+// GET's answer). Window B as one GET is estimated as the caller's own
+// time in window B (outside Read) plus the time it waited for the GET in
+// window A. A caller that pauses in window A (the worker infers a schema
+// from the first bytes it reads) does not make the GET look slow, and a
+// GET that keeps ahead of its caller keeps the rest, however fast parts
+// deliver: they would only add requests and work on both sides. A
+// window's time runs from the end of the previous one (window A's from
+// Open).
 //
 // Every GET is pinned like a partReader's parts: to the listed ETag and
 // version, else to the ETag of window A's answer; with neither, the whole
